@@ -1,0 +1,3 @@
+from smsguard.cli import main
+
+raise SystemExit(main())

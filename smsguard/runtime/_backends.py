@@ -1,0 +1,161 @@
+"""Inference backends: LiteRT, the legacy tflite-runtime, and ONNX Runtime, behind one `run(ids)`.
+
+Each is imported only when asked for, so a device needs only the one it runs."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import importlib.util
+import re
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from smsguard.runtime._bundle import BundleFile
+from smsguard.runtime._errors import BackendError
+
+
+@dataclass(frozen=True)
+class BackendInfo:
+    name: str  # what users pass as `backend=`
+    module: str  # what it imports
+    format: str  # the model files it runs
+    extra: str  # the pip extra that installs it
+    distribution: str  # its PyPI name, for its version
+
+    @property
+    def installed(self) -> bool:
+        top = self.module.split(".")[0]
+        return importlib.util.find_spec(top) is not None
+
+    @property
+    def version(self) -> str:
+        try:
+            return importlib.metadata.version(self.distribution)
+        except importlib.metadata.PackageNotFoundError:
+            return "unknown"
+
+
+BACKENDS = (  # the order `backend="auto"` tries them in
+    BackendInfo("litert", "ai_edge_litert.interpreter", "tflite", "litert", "ai-edge-litert"),
+    BackendInfo("tflite-runtime", "tflite_runtime.interpreter", "tflite", "tflite", "tflite-runtime"),
+    BackendInfo("onnxruntime", "onnxruntime", "onnx", "onnx", "onnxruntime"),
+)
+
+
+def backend_info(name: str) -> BackendInfo:
+    for info in BACKENDS:
+        if info.name == name:
+            return info
+    msg = f"unknown backend '{name}'; choose one of: auto, {', '.join(b.name for b in BACKENDS)}"
+    raise BackendError(msg)
+
+
+def installed_backends() -> list[BackendInfo]:
+    return [info for info in BACKENDS if info.installed]
+
+
+def require_installed(info: BackendInfo) -> None:
+    if not info.installed:
+        msg = f"backend '{info.name}' is not installed; install it with: pip install 'smsguard[{info.extra}]'"
+        raise BackendError(msg)
+
+
+class Session:
+    """A loaded model: int32 ids of shape (n, maxlen) in, float32 spam probabilities of shape (n,) out."""
+
+    backend: BackendInfo
+    entry: BundleFile
+
+    def run(self, ids: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+
+def open_session(info: BackendInfo, path: Path, entry: BundleFile) -> Session:
+    require_installed(info)
+    if entry.format != info.format:
+        msg = f"backend '{info.name}' runs {info.format} models, not '{entry.name}' ({entry.format})"
+        raise BackendError(msg)
+    if info.format == "tflite":
+        return TFLiteSession(info, path, entry)
+    return OnnxSession(info, path, entry)
+
+
+_OLD_OP = re.compile(r"builtin opcode '(\w+)' version '(\d+)'")
+
+
+class TFLiteSession(Session):
+    """A TFLite interpreter. Interpreters are not thread-safe, so calls take a lock."""
+
+    def __init__(self, info: BackendInfo, path: Path, entry: BundleFile) -> None:
+        self.backend, self.entry = info, entry
+        module = importlib.import_module(info.module)
+        try:
+            self._interpreter = module.Interpreter(model_path=str(path), num_threads=1)
+            self._interpreter.allocate_tensors()
+        except (ValueError, RuntimeError) as error:
+            raise _load_error(info, entry, error) from None
+        self._input = self._interpreter.get_input_details()[0]
+        self._output = self._interpreter.get_output_details()[0]
+        self._batch = int(self._input["shape"][0])
+        self._lock = threading.Lock()
+
+    def run(self, ids: np.ndarray) -> np.ndarray:
+        ids = np.ascontiguousarray(ids, dtype=self._input["dtype"])
+        with self._lock:
+            interpreter = self._interpreter
+            if ids.shape[0] != self._batch:
+                interpreter.resize_tensor_input(self._input["index"], ids.shape, strict=False)
+                interpreter.allocate_tensors()
+                self._batch = ids.shape[0]
+            interpreter.set_tensor(self._input["index"], ids)
+            interpreter.invoke()
+            out = interpreter.get_tensor(self._output["index"])
+        return _dequantize(out, *self._output["quantization"]).reshape(-1)
+
+
+class OnnxSession(Session):
+    """An ONNX Runtime inference session on the CPU (thread-safe by design)."""
+
+    def __init__(self, info: BackendInfo, path: Path, entry: BundleFile) -> None:
+        self.backend, self.entry = info, entry
+        ort = importlib.import_module("onnxruntime")
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = 1  # one message at a time is fastest on one core
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3
+        try:
+            self._session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        except Exception as error:  # onnxruntime raises its own exception types, not importable up front
+            raise _load_error(info, entry, error) from None
+        self._input = self._session.get_inputs()[0].name
+        self._output = self._session.get_outputs()[0].name
+
+    def run(self, ids: np.ndarray) -> np.ndarray:
+        out = self._session.run([self._output], {self._input: np.ascontiguousarray(ids, dtype=np.int32)})[0]
+        return np.asarray(out, dtype=np.float32).reshape(-1)
+
+
+def _dequantize(values: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
+    if values.dtype.kind in "iu" and scale:
+        return ((values.astype(np.float32) - zero_point) * np.float32(scale)).astype(np.float32)
+    return values.astype(np.float32, copy=False)
+
+
+def _load_error(info: BackendInfo, entry: BundleFile, error: Any) -> BackendError:
+    text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    old_op = _OLD_OP.search(str(error))
+    if old_op:
+        op, version = old_op.groups()
+        hint = "install ai-edge-litert (pip install 'smsguard[litert]')" if info.name == "tflite-runtime" else "upgrade it"
+        msg = (
+            f"{info.name} {info.version} is too old for model '{entry.name}': it cannot run op {op} "
+            f"version {version}; {hint}, or pick another model of the bundle"
+        )
+        return BackendError(msg)
+    msg = f"{info.name} {info.version} cannot load model '{entry.name}': {text}"
+    return BackendError(msg)

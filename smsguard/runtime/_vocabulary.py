@@ -1,0 +1,239 @@
+"""The tokenizer: Keras `Tokenizer` + `pad_sequences` semantics in pure Python, shared by training and
+the device. One implementation, so the ids a device computes are the ids the model was trained on."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from smsguard.runtime._errors import BundleError
+
+DEFAULT_FILTERS = '!"#$%&()*+,-./:;<=>?@[\\]^_`{|}~\t\n'  # Keras' default: ASCII punctuation, tab, newline
+VOCAB_FORMAT = 1
+_CHUNK = 2048  # characters tokenized at a time in a long text, so a 1 MB text stops after `maxlen` ids
+_SIDES = ("pre", "post")
+
+
+@dataclass(frozen=True)
+class TokenizerConfig:
+    """How text becomes a fixed-length row of token ids. Defaults are the tutorial's."""
+
+    num_words: int | None = 10000  # ids 1..num_words-1 are kept, as in Keras; None keeps every word
+    filters: str = DEFAULT_FILTERS  # characters replaced by `split` before splitting
+    lower: bool = True
+    split: str = " "
+    oov_token: str | None = None  # None drops unknown words (the tutorial); a token gets id 1
+    maxlen: int = 40  # the model's fixed input length
+    padding: str = "pre"  # where zeros go in a short text: "pre" or "post"
+    truncating: str = "post"  # which end of a long text is cut: "post" keeps the first maxlen ids
+
+    def __post_init__(self) -> None:
+        if self.num_words is not None and (not isinstance(self.num_words, int) or self.num_words < 2):
+            msg = f"num_words must be an integer of at least 2 or None, found {self.num_words!r}"
+            raise ValueError(msg)
+        if not isinstance(self.maxlen, int) or self.maxlen < 1:
+            msg = f"maxlen must be a positive integer, found {self.maxlen!r}"
+            raise ValueError(msg)
+        for name in ("padding", "truncating"):
+            if getattr(self, name) not in _SIDES:
+                msg = f"{name} must be 'pre' or 'post', found {getattr(self, name)!r}"
+                raise ValueError(msg)
+        if not isinstance(self.split, str) or not self.split:
+            msg = f"split must be a non-empty string, found {self.split!r}"
+            raise ValueError(msg)
+
+
+def text_to_word_sequence(text: str, config: TokenizerConfig) -> list[str]:
+    """The words of `text`, exactly as `keras.preprocessing.text.text_to_word_sequence` gives them."""
+    if config.lower:
+        text = text.lower()
+    text = text.translate(str.maketrans(dict.fromkeys(config.filters, config.split)))
+    return [word for word in text.split(config.split) if word]
+
+
+def pad_sequences(sequences: Sequence[Sequence[int]], config: TokenizerConfig) -> np.ndarray:
+    """Keras `pad_sequences(maxlen, padding, truncating, value=0)`, as an int32 array."""
+    out = np.zeros((len(sequences), config.maxlen), dtype=np.int32)
+    for row, ids in zip(out, sequences):
+        kept = ids[: config.maxlen] if config.truncating == "post" else ids[-config.maxlen :]
+        if len(kept):
+            if config.padding == "pre":
+                row[config.maxlen - len(kept) :] = kept
+            else:
+                row[: len(kept)] = kept
+    return out
+
+
+class Vocabulary:
+    """A fitted tokenizer: its config and word index, frozen. `encode` turns texts into model input.
+
+    Keras quirks kept on purpose (it is the reference): ties in word frequency rank in order of first
+    appearance; an `oov_token` that also occurs as a word in the texts takes that word's rank, and
+    id 1 is then unused; characters outside `filters` (for example '\\r' or a no-break space) are
+    part of words.
+    """
+
+    def __init__(self, config: TokenizerConfig, word_index: Mapping[str, int]) -> None:
+        self.config = config
+        self.word_index = dict(word_index)
+        self._table = str.maketrans(dict.fromkeys(config.filters, config.split))
+        self._oov_id = self.word_index.get(config.oov_token) if config.oov_token is not None else None
+        limit = config.num_words
+        # What each known word becomes in a sequence: its id, or the OOV id past num_words; absent words
+        # (unknown, or past num_words with no OOV token) become the OOV id or are dropped.
+        self._lookup = {}
+        for word, index in self.word_index.items():
+            if not limit or index < limit:
+                self._lookup[word] = index
+            elif self._oov_id is not None:
+                self._lookup[word] = self._oov_id
+        self._cut_chars = _cut_chars(config)
+        self._cut = re.compile("[" + re.escape(self._cut_chars) + "]") if self._cut_chars else None
+
+    @classmethod
+    def fit(cls, texts: Iterable[str], config: TokenizerConfig | None = None) -> Vocabulary:
+        """Rank words by count like `Tokenizer.fit_on_texts`: most frequent first, ties by first appearance."""
+        config = config or TokenizerConfig()
+        counts: Counter[str] = Counter()
+        for position, text in enumerate(texts):
+            _check_text(text, position)
+            counts.update(text_to_word_sequence(text, config))
+        ranked = [word for word, _ in sorted(counts.items(), key=lambda item: item[1], reverse=True)]
+        if config.oov_token is not None:
+            ranked.insert(0, config.oov_token)
+        # dict(zip(...)) as in Keras: a repeated key keeps its last rank.
+        return cls(config, dict(zip(ranked, range(1, len(ranked) + 1))))
+
+    @property
+    def size(self) -> int:
+        """The number of ids the model's embedding needs: num_words, or every word plus padding."""
+        return self.config.num_words or max(self.word_index.values(), default=0) + 1
+
+    def words(self, text: str) -> list[str]:
+        return text_to_word_sequence(text, self.config)
+
+    def texts_to_sequences(self, texts: Iterable[str]) -> list[list[int]]:
+        """Unpadded ids per text, as `Tokenizer.texts_to_sequences` gives them."""
+        out = []
+        for position, text in enumerate(texts):
+            _check_text(text, position)
+            out.append(self._segment_ids(text))
+        return out
+
+    def encode(self, texts: Iterable[str]) -> np.ndarray:
+        """Model input for `texts`: int32 array of shape (len(texts), maxlen), padded and truncated."""
+        if isinstance(texts, (str, bytes)):
+            msg = f"texts must be a list of strings, found a single {type(texts).__name__}; wrap it in a list"
+            raise TypeError(msg)
+        texts = texts if isinstance(texts, Sequence) else list(texts)
+        config = self.config
+        maxlen = config.maxlen
+        out = np.zeros((len(texts), maxlen), dtype=np.int32)
+        keep_first = config.truncating == "post"
+        pad_front = config.padding == "pre"
+        for position, text in enumerate(texts):
+            _check_text(text, position)
+            ids = self._first_ids(text, maxlen) if keep_first else self._last_ids(text, maxlen)
+            if ids:
+                if pad_front:
+                    out[position, maxlen - len(ids) :] = ids
+                else:
+                    out[position, : len(ids)] = ids
+        return out
+
+    def _segment_ids(self, text: str) -> list[int]:
+        if self.config.lower:
+            text = text.lower()
+        words = text.translate(self._table).split(self.config.split)
+        get = self._lookup.get
+        if self._oov_id is None:
+            return [index for index in map(get, words) if index is not None]
+        return [get(word, self._oov_id) for word in words if word]
+
+    def _first_ids(self, text: str, limit: int) -> list[int]:
+        if len(text) <= _CHUNK or self._cut is None:
+            return self._segment_ids(text)[:limit]
+        ids: list[int] = []
+        start = 0
+        while start < len(text) and len(ids) < limit:
+            found = self._cut.search(text, start + _CHUNK)
+            end = found.start() if found else len(text)
+            ids += self._segment_ids(text[start:end])
+            start = end
+        return ids[:limit]
+
+    def _last_ids(self, text: str, limit: int) -> list[int]:
+        if len(text) <= _CHUNK or self._cut is None:
+            return self._segment_ids(text)[-limit:]
+        pieces: list[list[int]] = []
+        kept = 0
+        end = len(text)
+        while end > 0 and kept < limit:
+            before = end - _CHUNK
+            start = max(text.rfind(char, 0, before + 1) for char in self._cut_chars) if before > 0 else 0
+            start = max(start, 0)
+            piece = self._segment_ids(text[start:end])
+            pieces.append(piece)
+            kept += len(piece)
+            end = start
+        return [index for piece in reversed(pieces) for index in piece][-limit:]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The frozen form written to vocab.json: config plus the word ids the model can see."""
+        config = asdict(self.config)
+        limit = self.config.num_words
+        kept = {w: i for w, i in self.word_index.items() if not limit or i < limit or w == self.config.oov_token}
+        return {
+            "format": VOCAB_FORMAT,
+            "tokenizer": {key: config[key] for key in ("filters", "lower", "split", "num_words", "oov_token")},
+            "sequence": {key: config[key] for key in ("maxlen", "padding", "truncating")} | {"value": 0},
+            "word_index": dict(sorted(kept.items(), key=lambda item: item[1])),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Vocabulary:
+        """Read what `to_dict` wrote; raise BundleError naming the first field that is wrong."""
+        try:
+            if data["format"] != VOCAB_FORMAT:
+                msg = f"vocabulary format {data['format']!r} is not supported (this smsguard reads {VOCAB_FORMAT})"
+                raise BundleError(msg)
+            config = TokenizerConfig(**data["tokenizer"], **{k: data["sequence"][k] for k in ("maxlen", "padding", "truncating")})
+            word_index = data["word_index"]
+            if not all(isinstance(w, str) and isinstance(i, int) and i >= 1 for w, i in word_index.items()):
+                msg = "word_index must map words to positive integer ids"
+                raise BundleError(msg)
+        except (KeyError, TypeError, ValueError, AttributeError) as error:
+            msg = f"vocabulary is malformed: {type(error).__name__}: {error}"
+            raise BundleError(msg) from None
+        return cls(config, word_index)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Vocabulary) and self.to_dict() == other.to_dict()
+
+    def __repr__(self) -> str:
+        return f"Vocabulary({len(self.word_index)} words, {self.config})"
+
+
+def _check_text(text: object, position: int) -> None:
+    if not isinstance(text, str):
+        msg = f"text at index {position} must be str, found {type(text).__name__}"
+        raise TypeError(msg)
+
+
+def _cut_chars(config: TokenizerConfig) -> str:
+    """Characters where a long text can be cut into pieces that tokenize exactly as the whole.
+
+    A cut must fall on a word separator (a filtered character, or `split` itself when it is one
+    character), and on one that cannot change how `str.lower` treats its neighbours: Greek capital
+    sigma lowers differently at the end of a word, and some separators ('.', ':') do not end one for
+    that rule. The sigma probe below keeps exactly the characters that do.
+    """
+    if len(config.split) != 1:
+        return ""
+    candidates = set(config.filters) | {config.split}
+    return "".join(sorted(c for c in candidates if not config.lower or ("AΣ" + c + "A").lower()[1] == "ς"))

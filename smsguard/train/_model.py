@@ -1,0 +1,46 @@
+"""The tutorial's network: Embedding -> LSTM -> Dense(sigmoid), and its unrolled twin for TFLite."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+
+INPUT_NAME = "token_ids"  # the model input's name in every export
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    vocab_size: int = 10000  # embedding rows: the tokenizer's num_words
+    maxlen: int = 40
+    embedding_dim: int = 128
+    lstm_units: int = 32
+    activation: str = "tanh"  # the LSTM's cell activation
+    learning_rate: float = 1e-3  # Adam's default
+
+
+def build_model(config: ModelConfig, unroll: bool = False) -> keras.Model:
+    """`unroll=True` builds the same weights as fixed steps: the form TFLite converts with a dynamic batch."""
+    inputs = keras.Input(shape=(config.maxlen,), dtype="int32", name=INPUT_NAME)
+    x = keras.layers.Embedding(config.vocab_size, config.embedding_dim, name="embedding")(inputs)
+    x = keras.layers.LSTM(config.lstm_units, activation=config.activation, unroll=unroll, name="lstm")(x)
+    outputs = keras.layers.Dense(1, activation="sigmoid", name="spam_probability")(x)
+    model = keras.Model(inputs, outputs, name="smsguard_lstm")
+    model.compile(
+        optimizer=keras.optimizers.Adam(config.learning_rate),
+        loss="binary_crossentropy",
+        metrics=["accuracy"],
+    )
+    return model
+
+
+def unrolled_copy(model: keras.Model, config: ModelConfig) -> keras.Model:
+    twin = build_model(config, unroll=True)
+    twin.set_weights(model.get_weights())
+    return twin
+
+
+def load_model(path: Path) -> keras.Model:
+    """Load a `.keras` file with safe_mode on: no pickled Python, no lambda layers."""
+    return keras.models.load_model(path, compile=False, safe_mode=True)

@@ -1,0 +1,195 @@
+"""`train`: data -> tokenizer -> the tutorial's LSTM -> a run folder with everything needed to export
+and to recompute every figure (model, vocabulary, split, config, history, metrics, plots)."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import numpy as np
+
+from smsguard import _console as console
+from smsguard._staging import staged_folder
+from smsguard.runtime._bundle import VOCAB_NAME, write_json
+from smsguard.runtime._vocabulary import TokenizerConfig, Vocabulary
+from smsguard.train._data import deduplicate, load_messages, locate_data, split_dataset
+from smsguard.train._metrics import Metrics, evaluate, threshold_for_ham_fpr
+
+MODEL_NAME = "model.keras"
+CONFIG_NAME = "config.json"
+SPLIT_NAME = "split.json"
+METRICS_NAME = "metrics.json"
+HISTORY_NAME = "history.json"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Every field is a `smsguard train` flag (`num_words` -> `--num-words`). Defaults: the tutorial's."""
+
+    data: str | None = None  # SMSSpamCollection or CSV; default: $SMSGUARD_DATA, ../shared/data, download
+    text_column: str | None = None  # CSV only; default: SMS, text, message, v2
+    label_column: str | None = None  # CSV only; default: Label, label, v1, class
+    seed: int = 42  # fixes the split, the initial weights and the batch order
+    epochs: int = 5
+    batch_size: int = 32  # Keras' default, as in the tutorial
+    learning_rate: float = 1e-3  # Adam's default
+    num_words: int = 10000
+    maxlen: int = 40  # tokens per message; longer ones are cut
+    oov_token: str | None = None  # None drops unknown words, as the tutorial does
+    padding: str = "pre"
+    truncating: str = "post"  # keeps a message's first maxlen tokens
+    embedding_dim: int = 128
+    lstm_units: int = 32
+    activation: str = "tanh"
+    test_size: float = 0.30  # share of the deduplicated messages held out for the final figures
+    validation_size: float = 0.10  # share of the whole, taken from the rest, for thresholds
+    target_ham_fpr: float | None = None  # pick the threshold meeting this ham FP rate on validation; else 0.5
+
+    def __post_init__(self) -> None:
+        positive = ("epochs", "batch_size", "num_words", "maxlen", "embedding_dim", "lstm_units")
+        for name in positive:
+            if getattr(self, name) < 1:
+                msg = f"{name} must be at least 1, found {getattr(self, name)}"
+                raise ValueError(msg)
+        if self.learning_rate <= 0:
+            msg = f"learning_rate must be positive, found {self.learning_rate}"
+            raise ValueError(msg)
+        if self.target_ham_fpr is not None and not 0 <= self.target_ham_fpr < 1:
+            msg = f"target_ham_fpr must be in [0, 1), found {self.target_ham_fpr}"
+            raise ValueError(msg)
+        self.tokenizer  # validates padding, truncating, num_words
+
+    @property
+    def tokenizer(self) -> TokenizerConfig:
+        return TokenizerConfig(
+            num_words=self.num_words,
+            oov_token=self.oov_token,
+            maxlen=self.maxlen,
+            padding=self.padding,
+            truncating=self.truncating,
+        )
+
+    @classmethod
+    def from_dict(cls, data: dict) -> TrainConfig:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    run_dir: Path
+    threshold: float
+    validation: Metrics
+    test: Metrics
+
+
+def train(config: TrainConfig, out: Path, force: bool = False) -> TrainResult:
+    """Train, evaluate on the held-out parts, and write the run folder whole (or not at all)."""
+    out = Path(out)
+    data_path = locate_data(config.data)
+    full = load_messages(data_path, config.text_column, config.label_column)
+    dataset, dropped = deduplicate(full)
+    console.step(
+        f"Loaded {len(full):,} messages ({int(full.labels.sum()):,} spam) from {data_path}; "
+        f"dropped {dropped:,} exact duplicate texts, {len(dataset):,} left"
+    )
+    split = split_dataset(dataset, config.seed, config.test_size, config.validation_size)
+    texts = np.asarray(dataset.texts, dtype=object)
+    parts = {name: getattr(split, name) for name in ("train", "validation", "test")}
+    console.step(
+        "Split (stratified, seed %d): %s"
+        % (config.seed, ", ".join(f"{name} {len(p):,}" for name, p in parts.items()))
+    )
+
+    vocabulary = Vocabulary.fit(texts[split.train].tolist(), config.tokenizer)
+    console.step(f"Fitted the tokenizer on the training part: {len(vocabulary.word_index):,} words, keeping ids below {vocabulary.size:,}")
+    x = {name: vocabulary.encode(texts[p].tolist()) for name, p in parts.items()}
+    y = {name: dataset.labels[p].astype(np.float32) for name, p in parts.items()}
+
+    import keras  # here, so that `smsguard --help` and the runtime never pay for TensorFlow
+
+    from smsguard.train._model import ModelConfig, build_model
+    from smsguard.train._plots import write_plots
+
+    keras.utils.set_random_seed(config.seed)
+    model_config = ModelConfig(
+        vocab_size=vocabulary.size,
+        maxlen=config.maxlen,
+        embedding_dim=config.embedding_dim,
+        lstm_units=config.lstm_units,
+        activation=config.activation,
+        learning_rate=config.learning_rate,
+    )
+    model = build_model(model_config)
+    console.step(f"Training Embedding({model_config.vocab_size}, {config.embedding_dim}) -> LSTM({config.lstm_units}, {config.activation}) -> Dense(1, sigmoid) for {config.epochs} epochs")
+    started = time.perf_counter()
+    history = model.fit(
+        x["train"],
+        y["train"],
+        validation_data=(x["validation"], y["validation"]),
+        epochs=config.epochs,
+        batch_size=config.batch_size,
+        shuffle=True,
+        verbose=1 if sys.stderr.isatty() else 2,
+    ).history
+    seconds = time.perf_counter() - started
+    history = {key: [float(v) for v in values] for key, values in history.items()}
+
+    proba = {name: model.predict(x[name], batch_size=1024, verbose=0).reshape(-1) for name in ("validation", "test")}
+    if config.target_ham_fpr is None:
+        threshold = 0.5
+    else:
+        threshold = threshold_for_ham_fpr(y["validation"], proba["validation"], config.target_ham_fpr)
+        console.step(f"Threshold {threshold:.6g} meets a ham false-positive rate of {config.target_ham_fpr:g} on the validation part")
+    metrics = {name: evaluate(y[name], proba[name], threshold) for name in ("validation", "test")}
+
+    with staged_folder(out, force, "run folder", "smsguard train") as folder:
+        model.save(folder / MODEL_NAME)
+        write_json(folder / VOCAB_NAME, vocabulary.to_dict())
+        split.to_json(dataset, dropped, config.seed, folder / SPLIT_NAME)
+        write_json(folder / CONFIG_NAME, {"train": asdict(config) | {"data": str(data_path)}, "model": asdict(model_config)})
+        write_json(folder / HISTORY_NAME, history | {"seconds": seconds})
+        write_json(
+            folder / METRICS_NAME,
+            {
+                "threshold": threshold,
+                "threshold_rule": "0.5" if config.target_ham_fpr is None else f"ham FPR <= {config.target_ham_fpr:g} on validation",
+                "positive_label": "spam",
+                "validation": metrics["validation"].to_dict(),
+                "test": metrics["test"].to_dict(),
+            },
+        )
+        write_plots(folder / "plots", y["test"], proba["test"], metrics["test"], history)
+
+    console.info("\n" + metrics_table({"validation": metrics["validation"], "test": metrics["test"]}))
+    console.step(f"Trained in {seconds:.1f} s; run written to {out}")
+    return TrainResult(out, threshold, metrics["validation"], metrics["test"])
+
+
+def metrics_table(columns: dict[str, Metrics]) -> str:
+    def pct(value: float) -> str:
+        return f"{100 * value:.2f}%"
+
+    rows = [["", *columns]]
+    rows.append(["messages", *(f"{m.n:,}" for m in columns.values())])
+    rows.append(["threshold", *(f"{m.threshold:.4g}" for m in columns.values())])
+    rows.append(["accuracy", *(pct(m.accuracy) for m in columns.values())])
+    rows.append(["spam precision", *(pct(m.spam_precision) for m in columns.values())])
+    rows.append(["spam recall", *(pct(m.spam_recall) for m in columns.values())])
+    rows.append(["spam F1", *(f"{m.spam_f1:.4f}" for m in columns.values())])
+    rows.append(["ham flagged (FPR)", *(pct(m.ham_false_positive_rate) for m in columns.values())])
+    rows.append(["ROC-AUC", *(f"{m.roc_auc:.4f}" for m in columns.values())])
+    rows.append(["confusion [[tn fp] [fn tp]]", *(json.dumps([list(r) for r in m.confusion]) for m in columns.values())])
+    return console.table(rows)
+
+
+def read_run_config(run_dir: Path) -> tuple[TrainConfig, dict]:
+    """The TrainConfig and ModelConfig fields a run was trained with."""
+    from smsguard.runtime._bundle import read_json
+
+    data = read_json(Path(run_dir) / CONFIG_NAME, "run config")
+    return TrainConfig.from_dict(data["train"]), data["model"]
+
