@@ -14,7 +14,7 @@ _PARTIAL = ".partial-"
 
 
 @contextlib.contextmanager
-def staged_folder(target: Path, force: bool, what: str, redo: str) -> Iterator[Path]:
+def staged_folder(target: Path, force: bool, what: str) -> Iterator[Path]:
     """Yield an empty folder that becomes `target` when the block ends without an error.
 
     An existing `target` is refused unless `force`, and replaced only once the new folder is whole.

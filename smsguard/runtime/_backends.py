@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from smsguard.runtime._bundle import BundleFile
+from smsguard.runtime._bundle import BundleFile, TensorSpec
 from smsguard.runtime._errors import BackendError
 
 
@@ -74,6 +74,10 @@ class Session:
     def run(self, ids: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
+    def signature(self) -> tuple[tuple[TensorSpec, ...], tuple[TensorSpec, ...]]:
+        """The model's inputs and outputs as the interpreter reports them."""
+        raise NotImplementedError
+
 
 def open_session(info: BackendInfo, path: Path, entry: BundleFile) -> Session:
     require_installed(info)
@@ -117,6 +121,15 @@ class TFLiteSession(Session):
             out = interpreter.get_tensor(self._output["index"])
         return _dequantize(out, *self._output["quantization"]).reshape(-1)
 
+    def signature(self) -> tuple[tuple[TensorSpec, ...], tuple[TensorSpec, ...]]:
+        def spec(detail: dict) -> TensorSpec:
+            shape = tuple(None if d < 0 else int(d) for d in detail.get("shape_signature", detail["shape"]))
+            scale, zero_point = detail["quantization"]
+            return TensorSpec(detail["name"], np.dtype(detail["dtype"]).name, shape, float(scale), int(zero_point))
+
+        interpreter = self._interpreter
+        return tuple(map(spec, interpreter.get_input_details())), tuple(map(spec, interpreter.get_output_details()))
+
 
 class OnnxSession(Session):
     """An ONNX Runtime inference session on the CPU (thread-safe by design)."""
@@ -138,6 +151,14 @@ class OnnxSession(Session):
     def run(self, ids: np.ndarray) -> np.ndarray:
         out = self._session.run([self._output], {self._input: np.ascontiguousarray(ids, dtype=np.int32)})[0]
         return np.asarray(out, dtype=np.float32).reshape(-1)
+
+    def signature(self) -> tuple[tuple[TensorSpec, ...], tuple[TensorSpec, ...]]:
+        def spec(arg) -> TensorSpec:
+            element = arg.type.removeprefix("tensor(").removesuffix(")")
+            dtype = {"float": "float32", "double": "float64"}.get(element, element)
+            return TensorSpec(arg.name, dtype, tuple(d if isinstance(d, int) else None for d in arg.shape))
+
+        return tuple(map(spec, self._session.get_inputs())), tuple(map(spec, self._session.get_outputs()))
 
 
 def _dequantize(values: np.ndarray, scale: float, zero_point: int) -> np.ndarray:

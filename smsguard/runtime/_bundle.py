@@ -35,6 +35,7 @@ def write_atomic(path: Path, content: bytes) -> None:
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; these files are meant to be copied and read
         with os.fdopen(fd, "wb") as file:
             file.write(content)
             file.flush()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +14,8 @@ import numpy as np
 from smsguard import _console as console
 from smsguard._staging import staged_folder
 from smsguard.runtime._bundle import VOCAB_NAME, write_json
-from smsguard.runtime._vocabulary import TokenizerConfig, Vocabulary
+from smsguard.runtime._vocabulary import Vocabulary
+from smsguard.train._config import TrainConfig
 from smsguard.train._data import deduplicate, load_messages, locate_data, split_dataset
 from smsguard.train._metrics import Metrics, evaluate, threshold_for_ham_fpr
 
@@ -23,59 +24,6 @@ CONFIG_NAME = "config.json"
 SPLIT_NAME = "split.json"
 METRICS_NAME = "metrics.json"
 HISTORY_NAME = "history.json"
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Every field is a `smsguard train` flag (`num_words` -> `--num-words`). Defaults: the tutorial's."""
-
-    data: str | None = None  # SMSSpamCollection or CSV; default: $SMSGUARD_DATA, ../shared/data, download
-    text_column: str | None = None  # CSV only; default: SMS, text, message, v2
-    label_column: str | None = None  # CSV only; default: Label, label, v1, class
-    seed: int = 42  # fixes the split, the initial weights and the batch order
-    epochs: int = 5
-    batch_size: int = 32  # Keras' default, as in the tutorial
-    learning_rate: float = 1e-3  # Adam's default
-    num_words: int = 10000
-    maxlen: int = 40  # tokens per message; longer ones are cut
-    oov_token: str | None = None  # None drops unknown words, as the tutorial does
-    padding: str = "pre"
-    truncating: str = "post"  # keeps a message's first maxlen tokens
-    embedding_dim: int = 128
-    lstm_units: int = 32
-    activation: str = "tanh"
-    test_size: float = 0.30  # share of the deduplicated messages held out for the final figures
-    validation_size: float = 0.10  # share of the whole, taken from the rest, for thresholds
-    target_ham_fpr: float | None = None  # pick the threshold meeting this ham FP rate on validation; else 0.5
-
-    def __post_init__(self) -> None:
-        positive = ("epochs", "batch_size", "num_words", "maxlen", "embedding_dim", "lstm_units")
-        for name in positive:
-            if getattr(self, name) < 1:
-                msg = f"{name} must be at least 1, found {getattr(self, name)}"
-                raise ValueError(msg)
-        if self.learning_rate <= 0:
-            msg = f"learning_rate must be positive, found {self.learning_rate}"
-            raise ValueError(msg)
-        if self.target_ham_fpr is not None and not 0 <= self.target_ham_fpr < 1:
-            msg = f"target_ham_fpr must be in [0, 1), found {self.target_ham_fpr}"
-            raise ValueError(msg)
-        self.tokenizer  # validates padding, truncating, num_words
-
-    @property
-    def tokenizer(self) -> TokenizerConfig:
-        return TokenizerConfig(
-            num_words=self.num_words,
-            oov_token=self.oov_token,
-            maxlen=self.maxlen,
-            padding=self.padding,
-            truncating=self.truncating,
-        )
-
-    @classmethod
-    def from_dict(cls, data: dict) -> TrainConfig:
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
 
 
 @dataclass(frozen=True)
@@ -146,7 +94,7 @@ def train(config: TrainConfig, out: Path, force: bool = False) -> TrainResult:
         console.step(f"Threshold {threshold:.6g} meets a ham false-positive rate of {config.target_ham_fpr:g} on the validation part")
     metrics = {name: evaluate(y[name], proba[name], threshold) for name in ("validation", "test")}
 
-    with staged_folder(out, force, "run folder", "smsguard train") as folder:
+    with staged_folder(out, force, "run folder") as folder:
         model.save(folder / MODEL_NAME)
         write_json(folder / VOCAB_NAME, vocabulary.to_dict())
         split.to_json(dataset, dropped, config.seed, folder / SPLIT_NAME)

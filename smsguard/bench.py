@@ -1,0 +1,190 @@
+"""`smsguard bench`: end-to-end latency (raw text -> probability) of every model with every installed
+backend, beside Keras `model.predict` on the same message; load and first-prediction time; file sizes.
+
+Warm up, then time; one plain line per figure; JSON for programs and a markdown table for people."""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from smsguard import __version__
+from smsguard import _console as console
+from smsguard.runtime._backends import installed_backends, open_session
+from smsguard.runtime._bundle import Bundle, write_atomic, write_json
+from smsguard.runtime._classifier import Classifier
+from smsguard.runtime._errors import SmsguardError
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    """Every field is a `smsguard bench` flag."""
+
+    runs: int = 1000  # timed single-message predictions per model, after warm-up
+    warmup: int = 50  # untimed predictions first: caches, allocations, lazy kernels
+    keras_model: str | None = None  # a .keras file to time beside; default: the bundle's source model, if present
+    keras_runs: int = 50  # model.predict costs tens of milliseconds a call
+    message: str | None = None  # the message timed; default: the golden message of median length
+    json: str | None = None  # write the results here as JSON
+    markdown: str | None = None  # write the results here as a markdown table
+
+    def __post_init__(self) -> None:
+        for name in ("runs", "keras_runs"):
+            if getattr(self, name) < 10:
+                msg = f"{name} must be at least 10 to give a p99, found {getattr(self, name)}"
+                raise ValueError(msg)
+        if self.warmup < 0:
+            msg = f"warmup must be 0 or more, found {self.warmup}"
+            raise ValueError(msg)
+
+
+@dataclass(frozen=True)
+class Timing:
+    system: str  # model file, or "Keras model.predict"
+    backend: str
+    size: int | None  # bytes on disk
+    load_ms: float  # from nothing to a ready model (hash check included)
+    first_ms: float  # the first prediction after loading
+    p50_us: float
+    p95_us: float
+    p99_us: float
+    runs: int
+
+
+def run_benchmark(bundle_dir: Path, config: BenchConfig) -> dict:
+    bundle = Bundle.load(bundle_dir)
+    message = config.message if config.message is not None else _median_message(bundle)
+    tokens = int(np.count_nonzero(bundle.vocabulary.encode([message])))
+    console.step(f"Benchmarking {bundle_dir}: one message of {len(message)} characters ({tokens} tokens), {config.runs} runs after {config.warmup} warm-up")
+    timings = []
+    for entry in bundle.models.values():
+        for info in installed_backends():
+            if info.format != entry.format:
+                continue
+            started = time.perf_counter()
+            session = open_session(info, bundle.model_path(entry), entry)
+            classifier = Classifier(bundle, session)
+            load_ms = (time.perf_counter() - started) * 1e3
+            timings.append(_time(lambda: classifier.predict_proba([message]), entry.name, info.name, entry.size, load_ms, config.warmup, config.runs))
+            console.info(f"  {_line(timings[-1])}")
+    keras = _keras_timing(bundle, config, message)
+    if keras:
+        timings.append(keras)
+        console.info(f"  {_line(keras)}")
+    result = {
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "command": "smsguard bench " + str(bundle_dir),
+        "machine": _machine(),
+        "bundle": str(bundle_dir),
+        "message": message,
+        "message_tokens": tokens,
+        "results": [asdict(t) for t in timings],
+    }
+    table = markdown_table(result)
+    print(table)
+    if config.json:
+        write_json(Path(config.json), result)
+    if config.markdown:
+        write_atomic(Path(config.markdown), table.encode("utf-8"))
+    return result
+
+
+def markdown_table(result: dict) -> str:
+    machine = result["machine"]
+    lines = [
+        f"Measured {result['date'][:10]} on {machine['cpu']} ({machine['cores']} cores), Python {machine['python']}, "
+        f"one message of {len(result['message'])} characters ({result['message_tokens']} tokens), end to end (text -> probability):",
+        "",
+        "| model | backend | size | load | first call | p50 | p95 | p99 |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for t in result["results"]:
+        size = f"{t['size'] / 1e6:.2f} MB" if t["size"] else "—"
+        lines.append(
+            f"| {t['system']} | {t['backend']} | {size} | {t['load_ms']:.0f} ms | {t['first_ms']:.1f} ms | "
+            f"{_us(t['p50_us'])} | {_us(t['p95_us'])} | {_us(t['p99_us'])} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _time(call, system: str, backend: str, size: int | None, load_ms: float, warmup: int, runs: int) -> Timing:
+    started = time.perf_counter()
+    call()
+    first_ms = (time.perf_counter() - started) * 1e3
+    for _ in range(warmup):
+        call()
+    samples = np.empty(runs)
+    for i in range(runs):
+        started = time.perf_counter_ns()
+        call()
+        samples[i] = (time.perf_counter_ns() - started) / 1e3
+    p50, p95, p99 = np.percentile(samples, [50, 95, 99])
+    return Timing(system, backend, size, load_ms, first_ms, float(p50), float(p95), float(p99), runs)
+
+
+def _keras_timing(bundle: Bundle, config: BenchConfig, message: str) -> Timing | None:
+    path = Path(config.keras_model) if config.keras_model else _source_model(bundle)
+    if path is not None and not path.is_file():
+        msg = f"Keras model '{path}' does not exist; pass --keras-model RUN_DIR/model.keras"
+        raise SmsguardError(msg)
+    if path is None:
+        console.info("  (Keras not timed: pass --keras-model RUN_DIR/model.keras)")
+        return None
+    try:
+        import keras
+        import tensorflow as tf
+
+        from smsguard.train._model import load_model
+    except ImportError:
+        console.info("  (Keras not timed: TensorFlow is not installed; pip install 'smsguard[train]')")
+        return None
+    tf.get_logger().setLevel("ERROR")  # model.predict in a loop warns about retracing, by design here
+    started = time.perf_counter()
+    model = load_model(path)
+    load_ms = (time.perf_counter() - started) * 1e3
+    vocabulary = bundle.vocabulary
+    keras.config.disable_interactive_logging()
+    timing = _time(lambda: model.predict(vocabulary.encode([message]), verbose=0), "Keras model.predict", f"keras {keras.__version__}", path.stat().st_size, load_ms, min(config.warmup, 5), config.keras_runs)
+    return timing
+
+
+def _source_model(bundle: Bundle) -> Path | None:
+    source = bundle.manifest.get("source", {})
+    if not source.get("run"):
+        return None
+    path = Path(source["run"]) / source.get("model", "model.keras")
+    return path if path.is_file() else None
+
+
+def _median_message(bundle: Bundle) -> str:
+    texts = sorted((g.text for g in bundle.golden if g.text), key=len)
+    if not texts:
+        return "Are we still on for dinner tonight?"
+    return texts[len(texts) // 2]
+
+
+def _machine() -> dict:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(), "smsguard": __version__}
+
+
+def _us(value: float) -> str:
+    return f"{value / 1e3:.1f} ms" if value >= 1e4 else f"{value:.0f} µs"
+
+
+def _line(t: Timing) -> str:
+    return f"{t.system} [{t.backend}]: p50 {_us(t.p50_us)}, p95 {_us(t.p95_us)}, p99 {_us(t.p99_us)}; load {t.load_ms:.0f} ms, first call {t.first_ms:.1f} ms"
+

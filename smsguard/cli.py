@@ -1,0 +1,287 @@
+"""The `smsguard` command. Heavy imports (TensorFlow) happen inside the commands that need them, so
+`predict` and `verify` start fast on a device; every error leaves as one line and exit status 2."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import dataclasses
+import inspect
+import json
+import os
+import re
+import signal
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+from smsguard import __version__
+from smsguard import _console as console
+from smsguard.runtime._errors import SmsguardError
+
+EXIT_MISMATCH = 1  # verify found a model that does not reproduce the golden vectors
+EXIT_USAGE = 2  # bad input: a missing file, a bad flag value, a bundle that fails its checks
+SAMPLE_MESSAGES = (
+    "WINNER!! You have been selected to receive a £900 prize reward! To claim call 09061701461. Valid 12 hours only.",
+    "Are we still on for dinner tonight? I'll be there around 7.",
+)
+CSV_TEXT_COLUMNS = ("SMS", "sms", "text", "message", "Message", "v2")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, _terminate)  # so a killed export still removes its partial folder
+    try:
+        return args.run(args)
+    except SmsguardError as error:
+        console.error(str(error))
+        return EXIT_USAGE
+    except (ValueError, TypeError) as error:  # config validation: a flag value out of range
+        console.error(f"invalid argument: {error}")
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        console.error("interrupted; nothing was left half written")
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception as error:  # a bug, not a user error: still one line, with how to see more
+        if os.environ.get("SMSGUARD_DEBUG"):
+            raise
+        console.error(f"unexpected {type(error).__name__}: {error} (set SMSGUARD_DEBUG=1 for the traceback, and please report it)")
+        return 3
+
+
+def _terminate(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
+# ---- commands -------------------------------------------------------------------------------------
+
+
+def _train(args: argparse.Namespace) -> int:
+    from smsguard.train import TrainConfig, train
+
+    train(_config(TrainConfig, args), Path(args.out), force=args.force)
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from smsguard.export import ExportConfig, export
+
+    export(Path(args.run_dir), Path(args.out), _config(ExportConfig, args), force=args.force)
+    return 0
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from smsguard.runtime import Classifier
+
+    classifier = Classifier.load(args.bundle, backend=args.backend, model=args.model)
+    negative, positive = classifier.bundle.labels
+    for batch in _batches(_texts(args), 512):
+        for text, probability in zip(batch, classifier.predict_proba(batch)):
+            label = positive if probability >= classifier.threshold else negative
+            print(json.dumps({"text": text, "probability": round(float(probability), 6), "label": label}, ensure_ascii=False))
+    sys.stdout.flush()
+    return 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from smsguard.runtime._verify import verify_bundle
+
+    bundle, tokenizer_problems, results = verify_bundle(args.bundle, args.backend or None)
+    n = len(bundle.golden)
+    console.step(f"Verifying {args.bundle} on its {n} golden messages")
+    console.check(not tokenizer_problems, f"tokenizer: {n - len(tokenizer_problems)} of {n} messages give the export machine's ids")
+    for problem in tokenizer_problems[:5]:
+        console.info(f"        {problem}")
+    for r in results:
+        if r.skipped:
+            console.check(False, f"{r.model} [{r.backend}]: not run: {r.skipped}")
+            continue
+        console.check(r.passed, f"{r.model} [{r.backend}]: max diff {r.max_abs_diff:.2g} vs {r.compared_to} (atol {r.tolerance:g}), batched and one at a time")
+        for problem in r.problems:
+            console.info(f"        {problem}")
+    ran = [r for r in results if not r.skipped]
+    failed = [r for r in ran if not r.passed]
+    if not ran:
+        console.error("no model could be run: install a backend (pip install 'smsguard[litert]' or 'smsguard[onnx]')")
+        return EXIT_MISMATCH
+    skipped = len(results) - len(ran)
+    if failed or tokenizer_problems:
+        console.error(f"{len(failed)} of {len(ran)} model/backend pairs do not match the export machine" + (", and the tokenizer differs" if tokenizer_problems else ""))
+        return EXIT_MISMATCH
+    console.step(f"All {len(ran)} model/backend pairs match" + (f" ({skipped} could not be loaded by this backend, listed above)" if skipped else ""))
+    return 0
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from smsguard.bench import BenchConfig, run_benchmark
+
+    run_benchmark(Path(args.bundle), _config(BenchConfig, args))
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    """train -> export -> verify -> bench -> two sample predictions, in one folder."""
+    from smsguard.bench import BenchConfig, run_benchmark
+    from smsguard.export import ExportConfig, export
+    from smsguard.runtime import Classifier
+    from smsguard.train import TrainConfig, train
+
+    out = Path(args.out)
+    run_dir, bundle_dir = out / "run", out / "bundle"
+    console.info(f"== 1/5 train -> {run_dir}")
+    train(TrainConfig(data=args.data), run_dir, force=True)
+    console.info(f"\n== 2/5 export -> {bundle_dir}")
+    export(run_dir, bundle_dir, ExportConfig(data=args.data), force=True)
+    console.info("\n== 3/5 verify")
+    status = _verify(argparse.Namespace(bundle=str(bundle_dir), backend=None))
+    if status:
+        return status
+    console.info("\n== 4/5 bench")
+    run_benchmark(bundle_dir, BenchConfig(keras_model=str(run_dir / "model.keras"), json=str(out / "bench.json"), markdown=str(out / "bench.md")))
+    console.info("\n== 5/5 predict")
+    classifier = Classifier.load(bundle_dir)
+    for text, probability, label in zip(SAMPLE_MESSAGES, classifier.predict_proba(SAMPLE_MESSAGES), classifier.predict(SAMPLE_MESSAGES)):
+        print(json.dumps({"text": text, "probability": round(float(probability), 6), "label": label}, ensure_ascii=False))
+    console.step(f"Done: run in {run_dir}, bundle in {bundle_dir}, benchmark in {out / 'bench.md'} (model {classifier.model.name}, backend {classifier.backend})")
+    return 0
+
+
+# ---- input ----------------------------------------------------------------------------------------
+
+
+def _texts(args: argparse.Namespace) -> Iterator[str]:
+    if args.csv:
+        return _csv_texts(Path(args.csv), args.text_column)
+    if args.texts:
+        return iter(args.texts)
+    if sys.stdin is None or sys.stdin.isatty():
+        msg = "no messages: give them as arguments, one per line on stdin, or with --csv FILE"
+        raise SmsguardError(msg)
+    return (line.rstrip("\r\n") for line in sys.stdin)
+
+
+def _csv_texts(path: Path, column: str | None) -> Iterator[str]:
+    try:
+        file = open(path, encoding="utf-8", newline="")
+        reader = csv.DictReader(file)
+        columns = reader.fieldnames or []
+    except FileNotFoundError:
+        msg = f"CSV file '{path}' does not exist"
+        raise SmsguardError(msg) from None
+    except (OSError, UnicodeDecodeError) as error:
+        msg = f"CSV file '{path}' is not readable UTF-8 text: {error}"
+        raise SmsguardError(msg) from None
+    if not columns:
+        file.close()
+        msg = f"CSV file '{path}' is empty: expected a header row with a text column"
+        raise SmsguardError(msg)
+    name = column or next((c for c in CSV_TEXT_COLUMNS if c in columns), None)
+    if name not in columns:
+        file.close()
+        wanted = repr(column) if column else "(looked for " + ", ".join(CSV_TEXT_COLUMNS) + ")"
+        msg = f"CSV file '{path}' has no text column {wanted}; found {', '.join(map(repr, columns))}: pass --text-column NAME"
+        raise SmsguardError(msg)
+
+    def rows() -> Iterator[str]:
+        with file:
+            try:
+                for row in reader:
+                    yield row[name] or ""
+            except UnicodeDecodeError as error:
+                msg = f"CSV file '{path}' is not UTF-8 (line {reader.line_num + 1}): {error.reason}"
+                raise SmsguardError(msg) from None
+
+    return rows()
+
+
+def _batches(texts: Iterator[str], size: int) -> Iterator[list[str]]:
+    batch: list[str] = []
+    for text in texts:
+        batch.append(text)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+# ---- parser ---------------------------------------------------------------------------------------
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="smsguard", description="Train, export and run an on-device SMS spam filter.")
+    parser.add_argument("--version", action="version", version=f"smsguard {__version__}")
+    commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
+
+    from smsguard.bench import BenchConfig  # light: no TensorFlow at import
+    from smsguard.export._config import ExportConfig
+    from smsguard.train._config import TrainConfig
+
+    p = commands.add_parser("train", help="train the LSTM and evaluate it on held-out data")
+    p.add_argument("--out", required=True, metavar="RUN_DIR", help="folder to write the run to")
+    p.add_argument("--force", action="store_true", help="replace RUN_DIR if it exists")
+    _add_config_flags(p, TrainConfig)
+    p.set_defaults(run=_train)
+
+    p = commands.add_parser("export", help="export a run to quantized TFLite and ONNX models, checked for parity")
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("--out", required=True, metavar="BUNDLE_DIR", help="folder to write the bundle to")
+    p.add_argument("--force", action="store_true", help="replace BUNDLE_DIR if it exists")
+    _add_config_flags(p, ExportConfig)
+    p.set_defaults(run=_export)
+
+    p = commands.add_parser("predict", help="classify messages; prints one JSON object per message")
+    p.add_argument("texts", nargs="*", metavar="TEXT", help="messages (default: one per line on stdin)")
+    p.add_argument("--bundle", required=True, metavar="DIR")
+    p.add_argument("--backend", default="auto", help="auto, litert, tflite-runtime or onnxruntime (default: auto)")
+    p.add_argument("--model", help="a model file of the bundle (default: the recommended one)")
+    p.add_argument("--csv", metavar="FILE", help="read messages from this CSV file")
+    p.add_argument("--text-column", help="the CSV column holding the messages (default: SMS, text, message or v2)")
+    p.set_defaults(run=_predict)
+
+    p = commands.add_parser("verify", help="replay the bundle's golden vectors on every model and backend")
+    p.add_argument("bundle", metavar="DIR")
+    p.add_argument("--backend", action="append", help="only this backend (repeatable; default: every installed one)")
+    p.set_defaults(run=_verify)
+
+    p = commands.add_parser("bench", help="latency, load time and size of every model with every backend")
+    p.add_argument("bundle", metavar="DIR")
+    _add_config_flags(p, BenchConfig)
+    p.set_defaults(run=_bench)
+
+    p = commands.add_parser("demo", help="train -> export -> verify -> bench -> predict, on the default data")
+    p.add_argument("--data", help="the SMS Spam Collection (default: $SMSGUARD_DATA, ../shared/data, or a checked download)")
+    p.add_argument("--out", default="smsguard-demo", help="folder for the run, bundle and benchmark (replaced; default: smsguard-demo)")
+    p.set_defaults(run=_demo)
+    return parser
+
+
+def _add_config_flags(parser: argparse.ArgumentParser, config_class: type) -> None:
+    """One flag per dataclass field, typed from its annotation, helped by its trailing comment."""
+    comments = _field_comments(config_class)
+    for f in dataclasses.fields(config_class):
+        kind = str(f.type).replace(" ", "")
+        base = {"int": int, "float": float, "str": str, "bool": bool}[kind.removesuffix("|None")]
+        flag = "--" + f.name.replace("_", "-")
+        help_text = comments.get(f.name, "")
+        default = f.default
+        if base is bool:
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default, help=help_text)
+        else:
+            shown = "" if default is None else f" (default: {default})"
+            parser.add_argument(flag, type=base, default=default, metavar=f.name.upper(), help=help_text + shown)
+
+
+def _field_comments(config_class: type) -> dict[str, str]:
+    try:
+        source = inspect.getsource(config_class)
+    except (OSError, TypeError):
+        return {}
+    return {m[1]: m[2].strip() for m in re.finditer(r"^\s+(\w+): [^#\n]*#\s*(.*)$", source, re.MULTILINE)}
+
+
+def _config(config_class: type, args: argparse.Namespace):
+    return config_class(**{f.name: getattr(args, f.name) for f in dataclasses.fields(config_class)})

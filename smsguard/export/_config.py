@@ -1,0 +1,24 @@
+"""`ExportConfig`: the settings of an export, one field per `smsguard export` flag."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ExportConfig:
+    """Every field is a `smsguard export` flag."""
+
+    data: str | None = None  # the run's data file, if it has moved since training
+    opset: int = 17  # ONNX opset; 17 is the oldest with every op used, and ONNX Runtime >= 1.13 runs it
+    calibration_messages: int = 300  # training messages that calibrate the full-integer model
+    golden_messages: int = 64  # test messages a device replays to check itself (`smsguard verify`)
+
+    def __post_init__(self) -> None:
+        if self.opset < 17:
+            msg = f"opset must be 17 or later, found {self.opset}"
+            raise ValueError(msg)
+        for name in ("calibration_messages", "golden_messages"):
+            if getattr(self, name) < 1:
+                msg = f"{name} must be at least 1, found {getattr(self, name)}"
+                raise ValueError(msg)

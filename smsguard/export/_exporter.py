@@ -1,0 +1,201 @@
+"""`export`: a run folder -> a bundle of quantized TFLite and ONNX models, the frozen vocabulary, a
+parity report and a manifest pinning them together. The bundle appears whole or not at all."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import platform
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+import smsguard
+from smsguard import _console as console
+from smsguard._staging import staged_folder
+from smsguard.export import _parity as parity
+from smsguard.export._config import ExportConfig
+from smsguard.export._onnx import convert_onnx, quantize_onnx
+from smsguard.export._quiet import converter_output
+from smsguard.export._tflite import TFLiteQuantization, convert_tflite
+from smsguard.runtime._backends import backend_info, open_session
+from smsguard.runtime._bundle import (
+    FORMAT_VERSION,
+    MANIFEST_NAME,
+    PARITY_NAME,
+    VOCAB_NAME,
+    BundleFile,
+    read_json,
+    write_json,
+)
+from smsguard.runtime._errors import BundleError
+from smsguard.runtime._vocabulary import Vocabulary
+from smsguard.train._data import read_split
+from smsguard.train._trainer import METRICS_NAME, MODEL_NAME, SPLIT_NAME, read_run_config
+
+LABELS = ("ham", "spam")
+_TFLITE_TITLES = {
+    TFLiteQuantization.FLOAT32: "float32",
+    TFLiteQuantization.DYNAMIC_INT8: "int8 dynamic range",
+    TFLiteQuantization.FLOAT16: "float16",
+    TFLiteQuantization.INT8: "full integer int8",
+}
+_TOOLS = ("tensorflow", "keras", "tf2onnx", "onnx", "onnxruntime", "ai-edge-litert", "numpy")
+
+
+def export(run_dir: Path, out: Path, config: ExportConfig | None = None, force: bool = False) -> Path:
+    config = config or ExportConfig()
+    run_dir, out = Path(run_dir), Path(out)
+    if not (run_dir / MODEL_NAME).is_file():
+        msg = f"run folder '{run_dir}' has no {MODEL_NAME}; train one with `smsguard train --out {run_dir}`"
+        raise BundleError(msg)
+    if out.resolve() == run_dir.resolve():
+        msg = f"--out '{out}' is the run folder itself; choose another folder for the bundle"
+        raise BundleError(msg)
+    train_config, model_fields = read_run_config(run_dir)
+    vocabulary = Vocabulary.from_dict(read_json(run_dir / VOCAB_NAME, "vocabulary"))
+    threshold = float(read_json(run_dir / METRICS_NAME, "metrics")["threshold"])
+    dataset, split = read_split(run_dir / SPLIT_NAME, config.data, train_config.text_column, train_config.label_column)
+    texts = np.asarray(dataset.texts, dtype=object)
+    test_texts = texts[split.test].tolist()
+    test_labels = dataset.labels[split.test]
+    test_ids = vocabulary.encode(test_texts)
+    calibration = vocabulary.encode(texts[split.train[: config.calibration_messages]].tolist())
+
+    console.step(f"Loading {run_dir / MODEL_NAME}")
+    from smsguard.train._model import ModelConfig, load_model, unrolled_copy
+
+    model = load_model(run_dir / MODEL_NAME)
+    model_config = ModelConfig(**model_fields)
+    _check_model_matches_vocabulary(model, vocabulary, run_dir)
+    reference = model.predict(test_ids, batch_size=1024, verbose=0).reshape(-1).astype(np.float64)
+
+    with staged_folder(out, force, "bundle") as folder:
+        write_json(folder / VOCAB_NAME, vocabulary.to_dict())
+        models: list[tuple[Path, str, str]] = []  # (path, format, quantization)
+
+        unrolled = unrolled_copy(model, model_config)
+        for quantization in TFLiteQuantization:
+            title = _TFLITE_TITLES[quantization]
+            console.step(f"Exporting TFLite ({title}) ...")
+            path = folder / f"model.{quantization.value}.tflite"
+            with converter_output(f"the model to TFLite ({title})"):
+                path.write_bytes(convert_tflite(unrolled, quantization, calibration))
+            models.append((path, "tflite", quantization.value))
+
+        console.step(f"Exporting ONNX (float32, opset {config.opset}) ...")
+        onnx_path = folder / "model.float32.onnx"
+        with converter_output(f"the model to ONNX (opset {config.opset})"):
+            convert_onnx(model, model_config.maxlen, model.inputs[0].name, onnx_path, config.opset)
+        models.append((onnx_path, "onnx", "float32"))
+        console.step("Exporting ONNX (int8 dynamic) ...")
+        quantized_onnx = folder / "model.dynamic_int8.onnx"
+        with converter_output("the ONNX model to dynamic int8"):
+            quantize_onnx(onnx_path, quantized_onnx)
+        models.append((quantized_onnx, "onnx", "dynamic_int8"))
+
+        console.step(f"Checking every model against Keras on the {len(test_ids):,} test messages ...")
+        entries, results, outputs = [], [], {}
+        golden_rows = _golden_rows(test_labels, config.golden_messages)
+        golden_ids = np.concatenate([test_ids[golden_rows], vocabulary.encode([""])])
+        for path, fmt, quantization in models:
+            provisional = BundleFile.describe(path, "model", format=fmt, quantization=quantization)
+            backend = backend_info("litert" if fmt == "tflite" else "onnxruntime")
+            session = open_session(backend, path, provisional)
+            inputs, outputs_spec = session.signature()
+            entries.append(BundleFile.describe(path, "model", format=fmt, quantization=quantization, inputs=inputs, outputs=outputs_spec))
+            exported = session.run(test_ids)
+            outputs[path.name] = session.run(golden_ids)
+            results.append(
+                parity.compare(path.name, backend.name, quantization, provisional.size, test_labels, reference, exported, threshold)
+            )
+        parity.print_checklist(results)
+        parity.raise_on_failures(results)
+        write_json(folder / PARITY_NAME, parity.report(results, f"{run_dir / MODEL_NAME} (Keras {_version('keras')})", threshold))
+
+        golden_texts = [test_texts[i] for i in golden_rows] + [""]
+        golden_labels = [LABELS[int(test_labels[i])] for i in golden_rows] + ["ham"]
+        keras_golden = model.predict(golden_ids, batch_size=1024, verbose=0).reshape(-1)
+        golden = [
+            {
+                "text": text,
+                "ids": golden_ids[i].tolist(),
+                "label": golden_labels[i],
+                "keras_probability": float(keras_golden[i]),
+                "probabilities": {name: float(values[i]) for name, values in outputs.items()},
+            }
+            for i, text in enumerate(golden_texts)
+        ]
+        files = [
+            BundleFile.describe(folder / VOCAB_NAME, "vocabulary"),
+            *entries,
+            BundleFile.describe(folder / PARITY_NAME, "report"),
+        ]
+        manifest = {
+            "format_version": FORMAT_VERSION,
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "smsguard_version": smsguard.__version__,
+            "tools": {"python": platform.python_version()} | {tool: _version(tool) for tool in _TOOLS},
+            "labels": list(LABELS),
+            "output": "probability of the second label",
+            "threshold": threshold,
+            "vocabulary": VOCAB_NAME,
+            "recommended": _recommended(results),
+            "source": {
+                "run": str(run_dir.resolve()),
+                "model": MODEL_NAME,
+                "model_sha256": BundleFile.describe(run_dir / MODEL_NAME, "source").sha256,
+                "data_sha256": dataset.sha256,
+            },
+            "files": [entry.to_dict() for entry in files],
+            "golden": golden,
+        }
+        write_json(folder / MANIFEST_NAME, manifest)
+
+    console.step(f"Bundle written to {out} ({len(models)} models; recommended: {', '.join(manifest['recommended'].values())})")
+    return out
+
+
+def _check_model_matches_vocabulary(model, vocabulary: Vocabulary, run_dir: Path) -> None:
+    embedding_rows = model.get_layer("embedding").input_dim
+    maxlen = model.inputs[0].shape[1]
+    if embedding_rows != vocabulary.size or maxlen != vocabulary.config.maxlen:
+        msg = (
+            f"run folder '{run_dir}': the model takes {maxlen} ids below {embedding_rows}, but its "
+            f"vocabulary gives {vocabulary.config.maxlen} ids below {vocabulary.size}; the run is inconsistent, train it again"
+        )
+        raise BundleError(msg)
+
+
+def _golden_rows(labels: np.ndarray, count: int) -> np.ndarray:
+    """Half spam, half ham where the test part allows, chosen the same way every time."""
+    rng = np.random.default_rng(0)
+    spam, ham = np.flatnonzero(labels == 1), np.flatnonzero(labels == 0)
+    n_spam = min(len(spam), count // 2)
+    n_ham = min(len(ham), count - n_spam)
+    return np.sort(np.concatenate([rng.choice(spam, n_spam, replace=False), rng.choice(ham, n_ham, replace=False)]))
+
+
+def _recommended(results: list[parity.ModelParity]) -> dict[str, str]:
+    """Per format, the smallest model within 0.1 point of the float model's accuracy and with no
+    higher ham false-positive rate; the float model when none is."""
+    chosen = {}
+    for fmt in ("tflite", "onnx"):
+        candidates = [r for r in results if r.model.endswith(f".{fmt}")]
+        float_model = next(r for r in candidates if r.quantization == "float32")
+        good = [
+            r
+            for r in candidates
+            if r.accuracy >= float_model.accuracy - 0.001 - 1e-12
+            and r.ham_false_positive_rate <= float_model.ham_false_positive_rate + 1e-12
+        ]
+        chosen[fmt] = min(good, key=lambda r: r.size).model
+    return chosen
+
+
+def _version(distribution: str) -> str:
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
+

@@ -1,0 +1,117 @@
+"""Parity of every exported model against the Keras model, on the whole test part.
+
+Like optimum's `validate_model_outputs`, but for quantized models too: all figures are collected
+and printed as a checklist before one error names every model that failed its gate."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from smsguard import _console as console
+from smsguard.runtime._errors import SmsguardError
+from smsguard.runtime._verify import FLOAT_ATOL
+from smsguard.train._metrics import evaluate
+
+MIN_LABEL_AGREEMENT = 0.995  # quantized exports may flip at most 1 label in 200
+MAX_ACCURACY_DROP = 0.005  # ... and lose at most half a point of accuracy
+
+
+class ParityError(SmsguardError):
+    """An exported model's outputs are too far from the Keras model's."""
+
+
+@dataclass(frozen=True)
+class ModelParity:
+    model: str
+    backend: str
+    quantization: str
+    messages: int
+    max_abs_diff: float
+    label_agreement: float
+    accuracy: float
+    accuracy_change: float  # exported minus Keras, in fractions (0.001 = 0.1 point)
+    spam_f1: float
+    spam_f1_change: float
+    ham_false_positive_rate: float
+    size: int
+    failures: tuple[str, ...]
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+
+def compare(
+    model: str,
+    backend: str,
+    quantization: str,
+    size: int,
+    labels: np.ndarray,
+    reference: np.ndarray,
+    exported: np.ndarray,
+    threshold: float,
+) -> ModelParity:
+    """Figures of one model against the reference, and the gates it fails (empty when it passes)."""
+    diff = float(np.max(np.abs(exported.astype(np.float64) - reference))) if len(reference) else 0.0
+    agreement = float(np.mean((exported >= threshold) == (reference >= threshold)))
+    ours, theirs = evaluate(labels, exported, threshold), evaluate(labels, reference, threshold)
+    failures = []
+    if quantization == "float32":
+        if diff > FLOAT_ATOL:
+            failures.append(f"max abs difference {diff:.3g} exceeds {FLOAT_ATOL:g}")
+    else:
+        if agreement < MIN_LABEL_AGREEMENT:
+            failures.append(f"label agreement {100 * agreement:.2f}% is below {100 * MIN_LABEL_AGREEMENT:.1f}%")
+        if theirs.accuracy - ours.accuracy > MAX_ACCURACY_DROP:
+            drop = 100 * (theirs.accuracy - ours.accuracy)
+            failures.append(f"accuracy drops {drop:.2f} points, more than {100 * MAX_ACCURACY_DROP:.1f}")
+    return ModelParity(
+        model=model,
+        backend=backend,
+        quantization=quantization,
+        messages=len(reference),
+        max_abs_diff=diff,
+        label_agreement=agreement,
+        accuracy=ours.accuracy,
+        accuracy_change=ours.accuracy - theirs.accuracy,
+        spam_f1=ours.spam_f1,
+        spam_f1_change=ours.spam_f1 - theirs.spam_f1,
+        ham_false_positive_rate=ours.ham_false_positive_rate,
+        size=size,
+        failures=tuple(failures),
+    )
+
+
+def print_checklist(results: list[ModelParity]) -> None:
+    for r in results:
+        figures = (
+            f"max diff {r.max_abs_diff:.2g}, labels agree {100 * r.label_agreement:.2f}%, "
+            f"accuracy {100 * r.accuracy:.2f}% ({100 * r.accuracy_change:+.2f}), F1 {r.spam_f1:.4f} ({r.spam_f1_change:+.4f})"
+        )
+        console.check(r.passed, f"{r.model} [{r.backend}]: {figures}")
+        for failure in r.failures:
+            console.info(f"        {failure}")
+
+
+def raise_on_failures(results: list[ModelParity]) -> None:
+    failed = [r for r in results if not r.passed]
+    if failed:
+        details = "; ".join(f"{r.model}: {', '.join(r.failures)}" for r in failed)
+        msg = f"{len(failed)} of {len(results)} exported models failed parity with the Keras model: {details}"
+        raise ParityError(msg)
+
+
+def report(results: list[ModelParity], reference_name: str, threshold: float) -> dict:
+    return {
+        "reference": reference_name,
+        "threshold": threshold,
+        "gates": {
+            "float_atol": FLOAT_ATOL,
+            "min_label_agreement": MIN_LABEL_AGREEMENT,
+            "max_accuracy_drop": MAX_ACCURACY_DROP,
+        },
+        "passed": all(r.passed for r in results),
+        "models": [asdict(r) | {"passed": r.passed} for r in results],
+    }
