@@ -1,0 +1,25 @@
+# The two commands of the README. Each builds .venv on first use (and again when pyproject.toml changes).
+PYTHON ?= python3
+VENV ?= .venv
+STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+
+.PHONY: demo test bench clean
+
+demo: $(STAMP)  ## train -> export -> verify -> bench -> two sample predictions, into smsguard-demo/
+	$(VENV)/bin/smsguard demo
+
+test: $(STAMP)  ## the whole test suite (CI runs this)
+	$(VENV)/bin/python -m pytest
+
+bench: $(STAMP)  ## the latency benchmark behind the README table, into benchmarks/results/
+	$(VENV)/bin/python benchmarks/latency.py
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(VENV)/bin/python -m pip install --quiet -e '.[train,litert,onnx,dev]'
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+clean:
+	rm -rf $(VENV) smsguard-demo .pytest_cache

@@ -1,0 +1,309 @@
+"""The pipeline end to end on the real data set: a real run, a real export, every model in its real
+interpreter; plus the pieces that decide pass or fail (metrics, thresholds, parity gates, staging)."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from smsguard._staging import staged_folder
+from smsguard.runtime import Bundle, Classifier, SmsguardError
+from smsguard.runtime._bundle import sha256_of
+from smsguard.train import evaluate, threshold_for_ham_fpr
+
+TFLITE_MODELS = {"model.float32.tflite", "model.dynamic_int8.tflite", "model.float16.tflite", "model.int8.tflite"}
+ONNX_MODELS = {"model.float32.onnx", "model.dynamic_int8.onnx"}
+
+
+# ---- metrics and thresholds --------------------------------------------------------------------
+
+
+def test_evaluate_counts_spam_as_positive() -> None:
+    labels = np.array([0, 0, 0, 0, 1, 1])
+    proba = np.array([0.1, 0.2, 0.6, 0.3, 0.9, 0.4])
+    m = evaluate(labels, proba, threshold=0.5)
+    assert m.confusion == ((3, 1), (1, 1))
+    assert m.accuracy == pytest.approx(4 / 6)
+    assert m.spam_precision == pytest.approx(0.5)
+    assert m.spam_recall == pytest.approx(0.5)
+    assert m.ham_false_positive_rate == pytest.approx(0.25)
+    assert m.roc_auc == pytest.approx(7 / 8)  # 7 of the 8 (spam, ham) pairs ranked right
+
+
+def test_threshold_for_ham_fpr_is_the_lowest_meeting_the_target() -> None:
+    ham = np.linspace(0.0, 0.99, 100)  # 100 ham scores
+    spam = np.array([0.5, 0.995, 0.999])
+    labels = np.r_[np.zeros(100), np.ones(3)]
+    proba = np.r_[ham, spam].astype(np.float32)
+    t = threshold_for_ham_fpr(labels, proba, target=0.02)  # at most 2 ham flagged
+    flagged_ham = int(np.sum(proba[:100] >= t))
+    assert flagged_ham == 2
+    assert np.sum(proba[:100] >= np.nextafter(np.float32(t), np.float32(0))) == 3  # one step lower flags a third
+    assert threshold_for_ham_fpr(labels, proba, target=0.0) > proba[:100].max()
+
+
+def test_threshold_for_ham_fpr_rejects_targets_out_of_range() -> None:
+    with pytest.raises(ValueError, match=r"target ham false-positive rate must be in \[0, 1\), found 1.5"):
+        threshold_for_ham_fpr(np.array([0, 1]), np.array([0.1, 0.9]), 1.5)
+
+
+# ---- staging -------------------------------------------------------------------------------------
+
+
+def test_staged_folder_appears_whole_or_not_at_all(tmp_path: Path) -> None:
+    target = tmp_path / "bundle"
+    target.mkdir()
+    (target / "old.txt").write_text("earlier bundle")
+    with pytest.raises(RuntimeError, match="midway"):
+        with staged_folder(target, force=True, what="bundle") as folder:
+            (folder / "half.txt").write_text("half")
+            raise RuntimeError("failed midway")
+    assert [p.name for p in target.iterdir()] == ["old.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bundle"]  # no partial folder left behind
+
+    with staged_folder(target, force=True, what="bundle") as folder:
+        (folder / "new.txt").write_text("new")
+    assert [p.name for p in target.iterdir()] == ["new.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bundle"]
+
+
+def test_staged_folder_refuses_an_existing_target_without_force(tmp_path: Path) -> None:
+    target = tmp_path / "bundle"
+    target.mkdir()
+    with pytest.raises(SmsguardError, match=r"bundle '.*bundle' already exists; pass --force to replace it"):
+        with staged_folder(target, force=False, what="bundle"):
+            pass
+
+
+def test_staged_folder_removes_what_a_killed_process_left(tmp_path: Path) -> None:
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    leftover = tmp_path / f".bundle.partial-{dead.stdout.strip()}"
+    leftover.mkdir()
+    with staged_folder(tmp_path / "bundle", force=False, what="bundle"):
+        pass
+    assert not leftover.exists()
+
+
+# ---- parity gates ----------------------------------------------------------------------------------
+
+
+def test_parity_gates_fail_with_the_model_and_the_figure() -> None:
+    from smsguard.export import ParityError
+    from smsguard.export._parity import compare, raise_on_failures
+
+    labels = np.array([0] * 150 + [1] * 50)
+    reference = np.where(labels == 1, 0.9, 0.1).astype(np.float64)
+    close = compare("a.float32.tflite", "litert", "float32", 1, labels, reference, reference + 5e-6, 0.5)
+    far = compare("b.float32.onnx", "onnxruntime", "float32", 1, labels, reference, reference + 2e-5, 0.5)
+    flipped = reference.copy()
+    flipped[:2] = 0.9  # two ham now flagged: 99.0% agreement, 1 point of accuracy lost
+    quantized = compare("c.int8.tflite", "litert", "int8", 1, labels, reference, flipped, 0.5)
+    assert close.passed and not far.passed and not quantized.passed
+    assert far.failures == ("max abs difference 2e-05 exceeds 1e-05",)
+    assert quantized.failures == (
+        "label agreement 99.00% is below 99.5%",
+        "accuracy drops 1.00 points, more than 0.5",
+    )
+    with pytest.raises(ParityError, match=r"2 of 3 exported models failed parity .*b\.float32\.onnx: max abs difference 2e-05.*c\.int8\.tflite: label agreement 99\.00%"):
+        raise_on_failures([close, far, quantized])
+
+
+# ---- a real run -----------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_run_folder_holds_everything_needed_to_recompute_its_figures(run_dir: Path, data_path: Path) -> None:
+    names = {p.name for p in run_dir.iterdir()}
+    assert {"model.keras", "vocab.json", "split.json", "config.json", "history.json", "metrics.json", "plots"} <= names
+    assert {p.name for p in (run_dir / "plots").glob("*.png")} == {"roc.png", "precision_recall.png", "confusion_matrix.png", "history.png"}
+    history = json.loads((run_dir / "history.json").read_text())
+    assert len(history["loss"]) == len(history["val_loss"]) == 5
+
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["threshold"] == 0.5
+    for part in ("validation", "test"):
+        assert set(metrics[part]) >= {"accuracy", "spam_precision", "spam_recall", "spam_f1", "ham_false_positive_rate", "roc_auc", "confusion"}
+
+    # Recompute the test figures from split.json, the raw data file and the saved model alone.
+    from smsguard.runtime import Vocabulary
+    from smsguard.train import read_split
+    from smsguard.train._model import load_model
+
+    split = json.loads((run_dir / "split.json").read_text())
+    assert split["duplicates_dropped"] == 403
+    assert split["source"]["sha256"] == sha256_of(data_path)
+    lines = data_path.read_bytes().decode("utf-8", "replace").split("\n")
+    rows = [lines[r].rstrip("\r").split("\t", 1) for r in split["test"]]
+    labels = np.array([label == "spam" for label, _ in rows])
+    vocabulary = Vocabulary.from_dict(json.loads((run_dir / "vocab.json").read_text()))
+    model = load_model(run_dir / "model.keras")
+    proba = model.predict(vocabulary.encode([text for _, text in rows]), verbose=0).reshape(-1)
+    recomputed = evaluate(labels, proba, metrics["threshold"])
+    assert recomputed.confusion == tuple(tuple(r) for r in metrics["test"]["confusion"])
+    assert recomputed.accuracy == pytest.approx(metrics["test"]["accuracy"])
+
+    dataset, parts = read_split(run_dir / "split.json")
+    assert len(parts.test) == len(rows) and not set(parts.test) & set(parts.train)
+
+
+@pytest.mark.slow
+def test_the_tokenizer_is_fitted_on_the_training_part_only(run_dir: Path) -> None:
+    from smsguard.runtime import Vocabulary
+    from smsguard.train import read_split
+
+    dataset, split = read_split(run_dir / "split.json")
+    vocabulary = Vocabulary.from_dict(json.loads((run_dir / "vocab.json").read_text()))
+    refit = Vocabulary.fit([dataset.texts[i] for i in split.train], vocabulary.config)
+    assert refit == vocabulary
+    everything = Vocabulary.fit(dataset.texts, vocabulary.config)
+    assert everything != vocabulary
+
+
+@pytest.mark.slow
+def test_a_target_ham_fpr_sets_the_threshold_on_validation(data_path: Path, tmp_path: Path) -> None:
+    from smsguard.train import TrainConfig, train
+
+    result = train(TrainConfig(data=str(data_path), epochs=2, target_ham_fpr=0.0), tmp_path / "run")
+    assert result.validation.ham_false_positive_rate == 0.0
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["threshold"] == result.threshold != 0.5
+    assert metrics["threshold_rule"] == "ham FPR <= 0 on validation"
+
+
+@pytest.mark.slow
+def test_the_same_seed_trains_the_same_model(data_path: Path, tmp_path: Path) -> None:
+    from smsguard.train import TrainConfig, train
+
+    first = train(TrainConfig(data=str(data_path), epochs=1, seed=7), tmp_path / "a")
+    second = train(TrainConfig(data=str(data_path), epochs=1, seed=7), tmp_path / "b")
+    assert first.test == second.test
+    assert (tmp_path / "a" / "split.json").read_bytes() == (tmp_path / "b" / "split.json").read_bytes()
+
+
+# ---- a real bundle ----------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_bundle_holds_every_model_pinned_by_the_manifest(bundle_dir: Path) -> None:
+    manifest = json.loads((bundle_dir / "manifest.json").read_text())
+    assert manifest["format_version"] == "1.0"
+    assert manifest["labels"] == ["ham", "spam"]
+    assert set(manifest["tools"]) >= {"tensorflow", "keras", "tf2onnx", "onnx", "onnxruntime", "ai-edge-litert", "numpy", "python"}
+    files = {f["name"]: f for f in manifest["files"]}
+    assert set(files) == TFLITE_MODELS | ONNX_MODELS | {"vocab.json", "parity.json"}
+    assert {p.name for p in bundle_dir.iterdir()} == set(files) | {"manifest.json"}
+    for name, entry in files.items():
+        assert entry["size"] == (bundle_dir / name).stat().st_size
+        assert entry["sha256"] == sha256_of(bundle_dir / name)
+    for name in TFLITE_MODELS | ONNX_MODELS:
+        entry = files[name]
+        assert entry["kind"] == "model" and entry["format"] == name.rsplit(".", 1)[1]
+        assert entry["quantization"] == name.split(".")[1]
+        (inp,) = entry["inputs"]
+        assert inp["dtype"] == "int32" and inp["shape"] == [None, 40]  # dynamic batch, 40 tokens
+        (out,) = entry["outputs"]
+        assert out["dtype"] == "float32"
+    assert len(manifest["golden"]) >= 64
+    assert {g["label"] for g in manifest["golden"]} == {"spam", "ham"}
+    assert manifest["recommended"] == {"tflite": "model.dynamic_int8.tflite", "onnx": "model.dynamic_int8.onnx"} or all(
+        files[name]["size"] < files[name.replace(name.split(".")[1], "float32")]["size"] for name in manifest["recommended"].values()
+    )
+
+
+@pytest.mark.slow
+def test_quantized_models_are_smaller(bundle_dir: Path) -> None:
+    size = {p.name: p.stat().st_size for p in bundle_dir.iterdir()}
+    assert size["model.dynamic_int8.tflite"] < 0.3 * size["model.float32.tflite"]
+    assert size["model.int8.tflite"] < 0.3 * size["model.float32.tflite"]
+    assert size["model.float16.tflite"] < 0.55 * size["model.float32.tflite"]
+    assert size["model.dynamic_int8.onnx"] < 0.3 * size["model.float32.onnx"]
+
+
+@pytest.mark.slow
+def test_tflite_models_use_builtin_ops_only(bundle_dir: Path) -> None:
+    """No Flex (select TensorFlow) op: a device with LiteRT alone can run every model."""
+    for name in TFLITE_MODELS:
+        assert b"Flex" not in (bundle_dir / name).read_bytes(), name
+
+
+@pytest.mark.slow
+def test_onnx_models_use_opset_17_and_a_native_lstm(bundle_dir: Path) -> None:
+    import onnx
+
+    for name in ONNX_MODELS:
+        model = onnx.load(bundle_dir / name)
+        onnx.checker.check_model(model)
+        assert next(o.version for o in model.opset_import if o.domain in ("", "ai.onnx")) >= 17
+        assert "LSTM" in {node.op_type for node in model.graph.node}
+        assert [o.name for o in model.graph.output] == ["spam_probability"]
+
+
+@pytest.mark.slow
+def test_parity_report_covers_every_model_on_the_whole_test_part(bundle_dir: Path, run_dir: Path) -> None:
+    report = json.loads((bundle_dir / "parity.json").read_text())
+    test_size = len(json.loads((run_dir / "split.json").read_text())["test"])
+    assert report["passed"] is True
+    assert {m["model"] for m in report["models"]} == TFLITE_MODELS | ONNX_MODELS
+    for m in report["models"]:
+        assert m["messages"] == test_size
+        if m["quantization"] == "float32":
+            assert m["max_abs_diff"] <= 1e-5
+        else:
+            assert m["label_agreement"] >= 0.995 and m["accuracy_change"] >= -0.005
+
+
+@pytest.mark.slow
+def test_every_exported_model_matches_keras_on_fresh_text(bundle_dir: Path, run_dir: Path) -> None:
+    """Messages the export never saw, through the runtime, against Keras on the same ids."""
+    from smsguard.train._model import load_model
+
+    texts = ["", "ok", "URGENT! You have WON a guaranteed £1000 cash prize. Call 09050000321 now!", "see you at 6 " * 30]
+    bundle = Bundle.load(bundle_dir)
+    keras_proba = load_model(run_dir / "model.keras").predict(bundle.vocabulary.encode(texts), verbose=0).reshape(-1)
+    for name, entry in bundle.models.items():
+        classifier = Classifier.load(bundle_dir, model=name)
+        atol = 1e-5 if entry.is_float else 0.05  # quantized: close, not equal (gated on labels at export)
+        np.testing.assert_allclose(classifier.predict_proba(texts), keras_proba, atol=atol, err_msg=name)
+
+
+@pytest.mark.slow
+def test_export_refuses_data_that_differs_from_the_run(run_dir: Path, tmp_path: Path, data_path: Path) -> None:
+    from smsguard.export import export
+    from smsguard.train import DataError
+
+    changed = tmp_path / "SMSSpamCollection"
+    changed.write_bytes(data_path.read_bytes() + b"ham\tone more message\n")
+    with pytest.raises(DataError, match=rf"data file '{re.escape(str(changed))}' is not the one this run was trained on"):
+        export(run_dir, tmp_path / "bundle", _export_config(data=str(changed)))
+    assert not (tmp_path / "bundle").exists()
+
+
+@pytest.mark.slow
+def test_demo_runs_the_whole_pipeline(tmp_path: Path, data_path: Path) -> None:
+    """The README's main command, as a user runs it."""
+    result = subprocess.run(
+        [sys.executable, "-m", "smsguard", "demo", "--data", str(data_path), "--out", str(tmp_path / "demo")],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    predictions = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    assert [p["label"] for p in predictions] == ["spam", "ham"]
+    assert (tmp_path / "demo" / "bench.md").read_text().count("|") > 20
+    assert "All 6 model/backend pairs match" in result.stderr
+    assert "Traceback" not in result.stderr
+    shutil.rmtree(tmp_path / "demo")
+
+
+def _export_config(**fields):
+    from smsguard.export import ExportConfig
+
+    return ExportConfig(**fields)
