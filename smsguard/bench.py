@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import os
 import platform
+import shlex
+import sys
 import time
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
@@ -79,7 +81,7 @@ def run_benchmark(bundle_dir: Path, config: BenchConfig) -> dict:
         console.info(f"  {_line(keras)}")
     result = {
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "command": "smsguard bench " + str(bundle_dir),
+        "command": shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]]),
         "machine": _machine(),
         "bundle": str(bundle_dir),
         "message": message,
