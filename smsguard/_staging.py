@@ -21,12 +21,7 @@ def staged_folder(target: Path, force: bool, what: str) -> Iterator[Path]:
     A folder left by a process that was killed midway is removed on the next run.
     """
     target = Path(target)
-    if target.exists() and not force:
-        msg = f"{what} '{target}' already exists; pass --force to replace it, or choose another --out"
-        raise SmsguardError(msg)
-    if target.exists() and not target.is_dir():
-        msg = f"{what} '{target}' exists and is not a folder; remove it or choose another --out"
-        raise SmsguardError(msg)
+    check_target(target, force, what)
     target.parent.mkdir(parents=True, exist_ok=True)
     _remove_abandoned(target)
     staging = target.parent / f".{target.name}{_PARTIAL}{os.getpid()}"
@@ -42,6 +37,16 @@ def staged_folder(target: Path, force: bool, what: str) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+
+
+def check_target(target: Path, force: bool, what: str) -> None:
+    """Refuse an output folder up front, before any long work is spent on it."""
+    if target.exists() and not force:
+        msg = f"{what} '{target}' already exists; pass --force to replace it, or choose another --out"
+        raise SmsguardError(msg)
+    if target.exists() and not target.is_dir():
+        msg = f"{what} '{target}' exists and is not a folder; remove it or choose another --out"
+        raise SmsguardError(msg)
 
 
 def _remove_abandoned(target: Path) -> None:

@@ -12,7 +12,7 @@ import os
 import re
 import signal
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from smsguard import __version__
@@ -76,9 +76,10 @@ def _export(args: argparse.Namespace) -> int:
 def _predict(args: argparse.Namespace) -> int:
     from smsguard.runtime import Classifier
 
+    texts = _texts(args)
     classifier = Classifier.load(args.bundle, backend=args.backend, model=args.model)
     negative, positive = classifier.bundle.labels
-    for batch in _batches(_texts(args), 512):
+    for batch in _batches(texts, 512):
         for text, probability in zip(batch, classifier.predict_proba(batch)):
             label = positive if probability >= classifier.threshold else negative
             print(json.dumps({"text": text, "probability": round(float(probability), 6), "label": label}, ensure_ascii=False))
@@ -153,6 +154,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _texts(args: argparse.Namespace) -> Iterator[str]:
+    """The messages to classify. A CSV header is checked here, before any model is loaded."""
     if args.csv:
         return _csv_texts(Path(args.csv), args.text_column)
     if args.texts:
@@ -160,39 +162,53 @@ def _texts(args: argparse.Namespace) -> Iterator[str]:
     if sys.stdin is None or sys.stdin.isatty():
         msg = "no messages: give them as arguments, one per line on stdin, or with --csv FILE"
         raise SmsguardError(msg)
-    return (line.rstrip("\r\n") for line in sys.stdin)
+    return (line.rstrip("\r\n") for line in _utf8_lines(sys.stdin.buffer, "standard input"))
+
+
+def _utf8_lines(binary: Iterable[bytes], name: str) -> Iterator[str]:
+    """Decode line by line, so a bad byte is reported at its own line; a leading BOM is dropped."""
+    for number, raw in enumerate(binary, 1):
+        try:
+            line = raw.decode("utf-8-sig" if number == 1 else "utf-8")
+        except UnicodeDecodeError as error:
+            msg = f"{name} is not UTF-8 text: line {number} has the byte 0x{raw[error.start]:02x} at column {error.start + 1}"
+            raise SmsguardError(msg) from None
+        yield line
 
 
 def _csv_texts(path: Path, column: str | None) -> Iterator[str]:
+    name = f"CSV file '{path}'"
     try:
-        file = open(path, encoding="utf-8", newline="")
-        reader = csv.DictReader(file)
-        columns = reader.fieldnames or []
+        file = open(path, "rb")
     except FileNotFoundError:
-        msg = f"CSV file '{path}' does not exist"
+        msg = f"{name} does not exist"
         raise SmsguardError(msg) from None
-    except (OSError, UnicodeDecodeError) as error:
-        msg = f"CSV file '{path}' is not readable UTF-8 text: {error}"
+    except OSError as error:
+        msg = f"{name} cannot be read: {error.strerror}"
         raise SmsguardError(msg) from None
+    reader = csv.reader(_utf8_lines(file, name))
+    try:
+        columns = next(reader, [])
+    except BaseException:
+        file.close()
+        raise
     if not columns:
         file.close()
-        msg = f"CSV file '{path}' is empty: expected a header row with a text column"
+        msg = f"{name} is empty: expected a header row with a text column"
         raise SmsguardError(msg)
-    name = column or next((c for c in CSV_TEXT_COLUMNS if c in columns), None)
-    if name not in columns:
+    chosen = column or next((c for c in CSV_TEXT_COLUMNS if c in columns), None)
+    if chosen not in columns:
         file.close()
         wanted = repr(column) if column else "(looked for " + ", ".join(CSV_TEXT_COLUMNS) + ")"
-        msg = f"CSV file '{path}' has no text column {wanted}; found {', '.join(map(repr, columns))}: pass --text-column NAME"
+        msg = f"{name} has no text column {wanted}; found {', '.join(map(repr, columns))}: pass --text-column NAME"
         raise SmsguardError(msg)
+    index = columns.index(chosen)
 
     def rows() -> Iterator[str]:
         with file:
-            try:
-                for row in reader:
-                    yield row[name] or ""
-            except UnicodeDecodeError as error:
-                msg = f"CSV file '{path}' is not UTF-8 (line {reader.line_num + 1}): {error.reason}"
-                raise SmsguardError(msg) from None
+            for row in reader:
+                if row:
+                    yield row[index] if index < len(row) else ""
 
     return rows()
 

@@ -12,7 +12,7 @@ import numpy as np
 
 import smsguard
 from smsguard import _console as console
-from smsguard._staging import staged_folder
+from smsguard._staging import check_target, staged_folder
 from smsguard.export import _parity as parity
 from smsguard.export._config import ExportConfig
 from smsguard.export._onnx import convert_onnx, quantize_onnx
@@ -52,6 +52,7 @@ def export(run_dir: Path, out: Path, config: ExportConfig | None = None, force: 
     if out.resolve() == run_dir.resolve():
         msg = f"--out '{out}' is the run folder itself; choose another folder for the bundle"
         raise BundleError(msg)
+    check_target(out, force, "bundle")
     train_config, model_fields = read_run_config(run_dir)
     vocabulary = Vocabulary.from_dict(read_json(run_dir / VOCAB_NAME, "vocabulary"))
     threshold = float(read_json(run_dir / METRICS_NAME, "metrics")["threshold"])

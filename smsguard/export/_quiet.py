@@ -7,6 +7,7 @@ import contextlib
 import os
 import sys
 import tempfile
+import warnings
 from collections.abc import Iterator
 
 from smsguard.runtime._errors import SmsguardError
@@ -26,7 +27,9 @@ def converter_output(what: str) -> Iterator[None]:
         os.dup2(log.fileno(), 1)
         os.dup2(log.fileno(), 2)
         try:
-            yield
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # converter warnings are about its internals, not the user's model
+                yield
         except Exception as error:
             sys.stdout.flush()
             sys.stderr.flush()

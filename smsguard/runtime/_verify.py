@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from smsguard.runtime._backends import installed_backends, open_session
+from smsguard.runtime._backends import backend_info, installed_backends, open_session
 from smsguard.runtime._bundle import Bundle
 from smsguard.runtime._errors import BackendError
 
@@ -49,6 +49,8 @@ def verify_bundle(path: str | Path, backends: list[str] | None = None) -> tuple[
         f"message {i} ({texts[i][:40]!r}...): ids differ from the export machine's"
         for i in np.flatnonzero((ids != expected_ids).any(axis=1))
     ]
+    for name in backends or ():
+        backend_info(name)  # an unknown name is an error, not a silent filter
     chosen = [b for b in installed_backends() if backends is None or b.name in backends]
     results = []
     for entry in bundle.models.values():

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from smsguard import _console as console
-from smsguard._staging import staged_folder
+from smsguard._staging import check_target, staged_folder
 from smsguard.runtime._bundle import VOCAB_NAME, write_json
 from smsguard.runtime._vocabulary import Vocabulary
 from smsguard.train._config import TrainConfig
@@ -37,6 +37,7 @@ class TrainResult:
 def train(config: TrainConfig, out: Path, force: bool = False) -> TrainResult:
     """Train, evaluate on the held-out parts, and write the run folder whole (or not at all)."""
     out = Path(out)
+    check_target(out, force, "run folder")
     data_path = locate_data(config.data)
     full = load_messages(data_path, config.text_column, config.label_column)
     dataset, dropped = deduplicate(full)
