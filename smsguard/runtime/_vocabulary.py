@@ -33,10 +33,10 @@ class TokenizerConfig:
     truncating: str = "post"  # which end of a long text is cut: "post" keeps the first maxlen ids
 
     def __post_init__(self) -> None:
-        if self.num_words is not None and (not isinstance(self.num_words, int) or self.num_words < 2):
+        if self.num_words is not None and (not _is_int(self.num_words) or self.num_words < 2):
             msg = f"num_words must be an integer of at least 2 or None, found {self.num_words!r}"
             raise ValueError(msg)
-        if not isinstance(self.maxlen, int) or self.maxlen < 1:
+        if not _is_int(self.maxlen) or self.maxlen < 1:
             msg = f"maxlen must be a positive integer, found {self.maxlen!r}"
             raise ValueError(msg)
         for name in ("padding", "truncating"):
@@ -174,14 +174,25 @@ class Vocabulary:
         kept = 0
         end = len(text)
         while end > 0 and kept < limit:
-            before = end - _CHUNK
-            start = max(text.rfind(char, 0, before + 1) for char in self._cut_chars) if before > 0 else 0
-            start = max(start, 0)
+            start = self._cut_before(text, end - _CHUNK)
             piece = self._segment_ids(text[start:end])
             pieces.append(piece)
             kept += len(piece)
             end = start
         return [index for piece in reversed(pieces) for index in piece][-limit:]
+
+    def _cut_before(self, text: str, position: int) -> int:
+        """The last cut at or before `position` (0 when there is none), looking back in widening windows
+        so that a text with no cut character is scanned once, not once per piece."""
+        width = _CHUNK
+        low = position
+        while low > 0:
+            low = max(0, position - width)
+            found = max(text.rfind(char, low, position + 1) for char in self._cut_chars)
+            if found > 0:
+                return found
+            width *= 4
+        return 0
 
     def to_dict(self) -> dict[str, Any]:
         """The frozen form written to vocab.json: config plus the word ids the model can see."""
@@ -199,12 +210,16 @@ class Vocabulary:
     def from_dict(cls, data: Mapping[str, Any]) -> Vocabulary:
         """Read what `to_dict` wrote; raise BundleError naming the first field that is wrong."""
         try:
-            if data["format"] != VOCAB_FORMAT:
+            if not _is_int(data["format"]) or data["format"] != VOCAB_FORMAT:
                 msg = f"vocabulary format {data['format']!r} is not supported (this smsguard reads {VOCAB_FORMAT})"
                 raise BundleError(msg)
-            config = TokenizerConfig(**data["tokenizer"], **{k: data["sequence"][k] for k in ("maxlen", "padding", "truncating")})
+            tokenizer, sequence = data["tokenizer"], data["sequence"]
+            config = TokenizerConfig(
+                **{key: tokenizer[key] for key in ("num_words", "filters", "lower", "split", "oov_token")},
+                **{key: sequence[key] for key in ("maxlen", "padding", "truncating")},
+            )
             word_index = data["word_index"]
-            if not all(isinstance(w, str) and isinstance(i, int) and i >= 1 for w, i in word_index.items()):
+            if not all(isinstance(w, str) and _is_int(i) and i >= 1 for w, i in word_index.items()):
                 msg = "word_index must map words to positive integer ids"
                 raise BundleError(msg)
         except (KeyError, TypeError, ValueError, AttributeError) as error:
@@ -217,6 +232,10 @@ class Vocabulary:
 
     def __repr__(self) -> str:
         return f"Vocabulary({len(self.word_index)} words, {self.config})"
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)  # JSON true is not an id
 
 
 def _check_text(text: object, position: int) -> None:
