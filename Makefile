@@ -17,7 +17,7 @@ bench: $(STAMP)  ## the latency benchmark behind the README table, into benchmar
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(VENV)/bin/python -m pip install --quiet -e '.[train,litert,onnx,dev]'
+	$(VENV)/bin/python -m pip install --quiet -e '.[train,litert,onnx,fast,dev]'
 	rm -f $(VENV)/.installed-*
 	touch $@
 

@@ -15,7 +15,8 @@ from smsguard import _console as console
 from smsguard._staging import check_target, staged_folder
 from smsguard.export import _parity as parity
 from smsguard.export._config import ExportConfig
-from smsguard.export._onnx import convert_onnx, quantize_onnx
+from smsguard.export._onnx import OUTPUT_NAME, convert_onnx, quantize_onnx
+from smsguard.export._primed import PRIMED_STATE_NODES, keras_weights, write_npz, write_primed_onnx
 from smsguard.export._quiet import converter_output
 from smsguard.export._tflite import TFLiteQuantization, convert_tflite
 from smsguard.runtime._backends import backend_info, open_session
@@ -40,6 +41,7 @@ _TFLITE_TITLES = {
     TFLiteQuantization.FLOAT16: "float16",
     TFLiteQuantization.INT8: "full integer int8",
 }
+_REFERENCE_BACKEND = {"tflite": "litert", "onnx": "onnxruntime", "npz": "numpy"}  # what export checks each format in
 _TOOLS = ("tensorflow", "keras", "tf2onnx", "onnx", "onnxruntime", "ai-edge-litert", "numpy")
 
 
@@ -73,7 +75,7 @@ def export(run_dir: Path, out: Path, config: ExportConfig | None = None, force: 
 
     with staged_folder(out, force, "bundle") as folder:
         write_json(folder / VOCAB_NAME, vocabulary.to_dict())
-        models: list[tuple[Path, str, str]] = []  # (path, format, quantization)
+        models: list[tuple[Path, str, str, str]] = []  # (path, format, quantization, variant)
 
         unrolled = unrolled_copy(model, model_config)
         for quantization in TFLiteQuantization:
@@ -82,33 +84,51 @@ def export(run_dir: Path, out: Path, config: ExportConfig | None = None, force: 
             path = folder / f"model.{quantization.value}.tflite"
             with converter_output(f"the model to TFLite ({title})"):
                 path.write_bytes(convert_tflite(unrolled, quantization, calibration))
-            models.append((path, "tflite", quantization.value))
+            models.append((path, "tflite", quantization.value, "fixed"))
 
         console.step(f"Exporting ONNX (float32, opset {config.opset}) ...")
         onnx_path = folder / "model.float32.onnx"
         with converter_output(f"the model to ONNX (opset {config.opset})"):
             convert_onnx(model, model_config.maxlen, model.inputs[0].name, onnx_path, config.opset)
-        models.append((onnx_path, "onnx", "float32"))
+        models.append((onnx_path, "onnx", "float32", "fixed"))
         console.step("Exporting ONNX (int8 dynamic) ...")
         quantized_onnx = folder / "model.dynamic_int8.onnx"
         with converter_output("the ONNX model to dynamic int8"):
             quantize_onnx(onnx_path, quantized_onnx)
-        models.append((quantized_onnx, "onnx", "dynamic_int8"))
+        models.append((quantized_onnx, "onnx", "dynamic_int8", "fixed"))
+
+        if vocabulary.config.padding == "pre" and model_config.activation == "tanh":
+            weights = keras_weights(model)
+            maxlen = model_config.maxlen
+            console.step("Exporting the pad-primed models (ONNX any length; folded NumPy float32 and int8) ...")
+            primed_onnx = folder / "model.float32.primed.onnx"
+            with converter_output("the pad-primed ONNX model"):
+                write_primed_onnx(weights, maxlen, model.inputs[0].name, OUTPUT_NAME, primed_onnx, config.opset)
+                quantize_onnx(primed_onnx, folder / "model.dynamic_int8.primed.onnx", keep_float=PRIMED_STATE_NODES)
+            models.append((primed_onnx, "onnx", "float32", "primed"))
+            models.append((folder / "model.dynamic_int8.primed.onnx", "onnx", "dynamic_int8", "primed"))
+            for quantization, quantize in (("float32", False), ("int8", True)):
+                path = folder / f"model.{quantization}.npz"
+                write_npz(weights, maxlen, path, quantize)
+                models.append((path, "npz", quantization, "primed"))
+        else:
+            console.info("  (no pad-primed models: they need padding='pre' and a tanh LSTM)")
 
         console.step(f"Checking every model against Keras on the {len(test_ids):,} test messages ...")
         entries, results, outputs = [], [], {}
         golden_rows = _golden_rows(test_labels, config.golden_messages)
         golden_ids = np.concatenate([test_ids[golden_rows], vocabulary.encode([""])])
-        for path, fmt, quantization in models:
-            provisional = BundleFile.describe(path, "model", format=fmt, quantization=quantization)
-            backend = backend_info("litert" if fmt == "tflite" else "onnxruntime")
+        for path, fmt, quantization, variant in models:
+            fields = {"format": fmt, "quantization": quantization, "variant": variant}
+            provisional = BundleFile.describe(path, "model", **fields)
+            backend = backend_info(_REFERENCE_BACKEND[fmt])
             session = open_session(backend, path, provisional)
             inputs, outputs_spec = session.signature()
-            entries.append(BundleFile.describe(path, "model", format=fmt, quantization=quantization, inputs=inputs, outputs=outputs_spec))
+            entries.append(BundleFile.describe(path, "model", **fields, inputs=inputs, outputs=outputs_spec))
             exported = session.run(test_ids)
             outputs[path.name] = session.run(golden_ids)
             results.append(
-                parity.compare(path.name, backend.name, quantization, provisional.size, test_labels, reference, exported, threshold)
+                parity.compare(path.name, backend.name, quantization, provisional.size, test_labels, reference, exported, threshold, variant)
             )
         parity.print_checklist(results)
         parity.raise_on_failures(results)
@@ -179,9 +199,10 @@ def _golden_rows(labels: np.ndarray, count: int) -> np.ndarray:
 
 def _recommended(results: list[parity.ModelParity]) -> dict[str, str]:
     """Per format, the smallest model within 0.1 point of the float model's accuracy and with no
-    higher ham false-positive rate; the float model when none is."""
+    higher ham false-positive rate (the float model when none is). Models within 2% of that size
+    count as equally small, and then a pad-primed one, which runs only the real tokens, wins."""
     chosen = {}
-    for fmt in ("tflite", "onnx"):
+    for fmt in sorted({r.model.rsplit(".", 1)[1] for r in results}):
         candidates = [r for r in results if r.model.endswith(f".{fmt}")]
         float_model = next(r for r in candidates if r.quantization == "float32")
         good = [
@@ -190,7 +211,8 @@ def _recommended(results: list[parity.ModelParity]) -> dict[str, str]:
             if r.accuracy >= float_model.accuracy - 0.001 - 1e-12
             and r.ham_false_positive_rate <= float_model.ham_false_positive_rate + 1e-12
         ]
-        chosen[fmt] = min(good, key=lambda r: r.size).model
+        smallest = min(r.size for r in good)
+        chosen[fmt] = min((r for r in good if r.size <= 1.02 * smallest), key=lambda r: (r.variant != "primed", r.size)).model
     return chosen
 
 

@@ -27,6 +27,7 @@ class ModelParity:
     model: str
     backend: str
     quantization: str
+    variant: str
     messages: int
     max_abs_diff: float
     label_agreement: float
@@ -52,6 +53,7 @@ def compare(
     reference: np.ndarray,
     exported: np.ndarray,
     threshold: float,
+    variant: str = "fixed",
 ) -> ModelParity:
     """Figures of one model against the reference, and the gates it fails (empty when it passes)."""
     diff = float(np.max(np.abs(exported.astype(np.float64) - reference))) if len(reference) else 0.0
@@ -71,6 +73,7 @@ def compare(
         model=model,
         backend=backend,
         quantization=quantization,
+        variant=variant,
         messages=len(reference),
         max_abs_diff=diff,
         label_agreement=agreement,

@@ -40,10 +40,12 @@ class BackendInfo:
             return "unknown"
 
 
-BACKENDS = (  # the order `backend="auto"` tries them in
+BACKENDS = (  # the order `backend="auto"` tries them in: fastest first, pure NumPy last
+    BackendInfo("numba", "numba", "npz", "fast", "numba"),
     BackendInfo("litert", "ai_edge_litert.interpreter", "tflite", "litert", "ai-edge-litert"),
     BackendInfo("tflite-runtime", "tflite_runtime.interpreter", "tflite", "tflite", "tflite-runtime"),
     BackendInfo("onnxruntime", "onnxruntime", "onnx", "onnx", "onnxruntime"),
+    BackendInfo("numpy", "numpy", "npz", "", "numpy"),  # always there: the base install
 )
 
 
@@ -86,6 +88,8 @@ def open_session(info: BackendInfo, path: Path, entry: BundleFile) -> Session:
         raise BackendError(msg)
     if info.format == "tflite":
         return TFLiteSession(info, path, entry)
+    if info.format == "npz":
+        return NumbaSession(info, path, entry) if info.name == "numba" else NumpySession(info, path, entry)
     return OnnxSession(info, path, entry)
 
 
@@ -147,9 +151,25 @@ class OnnxSession(Session):
             raise _load_error(info, entry, error) from None
         self._input = self._session.get_inputs()[0].name
         self._output = self._session.get_outputs()[0].name
+        self._primed = entry.variant == "primed"
 
     def run(self, ids: np.ndarray) -> np.ndarray:
-        out = self._session.run([self._output], {self._input: np.ascontiguousarray(ids, dtype=np.int32)})[0]
+        ids = np.ascontiguousarray(ids, dtype=np.int32)
+        if not self._primed:
+            return self._run(ids)
+        # Feed each message's last max(L, 1) ids; the model starts from the state after the pads.
+        maxlen = ids.shape[1]
+        steps = np.maximum(np.count_nonzero(ids, axis=1), 1)
+        if len(ids) == 1:
+            return self._run(ids[:, maxlen - int(steps[0]) :])
+        out = np.empty(len(ids), dtype=np.float32)
+        for count in np.unique(steps):
+            rows = np.flatnonzero(steps == count)
+            out[rows] = self._run(ids[rows, maxlen - int(count) :])
+        return out
+
+    def _run(self, ids: np.ndarray) -> np.ndarray:
+        out = self._session.run([self._output], {self._input: ids})[0]
         return np.asarray(out, dtype=np.float32).reshape(-1)
 
     def signature(self) -> tuple[tuple[TensorSpec, ...], tuple[TensorSpec, ...]]:
@@ -180,3 +200,44 @@ def _load_error(info: BackendInfo, entry: BundleFile, error: Any) -> BackendErro
         return BackendError(msg)
     msg = f"{info.name} {info.version} cannot load model '{entry.name}': {text}"
     return BackendError(msg)
+
+
+class NumpySession(Session):
+    """The folded, pad-primed LSTM in pure NumPy: no native dependency, fast for large batches."""
+
+    def __init__(self, info: BackendInfo, path: Path, entry: BundleFile) -> None:
+        self.backend, self.entry = info, entry
+        from smsguard.runtime import _lstm
+
+        self._lstm = _lstm
+        try:
+            self.weights = _lstm.LstmWeights.load(path)
+        except (OSError, ValueError, KeyError, EOFError) as error:  # np.load's errors for a file that is not an npz
+            raise _load_error(info, entry, error) from None
+
+    def run(self, ids: np.ndarray) -> np.ndarray:
+        return self._lstm.proba(np.asarray(ids, dtype=np.int32), self.weights)
+
+    def signature(self) -> tuple[tuple[TensorSpec, ...], tuple[TensorSpec, ...]]:
+        maxlen = self.weights.maxlen
+        return (TensorSpec("token_ids", "int32", (None, maxlen)),), (TensorSpec("spam_probability", "float32", (None,)),)
+
+
+class NumbaSession(NumpySession):
+    """The same model compiled by numba: a few microseconds a message; `parallel` uses every core."""
+
+    parallel = False  # set by the Classifier for bulk scoring
+
+    def __init__(self, info: BackendInfo, path: Path, entry: BundleFile) -> None:
+        super().__init__(info, path, entry)
+        from smsguard.runtime import _lstm_numba
+
+        w = self.weights
+        self._args = (w.table, w.recurrent, w.dense_kernel, np.float32(w.dense_bias), w.primed_h, w.primed_c)
+        self._serial = _lstm_numba.proba_serial
+        self._parallel = _lstm_numba.proba_parallel
+
+    def run(self, ids: np.ndarray) -> np.ndarray:
+        ids = np.ascontiguousarray(ids, dtype=np.int32)
+        kernel = self._parallel if self.parallel and len(ids) > 256 else self._serial
+        return kernel(ids, *self._args)

@@ -19,7 +19,6 @@ MANIFEST_NAME = "manifest.json"
 VOCAB_NAME = "vocab.json"
 PARITY_NAME = "parity.json"
 FORMAT_VERSION = "1.0"  # major.minor: a reader refuses a newer major, ignores unknown fields
-MODEL_FORMATS = {".tflite": "tflite", ".onnx": "onnx"}
 
 
 def sha256_of(path: Path) -> str:
@@ -92,8 +91,9 @@ class BundleFile:
     kind: str  # "model", "vocabulary" or "report"
     size: int
     sha256: str
-    format: str = ""  # "tflite" or "onnx" for a model
+    format: str = ""  # "tflite", "onnx" or "npz" (the folded LSTM for the NumPy backends)
     quantization: str = ""  # "float32", "float16", "dynamic_int8" or "int8"
+    variant: str = "fixed"  # "fixed": maxlen steps; "primed": only the real tokens, from the stored pad state
     inputs: tuple[TensorSpec, ...] = ()
     outputs: tuple[TensorSpec, ...] = ()
     min_runtime: Mapping[str, str] | None = None  # backend -> oldest version known to run it
@@ -111,6 +111,7 @@ class BundleFile:
             sha256=data["sha256"],
             format=data.get("format", ""),
             quantization=data.get("quantization", ""),
+            variant=data.get("variant", "fixed"),
             inputs=tuple(TensorSpec.from_dict(t) for t in data.get("inputs", ())),
             outputs=tuple(TensorSpec.from_dict(t) for t in data.get("outputs", ())),
             min_runtime=data.get("min_runtime"),
@@ -122,6 +123,7 @@ class BundleFile:
             data |= {
                 "format": self.format,
                 "quantization": self.quantization,
+                "variant": self.variant,
                 "inputs": [t.to_dict() for t in self.inputs],
                 "outputs": [t.to_dict() for t in self.outputs],
             }

@@ -1,0 +1,117 @@
+"""The LSTM in NumPy, exact and length-adaptive, from an `.npz` file written at export.
+
+Two facts make it cheap. The model pads at the front, so k pad tokens from the zero state always
+reach the same state: export stores it for k = 0..maxlen (`primed_h`, `primed_c`), and a message
+only runs its real tokens. And the embedding is followed by the LSTM's input projection, so export
+folds `E[token] @ W + b` into one table: a step is a row lookup plus `h @ U`.
+
+The file holds plain arrays (no pickle): `table` (float32, num_words x 4u) or `table_q` (int8) with
+`table_scale` (float32 per row), `recurrent` (u x 4u), `dense_kernel` (u,), `dense_bias` (1,),
+`primed_h` and `primed_c` (maxlen+1 x u), and `meta` (a JSON string). Gate order is Keras': i, f, c, o.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+NPZ_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class LstmWeights:
+    """Weights ready for the kernels: the i, f, o columns are halved so that one tanh gives every
+    gate (sigmoid(x) = (1 + tanh(x / 2)) / 2); halving is exact in binary floating point."""
+
+    table: np.ndarray  # float32 (num_words, 4u), gate order i, f, c, o
+    recurrent: np.ndarray  # float32 (u, 4u)
+    dense_kernel: np.ndarray  # float32 (u,)
+    dense_bias: float
+    primed_h: np.ndarray  # float32 (maxlen + 1, u): the state after k pad tokens
+    primed_c: np.ndarray
+    maxlen: int
+
+    @property
+    def units(self) -> int:
+        return self.recurrent.shape[0]
+
+    @classmethod
+    def load(cls, path: Path) -> LstmWeights:
+        with np.load(path, allow_pickle=False) as data:
+            meta = json.loads(str(data["meta"]))
+            if meta.get("format") != NPZ_FORMAT or meta.get("gates") != "ifco" or meta.get("activation") != "tanh":
+                msg = f"'{path}' is an LSTM weights file this smsguard cannot run: {meta}"
+                raise ValueError(msg)
+            if "table" in data:
+                table = data["table"].astype(np.float32)
+            else:
+                table = data["table_q"].astype(np.float32) * data["table_scale"].astype(np.float32)[:, None]
+            recurrent = data["recurrent"].astype(np.float32)
+            dense_kernel = data["dense_kernel"].astype(np.float32).reshape(-1)
+            dense_bias = float(data["dense_bias"].reshape(-1)[0])
+            primed_h = data["primed_h"].astype(np.float32)
+            primed_c = data["primed_c"].astype(np.float32)
+        units = recurrent.shape[0]
+        maxlen = int(meta["maxlen"])
+        shapes_ok = (
+            table.ndim == 2
+            and table.shape[1] == 4 * units
+            and recurrent.shape == (units, 4 * units)
+            and dense_kernel.shape == (units,)
+            and primed_h.shape == primed_c.shape == (maxlen + 1, units)
+        )
+        if not shapes_ok:
+            msg = f"'{path}' has inconsistent array shapes for an LSTM of {units} units and maxlen {maxlen}"
+            raise ValueError(msg)
+        half = np.ones(4 * units, dtype=np.float32)
+        half[: 2 * units] = 0.5  # i, f
+        half[3 * units :] = 0.5  # o
+        return cls(
+            table=np.ascontiguousarray(table * half),
+            recurrent=np.ascontiguousarray(recurrent * half),
+            dense_kernel=dense_kernel,
+            dense_bias=dense_bias,
+            primed_h=primed_h,
+            primed_c=primed_c,
+            maxlen=maxlen,
+        )
+
+
+def proba(ids: np.ndarray, weights: LstmWeights) -> np.ndarray:
+    """Spam probabilities for front-padded ids (n, maxlen): every message steps only through its
+    real tokens, all messages together, the longest joining first."""
+    n, maxlen = ids.shape
+    u = weights.units
+    lengths = np.count_nonzero(ids, axis=1)
+    order = np.argsort(-lengths, kind="stable")
+    ids = ids[order]
+    starts = maxlen - lengths[order]  # ascending: where each message's real tokens begin
+    h = weights.primed_h[starts]
+    c = weights.primed_c[starts]
+    active = np.searchsorted(starts, np.arange(maxlen), side="right")  # messages running at each step
+    first = int(starts[0]) if n else maxlen
+    z = np.empty((n, 4 * u), dtype=np.float32)
+    gated = np.empty((n, u), dtype=np.float32)
+    for step in range(first, maxlen):
+        k = int(active[step])
+        zk = z[:k]
+        np.matmul(h[:k], weights.recurrent, out=zk)
+        zk += weights.table[ids[:k, step]]
+        np.tanh(zk, out=zk)
+        zk[:, : 2 * u] += 1.0  # i and f, doubled: (1 + tanh(x/2)) = 2 sigmoid(x)
+        zk[:, 3 * u :] += 1.0  # o, doubled
+        ck, gk = c[:k], gated[:k]
+        ck *= zk[:, u : 2 * u]
+        np.multiply(zk[:, :u], zk[:, 2 * u : 3 * u], out=gk)
+        ck += gk
+        ck *= 0.5
+        np.tanh(ck, out=gk)
+        gk *= zk[:, 3 * u :]
+        np.multiply(gk, 0.5, out=h[:k])
+    logits = h @ weights.dense_kernel + weights.dense_bias
+    out = np.empty(n, dtype=np.float32)
+    out[order] = 1.0 / (1.0 + np.exp(-logits))
+    return out
