@@ -125,8 +125,10 @@ class Vocabulary:
             out.append(self._segment_ids(text))
         return out
 
-    def encode(self, texts: Iterable[str]) -> np.ndarray:
-        """Model input for `texts`: int32 array of shape (len(texts), maxlen), padded and truncated."""
+    def encode(self, texts: Iterable[str], *, start: int = 0) -> np.ndarray:
+        """Model input for `texts`: int32 array of shape (len(texts), maxlen), padded and truncated.
+
+        `start` is the index of the first text in a longer stream, for error messages."""
         if isinstance(texts, (str, bytes)):
             msg = f"texts must be a list of strings, found a single {type(texts).__name__}; wrap it in a list"
             raise TypeError(msg)
@@ -137,7 +139,7 @@ class Vocabulary:
         keep_first = config.truncating == "post"
         pad_front = config.padding == "pre"
         for position, text in enumerate(texts):
-            _check_text(text, position)
+            _check_text(text, start + position)
             ids = self._first_ids(text, maxlen) if keep_first else self._last_ids(text, maxlen)
             if ids:
                 if pad_front:
