@@ -4,6 +4,7 @@ golden vectors, every error a damaged bundle or a bad argument gives, and no Ten
 from __future__ import annotations
 
 import functools
+import importlib.util
 import hashlib
 import json
 import re
@@ -27,10 +28,12 @@ from smsguard.runtime._backends import _load_error
 from smsguard.runtime._verify import verify_bundle
 
 TFLITE_MODELS = ("model.float32.tflite", "model.dynamic_int8.tflite", "model.float16.tflite", "model.int8.tflite")
-ONNX_MODELS = ("model.float32.onnx", "model.dynamic_int8.onnx")
-MODELS = TFLITE_MODELS + ONNX_MODELS
-BACKEND_OF = {"tflite": "litert", "onnx": "onnxruntime"}  # the backend `auto` picks for a format here
-FORMAT_OF = {name: "tflite" if name.endswith(".tflite") else "onnx" for name in MODELS}
+ONNX_MODELS = ("model.float32.onnx", "model.dynamic_int8.onnx", "model.float32.primed.onnx", "model.dynamic_int8.primed.onnx")
+NPZ_MODELS = ("model.float32.npz", "model.int8.npz")
+MODELS = TFLITE_MODELS + ONNX_MODELS + NPZ_MODELS
+# the backend `auto` picks for a format here: numba when the `fast` extra is installed
+BACKEND_OF = {"tflite": "litert", "onnx": "onnxruntime", "npz": "numba" if importlib.util.find_spec("numba") else "numpy"}
+FORMAT_OF = {name: name.rsplit(".", 1)[1] for name in MODELS}
 HEAVY = ("tensorflow", "keras", "tf_keras", "tf2onnx", "pandas", "sklearn")  # what the runtime must never import
 
 FLOAT_ATOL = 1e-5  # a float32 model computes the Keras function; only summation order differs
@@ -178,8 +181,12 @@ def test_the_named_backend_loads_each_model_of_its_format(classifier, model):
 def test_without_a_model_each_backend_loads_the_recommended_one(classifier, bundle_dir):
     recommended = Bundle.load(bundle_dir).manifest["recommended"]
     auto = classifier()
-    assert (auto.backend, auto.model.name) == ("litert", recommended["tflite"])  # litert comes first
-    for backend, fmt in (("litert", "tflite"), ("onnxruntime", "onnx")):
+    first = BACKEND_OF["npz"]  # numba (the `fast` extra) when installed, else numpy: both come before litert
+    if first == "numba":
+        assert (auto.backend, auto.model.name) == ("numba", recommended["npz"])
+    else:
+        assert (auto.backend, auto.model.name) == ("litert", recommended["tflite"])
+    for backend, fmt in (("litert", "tflite"), ("onnxruntime", "onnx"), ("numpy", "npz")):
         assert classifier(None, backend).model.name == recommended[fmt]
 
 
@@ -334,7 +341,7 @@ def test_a_deleted_model_is_missing_and_the_others_still_load(bundle_copy):
 
 @slow
 def test_an_unknown_backend_lists_the_valid_ones(bundle_dir):
-    expected = "unknown backend 'tensorflow'; choose one of: auto, litert, tflite-runtime, onnxruntime"
+    expected = "unknown backend 'tensorflow'; choose one of: auto, numba, litert, tflite-runtime, onnxruntime, numpy"
     with pytest.raises(BackendError, match=f"^{re.escape(expected)}$"):
         Classifier.load(bundle_dir, backend="tensorflow")
 
