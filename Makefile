@@ -11,8 +11,8 @@ demo: $(STAMP)  ## train -> export -> verify -> bench -> two sample predictions,
 test: $(STAMP)  ## the whole test suite (CI runs this)
 	$(VENV)/bin/python -m pytest
 
-bench: $(STAMP)  ## the latency benchmark behind the README table, into benchmarks/results/
-	$(VENV)/bin/python benchmarks/latency.py
+bench: $(STAMP)  ## the performance suite behind the README tables, into benchmarks/results/
+	$(VENV)/bin/python benchmarks/performance.py
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)

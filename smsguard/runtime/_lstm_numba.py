@@ -1,9 +1,8 @@
 """The LSTM kernels of `_lstm`, compiled with numba (the optional `fast` extra) and cached on disk.
 
-A message costs microseconds: no per-step Python or NumPy call, only its real tokens, and every
-loop vectorizes. tanh is Eigen's single-precision rational approximation (the one ONNX Runtime's
-MLAS uses too): within 3e-7 of tanh, with plain arithmetic a vector unit runs, where a libm call
-per element would cost more than the matrix product. `proba_parallel` spreads messages over cores.
+A message costs microseconds: no per-step Python or NumPy call, only its real tokens, and the
+state stays in cache. tanh is Eigen's single-precision rational approximation (the one ONNX
+Runtime's MLAS uses too): within 3e-7 of tanh and three times faster than libm's here.
 """
 
 from __future__ import annotations
@@ -78,17 +77,5 @@ def proba_serial(ids, table, recurrent, dense_kernel, dense_bias, primed_h, prim
     c = np.empty(units, dtype=np.float32)
     out = np.empty(ids.shape[0], dtype=np.float32)
     for m in range(ids.shape[0]):
-        out[m] = _one(ids[m], table, recurrent, dense_kernel, dense_bias, primed_h, primed_c, z, h, c)
-    return out
-
-
-@numba.njit(cache=True, nogil=True, parallel=True)
-def proba_parallel(ids, table, recurrent, dense_kernel, dense_bias, primed_h, primed_c):  # pragma: no cover - compiled
-    units = recurrent.shape[0]
-    out = np.empty(ids.shape[0], dtype=np.float32)
-    for m in numba.prange(ids.shape[0]):
-        z = np.empty(4 * units, dtype=np.float32)
-        h = np.empty(units, dtype=np.float32)
-        c = np.empty(units, dtype=np.float32)
         out[m] = _one(ids[m], table, recurrent, dense_kernel, dense_bias, primed_h, primed_c, z, h, c)
     return out
