@@ -193,7 +193,7 @@ def test_the_same_seed_trains_the_same_model(data_path: Path, tmp_path: Path) ->
 @pytest.mark.slow
 def test_bundle_holds_every_model_pinned_by_the_manifest(bundle_dir: Path) -> None:
     manifest = json.loads((bundle_dir / "manifest.json").read_text())
-    assert manifest["format_version"] == "1.0"
+    assert manifest["format_version"] == "1.1"
     assert manifest["labels"] == ["ham", "spam"]
     assert set(manifest["tools"]) >= {"tensorflow", "keras", "tf2onnx", "onnx", "onnxruntime", "ai-edge-litert", "numpy", "python"}
     files = {f["name"]: f for f in manifest["files"]}
@@ -231,6 +231,37 @@ def test_tflite_models_use_builtin_ops_only(bundle_dir: Path) -> None:
     """No Flex (select TensorFlow) op: a device with LiteRT alone can run every model."""
     for name in TFLITE_MODELS:
         assert b"Flex" not in (bundle_dir / name).read_bytes(), name
+
+
+LEGACY_TFLITE_RUNTIME = (2, 14)  # tflite-runtime's last release: devices/tflite_runtime_lane.sh runs it
+
+
+def _version(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in text.split("."))
+
+
+@pytest.mark.slow
+def test_every_tflite_model_records_an_oldest_runtime_that_tflite_runtime_2_14_meets(bundle_dir: Path) -> None:
+    """The manifest's min_runtime is the converter's own figure (the `min_runtime_version` metadata it
+    derives from the op versions); dense layers quantized per channel would need 2.17 (FULLY_CONNECTED v12)."""
+    from smsguard.export._tflite import min_runtime_version
+
+    files = {f["name"]: f for f in json.loads((bundle_dir / "manifest.json").read_text())["files"]}
+    for name in sorted(TFLITE_MODELS):
+        oldest = files[name]["min_runtime"]["tflite-runtime"]
+        assert oldest == min_runtime_version((bundle_dir / name).read_bytes()), name
+        assert _version(oldest) <= LEGACY_TFLITE_RUNTIME, (name, oldest)
+    assert all("min_runtime" not in files[name] for name in ONNX_MODELS)
+
+
+@pytest.mark.slow
+def test_golden_vectors_hold_the_builtin_kernel_outputs_of_each_tflite_model(bundle_dir: Path) -> None:
+    golden = Bundle.load(bundle_dir).golden
+    assert all(set(g.builtin_kernel_probabilities) == TFLITE_MODELS for g in golden)
+    for name in TFLITE_MODELS:
+        builtin = np.array([g.builtin_kernel_probabilities[name] for g in golden])
+        default = np.array([g.probabilities[name] for g in golden])
+        assert np.abs(builtin - default).max() <= 0.05, name  # integer kernels round differently; labels stay
 
 
 @pytest.mark.slow

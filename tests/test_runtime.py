@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from smsguard import __version__
 from smsguard.runtime import (
     BACKENDS,
     BackendError,
@@ -347,10 +348,25 @@ def test_an_unknown_model_lists_the_bundle_models(bundle_dir):
 
 
 @slow
-def test_a_newer_major_format_version_asks_to_upgrade(bundle_copy):
-    edit_manifest(bundle_copy, lambda m: m.update(format_version="2.0"))
+def test_a_newer_major_format_version_names_the_smsguard_that_reads_it(bundle_copy):
+    edit_manifest(bundle_copy, lambda m: m.update(format_version="2.0", smsguard_version="0.7.0"))
     expected = (
-        f"manifest '{bundle_copy / 'manifest.json'}' has format 2.0, newer than this smsguard reads (1.0); "
+        f"manifest '{bundle_copy / 'manifest.json'}' has format 2.0, written by smsguard 0.7.0; this smsguard "
+        f"{__version__} reads format 1.x: upgrade to smsguard 0.7.0 or later (pip install -U 'smsguard>=0.7.0')"
+    )
+    with pytest.raises(BundleError, match=f"^{re.escape(expected)}$"):
+        Classifier.load(bundle_copy)
+
+
+@slow
+def test_a_newer_major_format_version_without_its_writer_asks_to_upgrade(bundle_copy):
+    def change(manifest: dict) -> None:
+        manifest["format_version"] = "3.1"
+        del manifest["smsguard_version"]
+
+    edit_manifest(bundle_copy, change)
+    expected = (
+        f"manifest '{bundle_copy / 'manifest.json'}' has format 3.1; this smsguard {__version__} reads format 1.x: "
         "upgrade smsguard (pip install -U smsguard)"
     )
     with pytest.raises(BundleError, match=f"^{re.escape(expected)}$"):
@@ -406,10 +422,10 @@ def test_verify_passes_every_model_with_every_backend(bundle_dir):
 
 @slow
 def test_verify_fails_the_model_whose_golden_probability_was_changed(bundle_copy):
-    def change(manifest: dict) -> None:
-        probabilities = manifest["golden"][3]["probabilities"]
-        p = probabilities["model.int8.tflite"]
-        probabilities["model.int8.tflite"] = p + 0.5 if p < 0.5 else p - 0.5
+    def change(manifest: dict) -> None:  # both references of the model: its default and builtin kernels
+        for probabilities in (manifest["golden"][3]["probabilities"], manifest["golden"][3]["builtin_kernel_probabilities"]):
+            p = probabilities["model.int8.tflite"]
+            probabilities["model.int8.tflite"] = p + 0.5 if p < 0.5 else p - 0.5
 
     edit_manifest(bundle_copy, change)
     bundle, tokenizer_problems, results = verify_bundle(bundle_copy)
@@ -422,6 +438,24 @@ def test_verify_fails_the_model_whose_golden_probability_was_changed(bundle_copy
         f"(max {failed[0].max_abs_diff:.3g}, first: message 3)"
         for how in ("in one batch", "one at a time")
     ]
+
+
+@slow
+def test_verify_accepts_a_quantized_tflite_model_that_matches_the_builtin_kernel_outputs(bundle_copy):
+    """A runtime without XNNPACK for the model computes what LiteRT's builtin kernels computed on the
+    export machine: verify passes it against those, and says so."""
+    def change(manifest: dict) -> None:
+        for golden in manifest["golden"]:  # builtin outputs := what this machine's LiteRT computes
+            golden["builtin_kernel_probabilities"]["model.int8.tflite"] = golden["probabilities"]["model.int8.tflite"]
+        probabilities = manifest["golden"][3]["probabilities"]
+        p = probabilities["model.int8.tflite"]
+        probabilities["model.int8.tflite"] = p + 0.5 if p < 0.5 else p - 0.5
+
+    edit_manifest(bundle_copy, change)
+    _, _, results = verify_bundle(bundle_copy, ["litert"])
+    (int8,) = [r for r in results if r.model == "model.int8.tflite"]
+    assert (int8.passed, int8.compared_to, int8.max_abs_diff) == (True, "export's builtin kernels", 0.0)
+    assert all(r.compared_to == ("keras" if r.model == "model.float32.tflite" else "export") for r in results if r is not int8)
 
 
 # ---- no TensorFlow on the device --------------------------------------------------------------------------

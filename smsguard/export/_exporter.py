@@ -17,8 +17,8 @@ from smsguard.export import _parity as parity
 from smsguard.export._config import ExportConfig
 from smsguard.export._onnx import convert_onnx, quantize_onnx
 from smsguard.export._quiet import converter_output
-from smsguard.export._tflite import TFLiteQuantization, convert_tflite
-from smsguard.runtime._backends import backend_info, open_session
+from smsguard.export._tflite import TFLiteQuantization, convert_tflite, min_runtime_version
+from smsguard.runtime._backends import _dequantize, backend_info, open_session
 from smsguard.runtime._bundle import (
     FORMAT_VERSION,
     MANIFEST_NAME,
@@ -74,6 +74,7 @@ def export(run_dir: Path, out: Path, config: ExportConfig | None = None, force: 
     with staged_folder(out, force, "bundle") as folder:
         write_json(folder / VOCAB_NAME, vocabulary.to_dict())
         models: list[tuple[Path, str, str]] = []  # (path, format, quantization)
+        min_runtime: dict[str, dict[str, str]] = {}  # model file -> backend -> oldest version that runs it
 
         unrolled = unrolled_copy(model, model_config)
         for quantization in TFLiteQuantization:
@@ -82,6 +83,9 @@ def export(run_dir: Path, out: Path, config: ExportConfig | None = None, force: 
             path = folder / f"model.{quantization.value}.tflite"
             with converter_output(f"the model to TFLite ({title})"):
                 path.write_bytes(convert_tflite(unrolled, quantization, calibration))
+            oldest = min_runtime_version(path.read_bytes())
+            if oldest:
+                min_runtime[path.name] = {"tflite-runtime": oldest}
             models.append((path, "tflite", quantization.value))
 
         console.step(f"Exporting ONNX (float32, opset {config.opset}) ...")
@@ -96,7 +100,7 @@ def export(run_dir: Path, out: Path, config: ExportConfig | None = None, force: 
         models.append((quantized_onnx, "onnx", "dynamic_int8"))
 
         console.step(f"Checking every model against Keras on the {len(test_ids):,} test messages ...")
-        entries, results, outputs = [], [], {}
+        entries, results, outputs, builtin_outputs = [], [], {}, {}
         golden_rows = _golden_rows(test_labels, config.golden_messages)
         golden_ids = np.concatenate([test_ids[golden_rows], vocabulary.encode([""])])
         for path, fmt, quantization in models:
@@ -104,9 +108,16 @@ def export(run_dir: Path, out: Path, config: ExportConfig | None = None, force: 
             backend = backend_info("litert" if fmt == "tflite" else "onnxruntime")
             session = open_session(backend, path, provisional)
             inputs, outputs_spec = session.signature()
-            entries.append(BundleFile.describe(path, "model", format=fmt, quantization=quantization, inputs=inputs, outputs=outputs_spec))
+            entries.append(
+                BundleFile.describe(
+                    path, "model", format=fmt, quantization=quantization, inputs=inputs, outputs=outputs_spec,
+                    min_runtime=min_runtime.get(path.name),
+                )
+            )
             exported = session.run(test_ids)
             outputs[path.name] = session.run(golden_ids)
+            if fmt == "tflite":
+                builtin_outputs[path.name] = _builtin_kernel_outputs(path, golden_ids)
             results.append(
                 parity.compare(path.name, backend.name, quantization, provisional.size, test_labels, reference, exported, threshold)
             )
@@ -124,6 +135,7 @@ def export(run_dir: Path, out: Path, config: ExportConfig | None = None, force: 
                 "label": golden_labels[i],
                 "keras_probability": float(keras_golden[i]),
                 "probabilities": {name: float(values[i]) for name, values in outputs.items()},
+                "builtin_kernel_probabilities": {name: float(values[i]) for name, values in builtin_outputs.items()},
             }
             for i, text in enumerate(golden_texts)
         ]
@@ -166,6 +178,25 @@ def _check_model_matches_vocabulary(model, vocabulary: Vocabulary, run_dir: Path
             f"vocabulary gives {vocabulary.config.maxlen} ids below {vocabulary.size}; the run is inconsistent, train it again"
         )
         raise BundleError(msg)
+
+
+def _builtin_kernel_outputs(path: Path, ids: np.ndarray) -> np.ndarray:
+    """A TFLite model's outputs from LiteRT's builtin kernels, without the XNNPACK delegate it applies by
+    default. A runtime without XNNPACK for some op (tflite-runtime 2.14 runs the full-integer model
+    this way) computes these instead: the integer kernels round differently, by up to 9 output steps
+    (0.035) on the tutorial's test messages, with the same labels."""
+    from ai_edge_litert import interpreter as litert
+
+    interpreter = litert.Interpreter(
+        model_path=str(path), num_threads=1,
+        experimental_op_resolver_type=litert.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
+    )
+    source, target = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+    interpreter.resize_tensor_input(source["index"], ids.shape, strict=False)
+    interpreter.allocate_tensors()
+    interpreter.set_tensor(source["index"], np.ascontiguousarray(ids, dtype=source["dtype"]))
+    interpreter.invoke()
+    return _dequantize(interpreter.get_tensor(target["index"]), *target["quantization"]).reshape(-1)
 
 
 def _golden_rows(labels: np.ndarray, count: int) -> np.ndarray:
