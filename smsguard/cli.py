@@ -40,9 +40,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, TypeError) as error:  # config validation: a flag value out of range
         console.error(f"invalid argument: {error}")
         return EXIT_USAGE
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as interrupt:
         console.error("interrupted; nothing was left half written")
-        return 130
+        return 128 + (signal.SIGTERM if isinstance(interrupt, _Terminated) else signal.SIGINT)
     except BrokenPipeError:
         return 0
     except Exception as error:  # a bug, not a user error: still one line, with how to see more
@@ -52,8 +52,12 @@ def main(argv: list[str] | None = None) -> int:
         return 3
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the program is, so that its cleanup runs as for Ctrl-C."""
+
+
 def _terminate(signum, frame) -> None:
-    raise KeyboardInterrupt
+    raise _Terminated
 
 
 # ---- commands -------------------------------------------------------------------------------------

@@ -4,16 +4,19 @@ interpreter; plus the pieces that decide pass or fail (metrics, thresholds, pari
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from smsguard._staging import staged_folder
+from smsguard._staging import check_target, staged_folder
 from smsguard.runtime import Bundle, Classifier, SmsguardError
 from smsguard.runtime._bundle import sha256_of
 from smsguard.train import evaluate, threshold_for_ham_fpr
@@ -82,13 +85,43 @@ def test_staged_folder_refuses_an_existing_target_without_force(tmp_path: Path) 
             pass
 
 
+def dead_pid() -> int:
+    """The id of a process that has exited."""
+    return int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True).stdout)
+
+
 def test_staged_folder_removes_what_a_killed_process_left(tmp_path: Path) -> None:
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    leftover = tmp_path / f".bundle.partial-{dead.stdout.strip()}"
+    leftover = tmp_path / f".bundle.partial-{dead_pid()}"
     leftover.mkdir()
     with staged_folder(tmp_path / "bundle", force=False, what="bundle"):
         pass
     assert not leftover.exists()
+
+
+def test_checking_a_target_puts_back_the_folder_a_process_killed_mid_swap_moved_aside(tmp_path: Path) -> None:
+    """Killed between its two renames, a run leaves the earlier folder as `.NAME.old-PID` and no NAME."""
+    aside = tmp_path / f".bundle.old-{dead_pid()}"
+    aside.mkdir()
+    (aside / "old.txt").write_text("earlier bundle")
+    with pytest.raises(SmsguardError, match="already exists"):
+        check_target(tmp_path / "bundle", force=False, what="bundle")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bundle"]
+    assert (tmp_path / "bundle" / "old.txt").read_text() == "earlier bundle"
+
+
+def test_an_earlier_folder_moved_aside_is_removed_once_the_new_one_is_in_place(tmp_path: Path) -> None:
+    (tmp_path / "bundle").mkdir()
+    aside = tmp_path / f".bundle.old-{dead_pid()}"
+    aside.mkdir()
+    check_target(tmp_path / "bundle", force=True, what="bundle")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bundle"]
+
+
+def test_the_leftovers_of_a_live_process_are_left_alone(tmp_path: Path) -> None:
+    for name in (f".bundle.partial-{os.getpid()}", f".bundle.old-{os.getpid()}", ".bundle.partial-x"):
+        (tmp_path / name).mkdir()
+    check_target(tmp_path / "bundle", force=False, what="bundle")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([f".bundle.old-{os.getpid()}", f".bundle.partial-{os.getpid()}", ".bundle.partial-x"])
 
 
 # ---- parity gates ----------------------------------------------------------------------------------
@@ -354,3 +387,48 @@ def test_one_classifier_shared_by_threads_gives_the_serial_results(bundle_dir: P
         threaded = list(pool.map(classifier.predict_proba, batches))
     for expected, got in zip(serial, threaded):
         np.testing.assert_array_equal(got, expected)
+
+
+# ---- an export killed midway, by a real signal to a real process -----------------------------------
+
+
+def _hashes(folder: Path) -> dict[str, str]:
+    return {p.name: sha256_of(p) for p in sorted(folder.iterdir())}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
+def test_an_export_killed_midway_leaves_the_earlier_bundle_whole(run_dir: Path, bundle_dir: Path, tmp_path: Path, signum) -> None:
+    target = tmp_path / "bundle"
+    shutil.copytree(bundle_dir, target)
+    earlier = _hashes(target)
+    with open(tmp_path / "export.log", "wb") as log:
+        export = subprocess.Popen(
+            [sys.executable, "-m", "smsguard", "export", str(run_dir), "--out", str(target), "--force"], stdout=log, stderr=log
+        )
+        partial = tmp_path / f".bundle.partial-{export.pid}"
+        deadline = time.monotonic() + 600
+        while not any(partial.glob("*.tflite")):  # midway: a model is being written, the bundle is not whole
+            assert export.poll() is None, (tmp_path / "export.log").read_text()
+            assert time.monotonic() < deadline, "the export never started writing models"
+            time.sleep(0.02)
+        export.send_signal(signum)
+        status = export.wait(timeout=120)
+    output = (tmp_path / "export.log").read_text()
+    assert "Traceback" not in output
+    assert _hashes(target) == earlier  # the earlier bundle, byte for byte
+    assert Classifier.load(target).predict(["WINNER!! claim your cash prize now", "see you at 6"]) == ["spam", "ham"]
+    if signum == signal.SIGTERM:  # the process cleans up after itself
+        assert status == 128 + signal.SIGTERM, output
+        assert output.splitlines()[-1] == "ERROR interrupted; nothing was left half written"
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["bundle", "export.log"]
+    else:  # it cannot: its partial folder stays until the next export to that path
+        assert status == -signal.SIGKILL
+        assert sorted(p.name for p in tmp_path.iterdir()) == [partial.name, "bundle", "export.log"]
+        again = subprocess.run(
+            [sys.executable, "-m", "smsguard", "export", str(run_dir), "--out", str(target)], capture_output=True, text=True, timeout=300
+        )
+        assert again.returncode == 2
+        assert again.stderr == f"ERROR bundle '{target}' already exists; pass --force to replace it, or choose another --out\n"
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["bundle", "export.log"]
+        assert _hashes(target) == earlier
