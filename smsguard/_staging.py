@@ -1,4 +1,4 @@
-"""Write a whole output folder or none of it: build it beside its target, then rename it into place."""
+"""Write a whole output folder or file, or none of it: build it beside its target, then rename it into place."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import shutil
 import signal
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TextIO
 
 from smsguard.runtime._errors import SmsguardError
 
@@ -35,6 +36,30 @@ def staged_folder(target: Path, force: bool, what: str) -> Iterator[Path]:
         _swap_into_place(staging, target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+@contextlib.contextmanager
+def staged_file(target: Path) -> Iterator[TextIO]:
+    """Yield a UTF-8 text file that becomes `target` when the block ends without an error; an existing
+    `target` stays as it was until then, and a failed or interrupted block leaves nothing."""
+    target = Path(target)
+    if target.is_dir():
+        msg = f"output '{target}' is a folder; give a file name"
+        raise SmsguardError(msg)
+    if not target.parent.is_dir():
+        msg = f"output '{target}' cannot be written: folder '{target.parent}' does not exist"
+        raise SmsguardError(msg)
+    _recover_abandoned(target)
+    staging = target.parent / f".{target.name}{_PARTIAL}{os.getpid()}"
+    try:
+        with open(staging, "w", encoding="utf-8", newline="\n") as file:
+            yield file
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(staging, target)
+    except BaseException:
+        staging.unlink(missing_ok=True)
         raise
 
 
@@ -86,8 +111,10 @@ def _recover_abandoned(target: Path) -> None:
             continue
         if f"{kind}-" == _OLD and not target.exists():
             os.replace(leftover, target)  # killed between its two renames: the earlier folder is whole
-        else:
+        elif leftover.is_dir():
             shutil.rmtree(leftover, ignore_errors=True)
+        else:
+            leftover.unlink(missing_ok=True)
 
 
 def _alive(pid: int) -> bool:

@@ -263,16 +263,139 @@ def test_encode_gives_int32_rows_of_maxlen(classifier):
     assert ids[3].tolist() == [clf.vocabulary.word_index["call"]] * maxlen  # a long text is cut to maxlen
 
 
+class Generated:
+    """A fresh generator over `items` each time it is iterated (each parametrized case reads it anew)."""
+
+    def __init__(self, items: list) -> None:
+        self.items = items
+
+    def __iter__(self):
+        return (item for item in self.items)
+
+
 @slow
-@pytest.mark.parametrize(("texts", "message"), [
-    (["fine", 3], "text at index 1 must be str, found int"),
-    (["fine", "fine", None], "text at index 2 must be str, found NoneType"),
-    ([b"bytes"], "text at index 0 must be str, found bytes"),
-    ("a single string", "texts must be a list of strings, found a single str; wrap it in a list"),
-])
-def test_a_text_that_is_not_str_is_refused(classifier, texts, message):
-    with pytest.raises(TypeError, match=f"^{re.escape(message)}$"):
-        classifier().predict_proba(texts)
+@pytest.mark.parametrize(("texts", "error", "message"), [
+    (None, TypeError, "texts must be a list of strings, found None"),
+    (42, TypeError, "texts must be a list of strings, found int"),
+    (4.2, TypeError, "texts must be a list of strings, found float"),
+    ("a single string", TypeError, "texts must be a list of strings, found a single str; wrap it in a list"),
+    (b"single bytes", TypeError, "texts must be a list of strings, found a single bytes; wrap it in a list"),
+    (["fine", 3], TypeError, "text at index 1 must be str or UTF-8 bytes, found int"),
+    (["fine", "fine", None], TypeError, "text at index 2 must be str or UTF-8 bytes, found NoneType"),
+    ([["nested"]], TypeError, "text at index 0 must be str or UTF-8 bytes, found list"),
+    ([b"ok", b"caf\xe9 au lait"], ValueError, "text at index 1 is bytes that are not UTF-8: byte 0xe9 at offset 3; decode it yourself (for example with .decode('latin-1')) and pass str"),
+    (Generated(["fine"] * 3000 + [7]), TypeError, "text at index 3000 must be str or UTF-8 bytes, found int"),
+], ids=["None", "int", "float", "str", "bytes", "int item", "None item", "list item", "latin-1 bytes", "bad item past the first chunks"])
+@pytest.mark.parametrize("method", ["predict_proba", "predict", "encode"])
+def test_input_that_is_not_a_list_of_texts_is_refused(classifier, texts, error, message, method):
+    with pytest.raises(error, match=f"^{re.escape(message)}$"):
+        getattr(classifier(), method)(texts)
+
+
+ODD_TEXTS = {  # each: a text, and a text the tokenizer must read the same way
+    "whitespace only": (" \t\n\r\u00a0 ", ""),  # '\r' and the no-break space are not filters: one unknown word
+    "NUL and control characters": ("\x00 win \x07 cash \x1b[31m now now\x7f", "win cash now"),  # DEL is no filter: 'now\x7f' is unknown
+    "lone surrogates": ("\ud800 win \udfff cash \udbff\udc00", "win cash"),
+    "right to left": ("مبروك لقد ربحت win cash \u202eprize\u202c now", "win cash now"),  # RLO glued to a word: unknown
+    "emoji": ("😀 win 🎉 cash 👍🏽 now 🇺🇸", "win cash now"),
+    "CJK": ("恭喜 你 赢了 win cash 現金 now", "win cash now"),
+    "HTML": ("<p><b>WIN</b> <a href='http://x.co'>cash</a> now&nbsp;</p>", "p b win b a href 'http x co' cash a now nbsp p"),
+}
+
+
+@slow
+@pytest.mark.parametrize("model", ["model.dynamic_int8.tflite", "model.dynamic_int8.onnx"])
+def test_odd_texts_are_read_like_their_plain_equivalents(classifier, model):
+    """Unknown scripts and symbols are dropped like any unknown word; the known words around them count."""
+    clf = classifier(model)
+    texts, plain = zip(*ODD_TEXTS.values())
+    np.testing.assert_array_equal(clf.encode(texts), clf.encode(plain))
+    assert np.count_nonzero(clf.encode(texts)[1:]) >= 2 * (len(texts) - 1)  # the known words were found
+    probabilities = clf.predict_proba(texts)
+    assert probabilities.dtype == np.float32 and probabilities.shape == (len(texts),)
+    assert clf.predict(texts) == clf.predict(plain)
+    np.testing.assert_allclose(probabilities, clf.predict_proba(plain), rtol=0, atol=BATCH_ATOL)
+
+
+@slow
+def test_bytes_are_read_as_utf8(classifier):
+    clf = classifier()
+    texts = [SPAM, HAM, "Ça va? 😀 中文"]
+    encoded = [text.encode("utf-8") for text in texts]
+    np.testing.assert_array_equal(clf.predict_proba(encoded), clf.predict_proba(texts))
+    np.testing.assert_array_equal(clf.predict_proba([encoded[0], texts[1], bytearray(encoded[2])]), clf.predict_proba(texts))
+    assert clf.predict([encoded[0]]) == ["spam"]
+
+
+@slow
+def test_any_iterable_of_texts_is_accepted(classifier):
+    clf = classifier()
+    texts = [SPAM, HAM] * 1500  # past several streaming chunks
+    expected = clf.predict_proba(texts)
+    for kind in (tuple, iter, lambda t: (x for x in t), lambda t: np.array(t, dtype=object), lambda t: np.array(t)):
+        np.testing.assert_array_equal(clf.predict_proba(kind(texts)), expected)
+    assert clf.predict_proba(x for x in ()).shape == (0,)
+    assert clf.predict(iter([])) == []
+
+
+TEN_MB = 10_000_000
+LONG_TEXTS = {  # 10 MB of UTF-8 each
+    "spaced words": ("win cash now " * (TEN_MB // 13 + 1))[:TEN_MB],
+    "one word": "a" * TEN_MB,
+    "CJK, no spaces": "恭喜你赢了" * (TEN_MB // 15),
+    "unknown words only": "😀 " * (TEN_MB // 5),  # nothing known: every piece is read, none kept
+}
+SPACED_PEAK = 1_000_000  # bytes: a spaced text is read 2 KB at a time and stops after maxlen ids
+UNSPACED_PEAK = 8  # times the text's size: one word is lowered and filtered whole (a few copies of it)
+
+
+@slow
+@pytest.mark.parametrize("name", LONG_TEXTS)
+def test_a_10_mb_text_takes_bounded_memory(classifier, name):
+    import tracemalloc
+
+    clf = classifier()
+    text = LONG_TEXTS[name]
+    tracemalloc.start()
+    try:
+        (probability,) = clf.predict_proba([text])
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert 0 <= probability <= 1
+    words = text.split()
+    assert clf.encode([text]).tolist() == clf.encode([" ".join(words[:100])]).tolist()  # the same ids as its start
+    assert peak <= (SPACED_PEAK if len(words) > 1 else UNSPACED_PEAK * len(text.encode("utf-8"))), peak
+
+
+_MILLION = """
+import json, resource, sys
+import numpy as np
+from smsguard.runtime import Classifier
+
+classifier = Classifier.load(sys.argv[1])
+texts = [f"message {i}: WINNER!! call 0800 now, or are we still on for dinner?" for i in range(64)]
+expected = classifier.predict_proba(texts * 20)[:64]  # warm up at the streaming chunk size
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+probabilities = classifier.predict_proba(texts[i % 64] for i in range(1_000_000))
+grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+print(json.dumps({
+    "count": len(probabilities),
+    "grown_kb": grown,
+    "same": bool((probabilities.reshape(-1, 64) == expected).all()),
+}))
+"""
+MILLION_GROWTH_KB = 64_000  # the million probabilities are 4 MB; running them as one batch would take GBs
+
+
+@slow
+def test_a_million_messages_are_streamed_in_bounded_memory(bundle_dir):
+    done = subprocess.run([sys.executable, "-c", _MILLION, str(bundle_dir)], capture_output=True, text=True, timeout=600, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads(done.stdout)
+    assert report["count"] == 1_000_000
+    assert report["same"]  # each message's probability, whatever chunk it fell in
+    assert report["grown_kb"] < MILLION_GROWTH_KB, report
 
 
 # ---- golden vectors -------------------------------------------------------------------------------------

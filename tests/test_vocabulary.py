@@ -528,13 +528,21 @@ def test_from_dict_ignores_unknown_keys(fitted):
 
 @pytest.mark.parametrize("method", ["encode", "texts_to_sequences"])
 def test_a_non_str_text_is_named_by_index(fitted, method):
-    with pytest.raises(TypeError, match=r"^text at index 2 must be str, found int$"):
+    with pytest.raises(TypeError, match=r"^text at index 2 must be str or UTF-8 bytes, found int$"):
         getattr(fitted, method)(["a", "b", 3])
 
 
 def test_fit_names_a_non_str_text_by_index():
-    with pytest.raises(TypeError, match=r"^text at index 1 must be str, found bytes$"):
-        Vocabulary.fit(["a", b"b"])
+    with pytest.raises(TypeError, match=r"^text at index 1 must be str or UTF-8 bytes, found float$"):
+        Vocabulary.fit(["a", 1.5])
+
+
+@pytest.mark.parametrize("method", ["encode", "texts_to_sequences"])
+def test_bytes_are_decoded_as_utf8(fitted, method):
+    texts = ["free entry 😀 now", "see you at 6"]
+    assert_same = np.testing.assert_array_equal
+    assert_same(getattr(fitted, method)([t.encode("utf-8") for t in texts]), getattr(fitted, method)(texts))
+    assert Vocabulary.fit([b"caf\xc3\xa9 ok"]).word_index == {"café": 1, "ok": 2}
 
 
 @pytest.mark.parametrize(("texts", "kind"), [("hello there", "str"), (b"hello", "bytes")])

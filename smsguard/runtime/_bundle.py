@@ -59,7 +59,7 @@ def read_json(path: Path, what: str) -> Any:
         msg = f"{what} '{path}' is missing"
         raise BundleError(msg) from None
     except OSError as error:
-        msg = f"{what} '{path}' cannot be read: {error.strerror}; check its permissions"
+        msg = f"{what} '{path}' cannot be read: {error.strerror}"
         raise BundleError(msg) from None
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         msg = f"{what} '{path}' is not readable JSON: {error}"
@@ -252,13 +252,13 @@ def verified_path(folder: Path, entry: BundleFile) -> Path:
     if Path(entry.name).name != entry.name:
         msg = f"manifest names file '{entry.name}' outside its bundle '{folder}'"
         raise BundleError(msg)
-    if not path.is_file():
+    if not path.exists():
         msg = f"bundle file '{path}' is missing; re-export the bundle or copy the whole folder"
         raise BundleError(msg)
     try:
         actual = sha256_of(path)
     except OSError as error:
-        msg = f"bundle file '{path}' cannot be read: {error.strerror}; check its permissions"
+        msg = f"bundle file '{path}' cannot be read: {error.strerror}"
         raise BundleError(msg) from None
     if actual != entry.sha256:
         msg = (

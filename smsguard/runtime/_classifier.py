@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 import numpy as np
 
@@ -18,6 +19,9 @@ from smsguard.runtime._backends import (
 )
 from smsguard.runtime._bundle import Bundle, BundleFile
 from smsguard.runtime._errors import BackendError, BundleError
+from smsguard.runtime._vocabulary import as_texts
+
+STREAM_CHUNK = 1024  # texts tokenized and run at a time: memory stays flat however many texts there are
 
 
 class Classifier:
@@ -53,24 +57,28 @@ class Classifier:
     def model(self) -> BundleFile:
         return self._session.entry
 
-    def encode(self, texts: Iterable[str]) -> np.ndarray:
-        """int32 token ids of shape (n, maxlen), exactly as the model was trained on."""
+    def encode(self, texts: Iterable[str | bytes]) -> np.ndarray:
+        """int32 token ids of shape (n, maxlen), exactly as the model was trained on. Bytes are decoded as UTF-8."""
         return self.vocabulary.encode(texts)
 
-    def predict_proba(self, texts: Iterable[str]) -> np.ndarray:
-        """float32 spam probability per text."""
-        ids = self.encode(texts)
-        if not len(ids):
-            return np.zeros(0, dtype=np.float32)
-        return self._session.run(ids)
+    def predict_proba(self, texts: Iterable[str | bytes]) -> np.ndarray:
+        """float32 spam probability per text. Any iterable, a generator included, is read and run
+        `STREAM_CHUNK` texts at a time, so a million messages take no more memory than a thousand."""
+        probabilities = [self._session.run(self.encode(chunk)) for chunk in _chunks(as_texts(texts), STREAM_CHUNK)]
+        return np.concatenate(probabilities) if probabilities else np.zeros(0, dtype=np.float32)
 
-    def predict(self, texts: Iterable[str]) -> list[str]:
+    def predict(self, texts: Iterable[str | bytes]) -> list[str]:
         """The label of each text at the bundle's threshold: the second label ("spam") at or above it."""
         negative, positive = self.bundle.labels
         return [positive if p >= self.threshold else negative for p in self.predict_proba(texts)]
 
     def __repr__(self) -> str:
         return f"Classifier({str(self.bundle.path)!r}, backend={self.backend!r}, model={self.model.name!r})"
+
+
+def _chunks(texts: Iterator[str], size: int) -> Iterator[list[str]]:
+    while chunk := list(itertools.islice(texts, size)):
+        yield chunk
 
 
 def _choose(bundle: Bundle, backend: str, model: str | None) -> tuple[BackendInfo, BundleFile]:
