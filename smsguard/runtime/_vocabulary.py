@@ -75,7 +75,9 @@ class Vocabulary:
     Keras quirks kept on purpose (it is the reference): ties in word frequency rank in order of first
     appearance; an `oov_token` that also occurs as a word in the texts takes that word's rank, and
     id 1 is then unused; characters outside `filters` (for example '\\r' or a no-break space) are
-    part of words.
+    part of words; text is lowered before it is filtered and split, so 'İ' becomes two characters
+    ('i' and a combining dot) and a final 'Σ' becomes 'ς' by what follows it, even across filters;
+    lone surrogates and unassigned code points are characters like any other.
     """
 
     def __init__(self, config: TokenizerConfig, word_index: Mapping[str, int]) -> None:
