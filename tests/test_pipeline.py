@@ -373,22 +373,6 @@ def _export_config(**fields):
     return ExportConfig(**fields)
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("model", ["model.dynamic_int8.tflite", "model.dynamic_int8.onnx"])
-def test_one_classifier_shared_by_threads_gives_the_serial_results(bundle_dir: Path, model: str) -> None:
-    from concurrent.futures import ThreadPoolExecutor
-
-    bundle = Bundle.load(bundle_dir)
-    texts = [g.text for g in bundle.golden]
-    classifier = Classifier.load(bundle_dir, model=model)
-    batches = [texts[i % len(texts) : i % len(texts) + 1 + i % 9] for i in range(200)]  # sizes 1..9
-    serial = [classifier.predict_proba(batch) for batch in batches]
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        threaded = list(pool.map(classifier.predict_proba, batches))
-    for expected, got in zip(serial, threaded):
-        np.testing.assert_array_equal(got, expected)
-
-
 # ---- an export killed midway, by a real signal to a real process -----------------------------------
 
 

@@ -581,6 +581,103 @@ def test_verify_accepts_a_quantized_tflite_model_that_matches_the_builtin_kernel
     assert all(r.compared_to == ("keras" if r.model == "model.float32.tflite" else "export") for r in results if r is not int8)
 
 
+# ---- threads and processes ---------------------------------------------------------------------------------
+
+THREADS, CALLS = 8, 1000  # one Classifier shared by 8 threads, 1,000 calls each
+BATCH_SIZES = (1, 1, 2, 3, 5, 8, 13, 1, 64, 4)  # mixed, so the interpreter is resized between calls
+
+
+def mixed_batches(texts: list[str], count: int, offset: int = 0) -> list[list[str]]:
+    batches = []
+    for i in range(offset, offset + count):
+        size = BATCH_SIZES[i % len(BATCH_SIZES)]
+        start = (i * 7) % len(texts)
+        batches.append((texts[start:] + texts)[:size])
+    return batches
+
+
+@slow
+@pytest.mark.parametrize("model", MODELS)
+def test_one_classifier_shared_by_8_threads_gives_the_serial_results(bundle_dir, model):
+    import threading
+
+    texts = [g.text for g in Bundle.load(bundle_dir).golden]
+    classifier = Classifier.load(bundle_dir, model=model)
+    work = [mixed_batches(texts, CALLS, offset=thread * CALLS) for thread in range(THREADS)]
+    serial = [[classifier.predict_proba(batch) for batch in batches] for batches in work]
+    threaded: list[list[np.ndarray]] = [[] for _ in range(THREADS)]
+    start = threading.Barrier(THREADS)
+
+    def calls(thread: int) -> None:
+        start.wait()  # all at once
+        threaded[thread] = [classifier.predict_proba(batch) for batch in work[thread]]
+
+    workers = [threading.Thread(target=calls, args=(thread,)) for thread in range(THREADS)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert [len(results) for results in threaded] == [CALLS] * THREADS
+    for expected, got in zip(serial, threaded):
+        for e, g in zip(expected, got):
+            np.testing.assert_array_equal(g, e)
+
+
+_PROCESSES = """
+import json, multiprocessing, sys
+from smsguard.runtime import Classifier
+
+BATCH_SIZES = (1, 2, 3, 5, 8, 13, 64)
+classifier = None
+
+
+def use(shared):
+    global classifier
+    classifier = shared
+
+
+def predict(batch):
+    return classifier.predict_proba(batch).tolist()
+
+
+if __name__ == "__main__":
+    bundle, method, model = sys.argv[1:]
+    classifier = Classifier.load(bundle, model=model)
+    texts = [g.text for g in classifier.bundle.golden]
+    work = [(texts[i % len(texts):] + texts)[: BATCH_SIZES[i % len(BATCH_SIZES)]] for i in range(300)]
+    serial = [predict(batch) for batch in work]
+    context = multiprocessing.get_context(method)
+    # fork: the children inherit the loaded Classifier; spawn: it is sent to each and loaded there again
+    arguments = {} if method == "fork" else {"initializer": use, "initargs": (classifier,)}
+    with context.Pool(3, **arguments) as pool:
+        results = pool.map(predict, work, chunksize=10)
+    print(json.dumps({"same": results == serial, "calls": len(results)}))
+"""
+
+
+@slow
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+@pytest.mark.parametrize("model", ["model.dynamic_int8.tflite", "model.dynamic_int8.onnx"])
+def test_processes_started_by_fork_or_spawn_give_the_serial_results(bundle_dir, tmp_path, method, model):
+    script = tmp_path / "processes.py"  # spawn imports the main module again: it must be a file
+    script.write_text(_PROCESSES)
+    done = subprocess.run(
+        [sys.executable, str(script), str(bundle_dir), method, model], capture_output=True, text=True, timeout=300, check=False
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout) == {"same": True, "calls": 300}
+
+
+@slow
+def test_a_classifier_sent_to_another_process_is_loaded_there_again(bundle_copy):
+    classifier = Classifier.load(bundle_copy, backend="onnxruntime", model="model.float32.onnx")
+    function, arguments = classifier.__reduce__()
+    assert (function, arguments) == (Classifier.load, (str(bundle_copy), "onnxruntime", "model.float32.onnx"))
+    (bundle_copy / "model.float32.onnx").write_bytes(b"changed since")
+    with pytest.raises(IntegrityError, match="model.float32.onnx' does not match its manifest"):
+        function(*arguments)  # what the other process does: hashes are checked again
+
+
 # ---- no TensorFlow on the device --------------------------------------------------------------------------
 
 _NO_HEAVY_IMPORTS = f"HEAVY = {HEAVY!r}\n" + """

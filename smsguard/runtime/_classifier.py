@@ -72,6 +72,11 @@ class Classifier:
         negative, positive = self.bundle.labels
         return [positive if p >= self.threshold else negative for p in self.predict_proba(texts)]
 
+    def __reduce__(self):
+        """Sent to another process (multiprocessing with "spawn" or "forkserver"), a Classifier is loaded
+        again there from its bundle, every hash checked: interpreters cannot cross processes."""
+        return Classifier.load, (str(self.bundle.path), self.backend, self.model.name)
+
     def __repr__(self) -> str:
         return f"Classifier({str(self.bundle.path)!r}, backend={self.backend!r}, model={self.model.name!r})"
 
