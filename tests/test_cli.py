@@ -528,17 +528,22 @@ def test_verify_with_an_unknown_backend_name_says_so(capsys, bundle_dir):
 def test_bench_writes_json_and_markdown(capsys, bundle_dir, tmp_path):
     json_path, markdown_path = tmp_path / "bench.json", tmp_path / "bench.md"
     status, out, err = run(
-        capsys, "bench", bundle_dir, "--runs", "10", "--keras-runs", "10", "--warmup", "0",
+        capsys, "bench", bundle_dir, "--runs", "10", "--keras-runs", "10", "--warmup", "0", "--threads", "3",
         "--json", json_path, "--markdown", markdown_path,
     )
     assert status == 0, err
-    results = json.loads(json_path.read_text(encoding="utf-8"))["results"]
+    report = json.loads(json_path.read_text(encoding="utf-8"))
+    results = report["results"]
     assert sorted((r["system"], r["backend"]) for r in results if r["system"] != "Keras model.predict") == sorted(pairs(bundle_dir))
     keras = [r for r in results if r["system"] == "Keras model.predict"]
     assert len(keras) == 1 and keras[0]["backend"].startswith("keras ")
     assert all(r["runs"] == 10 for r in results)
     assert all(np.isfinite([r["p50_us"], r["p95_us"], r["p99_us"], r["load_ms"], r["first_ms"]]).all() for r in results)
+    throughput = report["throughput"]
+    assert [(t["system"], t["backend"], t["threads"]) for t in throughput] == [(m, b, n) for m, b in pairs(bundle_dir) for n in (1, 2, 3)]
+    assert all(t["messages"] == 30 and t["messages_per_s"] > 0 for t in throughput)  # 10 runs x 3 threads, split among them
     markdown = markdown_path.read_text(encoding="utf-8")
     assert "| model | backend | size | load | first call | p50 | p95 | p99 |\n|---|---|---:|---:|---:|---:|---:|---:|\n" in markdown
-    assert markdown.count("\n| ") == len(results) + 1  # the header and one row per result
+    assert "| model | backend | 1 thread | 2 threads | 3 threads |\n|---|---|---:|---:|---:|\n" in markdown
+    assert markdown.count("\n| ") == len(results) + 1 + len(pairs(bundle_dir)) + 1  # headers and one row per result
     assert out == markdown + "\n"
