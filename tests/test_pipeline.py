@@ -416,3 +416,45 @@ def test_an_export_killed_midway_leaves_the_earlier_bundle_whole(run_dir: Path, 
         assert again.stderr == f"ERROR bundle '{target}' already exists; pass --force to replace it, or choose another --out\n"
         assert sorted(p.name for p in tmp_path.iterdir()) == ["bundle", "export.log"]
         assert _hashes(target) == earlier
+
+
+# ---- nothing is loaded with pickle ---------------------------------------------------------------------
+
+PACKAGE = Path(__file__).resolve().parents[1] / "smsguard"
+UNSAFE = {  # pattern -> what it would load
+    r"^\s*(?:import|from)\s+(?:pickle|cPickle|_pickle|dill|cloudpickle|joblib|shelve|marshal)\b": "a pickle-family module",
+    r"\b(?:pickle|joblib|dill|marshal)\.loads?\(": "pickled Python objects",
+    r"allow_pickle\s*=\s*True": "pickled objects inside a numpy file",
+    r"safe_mode\s*=\s*False|enable_unsafe_deserialization": "Python code inside a Keras file",
+    r"\btorch\.load\(": "a pickled PyTorch file",
+}
+
+
+def test_nothing_in_the_package_loads_pickles() -> None:
+    found = [
+        f"{path.relative_to(PACKAGE.parent)}:{number}: {line.strip()} ({what})"
+        for path in sorted(PACKAGE.rglob("*.py"))
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        for pattern, what in UNSAFE.items()
+        if re.search(pattern, line)
+    ]
+    assert found == []
+    sources = {path: path.read_text(encoding="utf-8") for path in PACKAGE.rglob("*.py")}
+    keras_loads = [(path, call) for path, text in sources.items() for call in re.findall(r"keras\.models\.load_model\([^)]*\)", text)]
+    assert keras_loads and all("safe_mode=True" in call for _, call in keras_loads), keras_loads
+
+
+@pytest.mark.slow
+def test_a_keras_model_holding_python_code_is_refused(tmp_path: Path) -> None:
+    import keras
+
+    from smsguard.train._model import load_model
+
+    inputs = keras.Input((3,))
+    keras.Model(inputs, keras.layers.Lambda(lambda x: x * 2)(inputs)).save(tmp_path / "model.keras")
+    expected = (
+        f"Keras model '{tmp_path / 'model.keras'}' holds Python code, which smsguard never loads (Requested the "
+        "deserialization of a `Lambda` layer whose `function` is a Python lambda); train it with `smsguard train`"
+    )
+    with pytest.raises(SmsguardError, match=f"^{re.escape(expected)}$"):
+        load_model(tmp_path / "model.keras")

@@ -446,6 +446,32 @@ def test_a_truncated_model_fails_its_hash(bundle_copy, model):
 
 
 @slow
+def test_a_vocabulary_from_another_run_is_refused(bundle_copy, uci_texts):
+    """Same format, same settings, fitted on other messages: the manifest pins the one the models were
+    trained with."""
+    from smsguard.runtime import Vocabulary
+    from smsguard.runtime._bundle import write_json
+
+    vocab = bundle_copy / "vocab.json"
+    pinned = vocab.read_bytes()
+    other = Vocabulary.fit(uci_texts[::-1][:3000], Bundle.load(bundle_copy).vocabulary.config)
+    write_json(vocab, other.to_dict())
+    expected = integrity_message(
+        vocab, hashlib.sha256(pinned).hexdigest(), hashlib.sha256(vocab.read_bytes()).hexdigest(), vocab.stat().st_size, len(pinned)
+    )
+    with pytest.raises(IntegrityError, match=f"^{re.escape(expected)}$"):
+        Classifier.load(bundle_copy)
+
+    def repin(manifest: dict) -> None:  # someone "fixes" the hash: verify still sees other ids than the golden ones
+        entry = next(f for f in manifest["files"] if f["name"] == "vocab.json")
+        entry["sha256"], entry["size"] = hashlib.sha256(vocab.read_bytes()).hexdigest(), vocab.stat().st_size
+
+    edit_manifest(bundle_copy, repin)
+    _, tokenizer_problems, _ = verify_bundle(bundle_copy, ["onnxruntime"])
+    assert len(tokenizer_problems) > len(Bundle.load(bundle_copy).golden) // 2
+
+
+@slow
 def test_a_deleted_model_is_missing_and_the_others_still_load(bundle_copy):
     (bundle_copy / "model.float16.tflite").unlink()
     expected = (
