@@ -65,6 +65,8 @@ class Classifier:
         """float32 spam probability per text. Any iterable, a generator included, is read and run
         `STREAM_CHUNK` texts at a time, so a million messages take no more memory than a thousand."""
         probabilities = [self._session.run(self.encode(chunk)) for chunk in _chunks(as_texts(texts), STREAM_CHUNK)]
+        if len(probabilities) == 1:
+            return probabilities[0]
         return np.concatenate(probabilities) if probabilities else np.zeros(0, dtype=np.float32)
 
     def predict(self, texts: Iterable[str | bytes]) -> list[str]:
