@@ -1,16 +1,21 @@
-"""Write a whole output folder or none of it: build it beside its target, then rename it into place."""
+"""Write a whole output folder or file, or none of it: build it beside its target, then rename it into place."""
 
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import shutil
+import signal
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TextIO
 
 from smsguard.runtime._errors import SmsguardError
 
-_PARTIAL = ".partial-"
+_PARTIAL = ".partial-"  # `.NAME.partial-PID`: the folder being built
+_OLD = ".old-"  # `.NAME.old-PID`: the earlier folder, moved aside for the moment of the swap
+_DEFERRED = {signal.SIGINT, signal.SIGTERM}  # wait until both renames are done
 
 
 @contextlib.contextmanager
@@ -18,29 +23,52 @@ def staged_folder(target: Path, force: bool, what: str) -> Iterator[Path]:
     """Yield an empty folder that becomes `target` when the block ends without an error.
 
     An existing `target` is refused unless `force`, and replaced only once the new folder is whole.
-    A folder left by a process that was killed midway is removed on the next run.
+    What a process killed midway left beside the target is cleaned up on the next run.
     """
     target = Path(target)
     check_target(target, force, what)
     target.parent.mkdir(parents=True, exist_ok=True)
-    _remove_abandoned(target)
     staging = target.parent / f".{target.name}{_PARTIAL}{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir()
     try:
         yield staging
-        old = target.parent / f".{target.name}.old-{os.getpid()}"
-        if target.exists():
-            os.replace(target, old)
-        os.replace(staging, target)
-        shutil.rmtree(old, ignore_errors=True)
+        _swap_into_place(staging, target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
 
 
+@contextlib.contextmanager
+def staged_file(target: Path) -> Iterator[TextIO]:
+    """Yield a UTF-8 text file that becomes `target` when the block ends without an error; an existing
+    `target` stays as it was until then, and a failed or interrupted block leaves nothing."""
+    target = Path(target)
+    if target.is_dir():
+        msg = f"output '{target}' is a folder; give a file name"
+        raise SmsguardError(msg)
+    if not target.parent.is_dir():
+        msg = f"output '{target}' cannot be written: folder '{target.parent}' does not exist"
+        raise SmsguardError(msg)
+    _recover_abandoned(target)
+    staging = target.parent / f".{target.name}{_PARTIAL}{os.getpid()}"
+    try:
+        with open(staging, "w", encoding="utf-8", newline="\n") as file:
+            yield file
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(staging, target)
+    except BaseException:
+        staging.unlink(missing_ok=True)
+        raise
+
+
 def check_target(target: Path, force: bool, what: str) -> None:
-    """Refuse an output folder up front, before any long work is spent on it."""
+    """Refuse an output folder up front, before any long work is spent on it; first clean up what a
+    killed run left beside it."""
+    target = Path(target)
+    if target.parent.is_dir():
+        _recover_abandoned(target)
     if target.exists() and not force:
         msg = f"{what} '{target}' already exists; pass --force to replace it, or choose another --out"
         raise SmsguardError(msg)
@@ -49,11 +77,44 @@ def check_target(target: Path, force: bool, what: str) -> None:
         raise SmsguardError(msg)
 
 
-def _remove_abandoned(target: Path) -> None:
-    for leftover in target.parent.glob(f".{target.name}{_PARTIAL}*"):
-        pid = leftover.name.rsplit("-", 1)[-1]
-        if pid.isdigit() and not _alive(int(pid)):
+def _swap_into_place(staging: Path, target: Path) -> None:
+    """Rename `staging` to `target`, moving an earlier target aside first and deleting it after.
+
+    SIGINT and SIGTERM are held back between the two renames, so the path never stays empty; a SIGKILL
+    there leaves the earlier folder as `.NAME.old-PID`, which the next run puts back.
+    """
+    old = target.parent / f".{target.name}{_OLD}{os.getpid()}"
+    blocked = hasattr(signal, "pthread_sigmask")
+    if blocked:
+        signal.pthread_sigmask(signal.SIG_BLOCK, _DEFERRED)
+    try:
+        replacing = target.exists()
+        if replacing:
+            os.replace(target, old)
+        try:
+            os.replace(staging, target)
+        except BaseException:
+            if replacing:
+                os.replace(old, target)
+            raise
+    finally:
+        if blocked:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, _DEFERRED)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _recover_abandoned(target: Path) -> None:
+    """Remove the partial folders of dead processes; put back an earlier folder that one moved aside."""
+    for leftover in sorted(target.parent.glob(f".{glob.escape(target.name)}.*-*")):
+        kind, _, pid = leftover.name.removeprefix(f".{target.name}").rpartition("-")
+        if not pid.isdigit() or _alive(int(pid)) or f"{kind}-" not in (_PARTIAL, _OLD):
+            continue
+        if f"{kind}-" == _OLD and not target.exists():
+            os.replace(leftover, target)  # killed between its two renames: the earlier folder is whole
+        elif leftover.is_dir():
             shutil.rmtree(leftover, ignore_errors=True)
+        else:
+            leftover.unlink(missing_ok=True)
 
 
 def _alive(pid: int) -> bool:

@@ -9,6 +9,7 @@ import os
 import platform
 import shlex
 import sys
+import threading
 import time
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
@@ -32,6 +33,7 @@ class BenchConfig:
     warmup: int = 50  # untimed predictions first: caches, allocations, lazy kernels
     keras_model: str | None = None  # a .keras file to time beside; default: the bundle's source model, if present
     keras_runs: int = 50  # model.predict costs tens of milliseconds a call
+    threads: int = 8  # throughput is also measured with 1, 2, 4 ... up to this many threads sharing one Classifier
     message: str | None = None  # the message timed; default: the golden message of median length
     json: str | None = None  # write the results here as JSON
     markdown: str | None = None  # write the results here as a markdown table
@@ -44,6 +46,18 @@ class BenchConfig:
         if self.warmup < 0:
             msg = f"warmup must be 0 or more, found {self.warmup}"
             raise ValueError(msg)
+        if self.threads < 1:
+            msg = f"threads must be at least 1, found {self.threads}"
+            raise ValueError(msg)
+
+
+@dataclass(frozen=True)
+class Throughput:
+    system: str  # model file
+    backend: str
+    threads: int  # sharing one Classifier, each predicting one message at a time
+    messages_per_s: float
+    messages: int  # predicted in the timed span
 
 
 @dataclass(frozen=True)
@@ -64,7 +78,7 @@ def run_benchmark(bundle_dir: Path, config: BenchConfig) -> dict:
     message = config.message if config.message is not None else _median_message(bundle)
     tokens = int(np.count_nonzero(bundle.vocabulary.encode([message])))
     console.step(f"Benchmarking {bundle_dir}: one message of {len(message)} characters ({tokens} tokens), {config.runs} runs after {config.warmup} warm-up")
-    timings = []
+    timings, throughputs = [], []
     for entry in bundle.models.values():
         for info in installed_backends():
             if info.format != entry.format:
@@ -75,6 +89,9 @@ def run_benchmark(bundle_dir: Path, config: BenchConfig) -> dict:
             load_ms = (time.perf_counter() - started) * 1e3
             timings.append(_time(lambda: classifier.predict_proba([message]), entry.name, info.name, entry.size, load_ms, config.warmup, config.runs))
             console.info(f"  {_line(timings[-1])}")
+            scaling = thread_scaling(classifier, message, config.threads, config.runs)
+            throughputs += scaling
+            console.info("      " + "; ".join(f"{t.threads} thread{'s' * (t.threads > 1)} {t.messages_per_s:,.0f} msg/s" for t in scaling))
     keras = _keras_timing(bundle, config, message)
     if keras:
         timings.append(keras)
@@ -87,6 +104,7 @@ def run_benchmark(bundle_dir: Path, config: BenchConfig) -> dict:
         "message": message,
         "message_tokens": tokens,
         "results": [asdict(t) for t in timings],
+        "throughput": [asdict(t) for t in throughputs],
     }
     table = markdown_table(result)
     print(table)
@@ -112,7 +130,47 @@ def markdown_table(result: dict) -> str:
             f"| {t['system']} | {t['backend']} | {size} | {t['load_ms']:.0f} ms | {t['first_ms']:.1f} ms | "
             f"{_us(t['p50_us'])} | {_us(t['p95_us'])} | {_us(t['p99_us'])} |"
         )
+    throughput = result.get("throughput", [])
+    if throughput:
+        counts = sorted({t["threads"] for t in throughput})
+        lines += [
+            "",
+            f"Throughput, messages per second, one message per call, with 1 to {counts[-1]} threads sharing one Classifier "
+            f"({machine['cores']} cores):",
+            "",
+            "| model | backend | " + " | ".join(f"{n} thread{'s' * (n > 1)}" for n in counts) + " |",
+            "|---|---|" + "---:|" * len(counts),
+        ]
+        for system, backend in dict.fromkeys((t["system"], t["backend"]) for t in throughput):
+            rates = {t["threads"]: t["messages_per_s"] for t in throughput if (t["system"], t["backend"]) == (system, backend)}
+            lines.append(f"| {system} | {backend} | " + " | ".join(f"{rates[n]:,.0f}" for n in counts) + " |")
     return "\n".join(lines) + "\n"
+
+
+def thread_scaling(classifier: Classifier, message: str, max_threads: int, calls: int) -> list[Throughput]:
+    """Messages per second when 1, 2, 4 ... `max_threads` threads share `classifier`: `calls` x
+    `max_threads` one-message predictions split among them, all starting together, timed to the last."""
+    counts = sorted({*(2**i for i in range(max_threads.bit_length()) if 2**i <= max_threads), max_threads})
+    results = []
+    for threads in counts:
+        start = threading.Barrier(threads + 1)
+        share = calls * max_threads // threads
+
+        def work() -> None:
+            start.wait()
+            for _ in range(share):
+                classifier.predict_proba([message])
+
+        workers = [threading.Thread(target=work) for _ in range(threads)]
+        for worker in workers:
+            worker.start()
+        start.wait()
+        started = time.perf_counter()
+        for worker in workers:
+            worker.join()
+        elapsed = time.perf_counter() - started
+        results.append(Throughput(classifier.model.name, classifier.backend, threads, threads * share / elapsed, threads * share))
+    return results
 
 
 def _time(call, system: str, backend: str, size: int | None, load_ms: float, warmup: int, runs: int) -> Timing:

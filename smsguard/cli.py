@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import dataclasses
 import inspect
@@ -17,6 +18,7 @@ from pathlib import Path
 
 from smsguard import __version__
 from smsguard import _console as console
+from smsguard._staging import staged_file
 from smsguard.runtime._errors import SmsguardError
 
 EXIT_MISMATCH = 1  # verify found a model that does not reproduce the golden vectors
@@ -40,9 +42,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, TypeError) as error:  # config validation: a flag value out of range
         console.error(f"invalid argument: {error}")
         return EXIT_USAGE
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as interrupt:
         console.error("interrupted; nothing was left half written")
-        return 130
+        return 128 + (signal.SIGTERM if isinstance(interrupt, _Terminated) else signal.SIGINT)
     except BrokenPipeError:
         return 0
     except Exception as error:  # a bug, not a user error: still one line, with how to see more
@@ -52,8 +54,12 @@ def main(argv: list[str] | None = None) -> int:
         return 3
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the program is, so that its cleanup runs as for Ctrl-C."""
+
+
 def _terminate(signum, frame) -> None:
-    raise KeyboardInterrupt
+    raise _Terminated
 
 
 # ---- commands -------------------------------------------------------------------------------------
@@ -79,11 +85,16 @@ def _predict(args: argparse.Namespace) -> int:
     texts = _texts(args)
     classifier = Classifier.load(args.bundle, backend=args.backend, model=args.model)
     negative, positive = classifier.bundle.labels
-    for batch in _batches(texts, 512):
-        for text, probability in zip(batch, classifier.predict_proba(batch)):
-            label = positive if probability >= classifier.threshold else negative
-            print(json.dumps({"text": text, "probability": round(float(probability), 6), "label": label}, ensure_ascii=False))
-    sys.stdout.flush()
+    count = 0
+    with staged_file(Path(args.output)) if args.output else contextlib.nullcontext(sys.stdout) as out:
+        for batch in _batches(texts, 512):
+            for text, probability in zip(batch, classifier.predict_proba(batch)):
+                label = positive if probability >= classifier.threshold else negative
+                print(json.dumps({"text": text, "probability": round(float(probability), 6), "label": label}, ensure_ascii=False), file=out)
+            count += len(batch)
+        out.flush()
+    if args.output:
+        console.step(f"{count} predictions written to {args.output}")
     return 0
 
 
@@ -158,7 +169,7 @@ def _texts(args: argparse.Namespace) -> Iterator[str]:
     if args.csv:
         return _csv_texts(Path(args.csv), args.text_column)
     if args.texts:
-        return iter(args.texts)
+        return (_utf8_argument(text, number) for number, text in enumerate(args.texts, 1))
     if sys.stdin is None or sys.stdin.isatty():
         msg = "no messages: give them as arguments, one per line on stdin, or with --csv FILE"
         raise SmsguardError(msg)
@@ -174,6 +185,16 @@ def _utf8_lines(binary: Iterable[bytes], name: str) -> Iterator[str]:
             msg = f"{name} is not UTF-8 text: line {number} has the byte 0x{raw[error.start]:02x} at column {error.start + 1}"
             raise SmsguardError(msg) from None
         yield line
+
+
+def _utf8_argument(text: str, number: int) -> str:
+    """A message given on the command line; Python keeps bytes that are not UTF-8 as lone surrogates."""
+    raw = os.fsencode(text)
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        msg = f"message argument {number} is not UTF-8 text: it has the byte 0x{raw[error.start]:02x} at column {error.start + 1}"
+        raise SmsguardError(msg) from None
 
 
 def _csv_texts(path: Path, column: str | None) -> Iterator[str]:
@@ -256,6 +277,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--model", help="a model file of the bundle (default: the recommended one)")
     p.add_argument("--csv", metavar="FILE", help="read messages from this CSV file")
     p.add_argument("--text-column", help="the CSV column holding the messages (default: SMS, text, message or v2)")
+    p.add_argument("--output", metavar="FILE", help="write the JSON lines to FILE, whole or not at all (default: stdout)")
     p.set_defaults(run=_predict)
 
     p = commands.add_parser("verify", help="replay the bundle's golden vectors on every model and backend")

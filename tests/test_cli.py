@@ -3,11 +3,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import json
+import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -313,6 +318,119 @@ def test_a_bad_byte_deep_in_a_csv_file_is_reported_at_its_line(capsys, bundle_di
     assert the_error(err) == f"ERROR CSV file '{csv}' is not UTF-8 text: line 1501 has the byte 0xff at column 5"
 
 
+@slow
+def test_predict_refuses_a_message_argument_that_is_not_utf8(bundle_dir):
+    done = subprocess.run(
+        [sys.executable, "-m", "smsguard", "predict", "--bundle", str(bundle_dir), "fine", b"caf\xe9 au lait"],
+        capture_output=True, timeout=300, check=False,
+    )
+    assert (done.returncode, done.stdout) == (2, b"")
+    assert the_error(done.stderr.decode()) == "ERROR message argument 2 is not UTF-8 text: it has the byte 0xe9 at column 4"
+
+
+def as_unprivileged(call):
+    """`call()` in a forked child that cannot read what only its owner may (root drops to nobody):
+    returns its result. Everything it needs must be imported already: nobody cannot read /root."""
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child
+        try:
+            os.close(read)
+            if os.geteuid() == 0:
+                os.setgroups([])
+                os.setgid(65534)
+                os.setuid(65534)
+            os.write(write, json.dumps(call()).encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    with os.fdopen(read, "rb") as pipe:
+        result = pipe.read()
+    os.waitpid(child, 0)
+    return json.loads(result)
+
+
+@pytest.fixture
+def shared_bundle(bundle_dir):
+    """A copy of the bundle in a folder anyone may enter, for `as_unprivileged`."""
+    folder = Path(tempfile.mkdtemp(prefix="smsguard-test-"))
+    folder.chmod(0o755)
+    shutil.copytree(bundle_dir, folder / "bundle")
+    yield folder / "bundle"
+    shutil.rmtree(folder)
+
+
+def captured_main(*argv) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        status = main([str(a) for a in argv])
+    return status, out.getvalue(), err.getvalue()
+
+
+@slow
+@pytest.mark.parametrize(("name", "what"), [("manifest.json", "manifest"), ("vocab.json", "bundle file"), ("model.dynamic_int8.tflite", "bundle file")])
+def test_predict_with_an_unreadable_bundle_file(shared_bundle, name, what):
+    (shared_bundle / name).chmod(0)
+    status, out, err = as_unprivileged(lambda: captured_main("predict", "--bundle", shared_bundle, "--model", "model.dynamic_int8.tflite", "hi"))
+    assert (status, out) == (2, "")
+    assert the_error(err) == f"ERROR {what} '{shared_bundle / name}' cannot be read: Permission denied"
+
+
+@slow
+def test_predict_with_a_bundle_folder_that_cannot_be_listed(shared_bundle):
+    shared_bundle.chmod(0)
+    status, out, err = as_unprivileged(lambda: captured_main("predict", "--bundle", shared_bundle, "hi"))
+    assert (status, out) == (2, "")
+    assert the_error(err) == f"ERROR manifest '{shared_bundle / 'manifest.json'}' cannot be read: Permission denied"
+
+
+@slow
+def test_predict_with_a_manifest_that_is_a_folder(capsys, bundle_copy):
+    (bundle_copy / "manifest.json").unlink()
+    (bundle_copy / "manifest.json").mkdir()
+    status, out, err = run(capsys, "predict", "--bundle", bundle_copy, "hi")
+    assert (status, out) == (2, "")
+    assert the_error(err) == f"ERROR manifest '{bundle_copy / 'manifest.json'}' cannot be read: Is a directory"
+
+
+@slow
+def test_predict_output_file_holds_what_stdout_would(capsys, bundle_dir, tmp_path):
+    texts = [SPAM, HAM, *UNICODE]
+    _, printed, _ = run(capsys, "predict", "--bundle", bundle_dir, *texts)
+    output = tmp_path / "predictions.jsonl"
+    status, out, err = run(capsys, "predict", "--bundle", bundle_dir, "--output", output, *texts)
+    assert (status, out) == (0, "")
+    assert err == f"* 5 predictions written to {output}\n"
+    assert output.read_text(encoding="utf-8") == printed
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["predictions.jsonl"]
+
+
+@slow
+@pytest.mark.parametrize("case", ["bad byte at line 1501", "missing bundle", "missing column"])
+def test_predict_output_file_is_never_half_written(capsys, bundle_dir, tmp_path, case):
+    """An error midway leaves an earlier output file as it was, and no partial file beside it."""
+    lines = [b"SMS"] + [f"message number {i}".encode() for i in range(2000)]
+    if case == "bad byte at line 1501":
+        lines[1500] = b"bad \xff byte"
+    csv = write_csv(tmp_path / "messages.csv", b"\n".join(lines).replace(b"SMS", b"body" if case == "missing column" else b"SMS", 1) + b"\n")
+    output = tmp_path / "predictions.jsonl"
+    output.write_text("earlier results\n")
+    bundle = tmp_path / "no-bundle" if case == "missing bundle" else bundle_dir
+    status, out, err = run(capsys, "predict", "--bundle", bundle, "--csv", csv, "--output", output)
+    assert (status, out) == (2, "")
+    assert the_error(err).startswith("ERROR ")
+    assert output.read_text() == "earlier results\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["messages.csv", "predictions.jsonl"]
+
+
+@slow
+def test_predict_output_into_a_missing_folder(capsys, bundle_dir, tmp_path):
+    output = tmp_path / "nowhere" / "out.jsonl"
+    status, _, err = run(capsys, "predict", "--bundle", bundle_dir, "--output", output, "hi")
+    assert status == 2
+    assert the_error(err) == f"ERROR output '{output}' cannot be written: folder '{output.parent}' does not exist"
+
+
 # ---- export and train refuse an existing folder --------------------------------------------------------
 
 
@@ -410,17 +528,22 @@ def test_verify_with_an_unknown_backend_name_says_so(capsys, bundle_dir):
 def test_bench_writes_json_and_markdown(capsys, bundle_dir, tmp_path):
     json_path, markdown_path = tmp_path / "bench.json", tmp_path / "bench.md"
     status, out, err = run(
-        capsys, "bench", bundle_dir, "--runs", "10", "--keras-runs", "10", "--warmup", "0",
+        capsys, "bench", bundle_dir, "--runs", "10", "--keras-runs", "10", "--warmup", "0", "--threads", "3",
         "--json", json_path, "--markdown", markdown_path,
     )
     assert status == 0, err
-    results = json.loads(json_path.read_text(encoding="utf-8"))["results"]
+    report = json.loads(json_path.read_text(encoding="utf-8"))
+    results = report["results"]
     assert sorted((r["system"], r["backend"]) for r in results if r["system"] != "Keras model.predict") == sorted(pairs(bundle_dir))
     keras = [r for r in results if r["system"] == "Keras model.predict"]
     assert len(keras) == 1 and keras[0]["backend"].startswith("keras ")
     assert all(r["runs"] == 10 for r in results)
     assert all(np.isfinite([r["p50_us"], r["p95_us"], r["p99_us"], r["load_ms"], r["first_ms"]]).all() for r in results)
+    throughput = report["throughput"]
+    assert [(t["system"], t["backend"], t["threads"]) for t in throughput] == [(m, b, n) for m, b in pairs(bundle_dir) for n in (1, 2, 3)]
+    assert all(t["messages"] == 30 and t["messages_per_s"] > 0 for t in throughput)  # 10 runs x 3 threads, split among them
     markdown = markdown_path.read_text(encoding="utf-8")
     assert "| model | backend | size | load | first call | p50 | p95 | p99 |\n|---|---|---:|---:|---:|---:|---:|---:|\n" in markdown
-    assert markdown.count("\n| ") == len(results) + 1  # the header and one row per result
+    assert "| model | backend | 1 thread | 2 threads | 3 threads |\n|---|---|---:|---:|---:|\n" in markdown
+    assert markdown.count("\n| ") == len(results) + 1 + len(pairs(bundle_dir)) + 1  # headers and one row per result
     assert out == markdown + "\n"

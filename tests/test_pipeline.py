@@ -4,16 +4,19 @@ interpreter; plus the pieces that decide pass or fail (metrics, thresholds, pari
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from smsguard._staging import staged_folder
+from smsguard._staging import check_target, staged_folder
 from smsguard.runtime import Bundle, Classifier, SmsguardError
 from smsguard.runtime._bundle import sha256_of
 from smsguard.train import evaluate, threshold_for_ham_fpr
@@ -83,13 +86,43 @@ def test_staged_folder_refuses_an_existing_target_without_force(tmp_path: Path) 
             pass
 
 
+def dead_pid() -> int:
+    """The id of a process that has exited."""
+    return int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True).stdout)
+
+
 def test_staged_folder_removes_what_a_killed_process_left(tmp_path: Path) -> None:
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    leftover = tmp_path / f".bundle.partial-{dead.stdout.strip()}"
+    leftover = tmp_path / f".bundle.partial-{dead_pid()}"
     leftover.mkdir()
     with staged_folder(tmp_path / "bundle", force=False, what="bundle"):
         pass
     assert not leftover.exists()
+
+
+def test_checking_a_target_puts_back_the_folder_a_process_killed_mid_swap_moved_aside(tmp_path: Path) -> None:
+    """Killed between its two renames, a run leaves the earlier folder as `.NAME.old-PID` and no NAME."""
+    aside = tmp_path / f".bundle.old-{dead_pid()}"
+    aside.mkdir()
+    (aside / "old.txt").write_text("earlier bundle")
+    with pytest.raises(SmsguardError, match="already exists"):
+        check_target(tmp_path / "bundle", force=False, what="bundle")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bundle"]
+    assert (tmp_path / "bundle" / "old.txt").read_text() == "earlier bundle"
+
+
+def test_an_earlier_folder_moved_aside_is_removed_once_the_new_one_is_in_place(tmp_path: Path) -> None:
+    (tmp_path / "bundle").mkdir()
+    aside = tmp_path / f".bundle.old-{dead_pid()}"
+    aside.mkdir()
+    check_target(tmp_path / "bundle", force=True, what="bundle")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bundle"]
+
+
+def test_the_leftovers_of_a_live_process_are_left_alone(tmp_path: Path) -> None:
+    for name in (f".bundle.partial-{os.getpid()}", f".bundle.old-{os.getpid()}", ".bundle.partial-x"):
+        (tmp_path / name).mkdir()
+    check_target(tmp_path / "bundle", force=False, what="bundle")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([f".bundle.old-{os.getpid()}", f".bundle.partial-{os.getpid()}", ".bundle.partial-x"])
 
 
 # ---- parity gates ----------------------------------------------------------------------------------
@@ -194,7 +227,7 @@ def test_the_same_seed_trains_the_same_model(data_path: Path, tmp_path: Path) ->
 @pytest.mark.slow
 def test_bundle_holds_every_model_pinned_by_the_manifest(bundle_dir: Path) -> None:
     manifest = json.loads((bundle_dir / "manifest.json").read_text())
-    assert manifest["format_version"] == "1.0"
+    assert manifest["format_version"] == "1.1"
     assert manifest["labels"] == ["ham", "spam"]
     assert set(manifest["tools"]) >= {"tensorflow", "keras", "tf2onnx", "onnx", "onnxruntime", "ai-edge-litert", "numpy", "python"}
     files = {f["name"]: f for f in manifest["files"]}
@@ -234,6 +267,37 @@ def test_tflite_models_use_builtin_ops_only(bundle_dir: Path) -> None:
     """No Flex (select TensorFlow) op: a device with LiteRT alone can run every model."""
     for name in TFLITE_MODELS:
         assert b"Flex" not in (bundle_dir / name).read_bytes(), name
+
+
+LEGACY_TFLITE_RUNTIME = (2, 14)  # tflite-runtime's last release: devices/tflite_runtime_lane.sh runs it
+
+
+def _version(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in text.split("."))
+
+
+@pytest.mark.slow
+def test_every_tflite_model_records_an_oldest_runtime_that_tflite_runtime_2_14_meets(bundle_dir: Path) -> None:
+    """The manifest's min_runtime is the converter's own figure (the `min_runtime_version` metadata it
+    derives from the op versions); dense layers quantized per channel would need 2.17 (FULLY_CONNECTED v12)."""
+    from smsguard.export._tflite import min_runtime_version
+
+    files = {f["name"]: f for f in json.loads((bundle_dir / "manifest.json").read_text())["files"]}
+    for name in sorted(TFLITE_MODELS):
+        oldest = files[name]["min_runtime"]["tflite-runtime"]
+        assert oldest == min_runtime_version((bundle_dir / name).read_bytes()), name
+        assert _version(oldest) <= LEGACY_TFLITE_RUNTIME, (name, oldest)
+    assert all("min_runtime" not in files[name] for name in ONNX_MODELS)
+
+
+@pytest.mark.slow
+def test_golden_vectors_hold_the_builtin_kernel_outputs_of_each_tflite_model(bundle_dir: Path) -> None:
+    golden = Bundle.load(bundle_dir).golden
+    assert all(set(g.builtin_kernel_probabilities) == TFLITE_MODELS for g in golden)
+    for name in TFLITE_MODELS:
+        builtin = np.array([g.builtin_kernel_probabilities[name] for g in golden])
+        default = np.array([g.probabilities[name] for g in golden])
+        assert np.abs(builtin - default).max() <= 0.05, name  # integer kernels round differently; labels stay
 
 
 @pytest.mark.slow
@@ -312,20 +376,91 @@ def _export_config(**fields):
     return ExportConfig(**fields)
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("model", ["model.dynamic_int8.tflite", "model.dynamic_int8.onnx"])
-def test_one_classifier_shared_by_threads_gives_the_serial_results(bundle_dir: Path, model: str) -> None:
-    from concurrent.futures import ThreadPoolExecutor
+# ---- an export killed midway, by a real signal to a real process -----------------------------------
 
-    bundle = Bundle.load(bundle_dir)
-    texts = [g.text for g in bundle.golden]
-    classifier = Classifier.load(bundle_dir, model=model)
-    batches = [texts[i % len(texts) : i % len(texts) + 1 + i % 9] for i in range(200)]  # sizes 1..9
-    serial = [classifier.predict_proba(batch) for batch in batches]
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        threaded = list(pool.map(classifier.predict_proba, batches))
-    for expected, got in zip(serial, threaded):
-        np.testing.assert_array_equal(got, expected)
+
+def _hashes(folder: Path) -> dict[str, str]:
+    return {p.name: sha256_of(p) for p in sorted(folder.iterdir())}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
+def test_an_export_killed_midway_leaves_the_earlier_bundle_whole(run_dir: Path, bundle_dir: Path, tmp_path: Path, signum) -> None:
+    target = tmp_path / "bundle"
+    shutil.copytree(bundle_dir, target)
+    earlier = _hashes(target)
+    with open(tmp_path / "export.log", "wb") as log:
+        export = subprocess.Popen(
+            [sys.executable, "-m", "smsguard", "export", str(run_dir), "--out", str(target), "--force"], stdout=log, stderr=log
+        )
+        partial = tmp_path / f".bundle.partial-{export.pid}"
+        deadline = time.monotonic() + 600
+        while not any(partial.glob("*.tflite")):  # midway: a model is being written, the bundle is not whole
+            assert export.poll() is None, (tmp_path / "export.log").read_text()
+            assert time.monotonic() < deadline, "the export never started writing models"
+            time.sleep(0.02)
+        export.send_signal(signum)
+        status = export.wait(timeout=120)
+    output = (tmp_path / "export.log").read_text()
+    assert "Traceback" not in output
+    assert _hashes(target) == earlier  # the earlier bundle, byte for byte
+    assert Classifier.load(target).predict(["WINNER!! claim your cash prize now", "see you at 6"]) == ["spam", "ham"]
+    if signum == signal.SIGTERM:  # the process cleans up after itself
+        assert status == 128 + signal.SIGTERM, output
+        assert output.splitlines()[-1] == "ERROR interrupted; nothing was left half written"
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["bundle", "export.log"]
+    else:  # it cannot: its partial folder stays until the next export to that path
+        assert status == -signal.SIGKILL
+        assert sorted(p.name for p in tmp_path.iterdir()) == [partial.name, "bundle", "export.log"]
+        again = subprocess.run(
+            [sys.executable, "-m", "smsguard", "export", str(run_dir), "--out", str(target)], capture_output=True, text=True, timeout=300
+        )
+        assert again.returncode == 2
+        assert again.stderr == f"ERROR bundle '{target}' already exists; pass --force to replace it, or choose another --out\n"
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["bundle", "export.log"]
+        assert _hashes(target) == earlier
+
+
+# ---- nothing is loaded with pickle ---------------------------------------------------------------------
+
+PACKAGE = Path(__file__).resolve().parents[1] / "smsguard"
+UNSAFE = {  # pattern -> what it would load
+    r"^\s*(?:import|from)\s+(?:pickle|cPickle|_pickle|dill|cloudpickle|joblib|shelve|marshal)\b": "a pickle-family module",
+    r"\b(?:pickle|joblib|dill|marshal)\.loads?\(": "pickled Python objects",
+    r"allow_pickle\s*=\s*True": "pickled objects inside a numpy file",
+    r"safe_mode\s*=\s*False|enable_unsafe_deserialization": "Python code inside a Keras file",
+    r"\btorch\.load\(": "a pickled PyTorch file",
+}
+
+
+def test_nothing_in_the_package_loads_pickles() -> None:
+    found = [
+        f"{path.relative_to(PACKAGE.parent)}:{number}: {line.strip()} ({what})"
+        for path in sorted(PACKAGE.rglob("*.py"))
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        for pattern, what in UNSAFE.items()
+        if re.search(pattern, line)
+    ]
+    assert found == []
+    sources = {path: path.read_text(encoding="utf-8") for path in PACKAGE.rglob("*.py")}
+    keras_loads = [(path, call) for path, text in sources.items() for call in re.findall(r"keras\.models\.load_model\([^)]*\)", text)]
+    assert keras_loads and all("safe_mode=True" in call for _, call in keras_loads), keras_loads
+
+
+@pytest.mark.slow
+def test_a_keras_model_holding_python_code_is_refused(tmp_path: Path) -> None:
+    import keras
+
+    from smsguard.train._model import load_model
+
+    inputs = keras.Input((3,))
+    keras.Model(inputs, keras.layers.Lambda(lambda x: x * 2)(inputs)).save(tmp_path / "model.keras")
+    expected = (
+        f"Keras model '{tmp_path / 'model.keras'}' holds Python code, which smsguard never loads (Requested the "
+        "deserialization of a `Lambda` layer whose `function` is a Python lambda); train it with `smsguard train`"
+    )
+    with pytest.raises(SmsguardError, match=f"^{re.escape(expected)}$"):
+        load_model(tmp_path / "model.keras")
 
 
 # ---- length-adaptive models and bulk scoring ---------------------------------------------------------
@@ -368,7 +503,7 @@ def test_bulk_scoring_streams_and_gives_the_same_result_in_processes(bundle_dir:
     expected = classifier.predict_proba(texts)
     np.testing.assert_array_equal(classifier.predict_proba(iter(texts)), expected)
     np.testing.assert_array_equal(classifier.predict_proba(texts, workers=2), expected)
-    with pytest.raises(TypeError, match="^text at index 4321 must be str, found NoneType$"):
+    with pytest.raises(TypeError, match="^text at index 4321 must be str or UTF-8 bytes, found NoneType$"):
         classifier.predict_proba(texts[:4321] + [None])
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from smsguard import __version__
 from smsguard.runtime import (
     BACKENDS,
     BackendError,
@@ -269,16 +270,139 @@ def test_encode_gives_int32_rows_of_maxlen(classifier):
     assert ids[3].tolist() == [clf.vocabulary.word_index["call"]] * maxlen  # a long text is cut to maxlen
 
 
+class Generated:
+    """A fresh generator over `items` each time it is iterated (each parametrized case reads it anew)."""
+
+    def __init__(self, items: list) -> None:
+        self.items = items
+
+    def __iter__(self):
+        return (item for item in self.items)
+
+
 @slow
-@pytest.mark.parametrize(("texts", "message"), [
-    (["fine", 3], "text at index 1 must be str, found int"),
-    (["fine", "fine", None], "text at index 2 must be str, found NoneType"),
-    ([b"bytes"], "text at index 0 must be str, found bytes"),
-    ("a single string", "texts must be a list of strings, found a single str; wrap it in a list"),
-])
-def test_a_text_that_is_not_str_is_refused(classifier, texts, message):
-    with pytest.raises(TypeError, match=f"^{re.escape(message)}$"):
-        classifier().predict_proba(texts)
+@pytest.mark.parametrize(("texts", "error", "message"), [
+    (None, TypeError, "texts must be a list of strings, found None"),
+    (42, TypeError, "texts must be a list of strings, found int"),
+    (4.2, TypeError, "texts must be a list of strings, found float"),
+    ("a single string", TypeError, "texts must be a list of strings, found a single str; wrap it in a list"),
+    (b"single bytes", TypeError, "texts must be a list of strings, found a single bytes; wrap it in a list"),
+    (["fine", 3], TypeError, "text at index 1 must be str or UTF-8 bytes, found int"),
+    (["fine", "fine", None], TypeError, "text at index 2 must be str or UTF-8 bytes, found NoneType"),
+    ([["nested"]], TypeError, "text at index 0 must be str or UTF-8 bytes, found list"),
+    ([b"ok", b"caf\xe9 au lait"], ValueError, "text at index 1 is bytes that are not UTF-8: byte 0xe9 at offset 3; decode it yourself (for example with .decode('latin-1')) and pass str"),
+    (Generated(["fine"] * 3000 + [7]), TypeError, "text at index 3000 must be str or UTF-8 bytes, found int"),
+], ids=["None", "int", "float", "str", "bytes", "int item", "None item", "list item", "latin-1 bytes", "bad item past the first chunks"])
+@pytest.mark.parametrize("method", ["predict_proba", "predict", "encode"])
+def test_input_that_is_not_a_list_of_texts_is_refused(classifier, texts, error, message, method):
+    with pytest.raises(error, match=f"^{re.escape(message)}$"):
+        getattr(classifier(), method)(texts)
+
+
+ODD_TEXTS = {  # each: a text, and a text the tokenizer must read the same way
+    "whitespace only": (" \t\n\r\u00a0 ", ""),  # '\r' and the no-break space are not filters: one unknown word
+    "NUL and control characters": ("\x00 win \x07 cash \x1b[31m now now\x7f", "win cash now"),  # DEL is no filter: 'now\x7f' is unknown
+    "lone surrogates": ("\ud800 win \udfff cash \udbff\udc00", "win cash"),
+    "right to left": ("مبروك لقد ربحت win cash \u202eprize\u202c now", "win cash now"),  # RLO glued to a word: unknown
+    "emoji": ("😀 win 🎉 cash 👍🏽 now 🇺🇸", "win cash now"),
+    "CJK": ("恭喜 你 赢了 win cash 現金 now", "win cash now"),
+    "HTML": ("<p><b>WIN</b> <a href='http://x.co'>cash</a> now&nbsp;</p>", "p b win b a href 'http x co' cash a now nbsp p"),
+}
+
+
+@slow
+@pytest.mark.parametrize("model", ["model.dynamic_int8.tflite", "model.dynamic_int8.onnx"])
+def test_odd_texts_are_read_like_their_plain_equivalents(classifier, model):
+    """Unknown scripts and symbols are dropped like any unknown word; the known words around them count."""
+    clf = classifier(model)
+    texts, plain = zip(*ODD_TEXTS.values())
+    np.testing.assert_array_equal(clf.encode(texts), clf.encode(plain))
+    assert np.count_nonzero(clf.encode(texts)[1:]) >= 2 * (len(texts) - 1)  # the known words were found
+    probabilities = clf.predict_proba(texts)
+    assert probabilities.dtype == np.float32 and probabilities.shape == (len(texts),)
+    assert clf.predict(texts) == clf.predict(plain)
+    np.testing.assert_allclose(probabilities, clf.predict_proba(plain), rtol=0, atol=BATCH_ATOL)
+
+
+@slow
+def test_bytes_are_read_as_utf8(classifier):
+    clf = classifier()
+    texts = [SPAM, HAM, "Ça va? 😀 中文"]
+    encoded = [text.encode("utf-8") for text in texts]
+    np.testing.assert_array_equal(clf.predict_proba(encoded), clf.predict_proba(texts))
+    np.testing.assert_array_equal(clf.predict_proba([encoded[0], texts[1], bytearray(encoded[2])]), clf.predict_proba(texts))
+    assert clf.predict([encoded[0]]) == ["spam"]
+
+
+@slow
+def test_any_iterable_of_texts_is_accepted(classifier):
+    clf = classifier()
+    texts = [SPAM, HAM] * 1500  # past several streaming chunks
+    expected = clf.predict_proba(texts)
+    for kind in (tuple, iter, lambda t: (x for x in t), lambda t: np.array(t, dtype=object), lambda t: np.array(t)):
+        np.testing.assert_array_equal(clf.predict_proba(kind(texts)), expected)
+    assert clf.predict_proba(x for x in ()).shape == (0,)
+    assert clf.predict(iter([])) == []
+
+
+TEN_MB = 10_000_000
+LONG_TEXTS = {  # 10 MB of UTF-8 each
+    "spaced words": ("win cash now " * (TEN_MB // 13 + 1))[:TEN_MB],
+    "one word": "a" * TEN_MB,
+    "CJK, no spaces": "恭喜你赢了" * (TEN_MB // 15),
+    "unknown words only": "😀 " * (TEN_MB // 5),  # nothing known: every piece is read, none kept
+}
+SPACED_PEAK = 1_000_000  # bytes: a spaced text is read 2 KB at a time and stops after maxlen ids
+UNSPACED_PEAK = 8  # times the text's size: one word is lowered and filtered whole (a few copies of it)
+
+
+@slow
+@pytest.mark.parametrize("name", LONG_TEXTS)
+def test_a_10_mb_text_takes_bounded_memory(classifier, name):
+    import tracemalloc
+
+    clf = classifier()
+    text = LONG_TEXTS[name]
+    tracemalloc.start()
+    try:
+        (probability,) = clf.predict_proba([text])
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert 0 <= probability <= 1
+    words = text.split()
+    assert clf.encode([text]).tolist() == clf.encode([" ".join(words[:100])]).tolist()  # the same ids as its start
+    assert peak <= (SPACED_PEAK if len(words) > 1 else UNSPACED_PEAK * len(text.encode("utf-8"))), peak
+
+
+_MILLION = """
+import json, resource, sys
+import numpy as np
+from smsguard.runtime import Classifier
+
+classifier = Classifier.load(sys.argv[1])
+texts = [f"message {i}: WINNER!! call 0800 now, or are we still on for dinner?" for i in range(64)]
+expected = classifier.predict_proba(texts * 20)[:64]  # warm up at the streaming chunk size
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+probabilities = classifier.predict_proba(texts[i % 64] for i in range(1_000_000))
+grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+print(json.dumps({
+    "count": len(probabilities),
+    "grown_kb": grown,
+    "same": bool((probabilities.reshape(-1, 64) == expected).all()),
+}))
+"""
+MILLION_GROWTH_KB = 64_000  # the million probabilities are 4 MB; running them as one batch would take GBs
+
+
+@slow
+def test_a_million_messages_are_streamed_in_bounded_memory(bundle_dir):
+    done = subprocess.run([sys.executable, "-c", _MILLION, str(bundle_dir)], capture_output=True, text=True, timeout=600, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads(done.stdout)
+    assert report["count"] == 1_000_000
+    assert report["same"]  # each message's probability, whatever chunk it fell in
+    assert report["grown_kb"] < MILLION_GROWTH_KB, report
 
 
 # ---- golden vectors -------------------------------------------------------------------------------------
@@ -329,6 +453,32 @@ def test_a_truncated_model_fails_its_hash(bundle_copy, model):
 
 
 @slow
+def test_a_vocabulary_from_another_run_is_refused(bundle_copy, uci_texts):
+    """Same format, same settings, fitted on other messages: the manifest pins the one the models were
+    trained with."""
+    from smsguard.runtime import Vocabulary
+    from smsguard.runtime._bundle import write_json
+
+    vocab = bundle_copy / "vocab.json"
+    pinned = vocab.read_bytes()
+    other = Vocabulary.fit(uci_texts[::-1][:3000], Bundle.load(bundle_copy).vocabulary.config)
+    write_json(vocab, other.to_dict())
+    expected = integrity_message(
+        vocab, hashlib.sha256(pinned).hexdigest(), hashlib.sha256(vocab.read_bytes()).hexdigest(), vocab.stat().st_size, len(pinned)
+    )
+    with pytest.raises(IntegrityError, match=f"^{re.escape(expected)}$"):
+        Classifier.load(bundle_copy)
+
+    def repin(manifest: dict) -> None:  # someone "fixes" the hash: verify still sees other ids than the golden ones
+        entry = next(f for f in manifest["files"] if f["name"] == "vocab.json")
+        entry["sha256"], entry["size"] = hashlib.sha256(vocab.read_bytes()).hexdigest(), vocab.stat().st_size
+
+    edit_manifest(bundle_copy, repin)
+    _, tokenizer_problems, _ = verify_bundle(bundle_copy, ["onnxruntime"])
+    assert len(tokenizer_problems) > len(Bundle.load(bundle_copy).golden) // 2
+
+
+@slow
 def test_a_deleted_model_is_missing_and_the_others_still_load(bundle_copy):
     (bundle_copy / "model.float16.tflite").unlink()
     expected = (
@@ -354,10 +504,25 @@ def test_an_unknown_model_lists_the_bundle_models(bundle_dir):
 
 
 @slow
-def test_a_newer_major_format_version_asks_to_upgrade(bundle_copy):
-    edit_manifest(bundle_copy, lambda m: m.update(format_version="2.0"))
+def test_a_newer_major_format_version_names_the_smsguard_that_reads_it(bundle_copy):
+    edit_manifest(bundle_copy, lambda m: m.update(format_version="2.0", smsguard_version="0.7.0"))
     expected = (
-        f"manifest '{bundle_copy / 'manifest.json'}' has format 2.0, newer than this smsguard reads (1.0); "
+        f"manifest '{bundle_copy / 'manifest.json'}' has format 2.0, written by smsguard 0.7.0; this smsguard "
+        f"{__version__} reads format 1.x: upgrade to smsguard 0.7.0 or later (pip install -U 'smsguard>=0.7.0')"
+    )
+    with pytest.raises(BundleError, match=f"^{re.escape(expected)}$"):
+        Classifier.load(bundle_copy)
+
+
+@slow
+def test_a_newer_major_format_version_without_its_writer_asks_to_upgrade(bundle_copy):
+    def change(manifest: dict) -> None:
+        manifest["format_version"] = "3.1"
+        del manifest["smsguard_version"]
+
+    edit_manifest(bundle_copy, change)
+    expected = (
+        f"manifest '{bundle_copy / 'manifest.json'}' has format 3.1; this smsguard {__version__} reads format 1.x: "
         "upgrade smsguard (pip install -U smsguard)"
     )
     with pytest.raises(BundleError, match=f"^{re.escape(expected)}$"):
@@ -413,10 +578,10 @@ def test_verify_passes_every_model_with_every_backend(bundle_dir):
 
 @slow
 def test_verify_fails_the_model_whose_golden_probability_was_changed(bundle_copy):
-    def change(manifest: dict) -> None:
-        probabilities = manifest["golden"][3]["probabilities"]
-        p = probabilities["model.int8.tflite"]
-        probabilities["model.int8.tflite"] = p + 0.5 if p < 0.5 else p - 0.5
+    def change(manifest: dict) -> None:  # both references of the model: its default and builtin kernels
+        for probabilities in (manifest["golden"][3]["probabilities"], manifest["golden"][3]["builtin_kernel_probabilities"]):
+            p = probabilities["model.int8.tflite"]
+            probabilities["model.int8.tflite"] = p + 0.5 if p < 0.5 else p - 0.5
 
     edit_manifest(bundle_copy, change)
     bundle, tokenizer_problems, results = verify_bundle(bundle_copy)
@@ -429,6 +594,121 @@ def test_verify_fails_the_model_whose_golden_probability_was_changed(bundle_copy
         f"(max {failed[0].max_abs_diff:.3g}, first: message 3)"
         for how in ("in one batch", "one at a time")
     ]
+
+
+@slow
+def test_verify_accepts_a_quantized_tflite_model_that_matches_the_builtin_kernel_outputs(bundle_copy):
+    """A runtime without XNNPACK for the model computes what LiteRT's builtin kernels computed on the
+    export machine: verify passes it against those, and says so."""
+    def change(manifest: dict) -> None:
+        for golden in manifest["golden"]:  # builtin outputs := what this machine's LiteRT computes
+            golden["builtin_kernel_probabilities"]["model.int8.tflite"] = golden["probabilities"]["model.int8.tflite"]
+        probabilities = manifest["golden"][3]["probabilities"]
+        p = probabilities["model.int8.tflite"]
+        probabilities["model.int8.tflite"] = p + 0.5 if p < 0.5 else p - 0.5
+
+    edit_manifest(bundle_copy, change)
+    _, _, results = verify_bundle(bundle_copy, ["litert"])
+    (int8,) = [r for r in results if r.model == "model.int8.tflite"]
+    assert (int8.passed, int8.compared_to, int8.max_abs_diff) == (True, "export's builtin kernels", 0.0)
+    assert all(r.compared_to == ("keras" if r.model == "model.float32.tflite" else "export") for r in results if r is not int8)
+
+
+# ---- threads and processes ---------------------------------------------------------------------------------
+
+THREADS, CALLS = 8, 1000  # one Classifier shared by 8 threads, 1,000 calls each
+BATCH_SIZES = (1, 1, 2, 3, 5, 8, 13, 1, 64, 4)  # mixed, so the interpreter is resized between calls
+
+
+def mixed_batches(texts: list[str], count: int, offset: int = 0) -> list[list[str]]:
+    batches = []
+    for i in range(offset, offset + count):
+        size = BATCH_SIZES[i % len(BATCH_SIZES)]
+        start = (i * 7) % len(texts)
+        batches.append((texts[start:] + texts)[:size])
+    return batches
+
+
+@slow
+@pytest.mark.parametrize("model", MODELS)
+def test_one_classifier_shared_by_8_threads_gives_the_serial_results(bundle_dir, model):
+    import threading
+
+    texts = [g.text for g in Bundle.load(bundle_dir).golden]
+    classifier = Classifier.load(bundle_dir, model=model)
+    work = [mixed_batches(texts, CALLS, offset=thread * CALLS) for thread in range(THREADS)]
+    serial = [[classifier.predict_proba(batch) for batch in batches] for batches in work]
+    threaded: list[list[np.ndarray]] = [[] for _ in range(THREADS)]
+    start = threading.Barrier(THREADS)
+
+    def calls(thread: int) -> None:
+        start.wait()  # all at once
+        threaded[thread] = [classifier.predict_proba(batch) for batch in work[thread]]
+
+    workers = [threading.Thread(target=calls, args=(thread,)) for thread in range(THREADS)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert [len(results) for results in threaded] == [CALLS] * THREADS
+    for expected, got in zip(serial, threaded):
+        for e, g in zip(expected, got):
+            np.testing.assert_array_equal(g, e)
+
+
+_PROCESSES = """
+import json, multiprocessing, sys
+from smsguard.runtime import Classifier
+
+BATCH_SIZES = (1, 2, 3, 5, 8, 13, 64)
+classifier = None
+
+
+def use(shared):
+    global classifier
+    classifier = shared
+
+
+def predict(batch):
+    return classifier.predict_proba(batch).tolist()
+
+
+if __name__ == "__main__":
+    bundle, method, model = sys.argv[1:]
+    classifier = Classifier.load(bundle, model=model)
+    texts = [g.text for g in classifier.bundle.golden]
+    work = [(texts[i % len(texts):] + texts)[: BATCH_SIZES[i % len(BATCH_SIZES)]] for i in range(300)]
+    serial = [predict(batch) for batch in work]
+    context = multiprocessing.get_context(method)
+    # fork: the children inherit the loaded Classifier; spawn: it is sent to each and loaded there again
+    arguments = {} if method == "fork" else {"initializer": use, "initargs": (classifier,)}
+    with context.Pool(3, **arguments) as pool:
+        results = pool.map(predict, work, chunksize=10)
+    print(json.dumps({"same": results == serial, "calls": len(results)}))
+"""
+
+
+@slow
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+@pytest.mark.parametrize("model", ["model.dynamic_int8.tflite", "model.dynamic_int8.onnx"])
+def test_processes_started_by_fork_or_spawn_give_the_serial_results(bundle_dir, tmp_path, method, model):
+    script = tmp_path / "processes.py"  # spawn imports the main module again: it must be a file
+    script.write_text(_PROCESSES)
+    done = subprocess.run(
+        [sys.executable, str(script), str(bundle_dir), method, model], capture_output=True, text=True, timeout=300, check=False
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout) == {"same": True, "calls": 300}
+
+
+@slow
+def test_a_classifier_sent_to_another_process_is_loaded_there_again(bundle_copy):
+    classifier = Classifier.load(bundle_copy, backend="onnxruntime", model="model.float32.onnx")
+    function, arguments = classifier.__reduce__()
+    assert (function, arguments) == (Classifier.load, (str(bundle_copy), "onnxruntime", "model.float32.onnx"))
+    (bundle_copy / "model.float32.onnx").write_bytes(b"changed since")
+    with pytest.raises(IntegrityError, match="model.float32.onnx' does not match its manifest"):
+        function(*arguments)  # what the other process does: hashes are checked again
 
 
 # ---- no TensorFlow on the device --------------------------------------------------------------------------

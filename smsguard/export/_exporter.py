@@ -18,8 +18,8 @@ from smsguard.export._config import ExportConfig
 from smsguard.export._onnx import OUTPUT_NAME, convert_onnx, quantize_onnx
 from smsguard.export._primed import PRIMED_STATE_NODES, keras_weights, write_npz, write_primed_onnx
 from smsguard.export._quiet import converter_output
-from smsguard.export._tflite import TFLiteQuantization, convert_tflite
-from smsguard.runtime._backends import backend_info, open_session
+from smsguard.export._tflite import TFLiteQuantization, convert_tflite, min_runtime_version
+from smsguard.runtime._backends import _dequantize, backend_info, open_session
 from smsguard.runtime._bundle import (
     FORMAT_VERSION,
     MANIFEST_NAME,
@@ -76,6 +76,7 @@ def export(run_dir: Path, out: Path, config: ExportConfig | None = None, force: 
     with staged_folder(out, force, "bundle") as folder:
         write_json(folder / VOCAB_NAME, vocabulary.to_dict())
         models: list[tuple[Path, str, str, str]] = []  # (path, format, quantization, variant)
+        min_runtime: dict[str, dict[str, str]] = {}  # model file -> backend -> oldest version that runs it
 
         unrolled = unrolled_copy(model, model_config)
         for quantization in TFLiteQuantization:
@@ -84,6 +85,9 @@ def export(run_dir: Path, out: Path, config: ExportConfig | None = None, force: 
             path = folder / f"model.{quantization.value}.tflite"
             with converter_output(f"the model to TFLite ({title})"):
                 path.write_bytes(convert_tflite(unrolled, quantization, calibration))
+            oldest = min_runtime_version(path.read_bytes())
+            if oldest:
+                min_runtime[path.name] = {"tflite-runtime": oldest}
             models.append((path, "tflite", quantization.value, "fixed"))
 
         console.step(f"Exporting ONNX (float32, opset {config.opset}) ...")
@@ -115,7 +119,7 @@ def export(run_dir: Path, out: Path, config: ExportConfig | None = None, force: 
             console.info("  (no pad-primed models: they need padding='pre' and a tanh LSTM)")
 
         console.step(f"Checking every model against Keras on the {len(test_ids):,} test messages ...")
-        entries, results, outputs = [], [], {}
+        entries, results, outputs, builtin_outputs = [], [], {}, {}
         golden_rows = _golden_rows(test_labels, config.golden_messages)
         golden_ids = np.concatenate([test_ids[golden_rows], vocabulary.encode([""])])
         for path, fmt, quantization, variant in models:
@@ -124,9 +128,13 @@ def export(run_dir: Path, out: Path, config: ExportConfig | None = None, force: 
             backend = backend_info(_REFERENCE_BACKEND[fmt])
             session = open_session(backend, path, provisional)
             inputs, outputs_spec = session.signature()
-            entries.append(BundleFile.describe(path, "model", **fields, inputs=inputs, outputs=outputs_spec))
+            entries.append(
+                BundleFile.describe(path, "model", **fields, inputs=inputs, outputs=outputs_spec, min_runtime=min_runtime.get(path.name))
+            )
             exported = session.run(test_ids)
             outputs[path.name] = session.run(golden_ids)
+            if fmt == "tflite":
+                builtin_outputs[path.name] = _builtin_kernel_outputs(path, golden_ids)
             results.append(
                 parity.compare(path.name, backend.name, quantization, provisional.size, test_labels, reference, exported, threshold, variant)
             )
@@ -144,6 +152,7 @@ def export(run_dir: Path, out: Path, config: ExportConfig | None = None, force: 
                 "label": golden_labels[i],
                 "keras_probability": float(keras_golden[i]),
                 "probabilities": {name: float(values[i]) for name, values in outputs.items()},
+                "builtin_kernel_probabilities": {name: float(values[i]) for name, values in builtin_outputs.items()},
             }
             for i, text in enumerate(golden_texts)
         ]
@@ -186,6 +195,25 @@ def _check_model_matches_vocabulary(model, vocabulary: Vocabulary, run_dir: Path
             f"vocabulary gives {vocabulary.config.maxlen} ids below {vocabulary.size}; the run is inconsistent, train it again"
         )
         raise BundleError(msg)
+
+
+def _builtin_kernel_outputs(path: Path, ids: np.ndarray) -> np.ndarray:
+    """A TFLite model's outputs from LiteRT's builtin kernels, without the XNNPACK delegate it applies by
+    default. A runtime without XNNPACK for some op (tflite-runtime 2.14 runs the full-integer model
+    this way) computes these instead: the integer kernels round differently, by up to 9 output steps
+    (0.035) on the tutorial's test messages, with the same labels."""
+    from ai_edge_litert import interpreter as litert
+
+    interpreter = litert.Interpreter(
+        model_path=str(path), num_threads=1,
+        experimental_op_resolver_type=litert.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
+    )
+    source, target = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+    interpreter.resize_tensor_input(source["index"], ids.shape, strict=False)
+    interpreter.allocate_tensors()
+    interpreter.set_tensor(source["index"], np.ascontiguousarray(ids, dtype=source["dtype"]))
+    interpreter.invoke()
+    return _dequantize(interpreter.get_tensor(target["index"]), *target["quantization"]).reshape(-1)
 
 
 def _golden_rows(labels: np.ndarray, count: int) -> np.ndarray:

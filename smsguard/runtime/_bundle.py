@@ -8,17 +8,18 @@ import json
 import os
 import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from smsguard import __version__
 from smsguard.runtime._errors import BundleError, IntegrityError
 from smsguard.runtime._vocabulary import Vocabulary
 
 MANIFEST_NAME = "manifest.json"
 VOCAB_NAME = "vocab.json"
 PARITY_NAME = "parity.json"
-FORMAT_VERSION = "1.0"  # major.minor: a reader refuses a newer major, ignores unknown fields
+FORMAT_VERSION = "1.1"  # major.minor: a reader refuses a newer major, ignores unknown fields (1.1: variant, builtin_kernel_probabilities)
 
 
 def sha256_of(path: Path) -> str:
@@ -56,7 +57,10 @@ def read_json(path: Path, what: str) -> Any:
     except FileNotFoundError:
         msg = f"{what} '{path}' is missing"
         raise BundleError(msg) from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+    except OSError as error:
+        msg = f"{what} '{path}' cannot be read: {error.strerror}"
+        raise BundleError(msg) from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
         msg = f"{what} '{path}' is not readable JSON: {error}"
         raise BundleError(msg) from None
 
@@ -146,6 +150,7 @@ class GoldenVector:
     label: str
     keras_probability: float
     probabilities: Mapping[str, float]  # model file name -> its probability on the export machine
+    builtin_kernel_probabilities: Mapping[str, float] = field(default_factory=dict)  # TFLite model -> its probability with LiteRT's builtin kernels, no XNNPACK
 
 
 @dataclass(frozen=True)
@@ -171,7 +176,7 @@ class Bundle:
         if not isinstance(manifest, dict):
             msg = f"manifest '{path / MANIFEST_NAME}' must hold a JSON object"
             raise BundleError(msg)
-        check_format_version(manifest.get("format_version"), path / MANIFEST_NAME)
+        check_format_version(manifest.get("format_version"), path / MANIFEST_NAME, manifest.get("smsguard_version"))
         try:
             files = {entry["name"]: BundleFile.from_dict(entry) for entry in manifest["files"]}
             threshold = float(manifest["threshold"])
@@ -213,22 +218,32 @@ class Bundle:
     @property
     def golden(self) -> list[GoldenVector]:
         return [
-            GoldenVector(g["text"], tuple(g["ids"]), g["label"], float(g["keras_probability"]), g["probabilities"])
+            GoldenVector(
+                g["text"], tuple(g["ids"]), g["label"], float(g["keras_probability"]), g["probabilities"],
+                g.get("builtin_kernel_probabilities", {}),
+            )
             for g in self.manifest.get("golden", ())
         ]
 
 
-def check_format_version(version: object, where: Path) -> None:
-    reader_major = int(FORMAT_VERSION.split(".")[0])
+def check_format_version(version: object, where: Path, writer: object = None) -> None:
+    """Refuse a manifest of a newer major format, naming the smsguard that wrote it (which reads it)."""
+    reader_major = FORMAT_VERSION.split(".")[0]
     try:
         major = int(str(version).split(".")[0])
     except ValueError:
         msg = f"manifest '{where}' has no valid format_version (found {version!r}); re-export the bundle"
         raise BundleError(msg) from None
-    if major > reader_major:
+    if major > int(reader_major):
+        upgrade = (
+            f"upgrade to smsguard {writer} or later (pip install -U 'smsguard>={writer}')"
+            if isinstance(writer, str) and writer
+            else "upgrade smsguard (pip install -U smsguard)"
+        )
+        written = f", written by smsguard {writer}" if isinstance(writer, str) and writer else ""
         msg = (
-            f"manifest '{where}' has format {version}, newer than this smsguard reads ({FORMAT_VERSION}); "
-            f"upgrade smsguard (pip install -U smsguard)"
+            f"manifest '{where}' has format {version}{written}; this smsguard {__version__} reads format "
+            f"{reader_major}.x: {upgrade}"
         )
         raise BundleError(msg)
 
@@ -239,10 +254,14 @@ def verified_path(folder: Path, entry: BundleFile) -> Path:
     if Path(entry.name).name != entry.name:
         msg = f"manifest names file '{entry.name}' outside its bundle '{folder}'"
         raise BundleError(msg)
-    if not path.is_file():
+    if not path.exists():
         msg = f"bundle file '{path}' is missing; re-export the bundle or copy the whole folder"
         raise BundleError(msg)
-    actual = sha256_of(path)
+    try:
+        actual = sha256_of(path)
+    except OSError as error:
+        msg = f"bundle file '{path}' cannot be read: {error.strerror}"
+        raise BundleError(msg) from None
     if actual != entry.sha256:
         msg = (
             f"bundle file '{path}' does not match its manifest: expected sha256 {entry.sha256}, "

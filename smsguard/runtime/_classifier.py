@@ -6,7 +6,7 @@ import collections
 import itertools
 import multiprocessing
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
@@ -22,8 +22,9 @@ from smsguard.runtime._backends import (
 )
 from smsguard.runtime._bundle import Bundle, BundleFile
 from smsguard.runtime._errors import BackendError, BundleError
+from smsguard.runtime._vocabulary import as_texts
 
-BATCH = 2048  # messages tokenized and run at a time: bounds memory whatever the input's size
+STREAM_CHUNK = 2048  # texts tokenized and run at a time: memory stays flat however many texts there are
 
 
 class Classifier:
@@ -59,83 +60,77 @@ class Classifier:
     def model(self) -> BundleFile:
         return self._session.entry
 
-    def encode(self, texts: Iterable[str]) -> np.ndarray:
-        """int32 token ids of shape (n, maxlen), exactly as the model was trained on."""
+    def encode(self, texts: Iterable[str | bytes]) -> np.ndarray:
+        """int32 token ids of shape (n, maxlen), exactly as the model was trained on. Bytes are decoded as UTF-8."""
         return self.vocabulary.encode(texts)
 
-    def predict_proba(self, texts: Iterable[str], workers: int = 1) -> np.ndarray:
+    def predict_proba(self, texts: Iterable[str | bytes], workers: int = 1) -> np.ndarray:
         """float32 spam probability per text.
 
-        Any iterable of any length: it is read in batches of `BATCH` messages, so memory stays
-        bounded by the batch and the result. `workers` > 1 scores batches in that many processes
-        (0: one per core); each loads the bundle itself, so the result is the same as with one.
+        Any iterable, a generator included, is read and run `STREAM_CHUNK` texts at a time, so a
+        million messages take no more memory than a thousand. `workers` > 1 scores chunks in that
+        many processes (0: one per core), with the same result as one.
         """
-        if isinstance(texts, (str, bytes)):
-            msg = f"texts must be a list of strings, found a single {type(texts).__name__}; wrap it in a list"
-            raise TypeError(msg)
-        if isinstance(texts, Sequence) and len(texts) <= BATCH:
-            return self._score(texts, 0)
+        chunks = _chunks(as_texts(texts), STREAM_CHUNK)
         workers = workers or os.cpu_count() or 1
-        batches = _batches(texts, BATCH)
         if workers == 1:
-            parts = [self._score(batch, start) for start, batch in batches]
+            probabilities = [self._score(chunk) for chunk in chunks]
         else:
-            parts = _score_in_processes(self, batches, workers)
-        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
+            probabilities = _score_in_processes(self, chunks, workers)
+        if len(probabilities) == 1:
+            return probabilities[0]
+        return np.concatenate(probabilities) if probabilities else np.zeros(0, dtype=np.float32)
 
-    def _score(self, texts: Sequence[str], start: int) -> np.ndarray:
-        ids = self.vocabulary.encode(texts, start=start)
-        if not len(ids):
-            return np.zeros(0, dtype=np.float32)
-        return self._session.run(ids)
+    def _score(self, texts: list[str]) -> np.ndarray:
+        return self._session.run(self.encode(texts))
 
-    def predict(self, texts: Iterable[str], workers: int = 1) -> list[str]:
+    def predict(self, texts: Iterable[str | bytes], workers: int = 1) -> list[str]:
         """The label of each text at the bundle's threshold: the second label ("spam") at or above it."""
         negative, positive = self.bundle.labels
         return [positive if p >= self.threshold else negative for p in self.predict_proba(texts, workers)]
+
+    def __reduce__(self):
+        """Sent to another process (multiprocessing with "spawn" or "forkserver"), a Classifier is loaded
+        again there from its bundle, every hash checked: interpreters cannot cross processes."""
+        return Classifier.load, (str(self.bundle.path), self.backend, self.model.name)
 
     def __repr__(self) -> str:
         return f"Classifier({str(self.bundle.path)!r}, backend={self.backend!r}, model={self.model.name!r})"
 
 
-def _batches(texts: Iterable[str], size: int) -> Iterator[tuple[int, list[str]]]:
-    """(index of the first text, texts) for consecutive batches of at most `size` texts."""
-    iterator = iter(texts)
-    start = 0
-    while batch := list(itertools.islice(iterator, size)):
-        yield start, batch
-        start += len(batch)
+def _chunks(texts: Iterator[str], size: int) -> Iterator[list[str]]:
+    while chunk := list(itertools.islice(texts, size)):
+        yield chunk
 
 
 _WORKER: Classifier | None = None  # the classifier of a worker process
 
 
-def _load_worker(bundle_dir: str, backend: str, model: str) -> None:
+def _start_worker(classifier: Classifier | None) -> None:
     global _WORKER
-    _WORKER = Classifier.load(bundle_dir, backend=backend, model=model)
+    if classifier is not None:  # spawn: it arrives pickled, that is loaded again from its bundle
+        _WORKER = classifier
 
 
-def _score_in_worker(job: tuple[int, list[str]]) -> np.ndarray:
-    start, texts = job
+def _score_in_worker(texts: list[str]) -> np.ndarray:
     assert _WORKER is not None
-    return _WORKER._score(texts, start)
+    return _WORKER._score(texts)
 
 
-def _score_in_processes(classifier: Classifier, batches: Iterator[tuple[int, list[str]]], workers: int) -> list[np.ndarray]:
-    """Score batches in `workers` processes. Where fork exists, workers inherit the loaded
-    classifier (no reload, no hash checks again); elsewhere each spawned worker loads the bundle."""
+def _score_in_processes(classifier: Classifier, chunks: Iterator[list[str]], workers: int) -> list[np.ndarray]:
+    """Score chunks in `workers` processes. Where fork exists, workers inherit the loaded
+    classifier; elsewhere each spawned worker loads the bundle again (see `__reduce__`)."""
     global _WORKER
     if "fork" in multiprocessing.get_all_start_methods():
-        context, initializer, args = multiprocessing.get_context("fork"), None, ()
+        context, sent = multiprocessing.get_context("fork"), None
         _WORKER = classifier
     else:
-        context, initializer = multiprocessing.get_context("spawn"), _load_worker
-        args = (str(classifier.bundle.path), classifier.backend, classifier.model.name)
+        context, sent = multiprocessing.get_context("spawn"), classifier
     parts, pending = [], collections.deque()
     try:
-        with ProcessPoolExecutor(workers, mp_context=context, initializer=initializer, initargs=args) as pool:
-            for job in batches:  # at most two batches per worker in flight: memory stays bounded
-                pending.append(pool.submit(_score_in_worker, job))
+        with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker, initargs=(sent,)) as pool:
+            for chunk in chunks:  # at most two chunks per worker in flight: memory stays bounded
+                pending.append(pool.submit(_score_in_worker, chunk))
                 if len(pending) >= 2 * workers:
                     parts.append(pending.popleft().result())
             parts.extend(future.result() for future in pending)

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from smsguard.runtime._backends import backend_info, installed_backends, open_session
-from smsguard.runtime._bundle import Bundle
+from smsguard.runtime._bundle import Bundle, BundleFile, GoldenVector
 from smsguard.runtime._errors import BackendError
 
 FLOAT_ATOL = 1e-5  # float32 models compute the Keras function; only summation order differs
@@ -20,7 +20,7 @@ QUANTIZED_ATOL = 0.01  # a quantized model against its own output on the export 
 class VerifyResult:
     model: str
     backend: str
-    compared_to: str  # "keras" for float models, "export" (the model's own recorded output) otherwise
+    compared_to: str  # "keras" for float models; "export" (the model's own recorded output) or "export's builtin kernels" otherwise
     tolerance: float
     max_abs_diff: float = 0.0
     problems: list[str] = field(default_factory=list)
@@ -55,27 +55,44 @@ def verify_bundle(path: str | Path, backends: list[str] | None = None) -> tuple[
     results = []
     for entry in bundle.models.values():
         for info in (b for b in chosen if b.format == entry.format):
-            if entry.is_float:
-                expected = np.array([g.keras_probability for g in golden])
-                result = VerifyResult(entry.name, info.name, "keras", FLOAT_ATOL)
-            else:
-                expected = np.array([g.probabilities[entry.name] for g in golden])
-                result = VerifyResult(entry.name, info.name, "export", QUANTIZED_ATOL)
-            results.append(result)
+            references = _references(entry, golden)
             try:
                 session = open_session(info, bundle.model_path(entry), entry)
             except BackendError as error:
-                result.skipped = str(error)
+                reference, tolerance, _ = references[0]
+                results.append(VerifyResult(entry.name, info.name, reference, tolerance, skipped=str(error)))
                 continue
             batch = session.run(expected_ids)
             single = np.concatenate([session.run(expected_ids[i : i + 1]) for i in range(len(expected_ids))])
-            for how, got in (("in one batch", batch), ("one at a time", single)):
-                diff = np.abs(got.astype(np.float64) - expected)
-                result.max_abs_diff = max(result.max_abs_diff, float(diff.max()))
-                bad = np.flatnonzero(diff > result.tolerance)
-                if len(bad):
-                    result.problems.append(
-                        f"{len(bad)} of {len(diff)} messages {how} differ by more than {result.tolerance:g} "
-                        f"(max {diff.max():.3g}, first: message {bad[0]})"
-                    )
+            compared = [_compare(entry.name, info.name, *reference, batch, single) for reference in references]
+            results.append(next((r for r in compared if r.passed), compared[0]))
     return bundle, tokenizer_problems, results
+
+
+def _references(entry: BundleFile, golden: list[GoldenVector]) -> list[tuple[str, float, np.ndarray]]:
+    """What a model's outputs may equal: Keras for a float model; for a quantized one its own outputs on
+    the export machine, or, for TFLite, those of LiteRT's builtin kernels (a runtime that runs the
+    model without XNNPACK, such as tflite-runtime 2.14 with the full-integer model, rounds like them)."""
+    if entry.is_float:
+        return [("keras", FLOAT_ATOL, np.array([g.keras_probability for g in golden]))]
+    references = [("export", QUANTIZED_ATOL, np.array([g.probabilities[entry.name] for g in golden]))]
+    if all(entry.name in g.builtin_kernel_probabilities for g in golden):
+        builtin = np.array([g.builtin_kernel_probabilities[entry.name] for g in golden])
+        references.append(("export's builtin kernels", QUANTIZED_ATOL, builtin))
+    return references
+
+
+def _compare(model: str, backend: str, reference: str, tolerance: float, expected: np.ndarray, batch: np.ndarray, single: np.ndarray) -> VerifyResult:
+    result = VerifyResult(model, backend, reference, tolerance)
+    for how, got in (("in one batch", batch), ("one at a time", single)):
+        diff = np.abs(got.astype(np.float64) - expected)
+        result.max_abs_diff = max(result.max_abs_diff, float(diff.max()))
+        bad = np.flatnonzero(diff > tolerance)
+        if len(bad):
+            result.problems.append(
+                f"{len(bad)} of {len(diff)} messages {how} differ by more than {tolerance:g} "
+                f"(max {diff.max():.3g}, first: message {bad[0]})"
+            )
+    return result
+
+

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -75,7 +75,9 @@ class Vocabulary:
     Keras quirks kept on purpose (it is the reference): ties in word frequency rank in order of first
     appearance; an `oov_token` that also occurs as a word in the texts takes that word's rank, and
     id 1 is then unused; characters outside `filters` (for example '\\r' or a no-break space) are
-    part of words.
+    part of words; text is lowered before it is filtered and split, so 'İ' becomes two characters
+    ('i' and a combining dot) and a final 'Σ' becomes 'ς' by what follows it, even across filters;
+    lone surrogates and unassigned code points are characters like any other.
     """
 
     def __init__(self, config: TokenizerConfig, word_index: Mapping[str, int]) -> None:
@@ -100,8 +102,7 @@ class Vocabulary:
         """Rank words by count like `Tokenizer.fit_on_texts`: most frequent first, ties by first appearance."""
         config = config or TokenizerConfig()
         counts: Counter[str] = Counter()
-        for position, text in enumerate(texts):
-            _check_text(text, position)
+        for text in as_texts(texts):
             counts.update(text_to_word_sequence(text, config))
         ranked = [word for word, _ in sorted(counts.items(), key=lambda item: item[1], reverse=True)]
         if config.oov_token is not None:
@@ -119,27 +120,17 @@ class Vocabulary:
 
     def texts_to_sequences(self, texts: Iterable[str]) -> list[list[int]]:
         """Unpadded ids per text, as `Tokenizer.texts_to_sequences` gives them."""
-        out = []
-        for position, text in enumerate(texts):
-            _check_text(text, position)
-            out.append(self._segment_ids(text))
-        return out
+        return [self._segment_ids(text) for text in as_texts(texts)]
 
-    def encode(self, texts: Iterable[str], *, start: int = 0) -> np.ndarray:
-        """Model input for `texts`: int32 array of shape (len(texts), maxlen), padded and truncated.
-
-        `start` is the index of the first text in a longer stream, for error messages."""
-        if isinstance(texts, (str, bytes)):
-            msg = f"texts must be a list of strings, found a single {type(texts).__name__}; wrap it in a list"
-            raise TypeError(msg)
-        texts = texts if isinstance(texts, Sequence) else list(texts)
+    def encode(self, texts: Iterable[str]) -> np.ndarray:
+        """Model input for `texts`: int32 array of shape (len(texts), maxlen), padded and truncated."""
+        texts = list(as_texts(texts))
         config = self.config
         maxlen = config.maxlen
         out = np.zeros((len(texts), maxlen), dtype=np.int32)
         keep_first = config.truncating == "post"
         pad_front = config.padding == "pre"
         for position, text in enumerate(texts):
-            _check_text(text, start + position)
             ids = self._first_ids(text, maxlen) if keep_first else self._last_ids(text, maxlen)
             if ids:
                 if pad_front:
@@ -240,10 +231,36 @@ def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)  # JSON true is not an id
 
 
-def _check_text(text: object, position: int) -> None:
-    if not isinstance(text, str):
-        msg = f"text at index {position} must be str, found {type(text).__name__}"
+def as_texts(texts: Iterable[str | bytes]) -> Iterator[str]:
+    """The messages of `texts` one at a time, as str: bytes are decoded as UTF-8.
+
+    Raises TypeError, naming what was found, for anything but an iterable of str and bytes (a bare
+    string included: it is not a list of one message), and ValueError for bytes that are not UTF-8;
+    an item's error names its index. A generator is read lazily, so a caller can stream it in chunks.
+    """
+    if isinstance(texts, (str, bytes, bytearray)):
+        msg = f"texts must be a list of strings, found a single {type(texts).__name__}; wrap it in a list"
         raise TypeError(msg)
+    if not isinstance(texts, Iterable):
+        msg = f"texts must be a list of strings, found {'None' if texts is None else type(texts).__name__}"
+        raise TypeError(msg)
+    return (_as_text(text, position) for position, text in enumerate(texts))
+
+
+def _as_text(text: object, position: int) -> str:
+    if isinstance(text, str):
+        return text
+    if isinstance(text, (bytes, bytearray)):
+        try:
+            return text.decode("utf-8")
+        except UnicodeDecodeError as error:
+            msg = (
+                f"text at index {position} is bytes that are not UTF-8: byte 0x{text[error.start]:02x} at offset "
+                f"{error.start}; decode it yourself (for example with .decode('latin-1')) and pass str"
+            )
+            raise ValueError(msg) from None
+    msg = f"text at index {position} must be str or UTF-8 bytes, found {type(text).__name__}"
+    raise TypeError(msg)
 
 
 def _cut_chars(config: TokenizerConfig) -> str:

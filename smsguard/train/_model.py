@@ -7,6 +7,8 @@ from pathlib import Path
 
 import keras
 
+from smsguard.runtime._errors import BundleError
+
 INPUT_NAME = "token_ids"  # the model input's name in every export
 
 
@@ -43,4 +45,12 @@ def unrolled_copy(model: keras.Model, config: ModelConfig) -> keras.Model:
 
 def load_model(path: Path) -> keras.Model:
     """Load a `.keras` file with safe_mode on: no pickled Python, no lambda layers."""
-    return keras.models.load_model(path, compile=False, safe_mode=True)
+    try:
+        return keras.models.load_model(path, compile=False, safe_mode=True)
+    except ValueError as error:
+        first = str(error).split(". ")[0].strip().rstrip(".")
+        if "safe_mode" in str(error):
+            msg = f"Keras model '{path}' holds Python code, which smsguard never loads ({first}); train it with `smsguard train`"
+        else:
+            msg = f"Keras model '{path}' cannot be loaded: {first}"
+        raise BundleError(msg) from None

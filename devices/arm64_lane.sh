@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# The 64-bit ARM lane: the runtime and `smsguard verify` on a real bundle, with LiteRT and ONNX Runtime,
+# in Raspberry Pi OS's userland (Debian bookworm arm64, Python 3.11) under qemu user-mode emulation of
+# the Raspberry Pi CPUs: Cortex-A53 (Pi 3, Zero 2 W), Cortex-A72 (Pi 4, 400) and Cortex-A76 (Pi 5).
+# Emulation proves packaging, ABI and numbers, not speed: it prints no timings.
+#
+#   devices/arm64_lane.sh BUNDLE_DIR            (ARM64_CPUS="cortex-a72" for one CPU only)
+#
+# First run: about 1 minute as root (debootstrap, the aarch64 wheels); later runs reuse the root file
+# system in the cache folder. Exit status: 0 when every model matches on every CPU, 1 when one does
+# not, 2 for a bad argument, 77 when this machine cannot run the lane (the reason is the last line,
+# starting with SKIP).
+set -euo pipefail
+
+bundle=${1:?usage: devices/arm64_lane.sh BUNDLE_DIR}
+repo=$(cd "$(dirname "$0")/.." && pwd)
+cache=${SMSGUARD_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/smsguard}
+root=$cache/arm64-root
+cpus=${ARM64_CPUS:-cortex-a53 cortex-a72 cortex-a76}
+wheels=("numpy>=1.23" "ai-edge-litert>=1.2" "onnxruntime>=1.17")  # smsguard's base install and its litert and onnx extras
+platforms=(manylinux_2_28_aarch64 manylinux_2_27_aarch64 manylinux2014_aarch64)  # manylinux2014 alone finds no ai-edge-litert
+
+skip() { echo "SKIP: $*" >&2; exit 77; }
+step() { echo "* $*" >&2; }
+[ -f "$bundle/manifest.json" ] || { echo "ERROR bundle '$bundle' has no manifest.json" >&2; exit 2; }
+bundle=$(cd "$bundle" && pwd)
+
+# -- tools: Debian's qemu-user-static and debootstrap ------------------------------------------------
+if ! command -v qemu-aarch64-static >/dev/null || ! command -v debootstrap >/dev/null; then
+    [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null || skip "needs qemu-user-static and debootstrap (apt-get install qemu-user-static debootstrap, as root)"
+    step "Installing qemu-user-static and debootstrap"
+    { apt-get install -y -q qemu-user-static debootstrap || { apt-get update -q && apt-get install -y -q qemu-user-static debootstrap; }; } >/dev/null 2>&1 ||
+        skip "could not install qemu-user-static and debootstrap with apt-get"
+fi
+
+# -- the root file system: bookworm arm64 with python3, unpacked without running any ARM code --------
+if [ ! -x "$root/usr/bin/python3.11" ]; then
+    [ "$(id -u)" = 0 ] || skip "debootstrap needs root to build $root"
+    mirror=$({ cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources 2>/dev/null || true; } |
+        sed -n -E 's/^(URIs:|deb)[[:space:]]+(\[[^]]*\][[:space:]]+)?(https?:[^[:space:]]*debian)\/?([[:space:]].*)?$/\3/p' |
+        grep -v -- -security | head -n1 || true)  # the Debian mirror this machine's apt already uses
+    mirror=${mirror:-http://deb.debian.org/debian}
+    step "Building a Debian bookworm arm64 root in $root from $mirror"
+    rm -rf "$root.partial"
+    mkdir -p "$cache"
+    debootstrap --foreign --arch=arm64 --variant=minbase --include=python3 bookworm "$root.partial" "$mirror" >"$cache/arm64-debootstrap.log" 2>&1 ||
+        { rm -rf "$root.partial"; skip "debootstrap failed (see $cache/arm64-debootstrap.log)"; }
+    for deb in "$root.partial"/var/cache/apt/archives/*.deb; do dpkg-deb -x "$deb" "$root.partial"; done
+    rm -f "$root.partial"/var/cache/apt/archives/*.deb
+    rm -rf "$root"
+    mv "$root.partial" "$root"
+fi
+
+# -- the aarch64 wheels, installed from the host -----------------------------------------------------
+stamp="$root/opt/.site-$(printf '%s ' "${wheels[@]}" | cksum | cut -d' ' -f1)"
+if [ ! -f "$stamp" ]; then
+    step "Installing ${wheels[*]} for aarch64 into $root/opt/site"
+    rm -rf "$root/opt/site" "$root"/opt/.site-*
+    python3 -m pip install --quiet --disable-pip-version-check --target "$root/opt/site" "${platforms[@]/#/--platform=}" \
+        --only-binary=:all: --python-version 3.11 --implementation cp "${wheels[@]}" >/dev/null 2>&1 ||
+        { rm -rf "$root/opt/site"; skip "could not download the aarch64 wheels of ${wheels[*]} from PyPI"; }
+    touch "$stamp"
+fi
+
+# -- run: each Raspberry Pi CPU ---------------------------------------------------------------------
+declare -A part=([cortex-a53]=0xd03 [cortex-a72]=0xd08 [cortex-a76]=0xd0b)
+declare -A features=(
+    [cortex-a53]="fp asimd evtstrm crc32 cpuid"
+    [cortex-a72]="fp asimd evtstrm crc32 cpuid"
+    [cortex-a76]="fp asimd evtstrm aes pmull sha1 sha2 crc32 atomics fphp asimdhp cpuid asimdrdm lrcpc dcpop asimddp"
+)
+emulated() {  # CPU COMMAND...: Python 3.11 of the root, on that CPU, with the wheels and this checkout
+    local cpu=$1; shift
+    env -i PATH=/usr/bin:/bin HOME=/root LANG=C.UTF-8 PYTHONPATH="/opt/site:$repo" PYTHONDONTWRITEBYTECODE=1 \
+        qemu-aarch64-static -cpu "$cpu" -L "$root" "$root/usr/bin/python3.11" "$@"
+}
+status=0
+for cpu in $cpus; do
+    [ -n "${part[$cpu]:-}" ] || { echo "ERROR unknown CPU '$cpu'; choose from: ${!part[*]}" >&2; exit 2; }
+    # ONNX Runtime reads /proc/cpuinfo at import and crashes on the host's; under -L it reads this one
+    mkdir -p "$root/proc"
+    for core in 0 1 2 3; do
+        printf 'processor\t: %s\nBogoMIPS\t: 108.00\nFeatures\t: %s\nCPU implementer\t: 0x41\nCPU architecture: 8\nCPU variant\t: 0x0\nCPU part\t: %s\nCPU revision\t: 3\n\n' \
+            "$core" "${features[$cpu]}" "${part[$cpu]}"
+    done >"$root/proc/cpuinfo"
+    step "Emulated $cpu"
+    emulated "$cpu" - "$bundle" <<'PY' || status=1
+import importlib.metadata as m, json, platform, sys
+from smsguard.runtime import Classifier
+print(f"* Python {platform.python_version()} on {platform.machine()} ({platform.libc_ver()[0]} {platform.libc_ver()[1]}): "
+      + ", ".join(f"{d} {m.version(d)}" for d in ("numpy", "ai-edge-litert", "onnxruntime")), file=sys.stderr)
+texts = ["WINNER!! Claim your £900 prize now, call 09061701461", "Are we still on for dinner tonight?"]
+for backend in ("litert", "onnxruntime"):
+    classifier = Classifier.load(sys.argv[1], backend=backend)
+    labels = classifier.predict(texts)
+    print(json.dumps({"cpu": platform.machine(), "backend": backend, "model": classifier.model.name, "labels": labels}))
+    assert labels == ["spam", "ham"], labels
+PY
+    emulated "$cpu" -m smsguard verify "$bundle" || status=1
+done
+exit $status
