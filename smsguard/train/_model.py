@@ -17,6 +17,8 @@ class ModelConfig:
     embedding_dim: int = 128
     lstm_units: int = 32
     activation: str = "tanh"  # the LSTM's cell activation
+    dropout: float = 0.0  # training only: the unrolled twin and every export compute without it
+    recurrent_dropout: float = 0.0
     learning_rate: float = 1e-3  # Adam's default
 
 
@@ -24,7 +26,14 @@ def build_model(config: ModelConfig, unroll: bool = False) -> keras.Model:
     """`unroll=True` builds the same weights as fixed steps: the form TFLite converts with a dynamic batch."""
     inputs = keras.Input(shape=(config.maxlen,), dtype="int32", name=INPUT_NAME)
     x = keras.layers.Embedding(config.vocab_size, config.embedding_dim, name="embedding")(inputs)
-    x = keras.layers.LSTM(config.lstm_units, activation=config.activation, unroll=unroll, name="lstm")(x)
+    x = keras.layers.LSTM(
+        config.lstm_units,
+        activation=config.activation,
+        dropout=config.dropout,
+        recurrent_dropout=config.recurrent_dropout,
+        unroll=unroll,
+        name="lstm",
+    )(x)
     outputs = keras.layers.Dense(1, activation="sigmoid", name="spam_probability")(x)
     model = keras.Model(inputs, outputs, name="smsguard_lstm")
     model.compile(
