@@ -13,6 +13,7 @@ import numpy as np
 import smsguard
 from smsguard import _console as console
 from smsguard._staging import check_target, staged_folder
+from smsguard.export import _choice as choice
 from smsguard.export import _parity as parity
 from smsguard.export._config import ExportConfig
 from smsguard.export._onnx import convert_onnx, quantize_onnx
@@ -31,6 +32,7 @@ from smsguard.runtime._bundle import (
 from smsguard.runtime._errors import BundleError
 from smsguard.runtime._vocabulary import Vocabulary
 from smsguard.train._data import read_split
+from smsguard.train._metrics import evaluate
 from smsguard.train._trainer import METRICS_NAME, MODEL_NAME, SPLIT_NAME, read_run_config
 
 LABELS = ("ham", "spam")
@@ -61,6 +63,8 @@ def export(run_dir: Path, out: Path, config: ExportConfig | None = None, force: 
     test_texts = texts[split.test].tolist()
     test_labels = dataset.labels[split.test]
     test_ids = vocabulary.encode(test_texts)
+    validation_labels = dataset.labels[split.validation]
+    validation_ids = vocabulary.encode(texts[split.validation].tolist())
     calibration = vocabulary.encode(texts[split.train[: config.calibration_messages]].tolist())
 
     console.step(f"Loading {run_dir / MODEL_NAME}")
@@ -95,8 +99,13 @@ def export(run_dir: Path, out: Path, config: ExportConfig | None = None, force: 
             quantize_onnx(onnx_path, quantized_onnx)
         models.append((quantized_onnx, "onnx", "dynamic_int8"))
 
-        console.step(f"Checking every model against Keras on the {len(test_ids):,} test messages ...")
-        entries, results, outputs = [], [], {}
+        target = train_config.target_ham_fpr
+        console.step(
+            f"Checking every model on the {len(validation_ids):,} validation messages"
+            + (f" (its threshold for a ham false-positive rate of {target:g})" if target is not None else "")
+            + f", and against Keras on the {len(test_ids):,} test messages ..."
+        )
+        entries, results, candidates, outputs = [], [], [], {}
         golden_rows = _golden_rows(test_labels, config.golden_messages)
         golden_ids = np.concatenate([test_ids[golden_rows], vocabulary.encode([""])])
         for path, fmt, quantization in models:
@@ -104,15 +113,35 @@ def export(run_dir: Path, out: Path, config: ExportConfig | None = None, force: 
             backend = backend_info("litert" if fmt == "tflite" else "onnxruntime")
             session = open_session(backend, path, provisional)
             inputs, outputs_spec = session.signature()
-            entries.append(BundleFile.describe(path, "model", format=fmt, quantization=quantization, inputs=inputs, outputs=outputs_spec))
+            on_validation = session.run(validation_ids)
+            own = choice.model_threshold(validation_labels, on_validation, threshold, target)
+            entries.append(
+                BundleFile.describe(
+                    path, "model", format=fmt, quantization=quantization, inputs=inputs, outputs=outputs_spec,
+                    threshold=None if own == threshold else own,
+                )
+            )
+            candidates.append(
+                choice.Candidate(path.name, fmt, quantization, provisional.size, own, own != threshold, evaluate(validation_labels, on_validation, own))
+            )
             exported = session.run(test_ids)
             outputs[path.name] = session.run(golden_ids)
             results.append(
-                parity.compare(path.name, backend.name, quantization, provisional.size, test_labels, reference, exported, threshold)
+                parity.compare(path.name, backend.name, quantization, provisional.size, test_labels, reference, exported, threshold, own)
             )
+        for c in candidates:
+            if c.own_threshold:
+                console.step(
+                    f"{c.model} flags more than {target:g} of the validation ham at the bundle's threshold {threshold:.6g}; "
+                    f"it ships with its own, {c.threshold:.6g}"
+                )
         parity.print_checklist(results)
         parity.raise_on_failures(results)
-        write_json(folder / PARITY_NAME, parity.report(results, f"{run_dir / MODEL_NAME} (Keras {_version('keras')})", threshold))
+        validation = {
+            c.model: {"threshold": c.threshold, "accuracy": c.validation.accuracy, "ham_false_positive_rate": c.validation.ham_false_positive_rate}
+            for c in candidates
+        }
+        write_json(folder / PARITY_NAME, parity.report(results, f"{run_dir / MODEL_NAME} (Keras {_version('keras')})", threshold, validation))
 
         golden_texts = [test_texts[i] for i in golden_rows] + [""]
         golden_labels = [LABELS[int(test_labels[i])] for i in golden_rows] + ["ham"]
@@ -141,7 +170,7 @@ def export(run_dir: Path, out: Path, config: ExportConfig | None = None, force: 
             "output": "probability of the second label",
             "threshold": threshold,
             "vocabulary": VOCAB_NAME,
-            "recommended": _recommended(results),
+            "recommended": choice.recommended(candidates),
             "source": {
                 "run": str(run_dir.resolve()),
                 "model": MODEL_NAME,
@@ -175,23 +204,6 @@ def _golden_rows(labels: np.ndarray, count: int) -> np.ndarray:
     n_spam = min(len(spam), count // 2)
     n_ham = min(len(ham), count - n_spam)
     return np.sort(np.concatenate([rng.choice(spam, n_spam, replace=False), rng.choice(ham, n_ham, replace=False)]))
-
-
-def _recommended(results: list[parity.ModelParity]) -> dict[str, str]:
-    """Per format, the smallest model within 0.1 point of the float model's accuracy and with no
-    higher ham false-positive rate; the float model when none is."""
-    chosen = {}
-    for fmt in ("tflite", "onnx"):
-        candidates = [r for r in results if r.model.endswith(f".{fmt}")]
-        float_model = next(r for r in candidates if r.quantization == "float32")
-        good = [
-            r
-            for r in candidates
-            if r.accuracy >= float_model.accuracy - 0.001 - 1e-12
-            and r.ham_false_positive_rate <= float_model.ham_false_positive_rate + 1e-12
-        ]
-        chosen[fmt] = min(good, key=lambda r: r.size).model
-    return chosen
 
 
 def _version(distribution: str) -> str:
