@@ -68,7 +68,7 @@ def export(run_dir: Path, out: Path, config: ExportConfig | None = None, force: 
     calibration = vocabulary.encode(texts[split.train[: config.calibration_messages]].tolist())
 
     console.step(f"Loading {run_dir / MODEL_NAME}")
-    from smsguard.train._model import ModelConfig, load_model, unrolled_copy
+    from smsguard.train._model import ModelConfig, inference_copy, load_model
 
     model = load_model(run_dir / MODEL_NAME)
     model_config = ModelConfig(**model_fields)
@@ -79,7 +79,7 @@ def export(run_dir: Path, out: Path, config: ExportConfig | None = None, force: 
         write_json(folder / VOCAB_NAME, vocabulary.to_dict())
         models: list[tuple[Path, str, str]] = []  # (path, format, quantization)
 
-        unrolled = unrolled_copy(model, model_config)
+        unrolled = inference_copy(model, model_config, unroll=True)
         for quantization in TFLiteQuantization:
             title = _TFLITE_TITLES[quantization]
             console.step(f"Exporting TFLite ({title}) ...")
@@ -91,7 +91,7 @@ def export(run_dir: Path, out: Path, config: ExportConfig | None = None, force: 
         console.step(f"Exporting ONNX (float32, opset {config.opset}) ...")
         onnx_path = folder / "model.float32.onnx"
         with converter_output(f"the model to ONNX (opset {config.opset})"):
-            convert_onnx(model, model_config.maxlen, model.inputs[0].name, onnx_path, config.opset)
+            convert_onnx(inference_copy(model, model_config), model_config.maxlen, model.inputs[0].name, onnx_path, config.opset)
         models.append((onnx_path, "onnx", "float32"))
         console.step("Exporting ONNX (int8 dynamic) ...")
         quantized_onnx = folder / "model.dynamic_int8.onnx"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import keras
@@ -44,8 +44,13 @@ def build_model(config: ModelConfig, unroll: bool = False) -> keras.Model:
     return model
 
 
-def unrolled_copy(model: keras.Model, config: ModelConfig) -> keras.Model:
-    twin = build_model(config, unroll=True)
+def inference_copy(model: keras.Model, config: ModelConfig, unroll: bool = False) -> keras.Model:
+    """The same weights, built without the training-only dropout: what the converters see.
+
+    Dropout changes nothing at inference, but recurrent dropout makes Keras build the LSTM step by
+    step, in which tf2onnx no longer finds an LSTM (it writes a Loop that ONNX Runtime may reject).
+    """
+    twin = build_model(replace(config, dropout=0.0, recurrent_dropout=0.0), unroll=unroll)
     twin.set_weights(model.get_weights())
     return twin
 
