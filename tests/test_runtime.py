@@ -370,6 +370,39 @@ def test_unknown_optional_fields_and_a_newer_minor_version_are_ignored(bundle_co
 
 
 @slow
+@pytest.mark.parametrize("model", ["model.int8.tflite", "model.dynamic_int8.onnx"])
+def test_a_model_threshold_in_the_manifest_is_the_one_its_classifier_uses(bundle_copy, model):
+    probability = float(Classifier.load(bundle_copy, model=model).predict_proba([SPAM])[0])
+    above = float(np.nextafter(np.float32(probability), np.float32(1)))
+
+    def change(manifest: dict) -> None:
+        manifest["threshold"] = 0.5
+        next(f for f in manifest["files"] if f["name"] == model)["threshold"] = above
+
+    edit_manifest(bundle_copy, change)
+    own = Classifier.load(bundle_copy, model=model)
+    assert own.threshold == above
+    assert own.predict([SPAM]) == ["ham"]  # just under its own threshold
+    other = next(name for name in MODELS if FORMAT_OF[name] == FORMAT_OF[model] and name != model)
+    assert Classifier.load(bundle_copy, model=other).threshold == 0.5
+
+
+@slow
+def test_a_format_1_0_manifest_without_model_thresholds_still_loads(bundle_copy):
+    def change(manifest: dict) -> None:
+        manifest["format_version"] = "1.0"
+        manifest["threshold"] = 0.5
+        for entry in manifest["files"]:
+            entry.pop("threshold", None)
+
+    edit_manifest(bundle_copy, change)
+    for model in MODELS:
+        classifier = Classifier.load(bundle_copy, model=model)
+        assert classifier.threshold == 0.5
+        assert classifier.predict([SPAM, HAM]) == ["spam", "ham"]
+
+
+@slow
 def test_the_legacy_tflite_runtime_when_not_installed_says_how_to_install_it(bundle_dir):
     if next(b for b in BACKENDS if b.name == "tflite-runtime").installed:
         pytest.skip("tflite-runtime is installed here")
