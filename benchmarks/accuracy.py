@@ -95,13 +95,22 @@ def run_seed(preset: str, seed: int, data: str | None) -> dict[str, dict]:
         run_dir, bundle_dir = Path(work) / "run", Path(work) / "bundle"
         print(f"\n== seed {seed}: train ({preset} preset), export, evaluate", file=sys.stderr)
         result = train(config, run_dir)
-        systems[f"Keras, {preset} preset"] = _entry(result.test, (run_dir / "model.keras").stat().st_size)
+        keras_size = (run_dir / "model.keras").stat().st_size
+        systems[f"Keras, {preset} preset"] = _entry(result.test, keras_size)
         export(run_dir, bundle_dir, ExportConfig(data=data))
 
         dataset, _ = deduplicate(load_messages(locate_data(data)))
         split = split_dataset(dataset, seed, config.test_size, config.validation_size)
         texts = np.asarray(dataset.texts, dtype=object)
         test_texts, test_labels = texts[split.test].tolist(), dataset.labels[split.test]
+        if config.target_ham_fpr is not None:  # what the target's threshold costs and buys, shown beside it
+            from smsguard.runtime import Vocabulary
+            from smsguard.runtime._bundle import read_json
+            from smsguard.train._model import load_model
+
+            vocabulary = Vocabulary.from_dict(read_json(run_dir / "vocab.json", "vocabulary"))
+            proba = load_model(run_dir / "model.keras").predict(vocabulary.encode(test_texts), batch_size=1024, verbose=0).reshape(-1)
+            systems[f"Keras, {preset} preset, at threshold 0.5 (comparison)"] = _entry(evaluate(test_labels, proba, 0.5), keras_size)
         bundle = Bundle.load(bundle_dir)
         recommended = {bundle.recommended(fmt).name for fmt in ("tflite", "onnx")}
         for name, entry in bundle.models.items():

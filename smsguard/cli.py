@@ -289,6 +289,8 @@ def _add_config_flags(parser: argparse.ArgumentParser, config_class: type, prese
         base = {"int": int, "float": float, "str": str, "bool": bool}[kind.removesuffix("|None")]
         flag = "--" + f.name.replace("_", "-")
         help_text = comments.get(f.name, "")
+        if kind.endswith("|None") and base is not bool:
+            base = _or_none(base)  # so that a flag can undo a preset's value: --target-ham-fpr none
         default = f.default
         if base is bool:
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS, help=help_text)
@@ -297,6 +299,14 @@ def _add_config_flags(parser: argparse.ArgumentParser, config_class: type, prese
             shown += [f"{name}: {values[f.name]}" for name, values in (presets or {}).items() if values.get(f.name, default) != default]
             shown_text = f" ({'; '.join(shown)})" if shown else ""
             parser.add_argument(flag, type=base, default=argparse.SUPPRESS, metavar=f.name.upper(), help=help_text + shown_text)
+
+
+def _or_none(base: type):
+    def parse(text: str):
+        return None if text.lower() == "none" else base(text)
+
+    parse.__name__ = base.__name__  # argparse names the type in its errors: "invalid float value: 'x'"
+    return parse
 
 
 def _field_comments(config_class: type) -> dict[str, str]:

@@ -124,6 +124,11 @@ def test_train_flag_given_with_the_preset_value_still_wins(trained_with: list[Tr
     assert trained_with[1].embedding_dim == TrainConfig().embedding_dim
 
 
+def test_none_undoes_a_preset_value(trained_with: list[TrainConfig], tmp_path: Path) -> None:
+    assert main(["train", "--out", str(tmp_path / "run"), "--target-ham-fpr", "none", "--oov-token", "None"]) == 0
+    assert (trained_with[0].target_ham_fpr, trained_with[0].oov_token) == (None, None)
+
+
 def test_train_with_an_unknown_preset_is_an_invalid_argument(capsys, tmp_path: Path) -> None:
     status = main(["train", "--out", str(tmp_path / "run"), "--preset", "best"])
     assert status == 2

@@ -123,11 +123,23 @@ def test_run_folder_holds_everything_needed_to_recompute_its_figures(run_dir: Pa
     names = {p.name for p in run_dir.iterdir()}
     assert {"model.keras", "vocab.json", "split.json", "config.json", "history.json", "metrics.json", "plots"} <= names
     assert {p.name for p in (run_dir / "plots").glob("*.png")} == {"roc.png", "precision_recall.png", "confusion_matrix.png", "history.png"}
+    from smsguard.train import TrainConfig
+
+    shipped = TrainConfig()  # the run is the default preset's
     history = json.loads((run_dir / "history.json").read_text())
-    assert len(history["loss"]) == len(history["val_loss"]) == 5
+    assert 1 <= len(history["loss"]) == len(history["val_loss"]) <= shipped.epochs
+    assert 1 <= history["kept_epoch"] <= len(history["loss"])
+    if shipped.early_stopping_patience:
+        assert history["kept_epoch"] == int(np.argmin(history["val_loss"])) + 1
 
     metrics = json.loads((run_dir / "metrics.json").read_text())
-    assert metrics["threshold"] == 0.5
+    if shipped.target_ham_fpr is None:
+        assert metrics["threshold"] == 0.5
+    else:
+        assert metrics["threshold_rule"] == f"ham FPR <= {shipped.target_ham_fpr:g} on validation"
+        assert metrics["validation"]["ham_false_positive_rate"] <= shipped.target_ham_fpr
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["train"]["preset"] == shipped.preset
     for part in ("validation", "test"):
         assert set(metrics[part]) >= {"accuracy", "spam_precision", "spam_recall", "spam_f1", "ham_false_positive_rate", "roc_auc", "confusion"}
 
@@ -192,8 +204,11 @@ def test_the_same_seed_trains_the_same_model(data_path: Path, tmp_path: Path) ->
 
 @pytest.mark.slow
 def test_bundle_holds_every_model_pinned_by_the_manifest(bundle_dir: Path) -> None:
+    from smsguard.train import TrainConfig
+
+    maxlen = TrainConfig().maxlen
     manifest = json.loads((bundle_dir / "manifest.json").read_text())
-    assert manifest["format_version"] == "1.0"
+    assert manifest["format_version"] == "1.1"
     assert manifest["labels"] == ["ham", "spam"]
     assert set(manifest["tools"]) >= {"tensorflow", "keras", "tf2onnx", "onnx", "onnxruntime", "ai-edge-litert", "numpy", "python"}
     files = {f["name"]: f for f in manifest["files"]}
@@ -207,14 +222,49 @@ def test_bundle_holds_every_model_pinned_by_the_manifest(bundle_dir: Path) -> No
         assert entry["kind"] == "model" and entry["format"] == name.rsplit(".", 1)[1]
         assert entry["quantization"] == name.split(".")[1]
         (inp,) = entry["inputs"]
-        assert inp["dtype"] == "int32" and inp["shape"] == [None, 40]  # dynamic batch, 40 tokens
+        assert inp["dtype"] == "int32" and inp["shape"] == [None, maxlen]  # dynamic batch, maxlen tokens
         (out,) = entry["outputs"]
         assert out["dtype"] == "float32"
     assert len(manifest["golden"]) >= 64
     assert {g["label"] for g in manifest["golden"]} == {"spam", "ham"}
-    assert manifest["recommended"] == {"tflite": "model.dynamic_int8.tflite", "onnx": "model.dynamic_int8.onnx"} or all(
-        files[name]["size"] < files[name.replace(name.split(".")[1], "float32")]["size"] for name in manifest["recommended"].values()
-    )
+    assert set(manifest["recommended"]) == {"tflite", "onnx"}
+
+
+@pytest.mark.slow
+def test_the_recommended_model_follows_the_rule_on_the_validation_part(bundle_dir: Path) -> None:
+    """Per format: the smallest within 0.1 point of the float model's validation accuracy, no more ham flagged."""
+    manifest = json.loads((bundle_dir / "manifest.json").read_text())
+    report = json.loads((bundle_dir / "parity.json").read_text())
+    figures = {m["model"]: m["validation"] | {"size": m["size"]} for m in report["models"]}
+    for fmt, models in (("tflite", TFLITE_MODELS), ("onnx", ONNX_MODELS)):
+        reference = figures[f"model.float32.{fmt}"]
+        good = {
+            name
+            for name in models
+            if figures[name]["accuracy"] >= reference["accuracy"] - 0.001 - 1e-12
+            and figures[name]["ham_false_positive_rate"] <= reference["ham_false_positive_rate"] + 1e-12
+        }
+        assert manifest["recommended"][fmt] == min(good, key=lambda name: figures[name]["size"])
+
+
+@pytest.mark.slow
+def test_each_model_ships_the_threshold_it_was_checked_at(bundle_dir: Path, run_dir: Path) -> None:
+    from smsguard.train import TrainConfig
+
+    target = TrainConfig().target_ham_fpr
+    manifest = json.loads((bundle_dir / "manifest.json").read_text())
+    report = {m["model"]: m for m in json.loads((bundle_dir / "parity.json").read_text())["models"]}
+    assert manifest["threshold"] == json.loads((run_dir / "metrics.json").read_text())["threshold"]
+    for entry in manifest["files"]:
+        if entry["kind"] != "model":
+            continue
+        shipped = entry.get("threshold", manifest["threshold"])
+        assert report[entry["name"]]["threshold"] == report[entry["name"]]["validation"]["threshold"] == shipped
+        assert Classifier.load(bundle_dir, model=entry["name"]).threshold == shipped
+        if target is not None:
+            assert report[entry["name"]]["validation"]["ham_false_positive_rate"] <= target
+        else:
+            assert "threshold" not in entry
 
 
 @pytest.mark.slow

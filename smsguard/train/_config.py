@@ -29,7 +29,9 @@ TUTORIAL: dict[str, Any] = {
     "early_stopping_patience": 0,
     "target_ham_fpr": None,
 }
-# "tuned" is the field defaults below: the best of benchmarks/search.py (benchmarks/results/search.md).
+# "tuned" is the field defaults below: the best of benchmarks/search.py (benchmarks/results/search.md),
+# judged on the validation parts: an OOV token, 64 LSTM units, early stopping, a 7,000-word table; and the
+# issue's ham false-positive target of 0.2% for the threshold, a product choice that the search does not make.
 PRESETS: dict[str, dict[str, Any]] = {"tuned": {}, "tutorial": TUTORIAL}
 
 
@@ -43,24 +45,24 @@ class TrainConfig:
     text_column: str | None = None  # CSV only; default: SMS, text, message, v2
     label_column: str | None = None  # CSV only; default: Label, label, v1, class
     seed: int = 42  # fixes the split, the initial weights and the batch order
-    epochs: int = 5  # the most; early stopping may end sooner
+    epochs: int = 15  # the most; early stopping usually ends sooner (tutorial: 5, no early stopping)
     batch_size: int = 32  # Keras' default, as in the tutorial
     learning_rate: float = 1e-3  # Adam's default
-    num_words: int = 10000
+    num_words: int = 7000  # ids kept; every word of a 3,103-message training part (at most 6,777) gets one
     maxlen: int = 40  # tokens per message; longer ones are cut
-    oov_token: str | None = None  # None drops unknown words, as the tutorial does
+    oov_token: str | None = "<OOV>"  # words unseen in training become this token (id 1); None drops them, as the tutorial does
     padding: str = "pre"
     truncating: str = "post"  # keeps a message's first maxlen tokens
     embedding_dim: int = 128
-    lstm_units: int = 32
+    lstm_units: int = 64
     activation: str = "tanh"
     dropout: float = 0.0  # LSTM input dropout while training; inference skips it, so exports are unchanged
     recurrent_dropout: float = 0.0  # LSTM recurrent-state dropout while training, likewise
     spam_weight: float = 1.0  # class weight: a spam message's share of the loss against a ham one
-    early_stopping_patience: int = 0  # stop after this many epochs without a lower validation loss, keeping the best epoch; 0 = off
+    early_stopping_patience: int = 2  # stop after this many epochs without a lower validation loss, keeping the best epoch; 0 = off
     test_size: float = 0.30  # share of the deduplicated messages held out for the final figures
     validation_size: float = 0.10  # share of the whole, taken from the rest, for thresholds
-    target_ham_fpr: float | None = None  # pick the threshold meeting this ham FP rate on validation; else 0.5
+    target_ham_fpr: float | None = 0.002  # pick the threshold meeting this ham FP rate on validation; None: 0.5
 
     def __post_init__(self) -> None:
         if self.preset not in PRESETS:
