@@ -132,8 +132,8 @@ def export(run_dir: Path, out: Path, config: ExportConfig | None = None, force: 
         for c in candidates:
             if c.own_threshold:
                 console.step(
-                    f"{c.model} flags more than {target:g} of the validation ham at the bundle's threshold {threshold:.6g}; "
-                    f"it ships with its own, {c.threshold:.6g}"
+                    f"{c.model} flags more than {target:g} of the validation ham at the bundle's threshold {threshold:.8g}; "
+                    f"it ships with its own, {c.threshold:.8g}"
                 )
         parity.print_checklist(results)
         parity.raise_on_failures(results)

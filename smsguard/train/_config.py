@@ -30,8 +30,9 @@ TUTORIAL: dict[str, Any] = {
     "target_ham_fpr": None,
 }
 # "tuned" is the field defaults below: the best of benchmarks/search.py (benchmarks/results/search.md),
-# judged on the validation parts: an OOV token, 64 LSTM units, early stopping, a 7,000-word table; and the
-# issue's ham false-positive target of 0.2% for the threshold, a product choice that the search does not make.
+# judged on the validation parts: an OOV token, 64 LSTM units, early stopping, a 7,000-word table. The
+# threshold stays 0.5: a validation part holds about 450 ham, so a 0.2% target allows none of them, and the
+# threshold lands above the highest-scoring one (0.9986 on seed 42, where it kept 35% of the validation spam).
 PRESETS: dict[str, dict[str, Any]] = {"tuned": {}, "tutorial": TUTORIAL}
 
 
@@ -62,7 +63,7 @@ class TrainConfig:
     early_stopping_patience: int = 2  # stop after this many epochs without a lower validation loss, keeping the best epoch; 0 = off
     test_size: float = 0.30  # share of the deduplicated messages held out for the final figures
     validation_size: float = 0.10  # share of the whole, taken from the rest, for thresholds
-    target_ham_fpr: float | None = 0.002  # pick the threshold meeting this ham FP rate on validation; None: 0.5
+    target_ham_fpr: float | None = None  # pick the threshold meeting this ham FP rate on validation; None: 0.5
 
     def __post_init__(self) -> None:
         if self.preset not in PRESETS:
