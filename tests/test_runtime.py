@@ -350,7 +350,7 @@ def test_an_unknown_model_lists_the_bundle_models(bundle_dir):
 def test_a_newer_major_format_version_asks_to_upgrade(bundle_copy):
     edit_manifest(bundle_copy, lambda m: m.update(format_version="2.0"))
     expected = (
-        f"manifest '{bundle_copy / 'manifest.json'}' has format 2.0, newer than this smsguard reads (1.0); "
+        f"manifest '{bundle_copy / 'manifest.json'}' has format 2.0, newer than this smsguard reads (1.1); "
         "upgrade smsguard (pip install -U smsguard)"
     )
     with pytest.raises(BundleError, match=f"^{re.escape(expected)}$"):
