@@ -373,3 +373,25 @@ def test_one_classifier_shared_by_threads_gives_the_serial_results(bundle_dir: P
         threaded = list(pool.map(classifier.predict_proba, batches))
     for expected, got in zip(serial, threaded):
         np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.slow
+def test_a_model_trained_with_dropout_converts_to_a_native_onnx_lstm_with_the_same_outputs(tmp_path: Path) -> None:
+    """Recurrent dropout makes Keras build the LSTM step by step, where tf2onnx finds no LSTM; export
+    converts the dropout-free twin, which computes the same function."""
+    import onnx
+    import onnxruntime
+
+    from smsguard.export._onnx import convert_onnx
+    from smsguard.train._model import ModelConfig, build_model, inference_copy
+
+    config = ModelConfig(vocab_size=50, maxlen=6, embedding_dim=4, lstm_units=3, dropout=0.3, recurrent_dropout=0.3)
+    model = build_model(config)
+    ids = np.random.default_rng(0).integers(0, 50, size=(5, 6)).astype(np.int32)
+    twin = inference_copy(model, config)
+    np.testing.assert_array_equal(twin.predict(ids, verbose=0), model.predict(ids, verbose=0))
+    convert_onnx(twin, config.maxlen, twin.inputs[0].name, tmp_path / "m.onnx", 17)
+    assert "LSTM" in {node.op_type for node in onnx.load(tmp_path / "m.onnx").graph.node}
+    session = onnxruntime.InferenceSession(str(tmp_path / "m.onnx"))
+    (onnx_out,) = session.run(None, {session.get_inputs()[0].name: ids})
+    np.testing.assert_allclose(onnx_out.reshape(-1), model.predict(ids, verbose=0).reshape(-1), atol=1e-5)
