@@ -1,4 +1,4 @@
-"""The latency benchmark behind the README table: train and export the tutorial model (or take
+"""The latency benchmark behind the README table: train and export the default (tuned) model (or take
 --bundle), then time every model with every installed backend beside Keras. Writes
 benchmarks/results/latency.json and latency.md.
 
