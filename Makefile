@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: demo test bench clean
+.PHONY: demo test bench accuracy search clean
 
 demo: $(STAMP)  ## train -> export -> verify -> bench -> two sample predictions, into smsguard-demo/
 	$(VENV)/bin/smsguard demo
@@ -13,6 +13,12 @@ test: $(STAMP)  ## the whole test suite (CI runs this)
 
 bench: $(STAMP)  ## the performance suite behind the README tables, into benchmarks/results/
 	$(VENV)/bin/python benchmarks/performance.py
+
+accuracy: $(STAMP)  ## the accuracy benchmark behind the README table (a few minutes), into benchmarks/results/
+	$(VENV)/bin/python benchmarks/accuracy.py
+
+search: $(STAMP)  ## the training-settings search behind the tuned preset (about 20 minutes), into benchmarks/results/
+	$(VENV)/bin/python benchmarks/search.py
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)

@@ -67,8 +67,10 @@ def _terminate(signum, frame) -> None:
 
 def _train(args: argparse.Namespace) -> int:
     from smsguard.train import TrainConfig, train
+    from smsguard.train._config import DEFAULT_PRESET
 
-    train(_config(TrainConfig, args), Path(args.out), force=args.force)
+    given = _given(TrainConfig, args)
+    train(TrainConfig.from_preset(given.pop("preset", DEFAULT_PRESET), **given), Path(args.out), force=args.force)
     return 0
 
 
@@ -255,12 +257,12 @@ def _parser() -> argparse.ArgumentParser:
 
     from smsguard.bench import BenchConfig  # light: no TensorFlow at import
     from smsguard.export._config import ExportConfig
-    from smsguard.train._config import TrainConfig
+    from smsguard.train._config import PRESETS, TrainConfig
 
     p = commands.add_parser("train", help="train the LSTM and evaluate it on held-out data")
     p.add_argument("--out", required=True, metavar="RUN_DIR", help="folder to write the run to")
     p.add_argument("--force", action="store_true", help="replace RUN_DIR if it exists")
-    _add_config_flags(p, TrainConfig)
+    _add_config_flags(p, TrainConfig, PRESETS)
     p.set_defaults(run=_train)
 
     p = commands.add_parser("export", help="export a run to quantized TFLite and ONNX models, checked for parity")
@@ -297,20 +299,36 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _add_config_flags(parser: argparse.ArgumentParser, config_class: type) -> None:
-    """One flag per dataclass field, typed from its annotation, helped by its trailing comment."""
+def _add_config_flags(parser: argparse.ArgumentParser, config_class: type, presets: dict[str, dict] | None = None) -> None:
+    """One flag per dataclass field, typed from its annotation, helped by its trailing comment.
+
+    A flag not given is left out of the namespace (`_given`), so that a preset can supply it;
+    `presets` adds each preset's value to the help where it differs from the default.
+    """
     comments = _field_comments(config_class)
     for f in dataclasses.fields(config_class):
         kind = str(f.type).replace(" ", "")
         base = {"int": int, "float": float, "str": str, "bool": bool}[kind.removesuffix("|None")]
         flag = "--" + f.name.replace("_", "-")
         help_text = comments.get(f.name, "")
+        if kind.endswith("|None") and base is not bool:
+            base = _or_none(base)  # so that a flag can undo a preset's value: --target-ham-fpr none
         default = f.default
         if base is bool:
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default, help=help_text)
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS, help=help_text)
         else:
-            shown = "" if default is None else f" (default: {default})"
-            parser.add_argument(flag, type=base, default=default, metavar=f.name.upper(), help=help_text + shown)
+            shown = [] if default is None else [f"default: {default}"]
+            shown += [f"{name}: {values[f.name]}" for name, values in (presets or {}).items() if values.get(f.name, default) != default]
+            shown_text = f" ({'; '.join(shown)})" if shown else ""
+            parser.add_argument(flag, type=base, default=argparse.SUPPRESS, metavar=f.name.upper(), help=help_text + shown_text)
+
+
+def _or_none(base: type):
+    def parse(text: str):
+        return None if text.lower() == "none" else base(text)
+
+    parse.__name__ = base.__name__  # argparse names the type in its errors: "invalid float value: 'x'"
+    return parse
 
 
 def _field_comments(config_class: type) -> dict[str, str]:
@@ -321,5 +339,10 @@ def _field_comments(config_class: type) -> dict[str, str]:
     return {m[1]: m[2].strip() for m in re.finditer(r"^\s+(\w+): [^#\n]*#\s*(.*)$", source, re.MULTILINE)}
 
 
+def _given(config_class: type, args: argparse.Namespace) -> dict:
+    """The fields of `config_class` whose flags were given on the command line."""
+    return {f.name: getattr(args, f.name) for f in dataclasses.fields(config_class) if hasattr(args, f.name)}
+
+
 def _config(config_class: type, args: argparse.Namespace):
-    return config_class(**{f.name: getattr(args, f.name) for f in dataclasses.fields(config_class)})
+    return config_class(**_given(config_class, args))

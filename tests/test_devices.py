@@ -71,11 +71,11 @@ def per_channel_dynamic_int8(run_dir: Path) -> bytes:
     which needs FULLY_CONNECTED version 12 (the bundle's model is per matrix, for tflite-runtime 2.14)."""
     import tensorflow as tf
 
-    from smsguard.train._model import ModelConfig, load_model, unrolled_copy
+    from smsguard.train._model import ModelConfig, inference_copy, load_model
     from smsguard.train._trainer import read_run_config
 
     _, model_fields = read_run_config(run_dir)
-    converter = tf.lite.TFLiteConverter.from_keras_model(unrolled_copy(load_model(run_dir / "model.keras"), ModelConfig(**model_fields)))
+    converter = tf.lite.TFLiteConverter.from_keras_model(inference_copy(load_model(run_dir / "model.keras"), ModelConfig(**model_fields), unroll=True))
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     return converter.convert()

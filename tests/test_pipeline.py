@@ -157,11 +157,23 @@ def test_run_folder_holds_everything_needed_to_recompute_its_figures(run_dir: Pa
     names = {p.name for p in run_dir.iterdir()}
     assert {"model.keras", "vocab.json", "split.json", "config.json", "history.json", "metrics.json", "plots"} <= names
     assert {p.name for p in (run_dir / "plots").glob("*.png")} == {"roc.png", "precision_recall.png", "confusion_matrix.png", "history.png"}
+    from smsguard.train import TrainConfig
+
+    shipped = TrainConfig()  # the run is the default preset's
     history = json.loads((run_dir / "history.json").read_text())
-    assert len(history["loss"]) == len(history["val_loss"]) == 5
+    assert 1 <= len(history["loss"]) == len(history["val_loss"]) <= shipped.epochs
+    assert 1 <= history["kept_epoch"] <= len(history["loss"])
+    if shipped.early_stopping_patience:
+        assert history["kept_epoch"] == int(np.argmin(history["val_loss"])) + 1
 
     metrics = json.loads((run_dir / "metrics.json").read_text())
-    assert metrics["threshold"] == 0.5
+    if shipped.target_ham_fpr is None:
+        assert metrics["threshold"] == 0.5
+    else:
+        assert metrics["threshold_rule"] == f"ham FPR <= {shipped.target_ham_fpr:g} on validation"
+        assert metrics["validation"]["ham_false_positive_rate"] <= shipped.target_ham_fpr
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["train"]["preset"] == shipped.preset
     for part in ("validation", "test"):
         assert set(metrics[part]) >= {"accuracy", "spam_precision", "spam_recall", "spam_f1", "ham_false_positive_rate", "roc_auc", "confusion"}
 
@@ -226,6 +238,9 @@ def test_the_same_seed_trains_the_same_model(data_path: Path, tmp_path: Path) ->
 
 @pytest.mark.slow
 def test_bundle_holds_every_model_pinned_by_the_manifest(bundle_dir: Path) -> None:
+    from smsguard.train import TrainConfig
+
+    maxlen = TrainConfig().maxlen
     manifest = json.loads((bundle_dir / "manifest.json").read_text())
     assert manifest["format_version"] == "1.1"
     assert manifest["labels"] == ["ham", "spam"]
@@ -243,14 +258,52 @@ def test_bundle_holds_every_model_pinned_by_the_manifest(bundle_dir: Path) -> No
         (inp,) = entry["inputs"]
         primed = entry["variant"] == "primed"
         assert primed == (".primed." in name or name.endswith(".npz"))
-        assert inp["dtype"] == "int32" and inp["shape"] == ([None, None] if primed and entry["format"] == "onnx" else [None, 40])
+        assert inp["dtype"] == "int32" and inp["shape"] == ([None, None] if primed and entry["format"] == "onnx" else [None, maxlen])
         (out,) = entry["outputs"]
         assert out["dtype"] == "float32"
     assert len(manifest["golden"]) >= 64
     assert {g["label"] for g in manifest["golden"]} == {"spam", "ham"}
     assert set(manifest["recommended"]) == {"tflite", "onnx", "npz"}
-    for name in manifest["recommended"].values():  # a quantized model, unless it lost accuracy
-        assert files[name]["size"] < files[name.replace(name.split(".")[1], "float32")]["size"] or files[name]["quantization"] == "float32"
+
+
+@pytest.mark.slow
+def test_the_recommended_model_follows_the_rule_on_the_validation_part(bundle_dir: Path) -> None:
+    """Per format: the smallest within 0.1 point of the float model's validation accuracy, no more ham
+    flagged; within 2% of that size, a pad-primed model first."""
+    manifest = json.loads((bundle_dir / "manifest.json").read_text())
+    report = json.loads((bundle_dir / "parity.json").read_text())
+    figures = {m["model"]: m["validation"] | {"size": m["size"]} for m in report["models"]}
+    for fmt, models in (("tflite", TFLITE_MODELS), ("onnx", ONNX_MODELS), ("npz", NPZ_MODELS)):
+        reference = figures[f"model.float32.{fmt}"]
+        good = {
+            name
+            for name in models
+            if figures[name]["accuracy"] >= reference["accuracy"] - 0.001 - 1e-12
+            and figures[name]["ham_false_positive_rate"] <= reference["ham_false_positive_rate"] + 1e-12
+        }
+        smallest = min(figures[name]["size"] for name in good)
+        tied = [name for name in good if figures[name]["size"] <= 1.02 * smallest]
+        assert manifest["recommended"][fmt] == min(tied, key=lambda name: (".primed." not in name and not name.endswith(".npz"), figures[name]["size"]))
+
+
+@pytest.mark.slow
+def test_each_model_ships_the_threshold_it_was_checked_at(bundle_dir: Path, run_dir: Path) -> None:
+    from smsguard.train import TrainConfig
+
+    target = TrainConfig().target_ham_fpr
+    manifest = json.loads((bundle_dir / "manifest.json").read_text())
+    report = {m["model"]: m for m in json.loads((bundle_dir / "parity.json").read_text())["models"]}
+    assert manifest["threshold"] == json.loads((run_dir / "metrics.json").read_text())["threshold"]
+    for entry in manifest["files"]:
+        if entry["kind"] != "model":
+            continue
+        shipped = entry.get("threshold", manifest["threshold"])
+        assert report[entry["name"]]["threshold"] == report[entry["name"]]["validation"]["threshold"] == shipped
+        assert Classifier.load(bundle_dir, model=entry["name"]).threshold == shipped
+        if target is not None:
+            assert report[entry["name"]]["validation"]["ham_false_positive_rate"] <= target
+        else:
+            assert "threshold" not in entry
 
 
 @pytest.mark.slow
@@ -520,3 +573,25 @@ def test_a_corrupt_npz_model_is_refused_with_a_clear_error(bundle_copy: Path) ->
     (bundle_copy / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(BackendError, match=r"^numpy \S+ cannot load model 'model.float32.npz': "):
         Classifier.load(bundle_copy, backend="numpy", model="model.float32.npz")
+
+
+@pytest.mark.slow
+def test_a_model_trained_with_dropout_converts_to_a_native_onnx_lstm_with_the_same_outputs(tmp_path: Path) -> None:
+    """Recurrent dropout makes Keras build the LSTM step by step, where tf2onnx finds no LSTM; export
+    converts the dropout-free twin, which computes the same function."""
+    import onnx
+    import onnxruntime
+
+    from smsguard.export._onnx import convert_onnx
+    from smsguard.train._model import ModelConfig, build_model, inference_copy
+
+    config = ModelConfig(vocab_size=50, maxlen=6, embedding_dim=4, lstm_units=3, dropout=0.3, recurrent_dropout=0.3)
+    model = build_model(config)
+    ids = np.random.default_rng(0).integers(0, 50, size=(5, 6)).astype(np.int32)
+    twin = inference_copy(model, config)
+    np.testing.assert_array_equal(twin.predict(ids, verbose=0), model.predict(ids, verbose=0))
+    convert_onnx(twin, config.maxlen, twin.inputs[0].name, tmp_path / "m.onnx", 17)
+    assert "LSTM" in {node.op_type for node in onnx.load(tmp_path / "m.onnx").graph.node}
+    session = onnxruntime.InferenceSession(str(tmp_path / "m.onnx"))
+    (onnx_out,) = session.run(None, {session.get_inputs()[0].name: ids})
+    np.testing.assert_allclose(onnx_out.reshape(-1), model.predict(ids, verbose=0).reshape(-1), atol=1e-5)

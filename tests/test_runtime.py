@@ -313,15 +313,24 @@ ODD_TEXTS = {  # each: a text, and a text the tokenizer must read the same way
 @slow
 @pytest.mark.parametrize("model", ["model.dynamic_int8.tflite", "model.dynamic_int8.onnx"])
 def test_odd_texts_are_read_like_their_plain_equivalents(classifier, model):
-    """Unknown scripts and symbols are dropped like any unknown word; the known words around them count."""
+    """Unknown scripts and symbols are read like any unknown word (dropped, or the OOV id when the
+    vocabulary has one); the known words around them count."""
     clf = classifier(model)
+    config = clf.vocabulary.config
+    oov = clf.vocabulary.word_index[config.oov_token] if config.oov_token is not None else None
+
+    def known(ids: np.ndarray) -> np.ndarray:  # the known words' ids, front-padded again
+        kept = [row[(row != 0) & (row != oov)] for row in ids]
+        return np.array([np.pad(k, (config.maxlen - len(k), 0)) for k in kept])
+
     texts, plain = zip(*ODD_TEXTS.values())
-    np.testing.assert_array_equal(clf.encode(texts), clf.encode(plain))
-    assert np.count_nonzero(clf.encode(texts)[1:]) >= 2 * (len(texts) - 1)  # the known words were found
+    np.testing.assert_array_equal(known(clf.encode(texts)), known(clf.encode(plain)))
+    assert np.count_nonzero(known(clf.encode(texts))[1:]) >= 2 * (len(texts) - 1)  # the known words were found
     probabilities = clf.predict_proba(texts)
     assert probabilities.dtype == np.float32 and probabilities.shape == (len(texts),)
-    assert clf.predict(texts) == clf.predict(plain)
-    np.testing.assert_allclose(probabilities, clf.predict_proba(plain), rtol=0, atol=BATCH_ATOL)
+    if oov is None:  # unknown words leave no trace: the same input, the same output
+        assert clf.predict(texts) == clf.predict(plain)
+        np.testing.assert_allclose(probabilities, clf.predict_proba(plain), rtol=0, atol=BATCH_ATOL)
 
 
 @slow
@@ -539,6 +548,39 @@ def test_unknown_optional_fields_and_a_newer_minor_version_are_ignored(bundle_co
 
     edit_manifest(bundle_copy, change)
     assert Classifier.load(bundle_copy).predict([SPAM, HAM]) == ["spam", "ham"]
+
+
+@slow
+@pytest.mark.parametrize("model", ["model.int8.tflite", "model.dynamic_int8.onnx"])
+def test_a_model_threshold_in_the_manifest_is_the_one_its_classifier_uses(bundle_copy, model):
+    probability = float(Classifier.load(bundle_copy, model=model).predict_proba([SPAM])[0])
+    above = float(np.nextafter(np.float32(probability), np.float32(1)))
+
+    def change(manifest: dict) -> None:
+        manifest["threshold"] = 0.5
+        next(f for f in manifest["files"] if f["name"] == model)["threshold"] = above
+
+    edit_manifest(bundle_copy, change)
+    own = Classifier.load(bundle_copy, model=model)
+    assert own.threshold == above
+    assert own.predict([SPAM]) == ["ham"]  # just under its own threshold
+    other = next(name for name in MODELS if FORMAT_OF[name] == FORMAT_OF[model] and name != model)
+    assert Classifier.load(bundle_copy, model=other).threshold == 0.5
+
+
+@slow
+def test_a_format_1_0_manifest_without_model_thresholds_still_loads(bundle_copy):
+    def change(manifest: dict) -> None:
+        manifest["format_version"] = "1.0"
+        manifest["threshold"] = 0.5
+        for entry in manifest["files"]:
+            entry.pop("threshold", None)
+
+    edit_manifest(bundle_copy, change)
+    for model in MODELS:
+        classifier = Classifier.load(bundle_copy, model=model)
+        assert classifier.threshold == 0.5
+        assert classifier.predict([SPAM, HAM]) == ["spam", "ham"]
 
 
 @slow

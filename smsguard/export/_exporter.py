@@ -13,6 +13,7 @@ import numpy as np
 import smsguard
 from smsguard import _console as console
 from smsguard._staging import check_target, staged_folder
+from smsguard.export import _choice as choice
 from smsguard.export import _parity as parity
 from smsguard.export._config import ExportConfig
 from smsguard.export._onnx import OUTPUT_NAME, convert_onnx, quantize_onnx
@@ -32,6 +33,7 @@ from smsguard.runtime._bundle import (
 from smsguard.runtime._errors import BundleError
 from smsguard.runtime._vocabulary import Vocabulary
 from smsguard.train._data import read_split
+from smsguard.train._metrics import evaluate
 from smsguard.train._trainer import METRICS_NAME, MODEL_NAME, SPLIT_NAME, read_run_config
 
 LABELS = ("ham", "spam")
@@ -63,10 +65,12 @@ def export(run_dir: Path, out: Path, config: ExportConfig | None = None, force: 
     test_texts = texts[split.test].tolist()
     test_labels = dataset.labels[split.test]
     test_ids = vocabulary.encode(test_texts)
+    validation_labels = dataset.labels[split.validation]
+    validation_ids = vocabulary.encode(texts[split.validation].tolist())
     calibration = vocabulary.encode(texts[split.train[: config.calibration_messages]].tolist())
 
     console.step(f"Loading {run_dir / MODEL_NAME}")
-    from smsguard.train._model import ModelConfig, load_model, unrolled_copy
+    from smsguard.train._model import ModelConfig, inference_copy, load_model
 
     model = load_model(run_dir / MODEL_NAME)
     model_config = ModelConfig(**model_fields)
@@ -78,7 +82,7 @@ def export(run_dir: Path, out: Path, config: ExportConfig | None = None, force: 
         models: list[tuple[Path, str, str, str]] = []  # (path, format, quantization, variant)
         min_runtime: dict[str, dict[str, str]] = {}  # model file -> backend -> oldest version that runs it
 
-        unrolled = unrolled_copy(model, model_config)
+        unrolled = inference_copy(model, model_config, unroll=True)
         for quantization in TFLiteQuantization:
             title = _TFLITE_TITLES[quantization]
             console.step(f"Exporting TFLite ({title}) ...")
@@ -93,7 +97,7 @@ def export(run_dir: Path, out: Path, config: ExportConfig | None = None, force: 
         console.step(f"Exporting ONNX (float32, opset {config.opset}) ...")
         onnx_path = folder / "model.float32.onnx"
         with converter_output(f"the model to ONNX (opset {config.opset})"):
-            convert_onnx(model, model_config.maxlen, model.inputs[0].name, onnx_path, config.opset)
+            convert_onnx(inference_copy(model, model_config), model_config.maxlen, model.inputs[0].name, onnx_path, config.opset)
         models.append((onnx_path, "onnx", "float32", "fixed"))
         console.step("Exporting ONNX (int8 dynamic) ...")
         quantized_onnx = folder / "model.dynamic_int8.onnx"
@@ -118,8 +122,13 @@ def export(run_dir: Path, out: Path, config: ExportConfig | None = None, force: 
         else:
             console.info("  (no pad-primed models: they need padding='pre' and a tanh LSTM)")
 
-        console.step(f"Checking every model against Keras on the {len(test_ids):,} test messages ...")
-        entries, results, outputs, builtin_outputs = [], [], {}, {}
+        target = train_config.target_ham_fpr
+        console.step(
+            f"Checking every model on the {len(validation_ids):,} validation messages"
+            + (f" (its threshold for a ham false-positive rate of {target:g})" if target is not None else "")
+            + f", and against Keras on the {len(test_ids):,} test messages ..."
+        )
+        entries, results, candidates, outputs, builtin_outputs = [], [], [], {}, {}
         golden_rows = _golden_rows(test_labels, config.golden_messages)
         golden_ids = np.concatenate([test_ids[golden_rows], vocabulary.encode([""])])
         for path, fmt, quantization, variant in models:
@@ -128,19 +137,39 @@ def export(run_dir: Path, out: Path, config: ExportConfig | None = None, force: 
             backend = backend_info(_REFERENCE_BACKEND[fmt])
             session = open_session(backend, path, provisional)
             inputs, outputs_spec = session.signature()
+            on_validation = session.run(validation_ids)
+            own = choice.model_threshold(validation_labels, on_validation, threshold, target)
             entries.append(
-                BundleFile.describe(path, "model", **fields, inputs=inputs, outputs=outputs_spec, min_runtime=min_runtime.get(path.name))
+                BundleFile.describe(
+                    path, "model", **fields, inputs=inputs, outputs=outputs_spec, min_runtime=min_runtime.get(path.name),
+                    threshold=None if own == threshold else own,
+                )
+            )
+            candidates.append(
+                choice.Candidate(
+                    path.name, fmt, quantization, variant, provisional.size, own, own != threshold, evaluate(validation_labels, on_validation, own)
+                )
             )
             exported = session.run(test_ids)
             outputs[path.name] = session.run(golden_ids)
             if fmt == "tflite":
                 builtin_outputs[path.name] = _builtin_kernel_outputs(path, golden_ids)
             results.append(
-                parity.compare(path.name, backend.name, quantization, provisional.size, test_labels, reference, exported, threshold, variant)
+                parity.compare(path.name, backend.name, quantization, provisional.size, test_labels, reference, exported, threshold, variant, own)
             )
+        for c in candidates:
+            if c.own_threshold:
+                console.step(
+                    f"{c.model} flags more than {target:g} of the validation ham at the bundle's threshold {threshold:.8g}; "
+                    f"it ships with its own, {c.threshold:.8g}"
+                )
         parity.print_checklist(results)
         parity.raise_on_failures(results)
-        write_json(folder / PARITY_NAME, parity.report(results, f"{run_dir / MODEL_NAME} (Keras {_version('keras')})", threshold))
+        validation = {
+            c.model: {"threshold": c.threshold, "accuracy": c.validation.accuracy, "ham_false_positive_rate": c.validation.ham_false_positive_rate}
+            for c in candidates
+        }
+        write_json(folder / PARITY_NAME, parity.report(results, f"{run_dir / MODEL_NAME} (Keras {_version('keras')})", threshold, validation))
 
         golden_texts = [test_texts[i] for i in golden_rows] + [""]
         golden_labels = [LABELS[int(test_labels[i])] for i in golden_rows] + ["ham"]
@@ -170,7 +199,7 @@ def export(run_dir: Path, out: Path, config: ExportConfig | None = None, force: 
             "output": "probability of the second label",
             "threshold": threshold,
             "vocabulary": VOCAB_NAME,
-            "recommended": _recommended(results),
+            "recommended": choice.recommended(candidates),
             "source": {
                 "run": str(run_dir.resolve()),
                 "model": MODEL_NAME,
@@ -223,25 +252,6 @@ def _golden_rows(labels: np.ndarray, count: int) -> np.ndarray:
     n_spam = min(len(spam), count // 2)
     n_ham = min(len(ham), count - n_spam)
     return np.sort(np.concatenate([rng.choice(spam, n_spam, replace=False), rng.choice(ham, n_ham, replace=False)]))
-
-
-def _recommended(results: list[parity.ModelParity]) -> dict[str, str]:
-    """Per format, the smallest model within 0.1 point of the float model's accuracy and with no
-    higher ham false-positive rate (the float model when none is). Models within 2% of that size
-    count as equally small, and then a pad-primed one, which runs only the real tokens, wins."""
-    chosen = {}
-    for fmt in sorted({r.model.rsplit(".", 1)[1] for r in results}):
-        candidates = [r for r in results if r.model.endswith(f".{fmt}")]
-        float_model = next(r for r in candidates if r.quantization == "float32")
-        good = [
-            r
-            for r in candidates
-            if r.accuracy >= float_model.accuracy - 0.001 - 1e-12
-            and r.ham_false_positive_rate <= float_model.ham_false_positive_rate + 1e-12
-        ]
-        smallest = min(r.size for r in good)
-        chosen[fmt] = min((r for r in good if r.size <= 1.02 * smallest), key=lambda r: (r.variant != "primed", r.size)).model
-    return chosen
 
 
 def _version(distribution: str) -> str:

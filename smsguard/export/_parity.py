@@ -28,6 +28,7 @@ class ModelParity:
     backend: str
     quantization: str
     variant: str
+    threshold: float  # the model's, as shipped
     messages: int
     max_abs_diff: float
     label_agreement: float
@@ -54,11 +55,17 @@ def compare(
     exported: np.ndarray,
     threshold: float,
     variant: str = "fixed",
+    model_threshold: float | None = None,
 ) -> ModelParity:
-    """Figures of one model against the reference, and the gates it fails (empty when it passes)."""
+    """Figures of one model against the reference, and the gates it fails (empty when it passes).
+
+    The reference is labelled at `threshold`, the model at `model_threshold` (default: the same):
+    each as it ships.
+    """
+    own = threshold if model_threshold is None else model_threshold
     diff = float(np.max(np.abs(exported.astype(np.float64) - reference))) if len(reference) else 0.0
-    agreement = float(np.mean((exported >= threshold) == (reference >= threshold)))
-    ours, theirs = evaluate(labels, exported, threshold), evaluate(labels, reference, threshold)
+    agreement = float(np.mean((exported >= own) == (reference >= threshold)))
+    ours, theirs = evaluate(labels, exported, own), evaluate(labels, reference, threshold)
     failures = []
     if quantization == "float32":
         if diff > FLOAT_ATOL:
@@ -74,6 +81,7 @@ def compare(
         backend=backend,
         quantization=quantization,
         variant=variant,
+        threshold=own,
         messages=len(reference),
         max_abs_diff=diff,
         label_agreement=agreement,
@@ -106,7 +114,10 @@ def raise_on_failures(results: list[ModelParity]) -> None:
         raise ParityError(msg)
 
 
-def report(results: list[ModelParity], reference_name: str, threshold: float) -> dict:
+def report(results: list[ModelParity], reference_name: str, threshold: float, validation: dict[str, dict] | None = None) -> dict:
+    """The parity report; `validation` adds each model's validation figures (what chose its threshold
+    and the recommended models) under its name."""
+    validation = validation or {}
     return {
         "reference": reference_name,
         "threshold": threshold,
@@ -116,5 +127,5 @@ def report(results: list[ModelParity], reference_name: str, threshold: float) ->
             "max_accuracy_drop": MAX_ACCURACY_DROP,
         },
         "passed": all(r.passed for r in results),
-        "models": [asdict(r) | {"passed": r.passed} for r in results],
+        "models": [asdict(r) | {"passed": r.passed} | ({"validation": validation[r.model]} if r.model in validation else {}) for r in results],
     }

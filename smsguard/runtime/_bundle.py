@@ -19,7 +19,9 @@ from smsguard.runtime._vocabulary import Vocabulary
 MANIFEST_NAME = "manifest.json"
 VOCAB_NAME = "vocab.json"
 PARITY_NAME = "parity.json"
-FORMAT_VERSION = "1.1"  # major.minor: a reader refuses a newer major, ignores unknown fields (1.1: variant, builtin_kernel_probabilities)
+# major.minor: a reader refuses a newer major, ignores unknown fields. 1.1 added a model's own
+# `threshold` and `variant`, and the golden vectors' `builtin_kernel_probabilities`.
+FORMAT_VERSION = "1.1"
 
 
 def sha256_of(path: Path) -> str:
@@ -101,6 +103,7 @@ class BundleFile:
     inputs: tuple[TensorSpec, ...] = ()
     outputs: tuple[TensorSpec, ...] = ()
     min_runtime: Mapping[str, str] | None = None  # backend -> oldest version known to run it
+    threshold: float | None = None  # a model's own threshold, when it needs one to meet the target; else the bundle's
 
     @property
     def is_float(self) -> bool:
@@ -119,6 +122,7 @@ class BundleFile:
             inputs=tuple(TensorSpec.from_dict(t) for t in data.get("inputs", ())),
             outputs=tuple(TensorSpec.from_dict(t) for t in data.get("outputs", ())),
             min_runtime=data.get("min_runtime"),
+            threshold=None if data.get("threshold") is None else float(data["threshold"]),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -133,6 +137,8 @@ class BundleFile:
             }
             if self.min_runtime:
                 data["min_runtime"] = dict(self.min_runtime)
+            if self.threshold is not None:
+                data["threshold"] = self.threshold
         return data
 
     @classmethod
@@ -162,7 +168,7 @@ class Bundle:
     manifest: Mapping[str, Any]
     vocabulary: Vocabulary
     files: Mapping[str, BundleFile]
-    threshold: float
+    threshold: float  # for every model without a threshold of its own (`threshold_of`)
     labels: tuple[str, str]  # (negative, positive): the model outputs the probability of labels[1]
 
     @classmethod
@@ -189,6 +195,10 @@ class Bundle:
         if len(labels) != 2 or not 0.0 <= threshold <= 1.0:
             msg = f"manifest '{path / MANIFEST_NAME}' is malformed: expected two labels and a threshold in [0, 1]"
             raise BundleError(msg)
+        for entry in files.values():
+            if entry.threshold is not None and not 0.0 <= entry.threshold <= 1.0:
+                msg = f"manifest '{path / MANIFEST_NAME}' is malformed: model '{entry.name}' has threshold {entry.threshold}, expected one in [0, 1]"
+                raise BundleError(msg)
         vocab_path = verified_path(path, vocab_entry)
         try:
             vocabulary = Vocabulary.from_dict(read_json(vocab_path, "vocabulary"))
@@ -211,6 +221,10 @@ class Bundle:
         except KeyError:
             msg = f"bundle '{self.path}' has no model '{name}'; it has: {', '.join(self.models)}"
             raise BundleError(msg) from None
+
+    def threshold_of(self, entry: BundleFile) -> float:
+        """The threshold a model is used at: its own when the manifest gives one, else the bundle's."""
+        return self.threshold if entry.threshold is None else entry.threshold
 
     def model_path(self, entry: BundleFile) -> Path:
         return verified_path(self.path, entry)

@@ -38,7 +38,7 @@ class Classifier:
     def __init__(self, bundle: Bundle, session: Session) -> None:
         self.bundle = bundle
         self.vocabulary = bundle.vocabulary
-        self.threshold = bundle.threshold
+        self.threshold = bundle.threshold_of(session.entry)
         self._session = session
 
     @classmethod
@@ -85,7 +85,8 @@ class Classifier:
         return self._session.run(self.encode(texts))
 
     def predict(self, texts: Iterable[str | bytes], workers: int = 1) -> list[str]:
-        """The label of each text at the bundle's threshold: the second label ("spam") at or above it."""
+        """The label of each text at the model's threshold (`threshold`: the model's own when the manifest
+        gives one, else the bundle's): the second label ("spam") at or above it."""
         negative, positive = self.bundle.labels
         return [positive if p >= self.threshold else negative for p in self.predict_proba(texts, workers)]
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import keras
@@ -19,6 +19,8 @@ class ModelConfig:
     embedding_dim: int = 128
     lstm_units: int = 32
     activation: str = "tanh"  # the LSTM's cell activation
+    dropout: float = 0.0  # training only: the unrolled twin and every export compute without it
+    recurrent_dropout: float = 0.0
     learning_rate: float = 1e-3  # Adam's default
 
 
@@ -26,7 +28,14 @@ def build_model(config: ModelConfig, unroll: bool = False) -> keras.Model:
     """`unroll=True` builds the same weights as fixed steps: the form TFLite converts with a dynamic batch."""
     inputs = keras.Input(shape=(config.maxlen,), dtype="int32", name=INPUT_NAME)
     x = keras.layers.Embedding(config.vocab_size, config.embedding_dim, name="embedding")(inputs)
-    x = keras.layers.LSTM(config.lstm_units, activation=config.activation, unroll=unroll, name="lstm")(x)
+    x = keras.layers.LSTM(
+        config.lstm_units,
+        activation=config.activation,
+        dropout=config.dropout,
+        recurrent_dropout=config.recurrent_dropout,
+        unroll=unroll,
+        name="lstm",
+    )(x)
     outputs = keras.layers.Dense(1, activation="sigmoid", name="spam_probability")(x)
     model = keras.Model(inputs, outputs, name="smsguard_lstm")
     model.compile(
@@ -37,8 +46,13 @@ def build_model(config: ModelConfig, unroll: bool = False) -> keras.Model:
     return model
 
 
-def unrolled_copy(model: keras.Model, config: ModelConfig) -> keras.Model:
-    twin = build_model(config, unroll=True)
+def inference_copy(model: keras.Model, config: ModelConfig, unroll: bool = False) -> keras.Model:
+    """The same weights, built without the training-only dropout: what the converters see.
+
+    Dropout changes nothing at inference, but recurrent dropout makes Keras build the LSTM step by
+    step, in which tf2onnx no longer finds an LSTM (it writes a Loop that ONNX Runtime may reject).
+    """
+    twin = build_model(replace(config, dropout=0.0, recurrent_dropout=0.0), unroll=unroll)
     twin.set_weights(model.get_weights())
     return twin
 

@@ -70,10 +70,18 @@ def train(config: TrainConfig, out: Path, force: bool = False) -> TrainResult:
         embedding_dim=config.embedding_dim,
         lstm_units=config.lstm_units,
         activation=config.activation,
+        dropout=config.dropout,
+        recurrent_dropout=config.recurrent_dropout,
         learning_rate=config.learning_rate,
     )
     model = build_model(model_config)
-    console.step(f"Training Embedding({model_config.vocab_size}, {config.embedding_dim}) -> LSTM({config.lstm_units}, {config.activation}) -> Dense(1, sigmoid) for {config.epochs} epochs")
+    console.step(
+        f"Training Embedding({model_config.vocab_size}, {config.embedding_dim}) -> LSTM({config.lstm_units}, {config.activation}) "
+        f"-> Dense(1, sigmoid) for {_epochs_wording(config)} (preset {config.preset})"
+    )
+    stopper = None
+    if config.early_stopping_patience:
+        stopper = keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.early_stopping_patience, restore_best_weights=True)
     started = time.perf_counter()
     history = model.fit(
         x["train"],
@@ -82,10 +90,17 @@ def train(config: TrainConfig, out: Path, force: bool = False) -> TrainResult:
         epochs=config.epochs,
         batch_size=config.batch_size,
         shuffle=True,
+        # Only when asked, so that the tutorial preset trains exactly as it did before class weights existed.
+        class_weight={0: 1.0, 1: config.spam_weight} if config.spam_weight != 1.0 else None,
+        callbacks=[stopper] if stopper else [],
         verbose=1 if sys.stderr.isatty() else 2,
     ).history
     seconds = time.perf_counter() - started
     history = {key: [float(v) for v in values] for key, values in history.items()}
+    kept_epoch = len(history["loss"])
+    if stopper:
+        kept_epoch = stopper.best_epoch + 1  # restored at the end of training
+        console.step(f"Kept the weights of epoch {kept_epoch} of {len(history['loss'])}: the lowest validation loss")
 
     proba = {name: model.predict(x[name], batch_size=1024, verbose=0).reshape(-1) for name in ("validation", "test")}
     if config.target_ham_fpr is None:
@@ -100,7 +115,7 @@ def train(config: TrainConfig, out: Path, force: bool = False) -> TrainResult:
         write_json(folder / VOCAB_NAME, vocabulary.to_dict())
         split.to_json(dataset, dropped, config.seed, folder / SPLIT_NAME)
         write_json(folder / CONFIG_NAME, {"train": asdict(config) | {"data": str(data_path)}, "model": asdict(model_config)})
-        write_json(folder / HISTORY_NAME, history | {"seconds": seconds})
+        write_json(folder / HISTORY_NAME, history | {"kept_epoch": kept_epoch, "seconds": seconds})
         write_json(
             folder / METRICS_NAME,
             {
@@ -116,6 +131,12 @@ def train(config: TrainConfig, out: Path, force: bool = False) -> TrainResult:
     console.info("\n" + metrics_table({"validation": metrics["validation"], "test": metrics["test"]}))
     console.step(f"Trained in {seconds:.1f} s; run written to {out}")
     return TrainResult(out, threshold, metrics["validation"], metrics["test"])
+
+
+def _epochs_wording(config: TrainConfig) -> str:
+    if not config.early_stopping_patience:
+        return f"{config.epochs} epochs"
+    return f"at most {config.epochs} epochs, stopping {config.early_stopping_patience} after the lowest validation loss"
 
 
 def metrics_table(columns: dict[str, Metrics]) -> str:
