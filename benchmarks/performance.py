@@ -115,7 +115,8 @@ def in_fresh_process(kind: str, bundle: Path, run: Path, texts_file: str = "") -
         [sys.executable, __file__, "--child", kind, "--bundle", str(bundle), "--run", str(run), "--texts", texts_file],
         capture_output=True,
         text=True,
-        env=os.environ | {"TF_CPP_MIN_LOG_LEVEL": "3"},
+        # One BLAS thread per process: "1 core" means one core, and N workers use N, not N x N.
+        env=os.environ | {"TF_CPP_MIN_LOG_LEVEL": "3"} | ({} if kind == "bulk-keras" else {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}),
     )
     wall = time.perf_counter() - begin
     if done.returncode:
