@@ -19,6 +19,8 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+from _results import write_results  # benchmarks/, beside this script
+
 import numpy as np
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -71,15 +73,7 @@ def main() -> int:
         "summary": summarize(per_seed),
     }
     result["targets"] = check_targets(result["summary"])
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    from smsguard.runtime._bundle import write_atomic, write_json
-
-    write_json(out / "accuracy.json", result)
-    table = markdown(result)
-    write_atomic(out / "accuracy.md", table.encode("utf-8"))
-    print(table)
-    print(f"* Results in {out / 'accuracy.md'} and {out / 'accuracy.json'} ({result['seconds']:.0f} s)", file=sys.stderr)
+    write_results(Path(args.out), "accuracy", result, markdown(result), f"{result['seconds']:.0f} s")
     return 0
 
 

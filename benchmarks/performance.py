@@ -31,6 +31,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
+from _results import write_results  # benchmarks/, beside this script
 
 RESULTS = Path(__file__).resolve().parent / "results"
 BUCKETS = ((0, 5), (6, 10), (11, 20), (21, 30), (31, 40))  # real tokens per message
@@ -276,11 +277,8 @@ def main() -> int:
         "sizes": sizes | {"model.keras": keras_size},
     }
     result["targets"] = targets(result)
-    (RESULTS / "performance.json").write_text(json.dumps(result, indent=2) + "\n")
-    (RESULTS / "performance.md").write_text(markdown(result))
     plot(result, RESULTS / "performance.png")
-    print(markdown(result))
-    print(f"* Results in {RESULTS}/performance.{{json,md,png}}", file=sys.stderr)
+    write_results(RESULTS, "performance", result, markdown(result), "and performance.png")
     return 0
 
 

@@ -33,6 +33,8 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+from _results import write_results  # benchmarks/, beside this script
+
 import numpy as np
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -110,15 +112,7 @@ def main() -> int:
         "forward_selection": steps,
         "best": {"trial": best["name"], "changes": chosen},
     }
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    from smsguard.runtime._bundle import write_atomic, write_json
-
-    write_json(out / "search.json", result)
-    table = markdown(result)
-    write_atomic(out / "search.md", table.encode("utf-8"))
-    print(table)
-    print(f"* Results in {out / 'search.md'} and {out / 'search.json'} ({result['seconds'] / 60:.0f} min)", file=sys.stderr)
+    write_results(Path(args.out), "search", result, markdown(result), f"{result['seconds'] / 60:.0f} min")
     return 0
 
 
