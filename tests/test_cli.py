@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import io
 import json
 import os
@@ -18,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from bundle_edits import edit_manifest, replace_with_non_model
 from smsguard import __version__
 from smsguard.cli import main
 from smsguard.runtime import BACKENDS, Bundle, Classifier, installed_backends
@@ -66,27 +66,6 @@ def predictions(out: str) -> list[dict]:
 
 def write_csv(path: Path, content: str | bytes) -> Path:
     path.write_bytes(content.encode("utf-8") if isinstance(content, str) else content)
-    return path
-
-
-def edit_manifest(bundle: Path, change) -> None:
-    path = bundle / "manifest.json"
-    manifest = json.loads(path.read_text(encoding="utf-8"))
-    change(manifest)
-    path.write_text(json.dumps(manifest, indent=2), encoding="utf-8")
-
-
-def replace_with_non_model(bundle: Path, name: str) -> Path:
-    """Overwrite a model file with text and record its new sha256, so the hash check passes."""
-    path = bundle / name
-    path.write_bytes(b"this is not a model, but its sha256 is in the manifest\n" * 20)
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-
-    def change(manifest: dict) -> None:
-        entry = next(f for f in manifest["files"] if f["name"] == name)
-        entry["sha256"], entry["size"] = digest, path.stat().st_size
-
-    edit_manifest(bundle, change)
     return path
 
 

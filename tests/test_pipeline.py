@@ -562,15 +562,11 @@ def test_bulk_scoring_streams_and_gives_the_same_result_in_processes(bundle_dir:
 
 @pytest.mark.slow
 def test_a_corrupt_npz_model_is_refused_with_a_clear_error(bundle_copy: Path) -> None:
+    from bundle_edits import replace_with_non_model
+
     from smsguard.runtime import BackendError
 
-    path = bundle_copy / "model.float32.npz"
-    path.write_bytes(b"not a zip file")
-    manifest = json.loads((bundle_copy / "manifest.json").read_text())
-    for entry in manifest["files"]:
-        if entry["name"] == path.name:
-            entry["sha256"], entry["size"] = sha256_of(path), path.stat().st_size
-    (bundle_copy / "manifest.json").write_text(json.dumps(manifest))
+    replace_with_non_model(bundle_copy, "model.float32.npz")
     with pytest.raises(BackendError, match=r"^numpy \S+ cannot load model 'model.float32.npz': "):
         Classifier.load(bundle_copy, backend="numpy", model="model.float32.npz")
 

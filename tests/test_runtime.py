@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from bundle_edits import edit_manifest, replace_with_non_model
 from smsguard import __version__
 from smsguard.runtime import (
     BACKENDS,
@@ -55,28 +56,6 @@ slow = pytest.mark.slow
 def classifier(bundle_dir: Path):
     """`classifier(model, backend)`: one loaded Classifier per pair for the whole session."""
     return functools.cache(lambda model=None, backend="auto": Classifier.load(bundle_dir, backend=backend, model=model))
-
-
-def edit_manifest(bundle: Path, change) -> None:
-    """Rewrite manifest.json after `change(manifest)`; the manifest itself is not hashed."""
-    path = bundle / "manifest.json"
-    manifest = json.loads(path.read_text(encoding="utf-8"))
-    change(manifest)
-    path.write_text(json.dumps(manifest, indent=2), encoding="utf-8")
-
-
-def replace_with_non_model(bundle: Path, name: str) -> Path:
-    """Overwrite a model file with text and record the new bytes' sha256, so only the loader can object."""
-    path = bundle / name
-    path.write_bytes(b"this is not a model, but its sha256 is in the manifest\n" * 20)
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-
-    def change(manifest: dict) -> None:
-        entry = next(f for f in manifest["files"] if f["name"] == name)
-        entry["sha256"], entry["size"] = digest, path.stat().st_size
-
-    edit_manifest(bundle, change)
-    return path
 
 
 def integrity_message(path: Path, expected: str, actual: str, size: int, expected_size: int) -> str:
