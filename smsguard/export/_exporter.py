@@ -20,7 +20,7 @@ from smsguard.export._onnx import OUTPUT_NAME, convert_onnx, quantize_onnx
 from smsguard.export._primed import PRIMED_STATE_NODES, keras_weights, write_npz, write_primed_onnx
 from smsguard.export._quiet import converter_output
 from smsguard.export._tflite import TFLiteQuantization, convert_tflite, min_runtime_version
-from smsguard.runtime._backends import _dequantize, backend_info, open_session
+from smsguard.runtime._backends import TFLiteSession, backend_info, open_session
 from smsguard.runtime._bundle import (
     FORMAT_VERSION,
     MANIFEST_NAME,
@@ -153,7 +153,7 @@ def export(run_dir: Path, out: Path, config: ExportConfig | None = None, force: 
             exported = session.run(test_ids)
             outputs[path.name] = session.run(golden_ids)
             if fmt == "tflite":
-                builtin_outputs[path.name] = _builtin_kernel_outputs(path, golden_ids)
+                builtin_outputs[path.name] = _builtin_kernel_outputs(path, provisional, golden_ids)
             results.append(
                 parity.compare(path.name, backend.name, quantization, provisional.size, test_labels, reference, exported, threshold, variant, own)
             )
@@ -226,23 +226,12 @@ def _check_model_matches_vocabulary(model, vocabulary: Vocabulary, run_dir: Path
         raise BundleError(msg)
 
 
-def _builtin_kernel_outputs(path: Path, ids: np.ndarray) -> np.ndarray:
+def _builtin_kernel_outputs(path: Path, entry: BundleFile, ids: np.ndarray) -> np.ndarray:
     """A TFLite model's outputs from LiteRT's builtin kernels, without the XNNPACK delegate it applies by
     default. A runtime without XNNPACK for some op (tflite-runtime 2.14 runs the full-integer model
     this way) computes these instead: the integer kernels round differently, by up to 9 output steps
     (0.035) on the tutorial's test messages, with the same labels."""
-    from ai_edge_litert import interpreter as litert
-
-    interpreter = litert.Interpreter(
-        model_path=str(path), num_threads=1,
-        experimental_op_resolver_type=litert.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
-    )
-    source, target = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
-    interpreter.resize_tensor_input(source["index"], ids.shape, strict=False)
-    interpreter.allocate_tensors()
-    interpreter.set_tensor(source["index"], np.ascontiguousarray(ids, dtype=source["dtype"]))
-    interpreter.invoke()
-    return _dequantize(interpreter.get_tensor(target["index"]), *target["quantization"]).reshape(-1)
+    return TFLiteSession(backend_info("litert"), path, entry, builtin_kernels=True).run(ids)
 
 
 def _golden_rows(labels: np.ndarray, count: int) -> np.ndarray:

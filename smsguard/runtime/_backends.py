@@ -99,11 +99,14 @@ _OLD_OP = re.compile(r"builtin opcode '(\w+)' version '(\d+)'")
 class TFLiteSession(Session):
     """A TFLite interpreter. Interpreters are not thread-safe, so calls take a lock."""
 
-    def __init__(self, info: BackendInfo, path: Path, entry: BundleFile) -> None:
+    def __init__(self, info: BackendInfo, path: Path, entry: BundleFile, builtin_kernels: bool = False) -> None:
+        """`builtin_kernels`: without the XNNPACK delegate the interpreter applies by default (what an
+        older runtime computes); export records those outputs too."""
         self.backend, self.entry = info, entry
         module = importlib.import_module(info.module)
+        options = {"experimental_op_resolver_type": module.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES} if builtin_kernels else {}
         try:
-            self._interpreter = module.Interpreter(model_path=str(path), num_threads=1)
+            self._interpreter = module.Interpreter(model_path=str(path), num_threads=1, **options)
             self._interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as error:
             raise _load_error(info, entry, error) from None
