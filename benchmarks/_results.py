@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from smsguard.runtime._bundle import write_atomic, write_json
+from smsguard._staging import write_atomic, write_json
 
 
 def write_results(out: Path, name: str, result: dict, table: str, took: str) -> None:

@@ -19,9 +19,8 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from _results import write_results  # benchmarks/, beside this script
-
 import numpy as np
+from _results import write_results  # benchmarks/, beside this script
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SEEDS = (42, 43, 44)
@@ -99,7 +98,7 @@ def run_seed(preset: str, seed: int, data: str | None) -> dict[str, dict]:
         test_texts, test_labels = texts[split.test].tolist(), dataset.labels[split.test]
         if config.target_ham_fpr is not None:  # what the target's threshold costs and buys, shown beside it
             from smsguard.runtime import Vocabulary
-            from smsguard.runtime._bundle import read_json
+            from smsguard.runtime.bundle import read_json
             from smsguard.train._model import load_model
 
             vocabulary = Vocabulary.from_dict(read_json(run_dir / "vocab.json", "vocabulary"))

@@ -149,8 +149,7 @@ def time_each(call, items: list, rounds: int) -> np.ndarray:
 
 
 def latency_table(bundle_dir: Path, run_dir: Path, texts: list[str], repeats: int) -> list[dict]:
-    from smsguard.runtime import Bundle, Classifier
-    from smsguard.runtime._backends import installed_backends, open_session
+    from smsguard.runtime import Bundle, Classifier, installed_backends, open_session
 
     bundle = Bundle.load(bundle_dir)
     lengths = np.count_nonzero(bundle.vocabulary.encode(texts), axis=1)
@@ -174,7 +173,7 @@ def latency_table(bundle_dir: Path, run_dir: Path, texts: list[str], repeats: in
         for info in installed_backends():
             if info.format == entry.format:
                 classifier = Classifier(bundle, open_session(info, bundle.model_path(entry), entry))
-                add(entry.name, info.name, time_each(lambda t: classifier.predict_proba([t]), texts, repeats), entry.size)
+                add(entry.name, info.name, time_each(lambda t, classifier=classifier: classifier.predict_proba([t]), texts, repeats), entry.size)
 
     ids = bundle.vocabulary.encode(texts)
     rows_ids = [ids[i : i + 1] for i in range(len(ids))]

@@ -33,9 +33,8 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from _results import write_results  # benchmarks/, beside this script
-
 import numpy as np
+from _results import write_results  # benchmarks/, beside this script
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SEEDS = (42, 43, 44)
@@ -178,7 +177,7 @@ def data_facts(seeds: list[int], data: str | None) -> dict:
         frequency = np.bincount(np.concatenate([np.asarray(s, dtype=np.int64) for s in seen]), minlength=vocabulary.size)
         validation_words = [w for t in texts[split.validation] for w in vocabulary.words(t)]
         facts[str(seed)] = {
-            "training_messages": int(len(split.train)),
+            "training_messages": len(split.train),
             "tokens_per_message": {f"p{q}": float(np.percentile(counts, q)) for q in (50, 90, 95, 98, 99, 100)},
             "spam_tokens_max": int(counts[spam].max()),
             "longer_than_40": {"ham": float(np.mean(counts[~spam] > 40)), "spam": float(np.mean(counts[spam] > 40))},

@@ -1,21 +1,44 @@
-"""Write a whole output folder or file, or none of it: build it beside its target, then rename it into place."""
+"""Write a whole output folder or file, or none of it: build it beside its target, then rename it into
+place; and single files atomically (`write_atomic`, `write_json`)."""
 
 from __future__ import annotations
 
 import contextlib
 import glob
+import json
 import os
 import shutil
 import signal
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
-from smsguard.runtime._errors import SmsguardError
+from smsguard.runtime import SmsguardError
 
 _PARTIAL = ".partial-"  # `.NAME.partial-PID`: the folder being built
 _OLD = ".old-"  # `.NAME.old-PID`: the earlier folder, moved aside for the moment of the swap
 _DEFERRED = {signal.SIGINT, signal.SIGTERM}  # wait until both renames are done
+
+
+def write_atomic(path: Path, content: bytes) -> None:
+    """Write a file so that readers see the old one or the new one, never half of one."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; these files are meant to be copied and read
+        with os.fdopen(fd, "wb") as file:
+            file.write(content)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json(path: Path, data: Any) -> None:
+    write_atomic(path, (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
 
 
 @contextlib.contextmanager

@@ -19,10 +19,9 @@ import numpy as np
 
 from smsguard import __version__
 from smsguard import _console as console
-from smsguard.runtime._backends import installed_backends, open_session
-from smsguard.runtime._bundle import Bundle, write_atomic, write_json
-from smsguard.runtime._classifier import Classifier
-from smsguard.runtime._errors import SmsguardError
+from smsguard._staging import write_atomic, write_json
+from smsguard.runtime import Bundle, Classifier, ConfigError, SmsguardError, installed_backends, open_session
+from smsguard.runtime.bundle import sha256_of
 
 
 @dataclass(frozen=True)
@@ -31,7 +30,7 @@ class BenchConfig:
 
     runs: int = 1000  # timed single-message predictions per model, after warm-up
     warmup: int = 50  # untimed predictions first: caches, allocations, lazy kernels
-    keras_model: str | None = None  # a .keras file to time beside; default: the bundle's source model, if present
+    keras_model: str | None = None  # the bundle's source .keras file (RUN_DIR/model.keras), to time beside; checked against the manifest's hash
     keras_runs: int = 50  # model.predict costs tens of milliseconds a call
     threads: int = 8  # throughput is also measured with 1, 2, 4 ... up to this many threads sharing one Classifier
     message: str | None = None  # the message timed; default: the golden message of median length
@@ -42,13 +41,13 @@ class BenchConfig:
         for name in ("runs", "keras_runs"):
             if getattr(self, name) < 10:
                 msg = f"{name} must be at least 10 to give a p99, found {getattr(self, name)}"
-                raise ValueError(msg)
+                raise ConfigError(msg)
         if self.warmup < 0:
             msg = f"warmup must be 0 or more, found {self.warmup}"
-            raise ValueError(msg)
+            raise ConfigError(msg)
         if self.threads < 1:
             msg = f"threads must be at least 1, found {self.threads}"
-            raise ValueError(msg)
+            raise ConfigError(msg)
 
 
 @dataclass(frozen=True)
@@ -87,7 +86,7 @@ def run_benchmark(bundle_dir: Path, config: BenchConfig) -> dict:
             session = open_session(info, bundle.model_path(entry), entry)
             classifier = Classifier(bundle, session)
             load_ms = (time.perf_counter() - started) * 1e3
-            timings.append(_time(lambda: classifier.predict_proba([message]), entry.name, info.name, entry.size, load_ms, config.warmup, config.runs))
+            timings.append(_time(lambda classifier=classifier: classifier.predict_proba([message]), entry.name, info.name, entry.size, load_ms, config.warmup, config.runs))
             console.info(f"  {_line(timings[-1])}")
             scaling = thread_scaling(classifier, message, config.threads, config.runs)
             throughputs += scaling
@@ -128,7 +127,7 @@ def markdown_table(result: dict) -> str:
         size = f"{t['size'] / 1e6:.2f} MB" if t["size"] else "—"
         lines.append(
             f"| {t['system']} | {t['backend']} | {size} | {t['load_ms']:.0f} ms | {t['first_ms']:.1f} ms | "
-            f"{_us(t['p50_us'])} | {_us(t['p95_us'])} | {_us(t['p99_us'])} |"
+            f"{format_duration(t['p50_us'])} | {format_duration(t['p95_us'])} | {format_duration(t['p99_us'])} |"
         )
     throughput = result.get("throughput", [])
     if throughput:
@@ -156,7 +155,7 @@ def thread_scaling(classifier: Classifier, message: str, max_threads: int, calls
         start = threading.Barrier(threads + 1)
         share = calls * max_threads // threads
 
-        def work() -> None:
+        def work(start: threading.Barrier = start, share: int = share) -> None:
             start.wait()
             for _ in range(share):
                 classifier.predict_proba([message])
@@ -189,13 +188,11 @@ def _time(call, system: str, backend: str, size: int | None, load_ms: float, war
 
 
 def _keras_timing(bundle: Bundle, config: BenchConfig, message: str) -> Timing | None:
-    path = Path(config.keras_model) if config.keras_model else _source_model(bundle)
-    if path is not None and not path.is_file():
-        msg = f"Keras model '{path}' does not exist; pass --keras-model RUN_DIR/model.keras"
-        raise SmsguardError(msg)
-    if path is None:
+    if not config.keras_model:
         console.info("  (Keras not timed: pass --keras-model RUN_DIR/model.keras)")
         return None
+    path = Path(config.keras_model)
+    _check_source_model(bundle, path)
     try:
         import keras
         import tensorflow as tf
@@ -214,12 +211,19 @@ def _keras_timing(bundle: Bundle, config: BenchConfig, message: str) -> Timing |
     return timing
 
 
-def _source_model(bundle: Bundle) -> Path | None:
-    source = bundle.manifest.get("source", {})
-    if not source.get("run"):
-        return None
-    path = Path(source["run"]) / source.get("model", "model.keras")
-    return path if path.is_file() else None
+def _check_source_model(bundle: Bundle, path: Path) -> None:
+    """Refuse a Keras file that is missing or is not the one the bundle was exported from: timing
+    another model beside this bundle's would compare nothing."""
+    if not path.is_file():
+        msg = f"Keras model '{path}' does not exist; pass --keras-model RUN_DIR/model.keras"
+        raise SmsguardError(msg)
+    source = bundle.manifest.source
+    if source is not None and sha256_of(path) != source.model_sha256:
+        msg = (
+            f"Keras model '{path}' is not the one bundle '{bundle.path}' was exported from "
+            f"(run '{source.run}', {source.model} sha256 {source.model_sha256[:12]}…); pass that run's {source.model}"
+        )
+        raise SmsguardError(msg)
 
 
 def _median_message(bundle: Bundle) -> str:
@@ -241,10 +245,11 @@ def _machine() -> dict:
     return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(), "smsguard": __version__}
 
 
-def _us(value: float) -> str:
+def format_duration(value: float) -> str:
+    """Microseconds as people read them: "29 µs", or "58.6 ms" from 10 ms up."""
     return f"{value / 1e3:.1f} ms" if value >= 1e4 else f"{value:.0f} µs"
 
 
 def _line(t: Timing) -> str:
-    return f"{t.system} [{t.backend}]: p50 {_us(t.p50_us)}, p95 {_us(t.p95_us)}, p99 {_us(t.p99_us)}; load {t.load_ms:.0f} ms, first call {t.first_ms:.1f} ms"
+    return f"{t.system} [{t.backend}]: p50 {format_duration(t.p50_us)}, p95 {format_duration(t.p95_us)}, p99 {format_duration(t.p99_us)}; load {t.load_ms:.0f} ms, first call {t.first_ms:.1f} ms"
 

@@ -1,5 +1,6 @@
 """The `smsguard` command. Heavy imports (TensorFlow) happen inside the commands that need them, so
-`predict` and `verify` start fast on a device; every error leaves as one line and exit status 2."""
+`predict` and `verify` start fast on a device. Every error of the user's (a `SmsguardError`) leaves as
+one line and exit status 2; anything else is a bug, and shows its traceback."""
 
 from __future__ import annotations
 
@@ -13,21 +14,25 @@ import os
 import re
 import signal
 import sys
-from collections.abc import Iterable, Iterator
+import typing
+from collections.abc import Callable, Iterable, Iterator
+from enum import Enum
 from pathlib import Path
+from typing import Any
 
 from smsguard import __version__
 from smsguard import _console as console
+from smsguard._columns import TEXT_COLUMNS
 from smsguard._staging import staged_file
-from smsguard.runtime._errors import SmsguardError
+from smsguard.runtime import BACKENDS, ConfigError, SmsguardError
 
+BACKEND_CHOICES = ("auto", *(b.name for b in BACKENDS))
 EXIT_MISMATCH = 1  # verify found a model that does not reproduce the golden vectors
 EXIT_USAGE = 2  # bad input: a missing file, a bad flag value, a bundle that fails its checks
 SAMPLE_MESSAGES = (
     "WINNER!! You have been selected to receive a £900 prize reward! To claim call 09061701461. Valid 12 hours only.",
     "Are we still on for dinner tonight? I'll be there around 7.",
 )
-CSV_TEXT_COLUMNS = ("SMS", "sms", "text", "message", "Message", "v2")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -35,23 +40,19 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, _terminate)  # so a killed export still removes its partial folder
     try:
-        return args.run(args)
+        status: int = args.run(args)
+    except ConfigError as error:  # a flag value out of range
+        console.error(f"invalid argument: {error}")
+        return EXIT_USAGE
     except SmsguardError as error:
         console.error(str(error))
-        return EXIT_USAGE
-    except (ValueError, TypeError) as error:  # config validation: a flag value out of range
-        console.error(f"invalid argument: {error}")
         return EXIT_USAGE
     except KeyboardInterrupt as interrupt:
         console.error("interrupted; nothing was left half written")
         return 128 + (signal.SIGTERM if isinstance(interrupt, _Terminated) else signal.SIGINT)
     except BrokenPipeError:
         return 0
-    except Exception as error:  # a bug, not a user error: still one line, with how to see more
-        if os.environ.get("SMSGUARD_DEBUG"):
-            raise
-        console.error(f"unexpected {type(error).__name__}: {error} (set SMSGUARD_DEBUG=1 for the traceback, and please report it)")
-        return 3
+    return status
 
 
 class _Terminated(KeyboardInterrupt):
@@ -86,47 +87,30 @@ def _predict(args: argparse.Namespace) -> int:
 
     texts = _texts(args)
     classifier = Classifier.load(args.bundle, backend=args.backend, model=args.model)
-    negative, positive = classifier.bundle.labels
     count = 0
     with staged_file(Path(args.output)) if args.output else contextlib.nullcontext(sys.stdout) as out:
-        for batch in _batches(texts, 512):
-            for text, probability in zip(batch, classifier.predict_proba(batch)):
-                label = positive if probability >= classifier.threshold else negative
-                print(json.dumps({"text": text, "probability": round(float(probability), 6), "label": label}, ensure_ascii=False), file=out)
+        for batch, probabilities in classifier.iter_chunks(texts):
+            for text, probability in zip(batch, probabilities, strict=True):
+                print(_prediction_line(classifier, text, probability), file=out)
             count += len(batch)
-        out.flush()
+            out.flush()
     if args.output:
         console.step(f"{count} predictions written to {args.output}")
     return 0
 
 
-def _verify(args: argparse.Namespace) -> int:
-    from smsguard.runtime._verify import verify_bundle
+def _prediction_line(classifier: Any, text: str, probability: float) -> str:
+    negative, positive = classifier.bundle.labels
+    label = positive if probability >= classifier.threshold else negative
+    return json.dumps({"text": text, "probability": round(float(probability), 6), "label": label}, ensure_ascii=False)
 
-    bundle, tokenizer_problems, results = verify_bundle(args.bundle, args.backend or None)
-    n = len(bundle.golden)
-    console.step(f"Verifying {args.bundle} on its {n} golden messages")
-    console.check(not tokenizer_problems, f"tokenizer: {n - len(tokenizer_problems)} of {n} messages give the export machine's ids")
-    for problem in tokenizer_problems[:5]:
-        console.info(f"        {problem}")
-    for r in results:
-        if r.skipped:
-            console.check(False, f"{r.model} [{r.backend}]: not run: {r.skipped}")
-            continue
-        console.check(r.passed, f"{r.model} [{r.backend}]: max diff {r.max_abs_diff:.2g} vs {r.compared_to} (atol {r.tolerance:g}), batched and one at a time")
-        for problem in r.problems:
-            console.info(f"        {problem}")
-    ran = [r for r in results if not r.skipped]
-    failed = [r for r in ran if not r.passed]
-    if not ran:
-        console.error("no model could be run: install a backend (pip install 'smsguard[litert]' or 'smsguard[onnx]')")
-        return EXIT_MISMATCH
-    skipped = len(results) - len(ran)
-    if failed or tokenizer_problems:
-        console.error(f"{len(failed)} of {len(ran)} model/backend pairs do not match the export machine" + (", and the tokenizer differs" if tokenizer_problems else ""))
-        return EXIT_MISMATCH
-    console.step(f"All {len(ran)} model/backend pairs match" + (f" ({skipped} could not be loaded by this backend, listed above)" if skipped else ""))
-    return 0
+
+def _verify(args: argparse.Namespace) -> int:
+    from smsguard.runtime import verify_bundle
+
+    report = verify_bundle(args.bundle, args.backend or None)
+    report.print_checklist()
+    return 0 if report.passed else EXIT_MISMATCH
 
 
 def _bench(args: argparse.Namespace) -> int:
@@ -140,7 +124,8 @@ def _demo(args: argparse.Namespace) -> int:
     """train -> export -> verify -> bench -> two sample predictions, in one folder."""
     from smsguard.bench import BenchConfig, run_benchmark
     from smsguard.export import ExportConfig, export
-    from smsguard.runtime import Classifier
+    from smsguard.runtime import Classifier, verify_bundle
+    from smsguard.runtime.bundle import RUN_MODEL_NAME
     from smsguard.train import TrainConfig, train
 
     out = Path(args.out)
@@ -150,15 +135,16 @@ def _demo(args: argparse.Namespace) -> int:
     console.info(f"\n== 2/5 export -> {bundle_dir}")
     export(run_dir, bundle_dir, ExportConfig(data=args.data), force=True)
     console.info("\n== 3/5 verify")
-    status = _verify(argparse.Namespace(bundle=str(bundle_dir), backend=None))
-    if status:
-        return status
+    report = verify_bundle(bundle_dir)
+    report.print_checklist()
+    if not report.passed:
+        return EXIT_MISMATCH
     console.info("\n== 4/5 bench")
-    run_benchmark(bundle_dir, BenchConfig(keras_model=str(run_dir / "model.keras"), json=str(out / "bench.json"), markdown=str(out / "bench.md")))
+    run_benchmark(bundle_dir, BenchConfig(keras_model=str(run_dir / RUN_MODEL_NAME), json=str(out / "bench.json"), markdown=str(out / "bench.md")))
     console.info("\n== 5/5 predict")
     classifier = Classifier.load(bundle_dir)
-    for text, probability, label in zip(SAMPLE_MESSAGES, classifier.predict_proba(SAMPLE_MESSAGES), classifier.predict(SAMPLE_MESSAGES)):
-        print(json.dumps({"text": text, "probability": round(float(probability), 6), "label": label}, ensure_ascii=False))
+    for text, probability in zip(SAMPLE_MESSAGES, classifier.predict_proba(SAMPLE_MESSAGES), strict=True):
+        print(_prediction_line(classifier, text, probability))
     console.step(f"Done: run in {run_dir}, bundle in {bundle_dir}, benchmark in {out / 'bench.md'} (model {classifier.model.name}, backend {classifier.backend})")
     return 0
 
@@ -202,7 +188,7 @@ def _utf8_argument(text: str, number: int) -> str:
 def _csv_texts(path: Path, column: str | None) -> Iterator[str]:
     name = f"CSV file '{path}'"
     try:
-        file = open(path, "rb")
+        file = open(path, "rb")  # noqa: SIM115 -- closed by the generator below, which outlives this call
     except FileNotFoundError:
         msg = f"{name} does not exist"
         raise SmsguardError(msg) from None
@@ -219,10 +205,10 @@ def _csv_texts(path: Path, column: str | None) -> Iterator[str]:
         file.close()
         msg = f"{name} is empty: expected a header row with a text column"
         raise SmsguardError(msg)
-    chosen = column or next((c for c in CSV_TEXT_COLUMNS if c in columns), None)
+    chosen = column or next((c for c in TEXT_COLUMNS if c in columns), None)
     if chosen not in columns:
         file.close()
-        wanted = repr(column) if column else "(looked for " + ", ".join(CSV_TEXT_COLUMNS) + ")"
+        wanted = repr(column) if column else "(looked for " + ", ".join(TEXT_COLUMNS) + ")"
         msg = f"{name} has no text column {wanted}; found {', '.join(map(repr, columns))}: pass --text-column NAME"
         raise SmsguardError(msg)
     index = columns.index(chosen)
@@ -234,17 +220,6 @@ def _csv_texts(path: Path, column: str | None) -> Iterator[str]:
                     yield row[index] if index < len(row) else ""
 
     return rows()
-
-
-def _batches(texts: Iterator[str], size: int) -> Iterator[list[str]]:
-    batch: list[str] = []
-    for text in texts:
-        batch.append(text)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
 
 
 # ---- parser ---------------------------------------------------------------------------------------
@@ -275,7 +250,7 @@ def _parser() -> argparse.ArgumentParser:
     p = commands.add_parser("predict", help="classify messages; prints one JSON object per message")
     p.add_argument("texts", nargs="*", metavar="TEXT", help="messages (default: one per line on stdin)")
     p.add_argument("--bundle", required=True, metavar="DIR")
-    p.add_argument("--backend", default="auto", help="auto, litert, tflite-runtime or onnxruntime (default: auto)")
+    p.add_argument("--backend", default="auto", choices=BACKEND_CHOICES, help="the inference backend; auto: the first installed of " + ", ".join(b.name for b in BACKENDS))
     p.add_argument("--model", help="a model file of the bundle (default: the recommended one)")
     p.add_argument("--csv", metavar="FILE", help="read messages from this CSV file")
     p.add_argument("--text-column", help="the CSV column holding the messages (default: SMS, text, message or v2)")
@@ -284,7 +259,7 @@ def _parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("verify", help="replay the bundle's golden vectors on every model and backend")
     p.add_argument("bundle", metavar="DIR")
-    p.add_argument("--backend", action="append", help="only this backend (repeatable; default: every installed one)")
+    p.add_argument("--backend", action="append", metavar="BACKEND", help=f"only this backend: {', '.join(b.name for b in BACKENDS)} (repeatable; default: every installed one)")
     p.set_defaults(run=_verify)
 
     p = commands.add_parser("bench", help="latency, load time and size of every model with every backend")
@@ -300,31 +275,42 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _add_config_flags(parser: argparse.ArgumentParser, config_class: type, presets: dict[str, dict] | None = None) -> None:
-    """One flag per dataclass field, typed from its annotation, helped by its trailing comment.
+    """One flag per dataclass field, typed from its annotation, helped by its trailing comment; an enum
+    field offers its values as `choices`.
 
     A flag not given is left out of the namespace (`_given`), so that a preset can supply it;
     `presets` adds each preset's value to the help where it differs from the default.
     """
     comments = _field_comments(config_class)
+    hints = typing.get_type_hints(config_class)
     for f in dataclasses.fields(config_class):
-        kind = str(f.type).replace(" ", "")
-        base = {"int": int, "float": float, "str": str, "bool": bool}[kind.removesuffix("|None")]
+        base, optional = _flag_type(hints[f.name])
         flag = "--" + f.name.replace("_", "-")
         help_text = comments.get(f.name, "")
-        if kind.endswith("|None") and base is not bool:
-            base = _or_none(base)  # so that a flag can undo a preset's value: --target-ham-fpr none
-        default = f.default
         if base is bool:
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS, help=help_text)
-        else:
-            shown = [] if default is None else [f"default: {default}"]
-            shown += [f"{name}: {values[f.name]}" for name, values in (presets or {}).items() if values.get(f.name, default) != default]
-            shown_text = f" ({'; '.join(shown)})" if shown else ""
-            parser.add_argument(flag, type=base, default=argparse.SUPPRESS, metavar=f.name.upper(), help=help_text + shown_text)
+            continue
+        default = f.default
+        shown = [] if default is None else [f"default: {default}"]
+        shown += [f"{name}: {values[f.name]}" for name, values in (presets or {}).items() if values.get(f.name, default) != default]
+        shown_text = f" ({'; '.join(shown)})" if shown else ""
+        choices = [str(member.value) for member in base] if isinstance(base, type) and issubclass(base, Enum) else None
+        parse = str if choices else base  # the config turns a choice into its enum member
+        parse = _or_none(parse) if optional else parse  # so that a flag can undo a preset's value: --target-ham-fpr none
+        metavar = None if choices else f.name.upper()
+        parser.add_argument(flag, type=parse, choices=choices, default=argparse.SUPPRESS, metavar=metavar, help=help_text + shown_text)
 
 
-def _or_none(base: type):
-    def parse(text: str):
+def _flag_type(annotation: Any) -> tuple[Any, bool]:
+    """(the flag's type, whether it takes `none`) for a field annotated `T` or `T | None`."""
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    if args and len(args) < len(typing.get_args(annotation)):
+        return args[0], True
+    return annotation, False
+
+
+def _or_none(base: Callable[[str], Any]) -> Callable[[str], Any]:
+    def parse(text: str) -> Any:
         return None if text.lower() == "none" else base(text)
 
     parse.__name__ = base.__name__  # argparse names the type in its errors: "invalid float value: 'x'"

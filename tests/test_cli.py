@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from bundle_edits import edit_manifest, replace_with_non_model
+
 from smsguard import __version__
 from smsguard.cli import main
 from smsguard.runtime import BACKENDS, Bundle, Classifier, installed_backends
@@ -181,7 +181,7 @@ def test_predict_with_each_model_and_backend(capsys, bundle_dir):
 @slow
 def test_predict_reads_one_message_per_stdin_line(bundle_dir, expected_probability):
     texts = ["hello", SPAM, "", "windows line end", UNICODE[0]]
-    stdin = "hello\n{}\n\nwindows line end\r\n{}\n".format(SPAM, UNICODE[0]).encode("utf-8")
+    stdin = f"hello\n{SPAM}\n\nwindows line end\r\n{UNICODE[0]}\n".encode()
     done = smsguard("predict", "--bundle", bundle_dir, stdin=stdin)
     assert done.returncode == 0, done.stderr
     rows = predictions(done.stdout)
@@ -208,7 +208,7 @@ def test_predict_round_trips_utf8_text_through_a_real_process(bundle_dir, expect
 @slow
 def test_predict_reads_the_sms_column_of_a_csv_file(capsys, bundle_dir, tmp_path, expected_probability):
     texts = [SPAM, HAM, 'a "quoted", multi-line\nmessage', "", *UNICODE]
-    rows = "".join(f'{label},"{text.replace(chr(34), chr(34) * 2)}"\n' for label, text in zip("shmhhhh", texts))
+    rows = "".join(f'{label},"{text.replace(chr(34), chr(34) * 2)}"\n' for label, text in zip("shmhhhh", texts, strict=False))
     csv = write_csv(tmp_path / "messages.csv", "label,SMS\n" + rows)
     status, out, err = run(capsys, "predict", "--bundle", bundle_dir, "--csv", csv)
     assert (status, err) == (0, "")

@@ -122,6 +122,6 @@ def test_the_runtime_and_verify_pass_on_emulated_raspberry_pi_cpus(bundle_dir):
     ]
     runs = runs_of_verify(done.stderr)
     assert len(runs) == len(PI_CPUS)
-    for cpu, run in zip(PI_CPUS, runs):
+    for cpu, run in zip(PI_CPUS, runs, strict=False):
         assert "-[✓] tokenizer: " in run, cpu
         assert checklist(run) == {(m, ARM_BACKEND[m.rsplit(".", 1)[1]]): "✓" for m in MODELS}, (cpu, run)

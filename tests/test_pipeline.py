@@ -18,7 +18,7 @@ import pytest
 
 from smsguard._staging import check_target, staged_folder
 from smsguard.runtime import Bundle, Classifier, SmsguardError
-from smsguard.runtime._bundle import sha256_of
+from smsguard.runtime.bundle import sha256_of
 from smsguard.train import evaluate, threshold_for_ham_fpr
 
 TFLITE_MODELS = {"model.float32.tflite", "model.dynamic_int8.tflite", "model.float16.tflite", "model.int8.tflite"}
@@ -65,10 +65,9 @@ def test_staged_folder_appears_whole_or_not_at_all(tmp_path: Path) -> None:
     target = tmp_path / "bundle"
     target.mkdir()
     (target / "old.txt").write_text("earlier bundle")
-    with pytest.raises(RuntimeError, match="midway"):
-        with staged_folder(target, force=True, what="bundle") as folder:
-            (folder / "half.txt").write_text("half")
-            raise RuntimeError("failed midway")
+    with pytest.raises(RuntimeError, match="midway"), staged_folder(target, force=True, what="bundle") as folder:
+        (folder / "half.txt").write_text("half")
+        raise RuntimeError("failed midway")
     assert [p.name for p in target.iterdir()] == ["old.txt"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bundle"]  # no partial folder left behind
 
@@ -81,8 +80,10 @@ def test_staged_folder_appears_whole_or_not_at_all(tmp_path: Path) -> None:
 def test_staged_folder_refuses_an_existing_target_without_force(tmp_path: Path) -> None:
     target = tmp_path / "bundle"
     target.mkdir()
-    with pytest.raises(SmsguardError, match=r"bundle '.*bundle' already exists; pass --force to replace it"):
-        with staged_folder(target, force=False, what="bundle"):
+    with (
+        pytest.raises(SmsguardError, match=r"bundle '.*bundle' already exists; pass --force to replace it"),
+        staged_folder(target, force=False, what="bundle"),
+    ):
             pass
 
 
@@ -195,7 +196,7 @@ def test_run_folder_holds_everything_needed_to_recompute_its_figures(run_dir: Pa
     assert recomputed.confusion == tuple(tuple(r) for r in metrics["test"]["confusion"])
     assert recomputed.accuracy == pytest.approx(metrics["test"]["accuracy"])
 
-    dataset, parts = read_split(run_dir / "split.json")
+    _dataset, parts = read_split(run_dir / "split.json")
     assert len(parts.test) == len(rows) and not set(parts.test) & set(parts.train)
 
 
@@ -523,8 +524,7 @@ def test_a_keras_model_holding_python_code_is_refused(tmp_path: Path) -> None:
 def test_every_float_model_and_backend_matches_keras_at_every_length(bundle_dir: Path, run_dir: Path) -> None:
     """The pad-primed models run only the real tokens, yet match Keras' 40 steps: on every test
     message, and on messages of every length from 0 to maxlen + 10, one at a time and batched."""
-    from smsguard.runtime import installed_backends
-    from smsguard.runtime._backends import open_session
+    from smsguard.runtime import installed_backends, open_session
     from smsguard.train import read_split
     from smsguard.train._model import load_model
 
@@ -556,8 +556,8 @@ def test_bulk_scoring_streams_and_gives_the_same_result_in_processes(bundle_dir:
     expected = classifier.predict_proba(texts)
     np.testing.assert_array_equal(classifier.predict_proba(iter(texts)), expected)
     np.testing.assert_array_equal(classifier.predict_proba(texts, workers=2), expected)
-    with pytest.raises(TypeError, match="^text at index 4321 must be str or UTF-8 bytes, found NoneType$"):
-        classifier.predict_proba(texts[:4321] + [None])
+    with pytest.raises(TypeError, match=r"^text at index 4321 must be str or UTF-8 bytes, found NoneType$"):
+        classifier.predict_proba([*texts[:4321], None])
 
 
 @pytest.mark.slow

@@ -4,8 +4,8 @@ golden vectors, every error a damaged bundle or a bad argument gives, and no Ten
 from __future__ import annotations
 
 import functools
-import importlib.util
 import hashlib
+import importlib.util
 import json
 import re
 import subprocess
@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from bundle_edits import edit_manifest, replace_with_non_model
+
 from smsguard import __version__
 from smsguard.runtime import (
     BACKENDS,
@@ -25,9 +25,9 @@ from smsguard.runtime import (
     Classifier,
     IntegrityError,
     installed_backends,
+    verify_bundle,
 )
 from smsguard.runtime._backends import _load_error
-from smsguard.runtime._verify import verify_bundle
 
 TFLITE_MODELS = ("model.float32.tflite", "model.dynamic_int8.tflite", "model.float16.tflite", "model.int8.tflite")
 ONNX_MODELS = ("model.float32.onnx", "model.dynamic_int8.onnx", "model.float32.primed.onnx", "model.dynamic_int8.primed.onnx")
@@ -302,7 +302,7 @@ def test_odd_texts_are_read_like_their_plain_equivalents(classifier, model):
         kept = [row[(row != 0) & (row != oov)] for row in ids]
         return np.array([np.pad(k, (config.maxlen - len(k), 0)) for k in kept])
 
-    texts, plain = zip(*ODD_TEXTS.values())
+    texts, plain = zip(*ODD_TEXTS.values(), strict=False)
     np.testing.assert_array_equal(known(clf.encode(texts)), known(clf.encode(plain)))
     assert np.count_nonzero(known(clf.encode(texts))[1:]) >= 2 * (len(texts) - 1)  # the known words were found
     probabilities = clf.predict_proba(texts)
@@ -444,8 +444,8 @@ def test_a_truncated_model_fails_its_hash(bundle_copy, model):
 def test_a_vocabulary_from_another_run_is_refused(bundle_copy, uci_texts):
     """Same format, same settings, fitted on other messages: the manifest pins the one the models were
     trained with."""
+    from smsguard._staging import write_json
     from smsguard.runtime import Vocabulary
-    from smsguard.runtime._bundle import write_json
 
     vocab = bundle_copy / "vocab.json"
     pinned = vocab.read_bytes()
@@ -672,8 +672,8 @@ def test_one_classifier_shared_by_8_threads_gives_the_serial_results(bundle_dir,
     for worker in workers:
         worker.join()
     assert [len(results) for results in threaded] == [CALLS] * THREADS
-    for expected, got in zip(serial, threaded):
-        for e, g in zip(expected, got):
+    for expected, got in zip(serial, threaded, strict=False):
+        for e, g in zip(expected, got, strict=False):
             np.testing.assert_array_equal(g, e)
 
 
@@ -728,7 +728,7 @@ def test_a_classifier_sent_to_another_process_is_loaded_there_again(bundle_copy)
     function, arguments = classifier.__reduce__()
     assert (function, arguments) == (Classifier.load, (str(bundle_copy), "onnxruntime", "model.float32.onnx"))
     (bundle_copy / "model.float32.onnx").write_bytes(b"changed since")
-    with pytest.raises(IntegrityError, match="model.float32.onnx' does not match its manifest"):
+    with pytest.raises(IntegrityError, match=r"model\.float32\.onnx' does not match its manifest"):
         function(*arguments)  # what the other process does: hashes are checked again
 
 

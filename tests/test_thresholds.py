@@ -11,32 +11,24 @@ import numpy as np
 import pytest
 
 from smsguard.runtime import Bundle, BundleError, Classifier, TokenizerConfig, Vocabulary
-from smsguard.runtime._bundle import BundleFile, sha256_of
+from smsguard.runtime.bundle import BundleFile, FileKind, Manifest, ModelFormat, Quantization
 from smsguard.train import evaluate
 
 # ---- the manifest and the Classifier ------------------------------------------------------------------
 
 
 def write_bundle(folder: Path, thresholds: dict[str, float | None], format_version: str = "1.1") -> Path:
-    """A bundle with a real vocabulary and manifest; its model files are never opened here."""
+    """A bundle with a real vocabulary and manifest, written through the bundle format's own classes; its
+    model files are never opened here."""
     folder.mkdir()
     vocabulary = Vocabulary.fit(["win a prize now", "see you at six"], TokenizerConfig(maxlen=4))
     (folder / "vocab.json").write_text(json.dumps(vocabulary.to_dict()), encoding="utf-8")
-    files = [{"name": "vocab.json", "kind": "vocabulary", "size": 1, "sha256": sha256_of(folder / "vocab.json")}]
+    files = [BundleFile.describe(folder / "vocab.json", FileKind.VOCABULARY)]
     for name, threshold in thresholds.items():
-        entry = {"name": name, "kind": "model", "size": 1, "sha256": "0" * 64, "format": name.rsplit(".", 1)[1], "quantization": name.split(".")[1]}
-        if threshold is not None:
-            entry["threshold"] = threshold
-        files.append(entry)
-    manifest = {
-        "format_version": format_version,
-        "labels": ["ham", "spam"],
-        "threshold": 0.5,
-        "vocabulary": "vocab.json",
-        "recommended": {"tflite": "model.int8.tflite"},
-        "files": files,
-    }
-    (folder / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+        fmt, quantization = ModelFormat(name.rsplit(".", 1)[1]), Quantization(name.split(".")[1])
+        files.append(BundleFile(name, FileKind.MODEL, 1, "0" * 64, fmt, quantization, threshold=threshold))
+    manifest = Manifest(threshold=0.5, files=tuple(files), recommended={ModelFormat.TFLITE: "model.int8.tflite"}, format_version=format_version)
+    (folder / "manifest.json").write_text(json.dumps(manifest.to_dict()), encoding="utf-8")
     return folder
 
 

@@ -2,10 +2,20 @@
 
 Names load on first use, so reading `ExportConfig` (the CLI's flags) costs no TensorFlow."""
 
+from __future__ import annotations
+
 import importlib
 import os
+from typing import TYPE_CHECKING, Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter is not for users
+
+if TYPE_CHECKING:  # what editors and type checkers see; at run time `__getattr__` imports on first use
+    from smsguard.export._config import ExportConfig
+    from smsguard.export._exporter import export
+    from smsguard.export._parity import MAX_ACCURACY_DROP, MIN_LABEL_AGREEMENT, ModelParity, ParityError
+    from smsguard.export._quiet import ConversionError
+    from smsguard.export._targets import TARGETS, ExportTarget
 
 _WHERE = {
     "ExportConfig": "_config",
@@ -15,11 +25,23 @@ _WHERE = {
     "ModelParity": "_parity",
     "ParityError": "_parity",
     "ConversionError": "_quiet",
+    "TARGETS": "_targets",
+    "ExportTarget": "_targets",
 }
-__all__ = sorted(_WHERE)
+__all__ = [
+    "MAX_ACCURACY_DROP",
+    "MIN_LABEL_AGREEMENT",
+    "TARGETS",
+    "ConversionError",
+    "ExportConfig",
+    "ExportTarget",
+    "ModelParity",
+    "ParityError",
+    "export",
+]
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> Any:
     if name not in _WHERE:
         raise AttributeError(f"module 'smsguard.export' has no attribute {name!r}")
     return getattr(importlib.import_module(f"smsguard.export.{_WHERE[name]}"), name)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from smsguard.runtime import ConfigError
+
 
 @dataclass(frozen=True)
 class ExportConfig:
@@ -17,8 +19,8 @@ class ExportConfig:
     def __post_init__(self) -> None:
         if self.opset < 17:
             msg = f"opset must be 17 or later, found {self.opset}"
-            raise ValueError(msg)
+            raise ConfigError(msg)
         for name in ("calibration_messages", "golden_messages"):
             if getattr(self, name) < 1:
                 msg = f"{name} must be at least 1, found {getattr(self, name)}"
-                raise ValueError(msg)
+                raise ConfigError(msg)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-OUTPUT_NAME = "spam_probability"
+from smsguard.runtime.bundle import OUTPUT_NAME
 
 
 def convert_onnx(model, maxlen: int, input_name: str, path: Path, opset: int) -> None:

@@ -10,9 +10,9 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from smsguard import _console as console
-from smsguard.runtime._errors import SmsguardError
-from smsguard.runtime._verify import FLOAT_ATOL
-from smsguard.train._metrics import evaluate
+from smsguard.runtime import Quantization, SmsguardError, Variant
+from smsguard.runtime.bundle import FLOAT_ATOL
+from smsguard.train import evaluate
 
 MIN_LABEL_AGREEMENT = 0.995  # quantized exports may flip at most 1 label in 200
 MAX_ACCURACY_DROP = 0.005  # ... and lose at most half a point of accuracy
@@ -26,8 +26,8 @@ class ParityError(SmsguardError):
 class ModelParity:
     model: str
     backend: str
-    quantization: str
-    variant: str
+    quantization: Quantization
+    variant: Variant
     threshold: float  # the model's, as shipped
     messages: int
     max_abs_diff: float
@@ -48,13 +48,13 @@ class ModelParity:
 def compare(
     model: str,
     backend: str,
-    quantization: str,
+    quantization: Quantization | str,
     size: int,
     labels: np.ndarray,
     reference: np.ndarray,
     exported: np.ndarray,
     threshold: float,
-    variant: str = "fixed",
+    variant: Variant | str = Variant.FIXED,
     model_threshold: float | None = None,
 ) -> ModelParity:
     """Figures of one model against the reference, and the gates it fails (empty when it passes).
@@ -62,12 +62,13 @@ def compare(
     The reference is labelled at `threshold`, the model at `model_threshold` (default: the same):
     each as it ships.
     """
+    quantization, variant = Quantization(quantization), Variant(variant)  # a typo fails here, not silently below
     own = threshold if model_threshold is None else model_threshold
     diff = float(np.max(np.abs(exported.astype(np.float64) - reference))) if len(reference) else 0.0
     agreement = float(np.mean((exported >= own) == (reference >= threshold)))
     ours, theirs = evaluate(labels, exported, own), evaluate(labels, reference, threshold)
     failures = []
-    if quantization == "float32":
+    if quantization is Quantization.FLOAT32:
         if diff > FLOAT_ATOL:
             failures.append(f"max abs difference {diff:.3g} exceeds {FLOAT_ATOL:g}")
     else:

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from smsguard.runtime._lstm import NPZ_FORMAT
+from smsguard.runtime.bundle import NPZ_FORMAT, OUTPUT_NAME
 
 PRIMED_STATE_NODES = ("gather_primed_h", "gather_primed_c")  # left float when the model is quantized
 
@@ -17,7 +18,7 @@ def keras_weights(model) -> dict[str, np.ndarray]:
     """The weights of the tutorial's Embedding -> LSTM -> Dense network, by role."""
     embedding = model.get_layer("embedding").get_weights()[0]
     kernel, recurrent, bias = model.get_layer("lstm").get_weights()
-    dense_kernel, dense_bias = model.get_layer("spam_probability").get_weights()
+    dense_kernel, dense_bias = model.get_layer(OUTPUT_NAME).get_weights()
     return {
         "embedding": embedding,
         "kernel": kernel,
@@ -49,7 +50,7 @@ def write_npz(weights: dict[str, np.ndarray], maxlen: int, path: Path, quantize:
     """The folded model for the NumPy backends; `quantize` stores the table as int8 per row."""
     table = weights["embedding"].astype(np.float64) @ weights["kernel"] + weights["bias"]
     primed_h, primed_c = primed_states(weights, maxlen)
-    arrays = {
+    arrays: dict[str, Any] = {
         "recurrent": weights["recurrent"].astype(np.float32),
         "dense_kernel": weights["dense_kernel"].astype(np.float32),
         "dense_bias": weights["dense_bias"].astype(np.float32),

@@ -2,37 +2,34 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from typing import Any
 
 import numpy as np
 
-
-class TFLiteQuantization(str, Enum):
-    FLOAT32 = "float32"
-    DYNAMIC_INT8 = "dynamic_int8"  # int8 weights (one scale per matrix), float activations quantized on the fly
-    FLOAT16 = "float16"  # float16 weights, float32 compute
-    INT8 = "int8"  # full integer: weights and activations int8, calibrated on training messages
+from smsguard.runtime import Quantization
 
 
-def convert_tflite(unrolled_model, quantization: TFLiteQuantization, calibration_ids: np.ndarray) -> bytes:
+def convert_tflite(unrolled_model: Any, quantization: Quantization, calibration_ids: np.ndarray) -> bytes:
     """Convert the unrolled twin of the model (a Keras 3 LSTM converts only with fixed steps).
 
-    `calibration_ids` (n, maxlen) int32 feeds the full-integer calibration, one message at a time.
+    DYNAMIC_INT8: int8 weights (one scale per matrix), float activations quantized on the fly; FLOAT16:
+    float16 weights, float32 compute; INT8: full integer, weights and activations, calibrated on
+    `calibration_ids` (n, maxlen) int32, one message at a time.
     """
     import tensorflow as tf
 
     converter = tf.lite.TFLiteConverter.from_keras_model(unrolled_model)
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]  # no Flex ops: LiteRT alone runs it
-    if quantization is not TFLiteQuantization.FLOAT32:
+    if quantization is not Quantization.FLOAT32:
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    if quantization is TFLiteQuantization.DYNAMIC_INT8:
+    if quantization is Quantization.DYNAMIC_INT8:
         # One weight scale per matrix, not per output channel: FULLY_CONNECTED version 9 instead of 12,
         # which tflite-runtime 2.14 (the last release) can run. Measured on the tutorial model: the same
         # accuracy and speed (README, "Older runtime").
         converter._experimental_disable_per_channel_quantization_for_dense_layers = True
-    if quantization is TFLiteQuantization.FLOAT16:
+    if quantization is Quantization.FLOAT16:
         converter.target_spec.supported_types = [tf.float16]
-    if quantization is TFLiteQuantization.INT8:
+    if quantization is Quantization.INT8:
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         converter.representative_dataset = lambda: ([calibration_ids[i : i + 1]] for i in range(len(calibration_ids)))
     return converter.convert()

@@ -1,25 +1,57 @@
-"""The on-device runtime: tokenize, pad and infer with LiteRT or ONNX Runtime. Never imports TensorFlow."""
+"""The on-device runtime: tokenize, pad and infer with LiteRT, ONNX Runtime or NumPy. Never imports TensorFlow.
 
-from smsguard.runtime._backends import BACKENDS, installed_backends
-from smsguard.runtime._bundle import Bundle, BundleFile, GoldenVector
+`smsguard.runtime.bundle` is the bundle format (names, versions, the typed manifest); the rest of the
+public surface is re-exported here."""
+
+from smsguard.runtime._backends import BACKENDS, BackendInfo, Session, backend_info, distribution_version, installed_backends, open_session
 from smsguard.runtime._classifier import Classifier
-from smsguard.runtime._errors import BackendError, BundleError, IntegrityError, SmsguardError
-from smsguard.runtime._vocabulary import DEFAULT_FILTERS, TokenizerConfig, Vocabulary, pad_sequences, text_to_word_sequence
+from smsguard.runtime._errors import BackendError, BundleError, ConfigError, IntegrityError, SmsguardError
+from smsguard.runtime._verify import VerifyReport, VerifyResult, verify_bundle
+from smsguard.runtime._vocabulary import DEFAULT_FILTERS, Side, TokenizerConfig, Vocabulary, pad_sequences, text_to_word_sequence
+from smsguard.runtime.bundle import (
+    Bundle,
+    BundleFile,
+    FileKind,
+    GoldenVector,
+    Manifest,
+    ModelFormat,
+    Quantization,
+    Source,
+    TensorSpec,
+    Variant,
+)
 
 __all__ = [
     "BACKENDS",
     "DEFAULT_FILTERS",
     "BackendError",
+    "BackendInfo",
     "Bundle",
     "BundleError",
     "BundleFile",
     "Classifier",
+    "ConfigError",
+    "FileKind",
     "GoldenVector",
     "IntegrityError",
+    "Manifest",
+    "ModelFormat",
+    "Quantization",
+    "Session",
+    "Side",
     "SmsguardError",
+    "Source",
+    "TensorSpec",
     "TokenizerConfig",
+    "Variant",
+    "VerifyReport",
+    "VerifyResult",
     "Vocabulary",
+    "backend_info",
+    "distribution_version",
     "installed_backends",
+    "open_session",
     "pad_sequences",
     "text_to_word_sequence",
+    "verify_bundle",
 ]

@@ -1,4 +1,4 @@
-"""Inference backends: LiteRT, the legacy tflite-runtime, and ONNX Runtime, behind one `run(ids)`.
+"""Inference backends: numba, LiteRT, the legacy tflite-runtime, ONNX Runtime and NumPy, behind one `run(ids)`.
 
 Each is imported only when asked for, so a device needs only the one it runs."""
 
@@ -15,15 +15,23 @@ from typing import Any
 
 import numpy as np
 
-from smsguard.runtime._bundle import BundleFile, TensorSpec
 from smsguard.runtime._errors import BackendError
+from smsguard.runtime.bundle import INPUT_NAME, OUTPUT_NAME, BundleFile, ModelFormat, TensorSpec, Variant
+
+
+def distribution_version(distribution: str) -> str:
+    """The installed version of a PyPI distribution, or "not installed"."""
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
 
 
 @dataclass(frozen=True)
 class BackendInfo:
     name: str  # what users pass as `backend=`
     module: str  # what it imports
-    format: str  # the model files it runs
+    format: ModelFormat  # the model files it runs
     extra: str  # the pip extra that installs it
     distribution: str  # its PyPI name, for its version
 
@@ -34,18 +42,15 @@ class BackendInfo:
 
     @property
     def version(self) -> str:
-        try:
-            return importlib.metadata.version(self.distribution)
-        except importlib.metadata.PackageNotFoundError:
-            return "unknown"
+        return distribution_version(self.distribution)
 
 
 BACKENDS = (  # the order `backend="auto"` tries them in: fastest first, pure NumPy last
-    BackendInfo("numba", "numba", "npz", "fast", "numba"),
-    BackendInfo("litert", "ai_edge_litert.interpreter", "tflite", "litert", "ai-edge-litert"),
-    BackendInfo("tflite-runtime", "tflite_runtime.interpreter", "tflite", "tflite", "tflite-runtime"),
-    BackendInfo("onnxruntime", "onnxruntime", "onnx", "onnx", "onnxruntime"),
-    BackendInfo("numpy", "numpy", "npz", "", "numpy"),  # always there: the base install
+    BackendInfo("numba", "numba", ModelFormat.NPZ, "fast", "numba"),
+    BackendInfo("litert", "ai_edge_litert.interpreter", ModelFormat.TFLITE, "litert", "ai-edge-litert"),
+    BackendInfo("tflite-runtime", "tflite_runtime.interpreter", ModelFormat.TFLITE, "tflite", "tflite-runtime"),
+    BackendInfo("onnxruntime", "onnxruntime", ModelFormat.ONNX, "onnx", "onnxruntime"),
+    BackendInfo("numpy", "numpy", ModelFormat.NPZ, "", "numpy"),  # always there: the base install
 )
 
 
@@ -81,14 +86,16 @@ class Session:
         raise NotImplementedError
 
 
-def open_session(info: BackendInfo, path: Path, entry: BundleFile) -> Session:
+def open_session(info: BackendInfo, path: Path, entry: BundleFile, builtin_kernels: bool = False) -> Session:
+    """Load `entry` (a file at `path` whose hash the caller checked) in backend `info`. `builtin_kernels`:
+    a TFLite model without the XNNPACK delegate LiteRT applies by default (what an older runtime computes)."""
     require_installed(info)
-    if entry.format != info.format:
+    if entry.format is not info.format:
         msg = f"backend '{info.name}' runs {info.format} models, not '{entry.name}' ({entry.format})"
         raise BackendError(msg)
-    if info.format == "tflite":
-        return TFLiteSession(info, path, entry)
-    if info.format == "npz":
+    if info.format is ModelFormat.TFLITE:
+        return TFLiteSession(info, path, entry, builtin_kernels)
+    if info.format is ModelFormat.NPZ:
         return NumbaSession(info, path, entry) if info.name == "numba" else NumpySession(info, path, entry)
     return OnnxSession(info, path, entry)
 
@@ -154,7 +161,7 @@ class OnnxSession(Session):
             raise _load_error(info, entry, error) from None
         self._input = self._session.get_inputs()[0].name
         self._output = self._session.get_outputs()[0].name
-        self._primed = entry.variant == "primed"
+        self._primed = entry.variant is Variant.PRIMED
 
     def run(self, ids: np.ndarray) -> np.ndarray:
         ids = np.ascontiguousarray(ids, dtype=np.int32)
@@ -223,7 +230,7 @@ class NumpySession(Session):
 
     def signature(self) -> tuple[tuple[TensorSpec, ...], tuple[TensorSpec, ...]]:
         maxlen = self.weights.maxlen
-        return (TensorSpec("token_ids", "int32", (None, maxlen)),), (TensorSpec("spam_probability", "float32", (None,)),)
+        return (TensorSpec(INPUT_NAME, "int32", (None, maxlen)),), (TensorSpec(OUTPUT_NAME, "float32", (None,)),)
 
 
 class NumbaSession(NumpySession):

@@ -7,7 +7,7 @@ import itertools
 import multiprocessing
 import os
 from collections.abc import Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 
 import numpy as np
 
@@ -20,9 +20,9 @@ from smsguard.runtime._backends import (
     open_session,
     require_installed,
 )
-from smsguard.runtime._bundle import Bundle, BundleFile
 from smsguard.runtime._errors import BackendError, BundleError
 from smsguard.runtime._vocabulary import as_texts
+from smsguard.runtime.bundle import Bundle, BundleFile
 
 STREAM_CHUNK = 2048  # texts tokenized and run at a time: memory stays flat however many texts there are
 
@@ -45,8 +45,9 @@ class Classifier:
     def load(cls, bundle_dir: str | os.PathLike[str], backend: str = "auto", model: str | None = None) -> Classifier:
         """Load `model` (a file name in the bundle; default: the recommended one) in `backend`.
 
-        `backend="auto"` takes the first installed of litert, tflite-runtime, onnxruntime that runs
-        the model. Every file used is checked against the manifest's SHA-256 first.
+        `backend="auto"` takes the first installed backend of `BACKENDS` (numba, litert, tflite-runtime,
+        onnxruntime, numpy) for which the bundle recommends a model, or that runs `model`. Every file
+        used is checked against the manifest's SHA-256 first.
         """
         bundle = Bundle.load(bundle_dir)
         info, entry = _choose(bundle, backend, model)
@@ -71,15 +72,19 @@ class Classifier:
         million messages take no more memory than a thousand. `workers` > 1 scores chunks in that
         many processes (0: one per core), with the same result as one.
         """
-        chunks = _chunks(as_texts(texts), STREAM_CHUNK)
-        workers = workers or os.cpu_count() or 1
-        if workers == 1:
-            probabilities = [self._score(chunk) for chunk in chunks]
-        else:
-            probabilities = _score_in_processes(self, chunks, workers)
+        probabilities = [p for _, p in self.iter_chunks(texts, workers)]
         if len(probabilities) == 1:
             return probabilities[0]
         return np.concatenate(probabilities) if probabilities else np.zeros(0, dtype=np.float32)
+
+    def iter_chunks(self, texts: Iterable[str | bytes], workers: int = 1) -> Iterator[tuple[list[str], np.ndarray]]:
+        """(texts, probabilities) for each run of up to `STREAM_CHUNK` texts, in order: for a caller
+        that writes results as they come (`smsguard predict`)."""
+        chunks = _chunks(as_texts(texts), STREAM_CHUNK)
+        workers = workers or os.cpu_count() or 1
+        if workers == 1:
+            return ((chunk, self._score(chunk)) for chunk in chunks)
+        return _score_in_processes(self, chunks, workers)
 
     def _score(self, texts: list[str]) -> np.ndarray:
         return self._session.run(self.encode(texts))
@@ -104,40 +109,36 @@ def _chunks(texts: Iterator[str], size: int) -> Iterator[list[str]]:
         yield chunk
 
 
-_WORKER: Classifier | None = None  # the classifier of a worker process
+_WORKER: Classifier | None = None  # in a worker process: the classifier it scores with
 
 
-def _start_worker(classifier: Classifier | None) -> None:
+def _start_worker(classifier: Classifier) -> None:
+    """A worker's initializer. Forked, it receives the parent's loaded classifier as it is; spawned, a
+    pickled one, that is loaded again from its bundle (see `Classifier.__reduce__`)."""
     global _WORKER
-    if classifier is not None:  # spawn: it arrives pickled, that is loaded again from its bundle
-        _WORKER = classifier
+    _WORKER = classifier
 
 
 def _score_in_worker(texts: list[str]) -> np.ndarray:
-    assert _WORKER is not None
+    assert _WORKER is not None, "not in a worker process started by _score_in_processes"
     return _WORKER._score(texts)
 
 
-def _score_in_processes(classifier: Classifier, chunks: Iterator[list[str]], workers: int) -> list[np.ndarray]:
-    """Score chunks in `workers` processes. Where fork exists, workers inherit the loaded
-    classifier; elsewhere each spawned worker loads the bundle again (see `__reduce__`)."""
-    global _WORKER
-    if "fork" in multiprocessing.get_all_start_methods():
-        context, sent = multiprocessing.get_context("fork"), None
-        _WORKER = classifier
-    else:
-        context, sent = multiprocessing.get_context("spawn"), classifier
-    parts, pending = [], collections.deque()
-    try:
-        with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker, initargs=(sent,)) as pool:
-            for chunk in chunks:  # at most two chunks per worker in flight: memory stays bounded
-                pending.append(pool.submit(_score_in_worker, chunk))
-                if len(pending) >= 2 * workers:
-                    parts.append(pending.popleft().result())
-            parts.extend(future.result() for future in pending)
-    finally:
-        _WORKER = None
-    return parts
+def _score_in_processes(classifier: Classifier, chunks: Iterator[list[str]], workers: int) -> Iterator[tuple[list[str], np.ndarray]]:
+    """Score chunks in `workers` processes, in order, at most two chunks per worker in flight so that
+    memory stays bounded. Each call has its own pool and passes its classifier to the workers'
+    initializer, so concurrent calls in one process cannot see each other's."""
+    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    pending: collections.deque[tuple[list[str], Future[np.ndarray]]] = collections.deque()
+    context = multiprocessing.get_context(method)
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker, initargs=(classifier,)) as pool:
+        for chunk in chunks:
+            pending.append((chunk, pool.submit(_score_in_worker, chunk)))
+            if len(pending) >= 2 * workers:
+                done, future = pending.popleft()
+                yield done, future.result()
+        for done, future in pending:
+            yield done, future.result()
 
 
 def _choose(bundle: Bundle, backend: str, model: str | None) -> tuple[BackendInfo, BundleFile]:
@@ -149,17 +150,13 @@ def _choose(bundle: Bundle, backend: str, model: str | None) -> tuple[BackendInf
             msg = f"bundle '{bundle.path}' has no {info.format} model for backend '{info.name}'"
             raise BundleError(msg)
         return info, entry
-    candidates = installed_backends()
-    if not candidates:
-        extras = ", ".join(f"smsguard[{b.extra}]" for b in BACKENDS)
-        msg = f"no inference backend is installed; install one of: {extras}"
-        raise BackendError(msg)
+    candidates = installed_backends()  # never empty: NumPy is the base install
     if model:
         entry = bundle.model(model)
         for info in candidates:
-            if info.format == entry.format:
+            if info.format is entry.format:
                 return info, entry
-        extra = next(b.extra for b in BACKENDS if b.format == entry.format)
+        extra = next(b.extra for b in BACKENDS if b.format is entry.format)
         msg = f"no installed backend runs {entry.format} model '{entry.name}'; pip install 'smsguard[{extra}]'"
         raise BackendError(msg)
     for info in candidates:

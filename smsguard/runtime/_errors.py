@@ -17,3 +17,7 @@ class IntegrityError(BundleError):
 
 class BackendError(SmsguardError):
     """An inference backend is unknown, not installed, or cannot run the model."""
+
+
+class ConfigError(SmsguardError, ValueError):
+    """A setting is out of range or of the wrong kind (a flag value, a config field)."""

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-NPZ_FORMAT = 1
+from smsguard.runtime.bundle import NPZ_FORMAT
 
 
 @dataclass(frozen=True)

@@ -5,15 +5,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
+from smsguard import _console as console
 from smsguard.runtime._backends import backend_info, installed_backends, open_session
-from smsguard.runtime._bundle import Bundle, BundleFile, GoldenVector
 from smsguard.runtime._errors import BackendError
-
-FLOAT_ATOL = 1e-5  # float32 models compute the Keras function; only summation order differs
-QUANTIZED_ATOL = 0.01  # a quantized model against its own output on the export machine: about 2 output steps of the int8 model, for CPUs whose integer kernels round differently
+from smsguard.runtime.bundle import FLOAT_ATOL, QUANTIZED_ATOL, Bundle, BundleFile, GoldenVector
 
 
 @dataclass
@@ -31,12 +30,52 @@ class VerifyResult:
         return not self.problems and not self.skipped
 
 
-def verify_bundle(path: str | Path, backends: list[str] | None = None) -> tuple[Bundle, list[str], list[VerifyResult]]:
-    """Check the tokenizer against the golden ids, then every (model, backend) pair against the
-    golden probabilities, with the messages in one batch and one at a time.
+class VerifyReport(NamedTuple):
+    """What `verify_bundle` found: tokenizer problems, and one result per (model, backend) pair."""
 
-    Returns the bundle, tokenizer problems, and one result per pair.
-    """
+    bundle: Bundle
+    tokenizer_problems: list[str]
+    results: list[VerifyResult]
+
+    @property
+    def ran(self) -> list[VerifyResult]:
+        return [r for r in self.results if not r.skipped]
+
+    @property
+    def passed(self) -> bool:
+        """Every pair that ran matches, at least one ran, and the tokenizer gives the golden ids."""
+        return bool(self.ran) and all(r.passed for r in self.ran) and not self.tokenizer_problems
+
+    def print_checklist(self) -> None:
+        """One line per check on stderr, then a summary line (an error line when it did not pass)."""
+        n = len(self.bundle.golden)
+        problems = self.tokenizer_problems
+        console.step(f"Verifying {self.bundle.path} on its {n} golden messages")
+        console.check(not problems, f"tokenizer: {n - len(problems)} of {n} messages give the export machine's ids")
+        for problem in problems[:5]:
+            console.info(f"        {problem}")
+        for r in self.results:
+            if r.skipped:
+                console.check(False, f"{r.model} [{r.backend}]: not run: {r.skipped}")
+                continue
+            console.check(r.passed, f"{r.model} [{r.backend}]: max diff {r.max_abs_diff:.2g} vs {r.compared_to} (atol {r.tolerance:g}), batched and one at a time")
+            for problem in r.problems:
+                console.info(f"        {problem}")
+        ran = self.ran
+        failed = [r for r in ran if not r.passed]
+        skipped = len(self.results) - len(ran)
+        if not ran:
+            console.error("no model could be run: install a backend (pip install 'smsguard[litert]' or 'smsguard[onnx]')")
+        elif failed or problems:
+            tokenizer = ", and the tokenizer differs" if problems else ""
+            console.error(f"{len(failed)} of {len(ran)} model/backend pairs do not match the export machine{tokenizer}")
+        else:
+            console.step(f"All {len(ran)} model/backend pairs match" + (f" ({skipped} could not be loaded by this backend, listed above)" if skipped else ""))
+
+
+def verify_bundle(path: str | Path, backends: list[str] | None = None) -> VerifyReport:
+    """Check the tokenizer against the golden ids, then every (model, backend) pair against the
+    golden probabilities, with the messages in one batch and one at a time."""
     bundle = Bundle.load(path)
     golden = bundle.golden
     if not golden:
@@ -54,7 +93,7 @@ def verify_bundle(path: str | Path, backends: list[str] | None = None) -> tuple[
     chosen = [b for b in installed_backends() if backends is None or b.name in backends]
     results = []
     for entry in bundle.models.values():
-        for info in (b for b in chosen if b.format == entry.format):
+        for info in (b for b in chosen if b.format is entry.format):
             references = _references(entry, golden)
             try:
                 session = open_session(info, bundle.model_path(entry), entry)
@@ -66,10 +105,10 @@ def verify_bundle(path: str | Path, backends: list[str] | None = None) -> tuple[
             single = np.concatenate([session.run(expected_ids[i : i + 1]) for i in range(len(expected_ids))])
             compared = [_compare(entry.name, info.name, *reference, batch, single) for reference in references]
             results.append(next((r for r in compared if r.passed), compared[0]))
-    return bundle, tokenizer_problems, results
+    return VerifyReport(bundle, tokenizer_problems, results)
 
 
-def _references(entry: BundleFile, golden: list[GoldenVector]) -> list[tuple[str, float, np.ndarray]]:
+def _references(entry: BundleFile, golden: tuple[GoldenVector, ...]) -> list[tuple[str, float, np.ndarray]]:
     """What a model's outputs may equal: Keras for a float model; for a quantized one its own outputs on
     the export machine, or, for TFLite, those of LiteRT's builtin kernels (a runtime that runs the
     model without XNNPACK, such as tflite-runtime 2.14 with the full-integer model, rounds like them)."""

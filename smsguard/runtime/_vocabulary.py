@@ -11,12 +11,18 @@ from typing import Any
 
 import numpy as np
 
-from smsguard.runtime._errors import BundleError
+from smsguard.runtime._errors import BundleError, ConfigError
+from smsguard.runtime.bundle import VOCAB_FORMAT, TextEnum
 
 DEFAULT_FILTERS = '!"#$%&()*+,-./:;<=>?@[\\]^_`{|}~\t\n'  # Keras' default: ASCII punctuation, tab, newline
-VOCAB_FORMAT = 1
 _CHUNK = 2048  # characters tokenized at a time in a long text, so a 1 MB text stops after `maxlen` ids
-_SIDES = ("pre", "post")
+
+
+class Side(TextEnum):
+    """Which end of a sequence: where padding goes, which end truncation cuts."""
+
+    PRE = "pre"
+    POST = "post"
 
 
 @dataclass(frozen=True)
@@ -29,40 +35,48 @@ class TokenizerConfig:
     split: str = " "
     oov_token: str | None = None  # None drops unknown words (the tutorial); a token gets id 1
     maxlen: int = 40  # the model's fixed input length
-    padding: str = "pre"  # where zeros go in a short text: "pre" or "post"
-    truncating: str = "post"  # which end of a long text is cut: "post" keeps the first maxlen ids
+    padding: Side = Side.PRE  # where zeros go in a short text
+    truncating: Side = Side.POST  # which end of a long text is cut: "post" keeps the first maxlen ids
 
     def __post_init__(self) -> None:
         if self.num_words is not None and (not _is_int(self.num_words) or self.num_words < 2):
             msg = f"num_words must be an integer of at least 2 or None, found {self.num_words!r}"
-            raise ValueError(msg)
+            raise ConfigError(msg)
         if not _is_int(self.maxlen) or self.maxlen < 1:
             msg = f"maxlen must be a positive integer, found {self.maxlen!r}"
-            raise ValueError(msg)
+            raise ConfigError(msg)
         for name in ("padding", "truncating"):
-            if getattr(self, name) not in _SIDES:
-                msg = f"{name} must be 'pre' or 'post', found {getattr(self, name)!r}"
-                raise ValueError(msg)
+            object.__setattr__(self, name, as_side(name, getattr(self, name)))
         if not isinstance(self.split, str) or not self.split:
             msg = f"split must be a non-empty string, found {self.split!r}"
-            raise ValueError(msg)
+            raise ConfigError(msg)
+
+
+def as_side(name: str, value: object) -> Side:
+    """`value` as a Side, or a ConfigError naming the setting."""
+    try:
+        return Side(value)
+    except ValueError:
+        msg = f"{name} must be 'pre' or 'post', found {value!r}"
+        raise ConfigError(msg) from None
 
 
 def text_to_word_sequence(text: str, config: TokenizerConfig) -> list[str]:
     """The words of `text`, exactly as `keras.preprocessing.text.text_to_word_sequence` gives them."""
     if config.lower:
         text = text.lower()
-    text = text.translate(str.maketrans(dict.fromkeys(config.filters, config.split)))
+    table: dict[str, str | int | None] = dict.fromkeys(config.filters, config.split)
+    text = text.translate(str.maketrans(table))
     return [word for word in text.split(config.split) if word]
 
 
 def pad_sequences(sequences: Sequence[Sequence[int]], config: TokenizerConfig) -> np.ndarray:
     """Keras `pad_sequences(maxlen, padding, truncating, value=0)`, as an int32 array."""
     out = np.zeros((len(sequences), config.maxlen), dtype=np.int32)
-    for row, ids in zip(out, sequences):
-        kept = ids[: config.maxlen] if config.truncating == "post" else ids[-config.maxlen :]
+    for row, ids in zip(out, sequences, strict=True):
+        kept = ids[: config.maxlen] if config.truncating is Side.POST else ids[-config.maxlen :]
         if len(kept):
-            if config.padding == "pre":
+            if config.padding is Side.PRE:
                 row[config.maxlen - len(kept) :] = kept
             else:
                 row[: len(kept)] = kept
@@ -108,7 +122,7 @@ class Vocabulary:
         if config.oov_token is not None:
             ranked.insert(0, config.oov_token)
         # dict(zip(...)) as in Keras: a repeated key keeps its last rank.
-        return cls(config, dict(zip(ranked, range(1, len(ranked) + 1))))
+        return cls(config, dict(zip(ranked, range(1, len(ranked) + 1), strict=True)))
 
     @property
     def size(self) -> int:
@@ -118,19 +132,19 @@ class Vocabulary:
     def words(self, text: str) -> list[str]:
         return text_to_word_sequence(text, self.config)
 
-    def texts_to_sequences(self, texts: Iterable[str]) -> list[list[int]]:
+    def texts_to_sequences(self, texts: Iterable[str | bytes]) -> list[list[int]]:
         """Unpadded ids per text, as `Tokenizer.texts_to_sequences` gives them."""
         return [self._segment_ids(text) for text in as_texts(texts)]
 
-    def encode(self, texts: Iterable[str]) -> np.ndarray:
+    def encode(self, texts: Iterable[str | bytes]) -> np.ndarray:
         """Model input for `texts`: int32 array of shape (len(texts), maxlen), padded and truncated."""
-        texts = list(as_texts(texts))
+        decoded = list(as_texts(texts))
         config = self.config
         maxlen = config.maxlen
-        out = np.zeros((len(texts), maxlen), dtype=np.int32)
-        keep_first = config.truncating == "post"
-        pad_front = config.padding == "pre"
-        for position, text in enumerate(texts):
+        out = np.zeros((len(decoded), maxlen), dtype=np.int32)
+        keep_first = config.truncating is Side.POST
+        pad_front = config.padding is Side.PRE
+        for position, text in enumerate(decoded):
             ids = self._first_ids(text, maxlen) if keep_first else self._last_ids(text, maxlen)
             if ids:
                 if pad_front:
@@ -189,7 +203,7 @@ class Vocabulary:
 
     def to_dict(self) -> dict[str, Any]:
         """The frozen form written to vocab.json: config plus the word ids the model can see."""
-        config = asdict(self.config)
+        config = {key: str(value) if isinstance(value, Side) else value for key, value in asdict(self.config).items()}
         limit = self.config.num_words
         kept = {w: i for w, i in self.word_index.items() if not limit or i < limit or w == self.config.oov_token}
         return {
@@ -216,7 +230,8 @@ class Vocabulary:
                 msg = "word_index must map words to positive integer ids"
                 raise BundleError(msg)
         except (KeyError, TypeError, ValueError, AttributeError) as error:
-            msg = f"vocabulary is malformed: {type(error).__name__}: {error}"
+            kind = next(c.__name__ for c in type(error).__mro__ if c.__module__ == "builtins")  # ConfigError: ValueError
+            msg = f"vocabulary is malformed: {kind}: {error}"
             raise BundleError(msg) from None
         return cls(config, word_index)
 

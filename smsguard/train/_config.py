@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any
 
-from smsguard.runtime._vocabulary import TokenizerConfig
+from smsguard.runtime import ConfigError, Side, TokenizerConfig
 
 DEFAULT_PRESET = "tuned"
 # The Keras tutorial as published: every field a preset sets, so `--preset tutorial` stays the tutorial
@@ -52,8 +52,8 @@ class TrainConfig:
     num_words: int = 7000  # ids kept; every word of a 3,103-message training part (at most 6,777) gets one
     maxlen: int = 40  # tokens per message; longer ones are cut
     oov_token: str | None = "<OOV>"  # words unseen in training become this token (id 1); None drops them, as the tutorial does
-    padding: str = "pre"
-    truncating: str = "post"  # keeps a message's first maxlen tokens
+    padding: Side = Side.PRE  # where a short message's zeros go
+    truncating: Side = Side.POST  # which end of a long message is cut: post keeps its first maxlen tokens
     embedding_dim: int = 128
     lstm_units: int = 64
     activation: str = "tanh"
@@ -68,29 +68,31 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.preset not in PRESETS:
             msg = f"unknown preset {self.preset!r}: expected one of {', '.join(PRESETS)}"
-            raise ValueError(msg)
+            raise ConfigError(msg)
         positive = ("epochs", "batch_size", "num_words", "maxlen", "embedding_dim", "lstm_units")
         for name in positive:
             if getattr(self, name) < 1:
                 msg = f"{name} must be at least 1, found {getattr(self, name)}"
-                raise ValueError(msg)
+                raise ConfigError(msg)
         if self.learning_rate <= 0:
             msg = f"learning_rate must be positive, found {self.learning_rate}"
-            raise ValueError(msg)
+            raise ConfigError(msg)
         for name in ("dropout", "recurrent_dropout"):
             if not 0 <= getattr(self, name) < 1:
                 msg = f"{name} must be in [0, 1), found {getattr(self, name)}"
-                raise ValueError(msg)
+                raise ConfigError(msg)
         if self.spam_weight <= 0:
             msg = f"spam_weight must be positive, found {self.spam_weight}"
-            raise ValueError(msg)
+            raise ConfigError(msg)
         if self.early_stopping_patience < 0:
             msg = f"early_stopping_patience must be 0 (off) or more epochs, found {self.early_stopping_patience}"
-            raise ValueError(msg)
+            raise ConfigError(msg)
         if self.target_ham_fpr is not None and not 0 <= self.target_ham_fpr < 1:
             msg = f"target_ham_fpr must be in [0, 1), found {self.target_ham_fpr}"
-            raise ValueError(msg)
-        self.tokenizer  # validates padding, truncating, num_words
+            raise ConfigError(msg)
+        tokenizer = self.tokenizer  # validates padding, truncating, num_words
+        object.__setattr__(self, "padding", tokenizer.padding)  # as Side, whether given as one or as text
+        object.__setattr__(self, "truncating", tokenizer.truncating)
 
     @property
     def tokenizer(self) -> TokenizerConfig:

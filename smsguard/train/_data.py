@@ -7,7 +7,6 @@ import hashlib
 import io
 import json
 import os
-import sys
 import urllib.error
 import urllib.request
 import zipfile
@@ -18,8 +17,11 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from smsguard.runtime._bundle import sha256_of, write_atomic
-from smsguard.runtime._errors import SmsguardError
+from smsguard import _console as console
+from smsguard._columns import LABEL_COLUMNS, TEXT_COLUMNS
+from smsguard._staging import write_atomic
+from smsguard.runtime import SmsguardError
+from smsguard.runtime.bundle import SPLIT_FORMAT, sha256_of
 
 __all__ = [
     "UPSTREAM_SHA256",
@@ -40,8 +42,6 @@ UPSTREAM_PAGE = "https://archive.ics.uci.edu/dataset/228/sms+spam+collection"
 UPSTREAM_MEMBER = "SMSSpamCollection"
 DOWNLOAD_TIMEOUT = 30.0  # seconds per socket operation; the zip is ~200 kB
 
-TEXT_COLUMNS = ("SMS", "sms", "text", "message", "Message", "v2")  # v1/v2: the Kaggle copy
-LABEL_COLUMNS = ("Label", "label", "v1", "class", "Category")
 CSV_LABELS = {"spam": 1, "ham": 0, "1": 1, "0": 0}
 ROW_NUMBERS_ARE = "0-based data rows of the source file (UCI: line number - 1; CSV: row after the header)"
 _LOCAL_HINT = f"pass --data PATH to a local copy of SMSSpamCollection (see {UPSTREAM_PAGE})"
@@ -94,9 +94,9 @@ class Split:
             for name, p in parts.items()
         }
         document = {
-            "format": 1,
-            "source": {
-                "path": str(ds.source),
+            "format": SPLIT_FORMAT,
+            "source": {  # by name and hash: a run folder carries no path of the machine that made it
+                "name": ds.source.name,
                 "sha256": ds.sha256,
                 "rows": len(ds) + int(duplicates_dropped),
             },
@@ -179,7 +179,7 @@ def deduplicate(ds: Dataset) -> tuple[Dataset, int]:
 
 def split_dataset(ds: Dataset, seed: int, test_size: float = 0.30, validation_size: float = 0.10) -> Split:
     """Stratified split: test_size of the whole, then validation_size of the whole from the rest."""
-    if not (0 < test_size and 0 < validation_size and test_size + validation_size < 1):
+    if not (test_size > 0 and validation_size > 0 and test_size + validation_size < 1):
         msg = (
             f"cannot split with test_size={test_size} and validation_size={validation_size}: "
             "expected both above 0 and their sum below 1"
@@ -216,13 +216,15 @@ def read_split(
 ) -> tuple[Dataset, Split]:
     """Rebuild a run's deduplicated data set and split from its split.json and the source file.
 
-    `data` replaces the source path the run recorded (for a run moved to another machine); the
-    file must still be byte-identical to the one the run was trained on.
+    The file is `data` when given, else found the way training finds it (`locate_data`: $SMSGUARD_DATA,
+    ../shared/data, the checked download); runs written before split.json held names only recorded a
+    path, which is tried first. Either way the file must be byte-identical to the one the run was
+    trained on.
     """
     path = Path(path)
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
-        recorded = Path(document["source"]["path"])
+        recorded = document["source"].get("path")
         expected_sha = document["source"]["sha256"]
         parts = {name: document[name] for name in ("train", "validation", "test")}
     except FileNotFoundError:
@@ -231,10 +233,12 @@ def read_split(
     except (OSError, ValueError, KeyError, TypeError) as error:
         msg = f"split file '{path}' is malformed: {type(error).__name__}: {error}"
         raise DataError(msg) from None
-    source = Path(data) if data is not None else recorded
-    if data is None and not source.is_file():
-        msg = f"the data file of this run, '{recorded}', is missing; pass --data PATH to a copy of it"
-        raise DataError(msg)
+    if data is not None:
+        source = Path(data)
+    elif recorded and Path(recorded).is_file():
+        source = Path(recorded)
+    else:
+        source = locate_data(None)
     ds, _ = deduplicate(load_messages(source, text_column, label_column))
     if ds.sha256 != expected_sha:
         msg = (
@@ -371,7 +375,7 @@ def _download_upstream() -> Path:
             return target
     except OSError:
         pass  # unreadable cache entry: fetch a fresh copy over it
-    print(f"* Downloading the SMS Spam Collection to {target} ...", file=sys.stderr)
+    console.step(f"Downloading the SMS Spam Collection to {target} ...")
     try:
         with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT) as response:
             archive = response.read()

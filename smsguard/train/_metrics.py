@@ -7,6 +7,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from sklearn.metrics import average_precision_score, roc_auc_score
 
+from smsguard.runtime import ConfigError
+
 
 @dataclass(frozen=True)
 class Metrics:
@@ -62,11 +64,11 @@ def threshold_for_ham_fpr(labels: np.ndarray, probabilities: np.ndarray, target:
     """
     if not 0.0 <= target < 1.0:
         msg = f"target ham false-positive rate must be in [0, 1), found {target}"
-        raise ValueError(msg)
+        raise ConfigError(msg)
     ham = np.sort(np.asarray(probabilities, dtype=np.float32)[~np.asarray(labels).astype(bool)])[::-1]
     if not len(ham):
         msg = "cannot choose a threshold for a ham false-positive rate: the validation part has no ham"
-        raise ValueError(msg)
+        raise ConfigError(msg)
     allowed = int(np.floor(target * len(ham) + 1e-9))
     if allowed >= len(ham):
         return 0.0

@@ -7,9 +7,8 @@ from pathlib import Path
 
 import keras
 
-from smsguard.runtime._errors import BundleError
-
-INPUT_NAME = "token_ids"  # the model input's name in every export
+from smsguard.runtime import BundleError
+from smsguard.runtime.bundle import INPUT_NAME, OUTPUT_NAME
 
 
 @dataclass(frozen=True)
@@ -36,7 +35,7 @@ def build_model(config: ModelConfig, unroll: bool = False) -> keras.Model:
         unroll=unroll,
         name="lstm",
     )(x)
-    outputs = keras.layers.Dense(1, activation="sigmoid", name="spam_probability")(x)
+    outputs = keras.layers.Dense(1, activation="sigmoid", name=OUTPUT_NAME)(x)
     model = keras.Model(inputs, outputs, name="smsguard_lstm")
     model.compile(
         optimizer=keras.optimizers.Adam(config.learning_rate),

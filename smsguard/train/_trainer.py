@@ -8,22 +8,17 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from smsguard import _console as console
-from smsguard._staging import check_target, staged_folder
-from smsguard.runtime._bundle import VOCAB_NAME, write_json
-from smsguard.runtime._vocabulary import Vocabulary
+from smsguard._staging import check_target, staged_folder, write_json
+from smsguard.runtime import Vocabulary
+from smsguard.runtime.bundle import HISTORY_NAME, METRICS_NAME, RUN_CONFIG_NAME, RUN_MODEL_NAME, SPLIT_NAME, VOCAB_NAME, read_json
 from smsguard.train._config import TrainConfig
 from smsguard.train._data import deduplicate, load_messages, locate_data, split_dataset
 from smsguard.train._metrics import Metrics, evaluate, threshold_for_ham_fpr
-
-MODEL_NAME = "model.keras"
-CONFIG_NAME = "config.json"
-SPLIT_NAME = "split.json"
-METRICS_NAME = "metrics.json"
-HISTORY_NAME = "history.json"
 
 
 @dataclass(frozen=True)
@@ -49,8 +44,7 @@ def train(config: TrainConfig, out: Path, force: bool = False) -> TrainResult:
     texts = np.asarray(dataset.texts, dtype=object)
     parts = {name: getattr(split, name) for name in ("train", "validation", "test")}
     console.step(
-        "Split (stratified, seed %d): %s"
-        % (config.seed, ", ".join(f"{name} {len(p):,}" for name, p in parts.items()))
+        f"Split (stratified, seed {config.seed}): " + ", ".join(f"{name} {len(p):,}" for name, p in parts.items())
     )
 
     vocabulary = Vocabulary.fit(texts[split.train].tolist(), config.tokenizer)
@@ -79,6 +73,45 @@ def train(config: TrainConfig, out: Path, force: bool = False) -> TrainResult:
         f"Training Embedding({model_config.vocab_size}, {config.embedding_dim}) -> LSTM({config.lstm_units}, {config.activation}) "
         f"-> Dense(1, sigmoid) for {_epochs_wording(config)} (preset {config.preset})"
     )
+    history, kept_epoch, seconds = _fit(model, config, x, y)
+
+    proba = {name: model.predict(x[name], batch_size=1024, verbose=0).reshape(-1) for name in ("validation", "test")}
+    if config.target_ham_fpr is None:
+        threshold = 0.5
+    else:
+        threshold = threshold_for_ham_fpr(y["validation"], proba["validation"], config.target_ham_fpr)
+        console.step(f"Threshold {threshold:.6g} meets a ham false-positive rate of {config.target_ham_fpr:g} on the validation part")
+    metrics = {name: evaluate(y[name], proba[name], threshold) for name in ("validation", "test")}
+
+    with staged_folder(out, force, "run folder") as folder:
+        model.save(folder / RUN_MODEL_NAME)
+        write_json(folder / VOCAB_NAME, vocabulary.to_dict())
+        split.to_json(dataset, dropped, config.seed, folder / SPLIT_NAME)
+        # The data file by name and hash (split.json): a run folder carries no path of the machine that made it.
+        recorded = asdict(config) | {"data": None, "data_file": {"name": data_path.name, "sha256": dataset.sha256}}
+        write_json(folder / RUN_CONFIG_NAME, {"train": recorded, "model": asdict(model_config)})
+        write_json(folder / HISTORY_NAME, history | {"kept_epoch": kept_epoch, "seconds": seconds})
+        write_json(
+            folder / METRICS_NAME,
+            {
+                "threshold": threshold,
+                "threshold_rule": "0.5" if config.target_ham_fpr is None else f"ham FPR <= {config.target_ham_fpr:g} on validation",
+                "positive_label": "spam",
+                "validation": metrics["validation"].to_dict(),
+                "test": metrics["test"].to_dict(),
+            },
+        )
+        write_plots(folder / "plots", y["test"], proba["test"], metrics["test"], history)
+
+    console.info("\n" + metrics_table({"validation": metrics["validation"], "test": metrics["test"]}))
+    console.step(f"Trained in {seconds:.1f} s; run written to {out}")
+    return TrainResult(out, threshold, metrics["validation"], metrics["test"])
+
+
+def _fit(model: Any, config: TrainConfig, x: dict[str, np.ndarray], y: dict[str, np.ndarray]) -> tuple[dict, int, float]:
+    """Train on the training part, watching the validation part; (history, the epoch kept, seconds)."""
+    import keras
+
     stopper = None
     if config.early_stopping_patience:
         stopper = keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.early_stopping_patience, restore_best_weights=True)
@@ -101,36 +134,7 @@ def train(config: TrainConfig, out: Path, force: bool = False) -> TrainResult:
     if stopper:
         kept_epoch = stopper.best_epoch + 1  # restored at the end of training
         console.step(f"Kept the weights of epoch {kept_epoch} of {len(history['loss'])}: the lowest validation loss")
-
-    proba = {name: model.predict(x[name], batch_size=1024, verbose=0).reshape(-1) for name in ("validation", "test")}
-    if config.target_ham_fpr is None:
-        threshold = 0.5
-    else:
-        threshold = threshold_for_ham_fpr(y["validation"], proba["validation"], config.target_ham_fpr)
-        console.step(f"Threshold {threshold:.6g} meets a ham false-positive rate of {config.target_ham_fpr:g} on the validation part")
-    metrics = {name: evaluate(y[name], proba[name], threshold) for name in ("validation", "test")}
-
-    with staged_folder(out, force, "run folder") as folder:
-        model.save(folder / MODEL_NAME)
-        write_json(folder / VOCAB_NAME, vocabulary.to_dict())
-        split.to_json(dataset, dropped, config.seed, folder / SPLIT_NAME)
-        write_json(folder / CONFIG_NAME, {"train": asdict(config) | {"data": str(data_path)}, "model": asdict(model_config)})
-        write_json(folder / HISTORY_NAME, history | {"kept_epoch": kept_epoch, "seconds": seconds})
-        write_json(
-            folder / METRICS_NAME,
-            {
-                "threshold": threshold,
-                "threshold_rule": "0.5" if config.target_ham_fpr is None else f"ham FPR <= {config.target_ham_fpr:g} on validation",
-                "positive_label": "spam",
-                "validation": metrics["validation"].to_dict(),
-                "test": metrics["test"].to_dict(),
-            },
-        )
-        write_plots(folder / "plots", y["test"], proba["test"], metrics["test"], history)
-
-    console.info("\n" + metrics_table({"validation": metrics["validation"], "test": metrics["test"]}))
-    console.step(f"Trained in {seconds:.1f} s; run written to {out}")
-    return TrainResult(out, threshold, metrics["validation"], metrics["test"])
+    return history, kept_epoch, seconds
 
 
 def _epochs_wording(config: TrainConfig) -> str:
@@ -158,8 +162,6 @@ def metrics_table(columns: dict[str, Metrics]) -> str:
 
 def read_run_config(run_dir: Path) -> tuple[TrainConfig, dict]:
     """The TrainConfig and ModelConfig fields a run was trained with."""
-    from smsguard.runtime._bundle import read_json
-
-    data = read_json(Path(run_dir) / CONFIG_NAME, "run config")
+    data = read_json(Path(run_dir) / RUN_CONFIG_NAME, "run config")
     return TrainConfig.from_dict(data["train"]), data["model"]
 

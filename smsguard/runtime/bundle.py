@@ -1,0 +1,461 @@
+"""The bundle format, in one place: every file name, format version, label and tensor name, the typed
+manifest (`Manifest`, with its `Source`, files and golden vectors) and the loaded `Bundle`.
+
+Export builds a `Manifest` and writes `Manifest.to_dict()`; the runtime, `verify`, `bench` and the tests
+read it back with `Manifest.from_dict`. A reader refuses a newer major format and ignores unknown fields.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from smsguard import __version__
+from smsguard.runtime._errors import BundleError, IntegrityError
+
+if TYPE_CHECKING:
+    from smsguard.runtime._vocabulary import Vocabulary
+
+# ---- names and versions -----------------------------------------------------------------------------
+
+MANIFEST_NAME = "manifest.json"
+VOCAB_NAME = "vocab.json"
+PARITY_NAME = "parity.json"
+
+# A training run folder (what `smsguard export` reads).
+RUN_MODEL_NAME = "model.keras"
+RUN_CONFIG_NAME = "config.json"
+SPLIT_NAME = "split.json"
+METRICS_NAME = "metrics.json"
+HISTORY_NAME = "history.json"
+
+# major.minor: a reader refuses a newer major, ignores unknown fields. 1.1 added a model's own
+# `threshold` and `variant`, and the golden vectors' `builtin_kernel_probabilities`.
+FORMAT_VERSION = "1.1"
+VOCAB_FORMAT = 1  # vocab.json
+NPZ_FORMAT = 1  # the folded LSTM's .npz (its `meta` array)
+SPLIT_FORMAT = 1  # a run's split.json
+
+LABELS = ("ham", "spam")  # (negative, positive): every model outputs the probability of the second
+OUTPUT_MEANING = "probability of the second label"
+INPUT_NAME = "token_ids"  # every model's input: int32 (batch, maxlen), or (batch, steps) for a primed one
+OUTPUT_NAME = "spam_probability"  # every model's output: float32 (batch, 1)
+
+# What a model's outputs must match, at export (the parity gates) and on a device (`verify`).
+FLOAT_ATOL = 1e-5  # float32 models compute the Keras function; only summation order differs
+QUANTIZED_ATOL = 0.01  # a quantized model against its own output on the export machine: about 2 output steps of the int8 model, for CPUs whose integer kernels round differently
+
+
+class TextEnum(str, Enum):
+    """A string-valued setting that prints as its value (Python 3.10 and 3.11 format mixed-in enums
+    differently; `enum.StrEnum` needs 3.11). Compares equal to its value."""
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+
+class ModelFormat(TextEnum):
+    TFLITE = "tflite"
+    ONNX = "onnx"
+    NPZ = "npz"  # the folded, pad-primed LSTM as plain arrays, for the NumPy backends
+
+
+class Quantization(TextEnum):
+    FLOAT32 = "float32"
+    DYNAMIC_INT8 = "dynamic_int8"  # int8 weights, float activations (quantized per message at run time in TFLite)
+    FLOAT16 = "float16"  # float16 weights, float32 compute
+    INT8 = "int8"  # full integer (TFLite), or an int8 table (npz)
+
+
+class Variant(TextEnum):
+    FIXED = "fixed"  # runs all maxlen steps
+    PRIMED = "primed"  # runs only the real tokens, from the stored pad state
+
+
+class FileKind(TextEnum):
+    MODEL = "model"
+    VOCABULARY = "vocabulary"
+    REPORT = "report"
+
+
+def model_file_name(fmt: ModelFormat, quantization: Quantization, variant: Variant) -> str:
+    """`model.<quantization>[.primed].<format>`; an `.npz` model is always primed, so it carries no infix."""
+    infix = ".primed" if variant is Variant.PRIMED and fmt is not ModelFormat.NPZ else ""
+    return f"model.{quantization.value}{infix}.{fmt.value}"
+
+
+# ---- reading files ----------------------------------------------------------------------------------
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_json(path: Path, what: str) -> Any:
+    try:
+        with open(path, encoding="utf-8") as file:
+            return json.load(file)
+    except FileNotFoundError:
+        msg = f"{what} '{path}' is missing"
+        raise BundleError(msg) from None
+    except OSError as error:
+        msg = f"{what} '{path}' cannot be read: {error.strerror}"
+        raise BundleError(msg) from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        msg = f"{what} '{path}' is not readable JSON: {error}"
+        raise BundleError(msg) from None
+
+
+# ---- the manifest -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    name: str
+    dtype: str  # numpy dtype name: "int32", "float32", "int8"
+    shape: tuple[int | None, ...]  # None for a dynamic axis
+    scale: float = 0.0  # quantization of an integer tensor: real = scale * (q - zero_point)
+    zero_point: int = 0
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TensorSpec:
+        return cls(
+            name=data["name"],
+            dtype=data["dtype"],
+            shape=tuple(data["shape"]),
+            scale=float(data.get("scale", 0.0)),
+            zero_point=int(data.get("zero_point", 0)),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "dtype": self.dtype, "shape": list(self.shape), "scale": self.scale, "zero_point": self.zero_point}
+
+
+@dataclass(frozen=True)
+class BundleFile:
+    """One file of a bundle as its manifest records it."""
+
+    name: str
+    kind: FileKind
+    size: int
+    sha256: str
+    format: ModelFormat | None = None  # models only
+    quantization: Quantization | None = None  # models only
+    variant: Variant = Variant.FIXED
+    inputs: tuple[TensorSpec, ...] = ()
+    outputs: tuple[TensorSpec, ...] = ()
+    min_runtime: Mapping[str, str] | None = None  # backend -> oldest version known to run it
+    threshold: float | None = None  # a model's own threshold, when it needs one to meet the target; else the bundle's
+
+    def __post_init__(self) -> None:
+        """Text given for an enum field becomes its member, and a typo is an error here, not a silent mismatch later."""
+        object.__setattr__(self, "kind", FileKind(self.kind))
+        object.__setattr__(self, "variant", Variant(self.variant))
+        if self.format is not None:
+            object.__setattr__(self, "format", ModelFormat(self.format))
+        if self.quantization is not None:
+            object.__setattr__(self, "quantization", Quantization(self.quantization))
+
+    @property
+    def is_float(self) -> bool:
+        return self.quantization is Quantization.FLOAT32
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> BundleFile:
+        is_model = data["kind"] == FileKind.MODEL
+        return cls(
+            name=data["name"],
+            kind=data["kind"],
+            size=int(data["size"]),
+            sha256=data["sha256"],
+            format=data["format"] if is_model else None,
+            quantization=data["quantization"] if is_model else None,
+            variant=data.get("variant", Variant.FIXED),
+            inputs=tuple(TensorSpec.from_dict(t) for t in data.get("inputs", ())),
+            outputs=tuple(TensorSpec.from_dict(t) for t in data.get("outputs", ())),
+            min_runtime=data.get("min_runtime"),
+            threshold=None if data.get("threshold") is None else float(data["threshold"]),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"name": self.name, "kind": self.kind.value, "size": self.size, "sha256": self.sha256}
+        if self.kind is FileKind.MODEL:
+            assert self.format is not None and self.quantization is not None
+            data |= {
+                "format": self.format.value,
+                "quantization": self.quantization.value,
+                "variant": self.variant.value,
+                "inputs": [t.to_dict() for t in self.inputs],
+                "outputs": [t.to_dict() for t in self.outputs],
+            }
+            if self.min_runtime:
+                data["min_runtime"] = dict(self.min_runtime)
+            if self.threshold is not None:
+                data["threshold"] = self.threshold
+        return data
+
+    @classmethod
+    def describe(cls, path: Path, kind: FileKind, **fields: Any) -> BundleFile:
+        """The manifest entry of a file written into a bundle being built (its bytes hashed once, here)."""
+        return cls(name=path.name, kind=kind, size=path.stat().st_size, sha256=sha256_of(path), **fields)
+
+
+@dataclass(frozen=True)
+class GoldenVector:
+    """A test message with the ids and probabilities the export machine computed, for a device to replay."""
+
+    text: str
+    ids: tuple[int, ...]
+    label: str
+    keras_probability: float
+    probabilities: Mapping[str, float]  # model file name -> its probability on the export machine
+    builtin_kernel_probabilities: Mapping[str, float] = field(default_factory=dict)  # TFLite model -> its probability with LiteRT's builtin kernels, no XNNPACK
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> GoldenVector:
+        return cls(
+            text=data["text"],
+            ids=tuple(int(i) for i in data["ids"]),
+            label=data["label"],
+            keras_probability=float(data["keras_probability"]),
+            probabilities={k: float(v) for k, v in data["probabilities"].items()},
+            builtin_kernel_probabilities={k: float(v) for k, v in data.get("builtin_kernel_probabilities", {}).items()},
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "text": self.text,
+            "ids": list(self.ids),
+            "label": self.label,
+            "keras_probability": self.keras_probability,
+            "probabilities": dict(self.probabilities),
+            "builtin_kernel_probabilities": dict(self.builtin_kernel_probabilities),
+        }
+
+
+@dataclass(frozen=True)
+class Source:
+    """What a bundle was exported from, by name and hash: never a path of the machine that made it."""
+
+    run: str  # the run folder's name
+    model: str  # the Keras file in it
+    model_sha256: str
+    data_sha256: str  # the data file the run was trained on
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Source:
+        return cls(run=Path(str(data["run"])).name, model=data["model"], model_sha256=data["model_sha256"], data_sha256=data["data_sha256"])
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"run": self.run, "model": self.model, "model_sha256": self.model_sha256, "data_sha256": self.data_sha256}
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """`manifest.json`: what a bundle holds and how to check it."""
+
+    threshold: float  # for every model without a threshold of its own
+    files: tuple[BundleFile, ...]
+    vocabulary: str = VOCAB_NAME
+    labels: tuple[str, str] = LABELS
+    recommended: Mapping[ModelFormat, str] = field(default_factory=dict)  # format -> model file name
+    golden: tuple[GoldenVector, ...] = ()
+    source: Source | None = None
+    created: str = ""  # ISO 8601, UTC
+    tools: Mapping[str, str] = field(default_factory=dict)  # distribution -> version on the export machine
+    smsguard_version: str = __version__
+    format_version: str = FORMAT_VERSION
+    output: str = OUTPUT_MEANING
+
+    @property
+    def models(self) -> dict[str, BundleFile]:
+        return {entry.name: entry for entry in self.files if entry.kind is FileKind.MODEL}
+
+    @classmethod
+    def from_dict(cls, data: object, where: Path) -> Manifest:
+        """Check and read a manifest; `where` (its path) names it in every error."""
+        if not isinstance(data, dict):
+            msg = f"manifest '{where}' must hold a JSON object"
+            raise BundleError(msg)
+        check_format_version(data.get("format_version"), where, data.get("smsguard_version"))
+        try:
+            files = tuple(BundleFile.from_dict(entry) for entry in data["files"])
+            threshold = float(data["threshold"])
+            labels = tuple(data["labels"])
+            vocabulary = data["vocabulary"]
+            if vocabulary not in {entry.name for entry in files}:
+                raise KeyError(vocabulary)
+            recommended = {ModelFormat(fmt): name for fmt, name in data.get("recommended", {}).items()}
+            golden = tuple(GoldenVector.from_dict(g) for g in data.get("golden", ()))
+            source = Source.from_dict(data["source"]) if data.get("source") else None
+        except (KeyError, TypeError, ValueError) as error:
+            msg = f"manifest '{where}' is malformed: missing or invalid {error}"
+            raise BundleError(msg) from None
+        if len(labels) != 2 or not 0.0 <= threshold <= 1.0:
+            msg = f"manifest '{where}' is malformed: expected two labels and a threshold in [0, 1]"
+            raise BundleError(msg)
+        for entry in files:
+            if entry.threshold is not None and not 0.0 <= entry.threshold <= 1.0:
+                msg = f"manifest '{where}' is malformed: model '{entry.name}' has threshold {entry.threshold}, expected one in [0, 1]"
+                raise BundleError(msg)
+        return cls(
+            threshold=threshold,
+            files=files,
+            vocabulary=vocabulary,
+            labels=(labels[0], labels[1]),
+            recommended=recommended,
+            golden=golden,
+            source=source,
+            created=str(data.get("created", "")),
+            tools=dict(data.get("tools", {})),
+            smsguard_version=str(data.get("smsguard_version", "")),
+            format_version=str(data["format_version"]),
+            output=str(data.get("output", OUTPUT_MEANING)),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format_version": self.format_version,
+            "created": self.created,
+            "smsguard_version": self.smsguard_version,
+            "tools": dict(self.tools),
+            "labels": list(self.labels),
+            "output": self.output,
+            "threshold": self.threshold,
+            "vocabulary": self.vocabulary,
+            "recommended": {fmt.value: name for fmt, name in self.recommended.items()},
+            **({"source": self.source.to_dict()} if self.source else {}),
+            "files": [entry.to_dict() for entry in self.files],
+            "golden": [g.to_dict() for g in self.golden],
+        }
+
+
+def check_format_version(version: object, where: Path, writer: object = None) -> None:
+    """Refuse a manifest of a newer major format, naming the smsguard that wrote it (which reads it)."""
+    reader_major = FORMAT_VERSION.split(".")[0]
+    try:
+        major = int(str(version).split(".")[0])
+    except ValueError:
+        msg = f"manifest '{where}' has no valid format_version (found {version!r}); re-export the bundle"
+        raise BundleError(msg) from None
+    if major > int(reader_major):
+        upgrade = (
+            f"upgrade to smsguard {writer} or later (pip install -U 'smsguard>={writer}')"
+            if isinstance(writer, str) and writer
+            else "upgrade smsguard (pip install -U smsguard)"
+        )
+        written = f", written by smsguard {writer}" if isinstance(writer, str) and writer else ""
+        msg = (
+            f"manifest '{where}' has format {version}{written}; this smsguard {__version__} reads format "
+            f"{reader_major}.x: {upgrade}"
+        )
+        raise BundleError(msg)
+
+
+def verified_path(folder: Path, entry: BundleFile) -> Path:
+    """The path of a bundle file whose bytes match the manifest; refuse it otherwise."""
+    path = folder / entry.name
+    if Path(entry.name).name != entry.name:
+        msg = f"manifest names file '{entry.name}' outside its bundle '{folder}'"
+        raise BundleError(msg)
+    if not path.exists():
+        msg = f"bundle file '{path}' is missing; re-export the bundle or copy the whole folder"
+        raise BundleError(msg)
+    try:
+        actual = sha256_of(path)
+    except OSError as error:
+        msg = f"bundle file '{path}' cannot be read: {error.strerror}"
+        raise BundleError(msg) from None
+    if actual != entry.sha256:
+        msg = (
+            f"bundle file '{path}' does not match its manifest: expected sha256 {entry.sha256}, "
+            f"found {actual} ({path.stat().st_size} bytes, expected {entry.size}); the file was changed or "
+            f"truncated, re-export the bundle or copy it again"
+        )
+        raise IntegrityError(msg)
+    return path
+
+
+# ---- a loaded bundle --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """A loaded bundle. `load` checks the manifest, the format version and the vocabulary's hash;
+    `model_path` checks a model file's hash before handing it out."""
+
+    path: Path
+    manifest: Manifest
+    vocabulary: Vocabulary
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> Bundle:
+        from smsguard.runtime._vocabulary import Vocabulary  # it reads VOCAB_FORMAT from here
+
+        path = Path(path)
+        if not path.is_dir():
+            what = "is not a folder" if path.exists() else "does not exist"
+            msg = f"bundle '{path}' {what}; create one with `smsguard export RUN_DIR --out {path}`"
+            raise BundleError(msg)
+        manifest = Manifest.from_dict(read_json(path / MANIFEST_NAME, "manifest"), path / MANIFEST_NAME)
+        vocab_path = verified_path(path, manifest_file(manifest, manifest.vocabulary))
+        try:
+            vocabulary = Vocabulary.from_dict(read_json(vocab_path, "vocabulary"))
+        except BundleError as error:
+            msg = f"'{vocab_path}': {error}"
+            raise BundleError(msg) from None
+        return cls(path, manifest, vocabulary)
+
+    @property
+    def files(self) -> dict[str, BundleFile]:
+        return {entry.name: entry for entry in self.manifest.files}
+
+    @property
+    def models(self) -> dict[str, BundleFile]:
+        return self.manifest.models
+
+    @property
+    def threshold(self) -> float:
+        """The bundle's threshold: for every model without one of its own (`threshold_of`)."""
+        return self.manifest.threshold
+
+    @property
+    def labels(self) -> tuple[str, str]:
+        """(negative, positive): the model outputs the probability of labels[1]."""
+        return self.manifest.labels
+
+    @property
+    def golden(self) -> tuple[GoldenVector, ...]:
+        return self.manifest.golden
+
+    def recommended(self, fmt: ModelFormat) -> BundleFile | None:
+        name = self.manifest.recommended.get(fmt)
+        return self.models.get(name) if name else None
+
+    def model(self, name: str) -> BundleFile:
+        try:
+            return self.models[name]
+        except KeyError:
+            msg = f"bundle '{self.path}' has no model '{name}'; it has: {', '.join(self.models)}"
+            raise BundleError(msg) from None
+
+    def threshold_of(self, entry: BundleFile) -> float:
+        """The threshold a model is used at: its own when the manifest gives one, else the bundle's."""
+        return self.threshold if entry.threshold is None else entry.threshold
+
+    def model_path(self, entry: BundleFile) -> Path:
+        return verified_path(self.path, entry)
+
+
+def manifest_file(manifest: Manifest, name: str) -> BundleFile:
+    return next(entry for entry in manifest.files if entry.name == name)
