@@ -3,13 +3,17 @@ PYTHON ?= python3
 VENV ?= .venv
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: demo test bench accuracy search clean
+.PHONY: demo test lint bench accuracy search clean
 
 demo: $(STAMP)  ## train -> export -> verify -> bench -> two sample predictions, into smsguard-demo/
 	$(VENV)/bin/smsguard demo
 
-test: $(STAMP)  ## the whole test suite (CI runs this)
+test: lint $(STAMP)  ## lint, types, then the whole test suite (CI runs this)
 	$(VENV)/bin/python -m pytest
+
+lint: $(STAMP)  ## ruff (rules and reasons in pyproject.toml) and mypy on the package
+	$(VENV)/bin/ruff check smsguard tests benchmarks
+	$(VENV)/bin/mypy
 
 bench: $(STAMP)  ## the performance suite behind the README tables, into benchmarks/results/
 	$(VENV)/bin/python benchmarks/performance.py

@@ -74,6 +74,8 @@ class Timing:
 
 def run_benchmark(bundle_dir: Path, config: BenchConfig) -> dict:
     bundle = Bundle.load(bundle_dir)
+    if config.keras_model:
+        _check_source_model(bundle, Path(config.keras_model))  # before any timing: it refuses in a second, not a minute
     message = config.message if config.message is not None else _median_message(bundle)
     tokens = int(np.count_nonzero(bundle.vocabulary.encode([message])))
     console.step(f"Benchmarking {bundle_dir}: one message of {len(message)} characters ({tokens} tokens), {config.runs} runs after {config.warmup} warm-up")
@@ -192,7 +194,6 @@ def _keras_timing(bundle: Bundle, config: BenchConfig, message: str) -> Timing |
         console.info("  (Keras not timed: pass --keras-model RUN_DIR/model.keras)")
         return None
     path = Path(config.keras_model)
-    _check_source_model(bundle, path)
     try:
         import keras
         import tensorflow as tf

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import shutil
+import socket
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -12,6 +15,44 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "SMSSpamCollection"  # the UCI file, never committed
+
+
+class OutsideRequest(OSError):
+    """A test (or a library it calls) tried to reach a host that is not this machine."""
+
+
+def _is_loopback(host: Any) -> bool:
+    if host in ("localhost", "", None):
+        return True
+    try:
+        return ipaddress.ip_address(str(host).split("%")[0]).is_loopback
+    except ValueError:
+        return False  # a host name other than localhost: resolving it would already leave the machine
+
+
+def _guard(original: Any, address_of: Any) -> Any:
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        sock_or_host = address_of(*args, **kwargs)
+        if sock_or_host is not None and not _is_loopback(sock_or_host):
+            msg = f"tests talk to this machine only; refused a request to {sock_or_host!r}"
+            raise OutsideRequest(msg)
+        return original(*args, **kwargs)
+
+    return guarded
+
+
+def _inet_host(sock: socket.socket, address: Any, *rest: Any) -> Any:
+    return address[0] if sock.family in (socket.AF_INET, socket.AF_INET6) else None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Block every connection from the test process to an address that is not loopback, and every name
+    look-up but localhost: what smsguard does must work offline, and no client library's telemetry may
+    leave the machine. (Subprocesses, such as an engine or a browser a test starts, are bound or
+    blocked by that test.)"""
+    socket.socket.connect = _guard(socket.socket.connect, _inet_host)  # type: ignore[method-assign]
+    socket.socket.connect_ex = _guard(socket.socket.connect_ex, _inet_host)  # type: ignore[method-assign]
+    socket.getaddrinfo = _guard(socket.getaddrinfo, lambda host, *a, **k: host)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

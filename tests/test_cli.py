@@ -504,11 +504,11 @@ def test_verify_with_an_unknown_backend_name_says_so(capsys, bundle_dir):
 
 
 @slow
-def test_bench_writes_json_and_markdown(capsys, bundle_dir, tmp_path):
+def test_bench_writes_json_and_markdown(capsys, bundle_dir, run_dir, tmp_path):
     json_path, markdown_path = tmp_path / "bench.json", tmp_path / "bench.md"
     status, out, err = run(
         capsys, "bench", bundle_dir, "--runs", "10", "--keras-runs", "10", "--warmup", "0", "--threads", "3",
-        "--json", json_path, "--markdown", markdown_path,
+        "--json", json_path, "--markdown", markdown_path, "--keras-model", run_dir / "model.keras",
     )
     assert status == 0, err
     report = json.loads(json_path.read_text(encoding="utf-8"))
@@ -526,3 +526,15 @@ def test_bench_writes_json_and_markdown(capsys, bundle_dir, tmp_path):
     assert "| model | backend | 1 thread | 2 threads | 3 threads |\n|---|---|---:|---:|---:|\n" in markdown
     assert markdown.count("\n| ") == len(results) + 1 + len(pairs(bundle_dir)) + 1  # headers and one row per result
     assert out == markdown + "\n"
+
+
+@slow
+def test_bench_refuses_a_keras_model_the_bundle_was_not_exported_from(capsys, bundle_dir, tmp_path):
+    other = tmp_path / "model.keras"
+    other.write_bytes(b"not the source model")
+    status, out, err = run(capsys, "bench", bundle_dir, "--runs", "10", "--keras-model", other)
+    assert status == 2
+    source = Bundle.load(bundle_dir).manifest.source
+    assert the_error(err).startswith(
+        f"ERROR Keras model '{other}' is not the one bundle '{bundle_dir}' was exported from (run '{source.run}', model.keras sha256 "
+    )

@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from smsguard.runtime import Bundle
+from smsguard.export._targets import TARGETS
+from smsguard.runtime import Bundle, ModelFormat
 
 ROOT = Path(__file__).resolve().parents[1]
 CANNOT_RUN_HERE = 77  # the lanes' exit status when a prerequisite is missing; the last stderr line says which
-TFLITE_MODELS = ("model.float32.tflite", "model.dynamic_int8.tflite", "model.float16.tflite", "model.int8.tflite")
-ONNX_MODELS = ("model.float32.onnx", "model.dynamic_int8.onnx", "model.float32.primed.onnx", "model.dynamic_int8.primed.onnx")
-MODELS = (*TFLITE_MODELS, *ONNX_MODELS, "model.float32.npz", "model.int8.npz")
+MODELS = tuple(t.file_name for t in TARGETS)  # every model a bundle of the default run holds (pinned in test_targets.py)
+TFLITE_MODELS = tuple(t.file_name for t in TARGETS if t.format is ModelFormat.TFLITE)
 ARM_BACKEND = {"tflite": "litert", "onnx": "onnxruntime", "npz": "numpy"}  # what the lane installs; numpy is always there
 PI_CPUS = ("cortex-a53", "cortex-a72", "cortex-a76")  # Pi 3 and Zero 2 W, Pi 4 and 400, Pi 5
 LEGACY = (2, 14)  # tflite-runtime's last release

@@ -17,13 +17,14 @@ import numpy as np
 import pytest
 
 from smsguard._staging import check_target, staged_folder
+from smsguard.export._targets import TARGETS
 from smsguard.runtime import Bundle, Classifier, SmsguardError
-from smsguard.runtime.bundle import sha256_of
+from smsguard.runtime.bundle import ModelFormat, sha256_of
 from smsguard.train import evaluate, threshold_for_ham_fpr
 
-TFLITE_MODELS = {"model.float32.tflite", "model.dynamic_int8.tflite", "model.float16.tflite", "model.int8.tflite"}
-ONNX_MODELS = {"model.float32.onnx", "model.dynamic_int8.onnx", "model.float32.primed.onnx", "model.dynamic_int8.primed.onnx"}
-NPZ_MODELS = {"model.float32.npz", "model.int8.npz"}
+TFLITE_MODELS = {t.file_name for t in TARGETS if t.format is ModelFormat.TFLITE}  # the names are pinned in test_targets.py
+ONNX_MODELS = {t.file_name for t in TARGETS if t.format is ModelFormat.ONNX}
+NPZ_MODELS = {t.file_name for t in TARGETS if t.format is ModelFormat.NPZ}
 
 
 # ---- metrics and thresholds --------------------------------------------------------------------

@@ -27,7 +27,9 @@ from smsguard.runtime.bundle import LABELS, MANIFEST_NAME, PARITY_NAME, RUN_MODE
 _TOOLS = ("tensorflow", "keras", "tf2onnx", "onnx", "onnxruntime", "ai-edge-litert", "numpy")
 
 
-def export(run_dir: Path, out: Path, config: ExportConfig | None = None, force: bool = False) -> Path:
+def export(run_dir: Path, out: Path, config: ExportConfig | None = None, force: bool = False, targets: Sequence[ExportTarget] = TARGETS) -> Path:
+    """Export `run_dir` to a bundle at `out` with a model for each of `targets` that applies to the run
+    (default: every declared one); refuse an existing `out` unless `force`."""
     config = config or ExportConfig()
     run_dir, out = Path(run_dir), Path(out)
     if not (run_dir / RUN_MODEL_NAME).is_file():
@@ -60,7 +62,7 @@ def export(run_dir: Path, out: Path, config: ExportConfig | None = None, force: 
 
     with staged_folder(out, force, "bundle") as folder:
         write_json(folder / VOCAB_NAME, run.vocabulary.to_dict())
-        written = convert_targets(context, folder)
+        written = convert_targets(context, folder, targets)
         checks = check_targets(written, data, run)
         write_json(folder / PARITY_NAME, _parity_report(checks, run))
         golden = _golden_vectors(run, golden_rows, golden_ids, _keras(model, golden_ids), checks)
