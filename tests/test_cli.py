@@ -533,6 +533,7 @@ def test_bench_refuses_a_keras_model_the_bundle_was_not_exported_from(capsys, bu
     other = tmp_path / "model.keras"
     other.write_bytes(b"not the source model")
     status, out, err = run(capsys, "bench", bundle_dir, "--runs", "10", "--keras-model", other)
+    assert out == ""
     assert status == 2
     source = Bundle.load(bundle_dir).manifest.source
     assert the_error(err).startswith(
