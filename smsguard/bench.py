@@ -5,6 +5,7 @@ Warm up, then time; one plain line per figure; JSON for programs and a markdown 
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import shlex
@@ -106,6 +107,7 @@ def run_benchmark(bundle_dir: Path, config: BenchConfig) -> dict:
         "message_tokens": tokens,
         "results": [asdict(t) for t in timings],
         "throughput": [asdict(t) for t in throughputs],
+        "update": update_timings(bundle),
     }
     table = markdown_table(result)
     print(table)
@@ -114,6 +116,47 @@ def run_benchmark(bundle_dir: Path, config: BenchConfig) -> dict:
     if config.markdown:
         write_atomic(Path(config.markdown), table.encode("utf-8"))
     return result
+
+
+def update_timings(bundle: Bundle) -> dict[str, float | None]:
+    """What taking a model update costs on this device: checking an Ed25519 signature over this bundle's
+    manifest (when `cryptography` is installed), and `Classifier.reload` of a copy of the bundle with a
+    higher serial (load, every file's hash, the golden vectors replayed in the backend, the swap)."""
+    import shutil
+    import tempfile
+
+    from smsguard.runtime.bundle import MANIFEST_NAME
+
+    manifest_bytes = (bundle.path / MANIFEST_NAME).read_bytes()
+    verify_ms = None
+    try:
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    except ImportError:
+        console.info("  (signature check not timed: pip install 'smsguard[sign]')")
+    else:
+        key = Ed25519PrivateKey.generate()
+        signature, public = key.sign(manifest_bytes), key.public_key()
+        runs = 200
+        started = time.perf_counter()
+        for _ in range(runs):
+            public.verify(signature, manifest_bytes)
+        verify_ms = (time.perf_counter() - started) * 1e3 / runs
+    classifier = Classifier.load(bundle.path)
+    with tempfile.TemporaryDirectory() as work:
+        newer = Path(work) / "newer"
+        shutil.copytree(bundle.path, newer)
+        data = json.loads(manifest_bytes)
+        data["serial"] = bundle.manifest.serial + 1
+        write_json(newer / MANIFEST_NAME, data)
+        started = time.perf_counter()
+        classifier.reload(newer)
+        reload_ms = (time.perf_counter() - started) * 1e3
+    signature_text = f"{verify_ms:.3f} ms" if verify_ms is not None else "not timed"
+    console.info(
+        f"  update: signature check {signature_text} (Ed25519 over the {len(manifest_bytes) / 1e3:.0f} kB manifest); "
+        f"reload {reload_ms:.0f} ms ({classifier.model.name} [{classifier.backend}]: load, every file's hash, golden vectors, swap)"
+    )
+    return {"signature_verify_ms": verify_ms, "reload_ms": reload_ms}
 
 
 def markdown_table(result: dict) -> str:

@@ -86,7 +86,7 @@ def _predict(args: argparse.Namespace) -> int:
     from smsguard.runtime import Classifier
 
     texts = _texts(args)
-    classifier = Classifier.load(args.bundle, backend=args.backend, model=args.model)
+    classifier = Classifier.load(args.bundle, backend=args.backend, model=args.model, trusted_keys=args.trusted_key, min_serial=args.min_serial)
     count = 0
     with staged_file(Path(args.output)) if args.output else contextlib.nullcontext(sys.stdout) as out:
         for batch, probabilities in classifier.iter_chunks(texts):
@@ -107,10 +107,31 @@ def _prediction_line(classifier: Any, text: str, probability: float) -> str:
 
 def _verify(args: argparse.Namespace) -> int:
     from smsguard.runtime import verify_bundle
+    from smsguard.runtime.signing import trusted_keys_from
 
-    report = verify_bundle(args.bundle, args.backend or None)
+    report = verify_bundle(args.bundle, args.backend or None, trusted_keys_from(args.trusted_key))
     report.print_checklist()
     return 0 if report.passed else EXIT_MISMATCH
+
+
+def _keygen(args: argparse.Namespace) -> int:
+    from smsguard.runtime.signing import generate_keys, read_public_key
+
+    private, public = generate_keys(Path(args.out))
+    console.step(f"Wrote {private} (private: keep it on the build machine, readable by you alone) and {public} (public: ship it to devices)")
+    console.step(f"Key id {read_public_key(public).key_id}")
+    return 0
+
+
+def _sign(args: argparse.Namespace) -> int:
+    from smsguard.runtime import Bundle
+    from smsguard.runtime.signing import sign_manifest
+
+    bundle = Bundle.load(args.bundle)
+    bundle.check_files()  # sign only a whole bundle: every file matches its manifest
+    path = sign_manifest(Path(args.bundle), args.key)
+    console.step(f"Signed the manifest of {args.bundle} (serial {bundle.manifest.serial}): {path}")
+    return 0
 
 
 def _bench(args: argparse.Namespace) -> int:
@@ -255,12 +276,24 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--csv", metavar="FILE", help="read messages from this CSV file")
     p.add_argument("--text-column", help="the CSV column holding the messages (default: SMS, text, message or v2)")
     p.add_argument("--output", metavar="FILE", help="write the JSON lines to FILE, whole or not at all (default: stdout)")
+    _add_trust_flags(p)
+    p.add_argument("--min-serial", type=int, metavar="N", help="refuse a bundle whose serial is below N (one the device has moved past)")
     p.set_defaults(run=_predict)
 
     p = commands.add_parser("verify", help="replay the bundle's golden vectors on every model and backend")
     p.add_argument("bundle", metavar="DIR")
     p.add_argument("--backend", action="append", metavar="BACKEND", help=f"only this backend: {', '.join(b.name for b in BACKENDS)} (repeatable; default: every installed one)")
+    _add_trust_flags(p)
     p.set_defaults(run=_verify)
+
+    p = commands.add_parser("keygen", help="make an Ed25519 key pair for signing bundles (needs smsguard[sign])")
+    p.add_argument("--out", required=True, metavar="DIR", help="folder for smsguard.key (private, mode 0600) and smsguard.pub")
+    p.set_defaults(run=_keygen)
+
+    p = commands.add_parser("sign", help="sign a bundle's manifest, which pins every file (needs smsguard[sign])")
+    p.add_argument("bundle", metavar="DIR")
+    p.add_argument("--key", required=True, metavar="KEY", help="the private key file (smsguard keygen)")
+    p.set_defaults(run=_sign)
 
     p = commands.add_parser("bench", help="latency, load time and size of every model with every backend")
     p.add_argument("bundle", metavar="DIR")
@@ -272,6 +305,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="smsguard-demo", help="folder for the run, bundle and benchmark (replaced; default: smsguard-demo)")
     p.set_defaults(run=_demo)
     return parser
+
+
+def _add_trust_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--trusted-key", action="append", metavar="PUB",
+        help="require a signature by this public key (repeatable: any of them; default: $SMSGUARD_TRUSTED_KEYS, else none required)",
+    )
 
 
 def _add_config_flags(parser: argparse.ArgumentParser, config_class: type, presets: dict[str, dict] | None = None) -> None:

@@ -521,6 +521,8 @@ def test_bench_writes_json_and_markdown(capsys, bundle_dir, run_dir, tmp_path):
     throughput = report["throughput"]
     assert [(t["system"], t["backend"], t["threads"]) for t in throughput] == [(m, b, n) for m, b in pairs(bundle_dir) for n in (1, 2, 3)]
     assert all(t["messages"] == 30 and t["messages_per_s"] > 0 for t in throughput)  # 10 runs x 3 threads, split among them
+    assert report["update"]["reload_ms"] > 0 and report["update"]["signature_verify_ms"] > 0  # measured, whatever they are
+    assert "  update: signature check " in err
     markdown = markdown_path.read_text(encoding="utf-8")
     assert "| model | backend | size | load | first call | p50 | p95 | p99 |\n|---|---|---:|---:|---:|---:|---:|---:|\n" in markdown
     assert "| model | backend | 1 thread | 2 threads | 3 threads |\n|---|---|---:|---:|---:|\n" in markdown

@@ -36,7 +36,7 @@ MODELS = TFLITE_MODELS + ONNX_MODELS + NPZ_MODELS
 # the backend `auto` picks for a format here: numba when the `fast` extra is installed
 BACKEND_OF = {"tflite": "litert", "onnx": "onnxruntime", "npz": "numba" if importlib.util.find_spec("numba") else "numpy"}
 FORMAT_OF = {name: name.rsplit(".", 1)[1] for name in MODELS}
-HEAVY = ("tensorflow", "keras", "tf_keras", "tf2onnx", "pandas", "sklearn")  # what the runtime must never import
+HEAVY = ("tensorflow", "keras", "tf_keras", "tf2onnx", "pandas", "sklearn", "cryptography")  # what the runtime must never import (cryptography: only with trusted keys)
 
 FLOAT_ATOL = 1e-5  # a float32 model computes the Keras function; only summation order differs
 QUANTIZED_ATOL = 0.01  # a quantized model against its own output on the export machine (same CPU here)

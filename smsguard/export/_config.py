@@ -15,10 +15,15 @@ class ExportConfig:
     opset: int = 17  # ONNX opset; 17 is the oldest with every op used, and ONNX Runtime >= 1.13 runs it
     calibration_messages: int = 300  # training messages that calibrate the full-integer model
     golden_messages: int = 64  # test messages a device replays to check itself (`smsguard verify`)
+    serial: int | None = None  # the bundle's serial, which a device never goes back below; default: the export time, seconds since 1970 UTC
+    sign_key: str | None = None  # sign the manifest with this Ed25519 private key (`smsguard keygen`); needs smsguard[sign]
 
     def __post_init__(self) -> None:
         if self.opset < 17:
             msg = f"opset must be 17 or later, found {self.opset}"
+            raise ConfigError(msg)
+        if self.serial is not None and self.serial < 0:
+            msg = f"serial must be 0 or more, found {self.serial}"
             raise ConfigError(msg)
         for name in ("calibration_messages", "golden_messages"):
             if getattr(self, name) < 1:

@@ -23,6 +23,7 @@ from smsguard.export._run import RunInputs, read_run
 from smsguard.export._targets import TARGETS, ExportContext, ExportTarget
 from smsguard.runtime import BundleError, BundleFile, FileKind, GoldenVector, Manifest, Source, distribution_version
 from smsguard.runtime.bundle import LABELS, MANIFEST_NAME, PARITY_NAME, RUN_MODEL_NAME, VOCAB_NAME
+from smsguard.runtime.signing import read_private_key, sign_manifest
 
 _TOOLS = ("tensorflow", "keras", "tf2onnx", "onnx", "onnxruntime", "ai-edge-litert", "numpy")
 
@@ -39,6 +40,8 @@ def export(run_dir: Path, out: Path, config: ExportConfig | None = None, force: 
         msg = f"--out '{out}' is the run folder itself; choose another folder for the bundle"
         raise BundleError(msg)
     check_target(out, force, "bundle")
+    if config.sign_key:
+        read_private_key(config.sign_key)  # a bad key fails now, not after minutes of conversion
     run = read_run(run_dir, config)
 
     console.step(f"Loading {run.model_path}")
@@ -66,8 +69,10 @@ def export(run_dir: Path, out: Path, config: ExportConfig | None = None, force: 
         checks = check_targets(written, data, run)
         write_json(folder / PARITY_NAME, _parity_report(checks, run))
         golden = _golden_vectors(run, golden_rows, golden_ids, _keras(model, golden_ids), checks)
-        manifest = build_manifest(folder, run, checks, golden)
+        manifest = build_manifest(folder, run, checks, golden, config.serial)
         write_json(folder / MANIFEST_NAME, manifest.to_dict())
+        if config.sign_key:
+            sign_manifest(folder, config.sign_key)
 
     recommended = ", ".join(manifest.recommended.values())
     console.step(f"Bundle written to {out} ({len(checks)} models; recommended: {recommended})")
@@ -110,7 +115,8 @@ def check_targets(written: list[tuple[ExportTarget, Path]], data: CheckData, run
     return checks
 
 
-def build_manifest(folder: Path, run: RunInputs, checks: list[ModelCheck], golden: list[GoldenVector]) -> Manifest:
+def build_manifest(folder: Path, run: RunInputs, checks: list[ModelCheck], golden: list[GoldenVector], serial: int | None = None) -> Manifest:
+    created = datetime.now(timezone.utc)
     files = (
         BundleFile.describe(folder / VOCAB_NAME, FileKind.VOCABULARY),
         *(c.entry for c in checks),
@@ -122,7 +128,8 @@ def build_manifest(folder: Path, run: RunInputs, checks: list[ModelCheck], golde
         recommended=choice.recommended([c.candidate for c in checks]),
         golden=tuple(golden),
         source=Source(run=run.folder.resolve().name, model=run.model_path.name, model_sha256=run.model_sha256, data_sha256=run.data_sha256),
-        created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        serial=int(created.timestamp()) if serial is None else serial,
+        created=created.isoformat(timespec="seconds"),
         tools={"python": platform.python_version()} | {tool: distribution_version(tool) for tool in _TOOLS},
     )
 

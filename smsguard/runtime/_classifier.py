@@ -6,8 +6,10 @@ import collections
 import itertools
 import multiprocessing
 import os
-from collections.abc import Iterable, Iterator
+import threading
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -20,11 +22,22 @@ from smsguard.runtime._backends import (
     open_session,
     require_installed,
 )
-from smsguard.runtime._errors import BackendError, BundleError
-from smsguard.runtime._vocabulary import as_texts
+from smsguard.runtime._errors import BackendError, BundleError, ReloadError, SmsguardError
+from smsguard.runtime._verify import golden_problems
+from smsguard.runtime._vocabulary import Vocabulary, as_texts
 from smsguard.runtime.bundle import Bundle, BundleFile
+from smsguard.runtime.signing import PublicKey, trusted_keys_from
 
 STREAM_CHUNK = 2048  # texts tokenized and run at a time: memory stays flat however many texts there are
+
+
+@dataclass(frozen=True)
+class _Loaded:
+    """What a Classifier runs: swapped whole by `reload`, read once per call."""
+
+    bundle: Bundle
+    session: Session
+    threshold: float
 
 
 class Classifier:
@@ -35,31 +48,59 @@ class Classifier:
     ['spam', 'ham']
     """
 
-    def __init__(self, bundle: Bundle, session: Session) -> None:
-        self.bundle = bundle
-        self.vocabulary = bundle.vocabulary
-        self.threshold = bundle.threshold_of(session.entry)
-        self._session = session
+    def __init__(self, bundle: Bundle, session: Session, trusted_keys: Sequence[PublicKey] | None = None, model: str | None = None) -> None:
+        self._loaded = _Loaded(bundle, session, bundle.threshold_of(session.entry))
+        self._trusted = None if trusted_keys is None else tuple(trusted_keys)
+        self._model_asked = model  # a model named at load is kept across reloads; else the new bundle's recommended one
+        self._reload_lock = threading.Lock()
 
     @classmethod
-    def load(cls, bundle_dir: str | os.PathLike[str], backend: str = "auto", model: str | None = None) -> Classifier:
+    def load(
+        cls,
+        bundle_dir: str | os.PathLike[str],
+        backend: str = "auto",
+        model: str | None = None,
+        trusted_keys: Iterable[str | os.PathLike[str] | PublicKey] | None = None,
+        min_serial: int | None = None,
+    ) -> Classifier:
         """Load `model` (a file name in the bundle; default: the recommended one) in `backend`.
 
         `backend="auto"` takes the first installed backend of `BACKENDS` (numba, litert, tflite-runtime,
         onnxruntime, numpy) for which the bundle recommends a model, or that runs `model`. Every file
-        used is checked against the manifest's SHA-256 first.
+        used is checked against the manifest's SHA-256 first. `trusted_keys` (public key files; default:
+        those named by $SMSGUARD_TRUSTED_KEYS) make a signature by one of them required; `min_serial`
+        refuses a bundle older than that.
         """
-        bundle = Bundle.load(bundle_dir)
+        keys = trusted_keys_from(trusted_keys)
+        bundle = Bundle.load(bundle_dir, keys, min_serial)
         info, entry = _choose(bundle, backend, model)
-        return cls(bundle, open_session(info, bundle.model_path(entry), entry))
+        return cls(bundle, open_session(info, bundle.model_path(entry), entry), keys, model)
+
+    @property
+    def bundle(self) -> Bundle:
+        return self._loaded.bundle
+
+    @property
+    def vocabulary(self) -> Vocabulary:
+        return self._loaded.bundle.vocabulary
+
+    @property
+    def threshold(self) -> float:
+        """The model's own threshold when the manifest gives one, else the bundle's."""
+        return self._loaded.threshold
+
+    @property
+    def serial(self) -> int:
+        """The serial of the bundle being run."""
+        return self._loaded.bundle.manifest.serial
 
     @property
     def backend(self) -> str:
-        return self._session.backend.name
+        return self._loaded.session.backend.name
 
     @property
     def model(self) -> BundleFile:
-        return self._session.entry
+        return self._loaded.session.entry
 
     def encode(self, texts: Iterable[str | bytes]) -> np.ndarray:
         """int32 token ids of shape (n, maxlen), exactly as the model was trained on. Bytes are decoded as UTF-8."""
@@ -70,8 +111,12 @@ class Classifier:
 
         Any iterable, a generator included, is read and run `STREAM_CHUNK` texts at a time, so a
         million messages take no more memory than a thousand. `workers` > 1 scores chunks in that
-        many processes (0: one per core), with the same result as one.
+        many processes (0: one per core), with the same result as one. A call runs one model from start
+        to end, whatever `reload` does meanwhile.
         """
+        return self._snapshot()._predict_proba(texts, workers)
+
+    def _predict_proba(self, texts: Iterable[str | bytes], workers: int) -> np.ndarray:
         probabilities = [p for _, p in self.iter_chunks(texts, workers)]
         if len(probabilities) == 1:
             return probabilities[0]
@@ -79,29 +124,81 @@ class Classifier:
 
     def iter_chunks(self, texts: Iterable[str | bytes], workers: int = 1) -> Iterator[tuple[list[str], np.ndarray]]:
         """(texts, probabilities) for each run of up to `STREAM_CHUNK` texts, in order: for a caller
-        that writes results as they come (`smsguard predict`)."""
+        that writes results as they come (`smsguard predict`). All chunks come from one model."""
+        snapshot = self._snapshot()
         chunks = _chunks(as_texts(texts), STREAM_CHUNK)
         workers = workers or os.cpu_count() or 1
         if workers == 1:
-            return ((chunk, self._score(chunk)) for chunk in chunks)
-        return _score_in_processes(self, chunks, workers)
+            return ((chunk, snapshot._score(chunk)) for chunk in chunks)
+        return _score_in_processes(snapshot, chunks, workers)
 
     def _score(self, texts: list[str]) -> np.ndarray:
-        return self._session.run(self.encode(texts))
+        loaded = self._loaded
+        return loaded.session.run(loaded.bundle.vocabulary.encode(texts))
 
     def predict(self, texts: Iterable[str | bytes], workers: int = 1) -> list[str]:
         """The label of each text at the model's threshold (`threshold`: the model's own when the manifest
         gives one, else the bundle's): the second label ("spam") at or above it."""
-        negative, positive = self.bundle.labels
-        return [positive if p >= self.threshold else negative for p in self.predict_proba(texts, workers)]
+        snapshot = self._snapshot()
+        negative, positive = snapshot.bundle.labels
+        return [positive if p >= snapshot.threshold else negative for p in snapshot._predict_proba(texts, workers)]
 
-    def __reduce__(self):
+    def reload(self, bundle_dir: str | os.PathLike[str]) -> bool:
+        """Take a new bundle while serving: load it completely (hashes, signature by a trusted key when
+        this Classifier has any, a serial above the running one, golden vectors replayed in this
+        backend) and only then swap it in, at once. Calls already running finish on the old model;
+        calls after the swap get the new one; none sees a mix. If anything fails, the old model keeps
+        serving and a `ReloadError` says why. Returns False when `bundle_dir` holds the bundle already
+        running (the same manifest), True when it was swapped in."""
+        with self._reload_lock:
+            current = self._loaded
+            try:
+                new = _load_checked(bundle_dir, current, self._trusted, self._model_asked)
+            except SmsguardError as error:
+                msg = f"bundle '{bundle_dir}' not taken, still running serial {current.bundle.manifest.serial} from '{current.bundle.path}': {error}"
+                raise ReloadError(msg) from None
+            if new is None:
+                return False
+            self._loaded = new
+            return True
+
+    def _snapshot(self) -> Classifier:
+        """A Classifier fixed on the model running now (for one call)."""
+        snapshot = Classifier.__new__(Classifier)
+        snapshot._loaded, snapshot._trusted, snapshot._model_asked = self._loaded, self._trusted, self._model_asked
+        snapshot._reload_lock = self._reload_lock
+        return snapshot
+
+    def __reduce__(self) -> tuple:
         """Sent to another process (multiprocessing with "spawn" or "forkserver"), a Classifier is loaded
-        again there from its bundle, every hash checked: interpreters cannot cross processes."""
-        return Classifier.load, (str(self.bundle.path), self.backend, self.model.name)
+        again there from its bundle, every hash (and signature) checked: interpreters cannot cross processes."""
+        return Classifier.load, (str(self.bundle.path), self.backend, self.model.name, self._trusted)
 
     def __repr__(self) -> str:
         return f"Classifier({str(self.bundle.path)!r}, backend={self.backend!r}, model={self.model.name!r})"
+
+
+def _load_checked(bundle_dir: str | os.PathLike[str], current: _Loaded, trusted: Sequence[PublicKey] | None, model: str | None) -> _Loaded | None:
+    """The new bundle, loaded and proven in the running backend; None when it is the running one."""
+    running = current.bundle.manifest
+    bundle = Bundle.load(bundle_dir, trusted, min_serial=running.serial)
+    if bundle.manifest == running:
+        return None
+    bundle.check_files()  # every file, not only the model this backend runs: a bundle is taken whole or not at all
+    if bundle.manifest.serial == running.serial:
+        msg = f"its serial {running.serial} is the one running, but its manifest differs; a new bundle needs a higher serial (smsguard export --serial)"
+        raise BundleError(msg)
+    info = current.session.backend
+    entry = bundle.model(model) if model else bundle.recommended(info.format)
+    if entry is None:
+        msg = f"it has no {info.format} model for backend '{info.name}'"
+        raise BundleError(msg)
+    session = open_session(info, bundle.model_path(entry), entry)
+    problems = golden_problems(bundle, entry, session)
+    if problems:
+        msg = f"{entry.name} [{info.name}] does not reproduce its golden vectors: {problems[0]}"
+        raise BundleError(msg)
+    return _Loaded(bundle, session, bundle.threshold_of(entry))
 
 
 def _chunks(texts: Iterator[str], size: int) -> Iterator[list[str]]:

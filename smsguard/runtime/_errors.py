@@ -21,3 +21,7 @@ class BackendError(SmsguardError):
 
 class ConfigError(SmsguardError, ValueError):
     """A setting is out of range or of the wrong kind (a flag value, a config field)."""
+
+
+class ReloadError(SmsguardError):
+    """A new bundle was refused by a running Classifier, which keeps serving the old one."""

@@ -3,16 +3,20 @@ device can prove it computes what the export machine computed."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
 from smsguard import _console as console
-from smsguard.runtime._backends import backend_info, installed_backends, open_session
+from smsguard.runtime._backends import Session, backend_info, installed_backends, open_session
 from smsguard.runtime._errors import BackendError
 from smsguard.runtime.bundle import FLOAT_ATOL, QUANTIZED_ATOL, Bundle, BundleFile, GoldenVector
+
+if TYPE_CHECKING:
+    from smsguard.runtime.signing import PublicKey
 
 
 @dataclass
@@ -50,7 +54,9 @@ class VerifyReport(NamedTuple):
         """One line per check on stderr, then a summary line (an error line when it did not pass)."""
         n = len(self.bundle.golden)
         problems = self.tokenizer_problems
-        console.step(f"Verifying {self.bundle.path} on its {n} golden messages")
+        console.step(f"Verifying {self.bundle.path} (serial {self.bundle.manifest.serial}) on its {n} golden messages")
+        if self.bundle.signed_by:
+            console.check(True, f"signature: manifest signed by trusted key {self.bundle.signed_by}")
         console.check(not problems, f"tokenizer: {n - len(problems)} of {n} messages give the export machine's ids")
         for problem in problems[:5]:
             console.info(f"        {problem}")
@@ -73,21 +79,16 @@ class VerifyReport(NamedTuple):
             console.step(f"All {len(ran)} model/backend pairs match" + (f" ({skipped} could not be loaded by this backend, listed above)" if skipped else ""))
 
 
-def verify_bundle(path: str | Path, backends: list[str] | None = None) -> VerifyReport:
+def verify_bundle(
+    path: str | Path, backends: list[str] | None = None, trusted_keys: Sequence[PublicKey] | None = None
+) -> VerifyReport:
     """Check the tokenizer against the golden ids, then every (model, backend) pair against the
-    golden probabilities, with the messages in one batch and one at a time."""
-    bundle = Bundle.load(path)
+    golden probabilities, with the messages in one batch and one at a time. With `trusted_keys`, the
+    bundle must first carry a signature by one of them."""
+    bundle = Bundle.load(path, trusted_keys)
+    tokenizer_problems = _tokenizer_problems(bundle)
+    expected_ids = _golden_ids(bundle)
     golden = bundle.golden
-    if not golden:
-        msg = f"bundle '{bundle.path}' has no golden vectors to verify against; re-export it"
-        raise BackendError(msg)
-    texts = [g.text for g in golden]
-    ids = bundle.vocabulary.encode(texts)
-    expected_ids = np.array([g.ids for g in golden], dtype=np.int32)
-    tokenizer_problems = [
-        f"message {i} ({texts[i][:40]!r}...): ids differ from the export machine's"
-        for i in np.flatnonzero((ids != expected_ids).any(axis=1))
-    ]
     for name in backends or ():
         backend_info(name)  # an unknown name is an error, not a silent filter
     chosen = [b for b in installed_backends() if backends is None or b.name in backends]
@@ -106,6 +107,34 @@ def verify_bundle(path: str | Path, backends: list[str] | None = None) -> Verify
             compared = [_compare(entry.name, info.name, *reference, batch, single) for reference in references]
             results.append(next((r for r in compared if r.passed), compared[0]))
     return VerifyReport(bundle, tokenizer_problems, results)
+
+
+def golden_problems(bundle: Bundle, entry: BundleFile, session: Session) -> list[str]:
+    """What keeps one loaded model from reproducing its bundle's golden vectors (empty: nothing)."""
+    problems = _tokenizer_problems(bundle)
+    ids = _golden_ids(bundle)
+    batch = session.run(ids)
+    single = np.concatenate([session.run(ids[i : i + 1]) for i in range(len(ids))])
+    compared = [_compare(entry.name, session.backend.name, *reference, batch, single) for reference in _references(entry, bundle.golden)]
+    if not any(r.passed for r in compared):
+        problems += compared[0].problems
+    return problems
+
+
+def _golden_ids(bundle: Bundle) -> np.ndarray:
+    if not bundle.golden:
+        msg = f"bundle '{bundle.path}' has no golden vectors to verify against; re-export it"
+        raise BackendError(msg)
+    return np.array([g.ids for g in bundle.golden], dtype=np.int32)
+
+
+def _tokenizer_problems(bundle: Bundle) -> list[str]:
+    texts = [g.text for g in bundle.golden]
+    ids = bundle.vocabulary.encode(texts)
+    return [
+        f"message {i} ({texts[i][:40]!r}...): ids differ from the export machine's"
+        for i in np.flatnonzero((ids != _golden_ids(bundle)).any(axis=1))
+    ]
 
 
 def _references(entry: BundleFile, golden: tuple[GoldenVector, ...]) -> list[tuple[str, float, np.ndarray]]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -21,6 +21,7 @@ from smsguard.runtime._errors import BundleError, IntegrityError
 
 if TYPE_CHECKING:
     from smsguard.runtime._vocabulary import Vocabulary
+    from smsguard.runtime.signing import PublicKey
 
 # ---- names and versions -----------------------------------------------------------------------------
 
@@ -36,8 +37,8 @@ METRICS_NAME = "metrics.json"
 HISTORY_NAME = "history.json"
 
 # major.minor: a reader refuses a newer major, ignores unknown fields. 1.1 added a model's own
-# `threshold` and `variant`, and the golden vectors' `builtin_kernel_probabilities`.
-FORMAT_VERSION = "1.1"
+# `threshold` and `variant`, and the golden vectors' `builtin_kernel_probabilities`; 1.2 the `serial`.
+FORMAT_VERSION = "1.2"
 VOCAB_FORMAT = 1  # vocab.json
 NPZ_FORMAT = 1  # the folded LSTM's .npz (its `meta` array)
 SPLIT_FORMAT = 1  # a run's split.json
@@ -102,15 +103,23 @@ def sha256_of(path: Path) -> str:
 
 
 def read_json(path: Path, what: str) -> Any:
+    return parse_json(read_bytes(path, what), path, what)
+
+
+def read_bytes(path: Path, what: str) -> bytes:
     try:
-        with open(path, encoding="utf-8") as file:
-            return json.load(file)
+        return Path(path).read_bytes()
     except FileNotFoundError:
         msg = f"{what} '{path}' is missing"
         raise BundleError(msg) from None
     except OSError as error:
         msg = f"{what} '{path}' cannot be read: {error.strerror}"
         raise BundleError(msg) from None
+
+
+def parse_json(data: bytes, path: Path, what: str) -> Any:
+    try:
+        return json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         msg = f"{what} '{path}' is not readable JSON: {error}"
         raise BundleError(msg) from None
@@ -271,6 +280,7 @@ class Manifest:
     recommended: Mapping[ModelFormat, str] = field(default_factory=dict)  # format -> model file name
     golden: tuple[GoldenVector, ...] = ()
     source: Source | None = None
+    serial: int = 0  # set at export, never lower for a later bundle of the same filter: a device refuses to go back
     created: str = ""  # ISO 8601, UTC
     tools: Mapping[str, str] = field(default_factory=dict)  # distribution -> version on the export machine
     smsguard_version: str = __version__
@@ -298,6 +308,9 @@ class Manifest:
             recommended = {ModelFormat(fmt): name for fmt, name in data.get("recommended", {}).items()}
             golden = tuple(GoldenVector.from_dict(g) for g in data.get("golden", ()))
             source = Source.from_dict(data["source"]) if data.get("source") else None
+            serial = data.get("serial", 0)
+            if not isinstance(serial, int) or isinstance(serial, bool) or serial < 0:
+                raise ValueError(f"serial {serial!r}")
         except (KeyError, TypeError, ValueError) as error:
             msg = f"manifest '{where}' is malformed: missing or invalid {error}"
             raise BundleError(msg) from None
@@ -316,6 +329,7 @@ class Manifest:
             recommended=recommended,
             golden=golden,
             source=source,
+            serial=serial,
             created=str(data.get("created", "")),
             tools=dict(data.get("tools", {})),
             smsguard_version=str(data.get("smsguard_version", "")),
@@ -332,6 +346,7 @@ class Manifest:
             "labels": list(self.labels),
             "output": self.output,
             "threshold": self.threshold,
+            "serial": self.serial,
             "vocabulary": self.vocabulary,
             "recommended": {fmt.value: name for fmt, name in self.recommended.items()},
             **({"source": self.source.to_dict()} if self.source else {}),
@@ -397,9 +412,12 @@ class Bundle:
     path: Path
     manifest: Manifest
     vocabulary: Vocabulary
+    signed_by: str | None = None  # the id of the trusted key whose signature was checked; None when none was asked for
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> Bundle:
+    def load(cls, path: str | os.PathLike[str], trusted_keys: Sequence[PublicKey] | None = None, min_serial: int | None = None) -> Bundle:
+        """Read and check a bundle. With `trusted_keys`, its manifest must carry a signature by one of them
+        (see `smsguard.runtime.signing`); with `min_serial`, its serial must be at least that."""
         from smsguard.runtime._vocabulary import Vocabulary  # it reads VOCAB_FORMAT from here
 
         path = Path(path)
@@ -407,14 +425,23 @@ class Bundle:
             what = "is not a folder" if path.exists() else "does not exist"
             msg = f"bundle '{path}' {what}; create one with `smsguard export RUN_DIR --out {path}`"
             raise BundleError(msg)
-        manifest = Manifest.from_dict(read_json(path / MANIFEST_NAME, "manifest"), path / MANIFEST_NAME)
+        raw = read_bytes(path / MANIFEST_NAME, "manifest")
+        signed_by = None
+        if trusted_keys is not None:
+            from smsguard.runtime.signing import check_signature
+
+            signed_by = check_signature(path, raw, trusted_keys)  # before the manifest is believed at all
+        manifest = Manifest.from_dict(parse_json(raw, path / MANIFEST_NAME, "manifest"), path / MANIFEST_NAME)
+        if min_serial is not None and manifest.serial < min_serial:
+            msg = f"bundle '{path}' has serial {manifest.serial}, older than {min_serial}; an older bundle is not taken back (a replayed update?)"
+            raise BundleError(msg)
         vocab_path = verified_path(path, manifest_file(manifest, manifest.vocabulary))
         try:
             vocabulary = Vocabulary.from_dict(read_json(vocab_path, "vocabulary"))
         except BundleError as error:
             msg = f"'{vocab_path}': {error}"
             raise BundleError(msg) from None
-        return cls(path, manifest, vocabulary)
+        return cls(path, manifest, vocabulary, signed_by)
 
     @property
     def files(self) -> dict[str, BundleFile]:
@@ -455,6 +482,11 @@ class Bundle:
 
     def model_path(self, entry: BundleFile) -> Path:
         return verified_path(self.path, entry)
+
+    def check_files(self) -> None:
+        """Check every file the manifest lists against its SHA-256 (loading checks only what it uses)."""
+        for entry in self.manifest.files:
+            verified_path(self.path, entry)
 
 
 def manifest_file(manifest: Manifest, name: str) -> BundleFile:
