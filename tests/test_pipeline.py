@@ -244,7 +244,7 @@ def test_bundle_holds_every_model_pinned_by_the_manifest(bundle_dir: Path) -> No
 
     maxlen = TrainConfig().maxlen
     manifest = json.loads((bundle_dir / "manifest.json").read_text())
-    assert manifest["format_version"] == "1.1"
+    assert manifest["format_version"] == "1.2"
     assert manifest["labels"] == ["ham", "spam"]
     assert set(manifest["tools"]) >= {"tensorflow", "keras", "tf2onnx", "onnx", "onnxruntime", "ai-edge-litert", "numpy", "python"}
     files = {f["name"]: f for f in manifest["files"]}
