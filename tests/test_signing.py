@@ -69,7 +69,7 @@ def test_a_file_that_is_not_a_public_key_is_refused(tmp_path: Path, keys) -> Non
     private, _ = keys["current"]
     with pytest.raises(KeyFileError, match=rf"^public key '{private}' is not a PEM public key; give the \.pub file that `smsguard keygen` wrote$"):
         read_public_key(private)
-    with pytest.raises(KeyFileError, match=rf"^public key '{tmp_path / 'none.pub'}' does not exist$"):
+    with pytest.raises(KeyFileError, match=rf"^public key '{tmp_path / 'none.pub'}' is missing$"):
         read_public_key(tmp_path / "none.pub")
 
 

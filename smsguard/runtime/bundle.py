@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from smsguard import __version__
-from smsguard.runtime._errors import BundleError, IntegrityError
+from smsguard.runtime._errors import BundleError, IntegrityError, SmsguardError
 
 if TYPE_CHECKING:
     from smsguard.runtime._vocabulary import Vocabulary
@@ -106,15 +106,16 @@ def read_json(path: Path, what: str) -> Any:
     return parse_json(read_bytes(path, what), path, what)
 
 
-def read_bytes(path: Path, what: str) -> bytes:
+def read_bytes(path: Path, what: str, error: type[SmsguardError] = BundleError) -> bytes:
+    """A file's bytes, or `error` saying that `what` is missing or cannot be read."""
     try:
         return Path(path).read_bytes()
     except FileNotFoundError:
         msg = f"{what} '{path}' is missing"
-        raise BundleError(msg) from None
-    except OSError as error:
-        msg = f"{what} '{path}' cannot be read: {error.strerror}"
-        raise BundleError(msg) from None
+        raise error(msg) from None
+    except OSError as problem:
+        msg = f"{what} '{path}' cannot be read: {problem.strerror}"
+        raise error(msg) from None
 
 
 def parse_json(data: bytes, path: Path, what: str) -> Any:

@@ -196,11 +196,6 @@ def check_signature(bundle: Path, manifest: bytes, trusted: Sequence[PublicKey])
 
 
 def _read_key_file(path: Path, what: str) -> bytes:
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        msg = f"{what} '{path}' does not exist"
-        raise KeyFileError(msg) from None
-    except OSError as error:
-        msg = f"{what} '{path}' cannot be read: {error.strerror}"
-        raise KeyFileError(msg) from None
+    from smsguard.runtime.bundle import read_bytes
+
+    return read_bytes(path, what, KeyFileError)
