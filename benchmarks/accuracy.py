@@ -17,6 +17,7 @@ import sys
 import tempfile
 import time
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -122,11 +123,7 @@ def run_seed(preset: str, seed: int, data: str | None) -> dict[str, dict]:
 
         for name, pipeline, score in _baselines():
             pipeline.fit(texts[split.train], dataset.labels[split.train])
-            threshold = 0.0 if name == SVM else 0.5
-            if config.target_ham_fpr is not None:
-                from smsguard.train import threshold_for_ham_fpr
-
-                threshold = threshold_for_ham_fpr(dataset.labels[split.validation], score(pipeline, texts[split.validation]), config.target_ham_fpr)
+            threshold = baseline_threshold(name, config.target_ham_fpr, dataset.labels[split.validation], partial(score, pipeline, texts[split.validation]))
             metrics = evaluate(test_labels, score(pipeline, texts[split.test]), threshold)
             systems[name] = _entry(metrics, _joblib_size(pipeline, Path(work)))
     return systems
@@ -151,6 +148,16 @@ def _baselines():
         (SVM, svm, lambda p, x: p.decision_function(x)),
         (NB, nb, lambda p, x: p.predict_proba(x)[:, 1]),
     ]
+
+
+def baseline_threshold(name: str, target_ham_fpr: float | None, validation_labels, validation_scores) -> float:
+    """A baseline's threshold: decision 0 for the SVM, 0.5 for naive Bayes, or, when the preset has a target
+    ham false-positive rate, the one meeting it on the validation part (`validation_scores()` gives its scores)."""
+    if target_ham_fpr is None:
+        return 0.0 if name == SVM else 0.5
+    from smsguard.train import threshold_for_ham_fpr
+
+    return threshold_for_ham_fpr(validation_labels, validation_scores(), target_ham_fpr)
 
 
 def _joblib_size(pipeline, folder: Path) -> int:
