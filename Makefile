@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: demo test lint bench accuracy search clean
+.PHONY: demo test lint bench accuracy ood search clean
 
 demo: $(STAMP)  ## train -> export -> verify -> bench -> two sample predictions, into smsguard-demo/
 	$(VENV)/bin/smsguard demo
@@ -20,6 +20,9 @@ bench: $(STAMP)  ## the performance suite behind the README tables, into benchma
 
 accuracy: $(STAMP)  ## the accuracy benchmark behind the README table (a few minutes), into benchmarks/results/
 	$(VENV)/bin/python benchmarks/accuracy.py
+
+ood: $(STAMP)  ## the out-of-domain benchmark on benchmarks/ood/messages.csv (a few minutes a seed), into benchmarks/results/
+	$(VENV)/bin/python benchmarks/out_of_domain.py
 
 search: $(STAMP)  ## the training-settings search behind the tuned preset (about 20 minutes), into benchmarks/results/
 	$(VENV)/bin/python benchmarks/search.py
