@@ -159,7 +159,7 @@ def test_the_named_backend_loads_each_model_of_its_format(classifier, model):
 
 @slow
 def test_without_a_model_each_backend_loads_the_recommended_one(classifier, bundle_dir):
-    recommended = Bundle.load(bundle_dir).manifest["recommended"]
+    recommended = Bundle.load(bundle_dir).manifest.recommended
     auto = classifier()
     first = BACKEND_OF["npz"]  # numba (the `fast` extra) when installed, else numpy: both come before litert
     if first == "numba":
