@@ -116,8 +116,12 @@ def _verify(args: argparse.Namespace) -> int:
         console.check(r.passed, f"{r.model} [{r.backend}]: max diff {r.max_abs_diff:.2g} vs {r.compared_to} (atol {r.tolerance:g}), batched and one at a time")
         for problem in r.problems:
             console.info(f"        {problem}")
+    client_failures = 0 if args.backend else _verify_clients(bundle)
     ran = [r for r in results if not r.skipped]
     failed = [r for r in ran if not r.passed]
+    if client_failures:
+        console.error(f"the MediaPipe client models do not match the export machine ({client_failures} problems above)")
+        return EXIT_MISMATCH
     if not ran:
         console.error("no model could be run: install a backend (pip install 'smsguard[litert]' or 'smsguard[onnx]')")
         return EXIT_MISMATCH
@@ -127,6 +131,27 @@ def _verify(args: argparse.Namespace) -> int:
         return EXIT_MISMATCH
     console.step(f"All {len(ran)} model/backend pairs match" + (f" ({skipped} could not be loaded by this backend, listed above)" if skipped else ""))
     return 0
+
+
+def _verify_clients(bundle) -> int:
+    """The bundle's MediaPipe client models in MediaPipe's TextClassifier, when both are there; the number of problems."""
+    from smsguard.runtime._mediapipe_client import mediapipe_version, verify_clients
+
+    if "mediapipe" not in bundle.manifest.get("clients", {}):
+        return 0
+    if mediapipe_version() is None:
+        console.info("  (MediaPipe client models not checked: pip install 'smsguard[mediapipe]' to run them in MediaPipe's TextClassifier)")
+        return 0
+    id_problems, results = verify_clients(bundle)
+    n = len(bundle.golden)
+    console.check(not id_problems, f"MediaPipe tokenizer: {n - len(id_problems)} of {n} messages give the golden ids (probe model)")
+    for problem in id_problems[:5]:
+        console.info(f"        {problem}")
+    for r in results:
+        console.check(r.passed, f"{r.model} [{r.backend}]: max diff {r.max_abs_diff:.2g} vs {r.compared_to} (atol {r.tolerance:g})" + (f": not run: {r.skipped}" if r.skipped else ""))
+        for problem in r.problems:
+            console.info(f"        {problem}")
+    return len(id_problems) + sum(not r.passed for r in results)
 
 
 def _bench(args: argparse.Namespace) -> int:

@@ -16,6 +16,7 @@ from smsguard._staging import check_target, staged_folder
 from smsguard.export import _choice as choice
 from smsguard.export import _parity as parity
 from smsguard.export._config import ExportConfig
+from smsguard.export._mediapipe_target import export_mediapipe
 from smsguard.export._onnx import OUTPUT_NAME, convert_onnx, quantize_onnx
 from smsguard.export._primed import PRIMED_STATE_NODES, keras_weights, write_npz, write_primed_onnx
 from smsguard.export._quiet import converter_output
@@ -185,10 +186,13 @@ def export(run_dir: Path, out: Path, config: ExportConfig | None = None, force: 
             }
             for i, text in enumerate(golden_texts)
         ]
+        # The MediaPipe client models: one separate step, its files pinned like the others, its section under "clients".
+        client_files, clients = export_mediapipe(model, model_config, vocabulary, threshold, folder, test_texts, test_labels, reference, golden)
         files = [
             BundleFile.describe(folder / VOCAB_NAME, "vocabulary"),
             *entries,
             BundleFile.describe(folder / PARITY_NAME, "report"),
+            *client_files,
         ]
         manifest = {
             "format_version": FORMAT_VERSION,
@@ -208,7 +212,7 @@ def export(run_dir: Path, out: Path, config: ExportConfig | None = None, force: 
             },
             "files": [entry.to_dict() for entry in files],
             "golden": golden,
-        }
+        } | ({"clients": clients} if clients else {})
         write_json(folder / MANIFEST_NAME, manifest)
 
     console.step(f"Bundle written to {out} ({len(models)} models; recommended: {', '.join(manifest['recommended'].values())})")

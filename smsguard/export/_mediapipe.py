@@ -82,7 +82,8 @@ def write_probe(vocabulary: Vocabulary, out_path: Path) -> None:
     probe = TextClassifierMetadata(
         **{**metadata.__dict__, "name": "smsguard id probe", "description": "Outputs the token ids the model sees, as scores; for tests only."}
     )
-    write_atomic(Path(out_path), populate(model, metadata_buffer(probe), {VOCAB_FILE: vocab_file(vocabulary)}))
+    positions = "\n".join(str(j) for j in range(vocabulary.config.maxlen)).encode()
+    write_atomic(Path(out_path), populate(model, metadata_buffer(probe), {VOCAB_FILE: vocab_file(vocabulary), LABELS_FILE: positions}))
 
 
 def _rotated(ids):
