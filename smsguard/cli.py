@@ -161,6 +161,19 @@ def _bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _serve_web(args: argparse.Namespace) -> int:
+    from smsguard._serve_web import WEB_DIR, make_server
+
+    server = make_server(Path(args.bundle), args.port, Path(args.web) if args.web else WEB_DIR, log=None if args.quiet else console.info)
+    host, port = server.server_address[:2]
+    console.step(f"Serving the web demo of {args.bundle} on http://{host}:{port}/ (Ctrl-C stops it)")
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
+    return 0
+
+
 def _demo(args: argparse.Namespace) -> int:
     """train -> export -> verify -> bench -> two sample predictions, in one folder."""
     from smsguard.bench import BenchConfig, run_benchmark
@@ -316,6 +329,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("bundle", metavar="DIR")
     _add_config_flags(p, BenchConfig)
     p.set_defaults(run=_bench)
+
+    p = commands.add_parser("serve-web", help="serve the browser demo of a bundle's MediaPipe client model on 127.0.0.1")
+    p.add_argument("bundle", metavar="DIR")
+    p.add_argument("--port", type=int, default=8000, help="port on 127.0.0.1 (default: 8000; 0 picks a free one)")
+    p.add_argument("--web", metavar="DIR", help="the demo's folder, with node_modules from `make web` (default: web/ of this checkout)")
+    p.add_argument("--quiet", action="store_true", help="do not log each request")
+    p.set_defaults(run=_serve_web)
 
     p = commands.add_parser("demo", help="train -> export -> verify -> bench -> predict, on the default data")
     p.add_argument("--data", help="the SMS Spam Collection (default: $SMSGUARD_DATA, ../shared/data, or a checked download)")
