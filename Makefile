@@ -3,12 +3,12 @@ PYTHON ?= python3
 VENV ?= .venv
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: demo test bench accuracy search clean
+.PHONY: demo test bench accuracy search web serve-web clean
 
 demo: $(STAMP)  ## train -> export -> verify -> bench -> two sample predictions, into smsguard-demo/
 	$(VENV)/bin/smsguard demo
 
-test: $(STAMP)  ## the whole test suite (CI runs this)
+test: $(STAMP) web/node_modules  ## the whole test suite (CI runs this)
 	$(VENV)/bin/python -m pytest
 
 bench: $(STAMP)  ## the performance suite behind the README tables, into benchmarks/results/
@@ -20,6 +20,15 @@ accuracy: $(STAMP)  ## the accuracy benchmark behind the README table (a few min
 search: $(STAMP)  ## the training-settings search behind the tuned preset (about 20 minutes), into benchmarks/results/
 	$(VENV)/bin/python benchmarks/search.py
 
+web: web/node_modules  ## the web demo's npm packages (@mediapipe/tasks-text, and puppeteer-core for its test), from the npm registry
+
+web/node_modules: web/package.json web/package-lock.json
+	cd web && PUPPETEER_SKIP_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+serve-web: $(STAMP) web/node_modules  ## the web demo of smsguard-demo/bundle (a mediapipe-preset bundle) on http://127.0.0.1:8000/
+	$(VENV)/bin/smsguard serve-web $(or $(BUNDLE),smsguard-demo/bundle)
+
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --upgrade pip
@@ -28,4 +37,4 @@ $(STAMP): pyproject.toml
 	touch $@
 
 clean:
-	rm -rf $(VENV) smsguard-demo .pytest_cache
+	rm -rf $(VENV) smsguard-demo .pytest_cache web/node_modules
