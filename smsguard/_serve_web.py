@@ -63,7 +63,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.served, self.log = served, log
         super().__init__(*args)
 
-    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+    def do_GET(self) -> None:
         path = self.path.split("?", 1)[0]
         found = self.served["files"].get(path)
         if found is None and path.startswith("/vendor/tasks-text/"):
@@ -81,7 +81,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (http.server's name)
+    def log_message(self, format: str, *args: Any) -> None:
         if self.log:
             self.log(format % args)
 
