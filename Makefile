@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: demo test bench accuracy search web serve-web clean
+.PHONY: demo test bench accuracy search web mediapipe serve-web clean
 
 demo: $(STAMP)  ## train -> export -> verify -> bench -> two sample predictions, into smsguard-demo/
 	$(VENV)/bin/smsguard demo
@@ -26,8 +26,13 @@ web/node_modules: web/package.json web/package-lock.json
 	cd web && PUPPETEER_SKIP_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-serve-web: $(STAMP) web/node_modules  ## the web demo of smsguard-demo/bundle (a mediapipe-preset bundle) on http://127.0.0.1:8000/
-	$(VENV)/bin/smsguard serve-web $(or $(BUNDLE),smsguard-demo/bundle)
+mediapipe: $(STAMP)  ## train --preset mediapipe -> export (with the MediaPipe client models) -> verify, into runs/ and bundles/mediapipe
+	$(VENV)/bin/smsguard train --preset mediapipe --out runs/mediapipe --force
+	$(VENV)/bin/smsguard export runs/mediapipe --out bundles/mediapipe --force
+	$(VENV)/bin/smsguard verify bundles/mediapipe
+
+serve-web: $(STAMP) web/node_modules  ## the web demo of bundles/mediapipe (or BUNDLE=DIR) on http://127.0.0.1:8000/
+	$(VENV)/bin/smsguard serve-web $(or $(BUNDLE),bundles/mediapipe)
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)

@@ -138,7 +138,7 @@ def test_verify_runs_the_client_models_in_mediapipe_and_fails_when_they_drift(me
     assert f"{INT8} [mediapipe" in err and "1 of" in err and "ERROR the MediaPipe client models do not match" in err
 
 
-def test_a_run_the_client_cannot_reproduce_gets_no_client_model(bundle_dir: Path) -> None:
+def test_a_run_the_client_cannot_reproduce_gets_no_client_model(bundle_dir: Path, capsys) -> None:
     """The default (tuned, lowercased) bundle: export said why in one line and wrote no client model."""
     from smsguard.export._mediapipe import ClientModelError, ClientQuantization, check_mediapipe, convert_mediapipe
     from smsguard.runtime import Bundle
@@ -153,6 +153,11 @@ def test_a_run_the_client_cannot_reproduce_gets_no_client_model(bundle_dir: Path
         from smsguard._serve_web import make_server
 
         make_server(bundle_dir, 0)
+    from smsguard.cli import main
+
+    assert main(["serve-web", str(bundle_dir), "--port", "0"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("ERROR bundle ") and "has no MediaPipe client model" in err and err.count("\n") == 1
 
 
 def _browser_missing() -> str:
