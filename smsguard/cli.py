@@ -15,11 +15,15 @@ import signal
 import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from smsguard import __version__
 from smsguard import _console as console
 from smsguard._staging import staged_file
 from smsguard.runtime._errors import SmsguardError
+
+if TYPE_CHECKING:
+    from smsguard.runtime._bundle import Bundle
 
 EXIT_MISMATCH = 1  # verify found a model that does not reproduce the golden vectors
 EXIT_USAGE = 2  # bad input: a missing file, a bad flag value, a bundle that fails its checks
@@ -133,7 +137,7 @@ def _verify(args: argparse.Namespace) -> int:
     return 0
 
 
-def _verify_clients(bundle) -> int:
+def _verify_clients(bundle: Bundle) -> int:
     """The bundle's MediaPipe client models in MediaPipe's TextClassifier, when both are there; the number of problems."""
     from smsguard.runtime._mediapipe_client import mediapipe_version, verify_clients
 
@@ -142,7 +146,10 @@ def _verify_clients(bundle) -> int:
     if mediapipe_version() is None:
         console.info("  (MediaPipe client models not checked: pip install 'smsguard[mediapipe]' to run them in MediaPipe's TextClassifier)")
         return 0
-    id_problems, results = verify_clients(bundle)
+    checked = verify_clients(bundle)
+    if checked is None:
+        return 0
+    id_problems, results = checked
     n = len(bundle.golden)
     console.check(not id_problems, f"MediaPipe tokenizer: {n - len(id_problems)} of {n} messages give the golden ids (probe model)")
     for problem in id_problems[:5]:
@@ -165,8 +172,8 @@ def _serve_web(args: argparse.Namespace) -> int:
     from smsguard._serve_web import WEB_DIR, make_server
 
     server = make_server(Path(args.bundle), args.port, Path(args.web) if args.web else WEB_DIR, log=None if args.quiet else console.info)
-    host, port = server.server_address[:2]
-    console.step(f"Serving the web demo of {args.bundle} on http://{host}:{port}/ (Ctrl-C stops it)")
+    port = server.server_address[1]
+    console.step(f"Serving the web demo of {args.bundle} on http://127.0.0.1:{port}/ (Ctrl-C stops it)")
     try:
         server.serve_forever()
     finally:
