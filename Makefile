@@ -3,12 +3,12 @@ PYTHON ?= python3
 VENV ?= .venv
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: demo test lint bench accuracy ood search clean
+.PHONY: demo test lint bench accuracy ood search web mediapipe serve-web clean
 
 demo: $(STAMP)  ## train -> export -> verify -> bench -> two sample predictions, into smsguard-demo/
 	$(VENV)/bin/smsguard demo
 
-test: lint $(STAMP)  ## lint, types, then the whole test suite (CI runs this)
+test: lint $(STAMP) web/node_modules  ## lint, types, then the whole test suite (CI runs this)
 	$(VENV)/bin/python -m pytest
 
 lint: $(STAMP)  ## ruff (rules and reasons in pyproject.toml) and mypy on the package
@@ -27,12 +27,26 @@ ood: $(STAMP)  ## the out-of-domain benchmark on benchmarks/ood/messages.csv (a 
 search: $(STAMP)  ## the training-settings search behind the tuned preset (about 20 minutes), into benchmarks/results/
 	$(VENV)/bin/python benchmarks/search.py
 
+web: web/node_modules  ## the web demo's npm packages (@mediapipe/tasks-text, and puppeteer-core for its test), from the npm registry
+
+web/node_modules: web/package.json web/package-lock.json
+	cd web && PUPPETEER_SKIP_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+mediapipe: $(STAMP)  ## train --preset mediapipe -> export (with the MediaPipe client models) -> verify, into runs/ and bundles/mediapipe
+	$(VENV)/bin/smsguard train --preset mediapipe --out runs/mediapipe --force
+	$(VENV)/bin/smsguard export runs/mediapipe --out bundles/mediapipe --force
+	$(VENV)/bin/smsguard verify bundles/mediapipe
+
+serve-web: $(STAMP) web/node_modules  ## the web demo of bundles/mediapipe (or BUNDLE=DIR) on http://127.0.0.1:8000/
+	$(VENV)/bin/smsguard serve-web $(or $(BUNDLE),bundles/mediapipe)
+
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(VENV)/bin/python -m pip install --quiet -e '.[train,litert,onnx,fast,sign,dev]'
+	$(VENV)/bin/python -m pip install --quiet -e '.[train,litert,onnx,fast,sign,mediapipe,dev]'
 	rm -f $(VENV)/.installed-*
 	touch $@
 
 clean:
-	rm -rf $(VENV) smsguard-demo .pytest_cache
+	rm -rf $(VENV) smsguard-demo .pytest_cache web/node_modules

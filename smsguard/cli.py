@@ -18,7 +18,7 @@ import typing
 from collections.abc import Callable, Iterable, Iterator
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from smsguard import __version__
 from smsguard import _console as console
@@ -27,6 +27,10 @@ from smsguard._staging import staged_file
 from smsguard.runtime import BACKENDS, ConfigError, SmsguardError
 
 BACKEND_CHOICES = ("auto", *(b.name for b in BACKENDS))
+
+if TYPE_CHECKING:
+    from smsguard.runtime import Bundle
+
 EXIT_MISMATCH = 1  # verify found a model that does not reproduce the golden vectors
 EXIT_USAGE = 2  # bad input: a missing file, a bad flag value, a bundle that fails its checks
 SAMPLE_MESSAGES = (
@@ -110,7 +114,12 @@ def _verify(args: argparse.Namespace) -> int:
     from smsguard.runtime.signing import trusted_keys_from
 
     report = verify_bundle(args.bundle, args.backend or None, trusted_keys_from(args.trusted_key))
-    report.print_checklist()
+    report.print_checklist(summary=False)
+    client_failures = 0 if args.backend else _verify_clients(report.bundle)
+    if client_failures:
+        console.error(f"the MediaPipe client models do not match the export machine ({client_failures} problems above)")
+        return EXIT_MISMATCH
+    report.print_summary()
     return 0 if report.passed else EXIT_MISMATCH
 
 
@@ -134,10 +143,47 @@ def _sign(args: argparse.Namespace) -> int:
     return 0
 
 
+def _verify_clients(bundle: Bundle) -> int:
+    """The bundle's MediaPipe client models in MediaPipe's TextClassifier, when both are there; the number of problems."""
+    from smsguard.runtime._mediapipe_client import mediapipe_version, verify_clients
+
+    if "mediapipe" not in bundle.manifest.clients:
+        return 0
+    if mediapipe_version() is None:
+        console.info("  (MediaPipe client models not checked: pip install 'smsguard[mediapipe]' to run them in MediaPipe's TextClassifier)")
+        return 0
+    checked = verify_clients(bundle)
+    if checked is None:
+        return 0
+    id_problems, results = checked
+    n = len(bundle.golden)
+    console.check(not id_problems, f"MediaPipe tokenizer: {n - len(id_problems)} of {n} messages give the golden ids (probe model)")
+    for problem in id_problems[:5]:
+        console.info(f"        {problem}")
+    for r in results:
+        console.check(r.passed, f"{r.model} [{r.backend}]: max diff {r.max_abs_diff:.2g} vs {r.compared_to} (atol {r.tolerance:g})" + (f": not run: {r.skipped}" if r.skipped else ""))
+        for problem in r.problems:
+            console.info(f"        {problem}")
+    return len(id_problems) + sum(not r.passed for r in results)
+
+
 def _bench(args: argparse.Namespace) -> int:
     from smsguard.bench import BenchConfig, run_benchmark
 
     run_benchmark(Path(args.bundle), _config(BenchConfig, args))
+    return 0
+
+
+def _serve_web(args: argparse.Namespace) -> int:
+    from smsguard._serve_web import WEB_DIR, make_server
+
+    server = make_server(Path(args.bundle), args.port, Path(args.web) if args.web else WEB_DIR, log=None if args.quiet else console.info)
+    port = server.server_address[1]
+    console.step(f"Serving the web demo of {args.bundle} on http://127.0.0.1:{port}/ (Ctrl-C stops it)")
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
     return 0
 
 
@@ -286,6 +332,28 @@ def _parser() -> argparse.ArgumentParser:
     _add_trust_flags(p)
     p.set_defaults(run=_verify)
 
+    _add_signing_commands(commands)
+
+    p = commands.add_parser("bench", help="latency, load time and size of every model with every backend")
+    p.add_argument("bundle", metavar="DIR")
+    _add_config_flags(p, BenchConfig)
+    p.set_defaults(run=_bench)
+
+    p = commands.add_parser("serve-web", help="serve the browser demo of a bundle's MediaPipe client model on 127.0.0.1")
+    p.add_argument("bundle", metavar="DIR")
+    p.add_argument("--port", type=int, default=8000, help="port on 127.0.0.1 (default: 8000; 0 picks a free one)")
+    p.add_argument("--web", metavar="DIR", help="the demo's folder, with node_modules from `make web` (default: web/ of this checkout)")
+    p.add_argument("--quiet", action="store_true", help="do not log each request")
+    p.set_defaults(run=_serve_web)
+
+    p = commands.add_parser("demo", help="train -> export -> verify -> bench -> predict, on the default data")
+    p.add_argument("--data", help="the SMS Spam Collection (default: $SMSGUARD_DATA, ../shared/data, or a checked download)")
+    p.add_argument("--out", default="smsguard-demo", help="folder for the run, bundle and benchmark (replaced; default: smsguard-demo)")
+    p.set_defaults(run=_demo)
+    return parser
+
+
+def _add_signing_commands(commands: Any) -> None:
     p = commands.add_parser("keygen", help="make an Ed25519 key pair for signing bundles (needs smsguard[sign])")
     p.add_argument("--out", required=True, metavar="DIR", help="folder for smsguard.key (private, mode 0600) and smsguard.pub")
     p.set_defaults(run=_keygen)
@@ -294,17 +362,6 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("bundle", metavar="DIR")
     p.add_argument("--key", required=True, metavar="KEY", help="the private key file (smsguard keygen)")
     p.set_defaults(run=_sign)
-
-    p = commands.add_parser("bench", help="latency, load time and size of every model with every backend")
-    p.add_argument("bundle", metavar="DIR")
-    _add_config_flags(p, BenchConfig)
-    p.set_defaults(run=_bench)
-
-    p = commands.add_parser("demo", help="train -> export -> verify -> bench -> predict, on the default data")
-    p.add_argument("--data", help="the SMS Spam Collection (default: $SMSGUARD_DATA, ../shared/data, or a checked download)")
-    p.add_argument("--out", default="smsguard-demo", help="folder for the run, bundle and benchmark (replaced; default: smsguard-demo)")
-    p.set_defaults(run=_demo)
-    return parser
 
 
 def _add_trust_flags(parser: argparse.ArgumentParser) -> None:

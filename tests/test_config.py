@@ -34,7 +34,7 @@ TUTORIAL_BEFORE_PRESETS = {
     "target_ham_fpr": None,
 }
 # What the tutorial did before these settings existed: no dropout, no class weight, no early stopping.
-ADDED_SINCE = {"dropout": 0.0, "recurrent_dropout": 0.0, "spam_weight": 1.0, "early_stopping_patience": 0}
+ADDED_SINCE = {"dropout": 0.0, "recurrent_dropout": 0.0, "spam_weight": 1.0, "early_stopping_patience": 0, "lower": True}
 
 
 def test_the_tutorial_preset_is_the_old_default() -> None:
@@ -60,9 +60,9 @@ def test_explicit_values_override_the_preset() -> None:
 
 
 def test_an_unknown_preset_lists_the_known_ones() -> None:
-    with pytest.raises(ValueError, match=r"^unknown preset 'best': expected one of tuned, tutorial$"):
+    with pytest.raises(ValueError, match=r"^unknown preset 'best': expected one of tuned, tutorial, mediapipe$"):
         TrainConfig.from_preset("best")
-    with pytest.raises(ValueError, match=r"^unknown preset 'best': expected one of tuned, tutorial$"):
+    with pytest.raises(ValueError, match=r"^unknown preset 'best': expected one of tuned, tutorial, mediapipe$"):
         TrainConfig(preset="best")
 
 
@@ -132,7 +132,7 @@ def test_none_undoes_a_preset_value(trained_with: list[TrainConfig], tmp_path: P
 def test_train_with_an_unknown_preset_is_an_invalid_argument(capsys, tmp_path: Path) -> None:
     status = main(["train", "--out", str(tmp_path / "run"), "--preset", "best"])
     assert status == 2
-    assert capsys.readouterr().err == "ERROR invalid argument: unknown preset 'best': expected one of tuned, tutorial\n"
+    assert capsys.readouterr().err == "ERROR invalid argument: unknown preset 'best': expected one of tuned, tutorial, mediapipe\n"
     assert not (tmp_path / "run").exists()
 
 
@@ -144,4 +144,23 @@ def test_train_help_shows_the_tutorial_value_where_it_differs(capsys) -> None:
     for name, value in PRESETS["tutorial"].items():
         default = getattr(TrainConfig(), name)
         if value != default and default is not None:
-            assert f"(default: {default}; tutorial: {value})" in out, name
+            assert f"(default: {default}; tutorial: {value}" in out, name
+
+
+def test_the_mediapipe_preset_is_tuned_with_a_cased_tokenizer_and_unknown_token() -> None:
+    config = TrainConfig.from_preset("mediapipe")
+    assert dataclasses.asdict(config) == dataclasses.asdict(TrainConfig()) | {"preset": "mediapipe", "lower": False, "oov_token": "<UNKNOWN>"}
+    assert (config.tokenizer.lower, config.tokenizer.oov_token) == (False, "<UNKNOWN>")
+
+
+def test_lower_is_a_flag_both_ways(trained_with: list[TrainConfig], tmp_path: Path) -> None:
+    assert main(["train", "--out", str(tmp_path / "run"), "--no-lower"]) == 0
+    assert main(["train", "--out", str(tmp_path / "run"), "--preset", "mediapipe", "--lower"]) == 0
+    assert [c.tokenizer.lower for c in trained_with] == [False, True]
+    assert trained_with[1].oov_token == "<UNKNOWN>"
+
+
+def test_a_run_recorded_before_lower_existed_lowercases() -> None:
+    recorded = dataclasses.asdict(TrainConfig())
+    del recorded["lower"]
+    assert TrainConfig.from_dict(recorded).lower is True

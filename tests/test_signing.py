@@ -14,8 +14,7 @@ import pytest
 from bundle_edits import edit_manifest
 
 from smsguard.cli import main
-from smsguard.runtime import Bundle, BundleError, Classifier, verify_bundle
-from smsguard.runtime._errors import ReloadError
+from smsguard.runtime import Bundle, BundleError, Classifier, ReloadError, verify_bundle
 from smsguard.runtime.signing import (
     SIGNATURE_NAME,
     TRUSTED_KEYS_ENV,

@@ -7,9 +7,10 @@ written model (`_check.check_model`), then write the parity report and the manif
 from __future__ import annotations
 
 import platform
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -19,6 +20,7 @@ from smsguard.export import _choice as choice
 from smsguard.export import _parity as parity
 from smsguard.export._check import CheckData, ModelCheck, check_model
 from smsguard.export._config import ExportConfig
+from smsguard.export._mediapipe_target import export_mediapipe
 from smsguard.export._run import RunInputs, read_run
 from smsguard.export._targets import TARGETS, ExportContext, ExportTarget
 from smsguard.runtime import BundleError, BundleFile, FileKind, GoldenVector, Manifest, Source, distribution_version
@@ -69,7 +71,13 @@ def export(run_dir: Path, out: Path, config: ExportConfig | None = None, force: 
         checks = check_targets(written, data, run)
         write_json(folder / PARITY_NAME, _parity_report(checks, run))
         golden = _golden_vectors(run, golden_rows, golden_ids, _keras(model, golden_ids), checks)
-        manifest = build_manifest(folder, run, checks, golden, config.serial)
+        # The MediaPipe client models: a step of their own (post-padded ids, checked in the client itself), their
+        # files pinned like the others, their section under "clients"; nothing for a run the client cannot tokenize.
+        client_files, clients = export_mediapipe(
+            model, context.model_config, run.vocabulary, run.threshold, folder, run.test_texts, run.test_labels, data.keras_test,
+            [g.to_dict() for g in golden],
+        )
+        manifest = build_manifest(folder, run, checks, golden, config.serial, client_files, clients)
         write_json(folder / MANIFEST_NAME, manifest.to_dict())
         if config.sign_key:
             sign_manifest(folder, config.sign_key)
@@ -115,12 +123,21 @@ def check_targets(written: list[tuple[ExportTarget, Path]], data: CheckData, run
     return checks
 
 
-def build_manifest(folder: Path, run: RunInputs, checks: list[ModelCheck], golden: list[GoldenVector], serial: int | None = None) -> Manifest:
+def build_manifest(
+    folder: Path,
+    run: RunInputs,
+    checks: list[ModelCheck],
+    golden: list[GoldenVector],
+    serial: int | None = None,
+    client_files: Sequence[BundleFile] = (),
+    clients: Mapping[str, Any] | None = None,
+) -> Manifest:
     created = datetime.now(timezone.utc)
     files = (
         BundleFile.describe(folder / VOCAB_NAME, FileKind.VOCABULARY),
         *(c.entry for c in checks),
         BundleFile.describe(folder / PARITY_NAME, FileKind.REPORT),
+        *client_files,
     )
     return Manifest(
         threshold=run.threshold,
@@ -131,6 +148,7 @@ def build_manifest(folder: Path, run: RunInputs, checks: list[ModelCheck], golde
         serial=int(created.timestamp()) if serial is None else serial,
         created=created.isoformat(timespec="seconds"),
         tools={"python": platform.python_version()} | {tool: distribution_version(tool) for tool in _TOOLS},
+        clients=dict(clients or {}),
     )
 
 

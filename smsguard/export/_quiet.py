@@ -10,7 +10,7 @@ import tempfile
 import warnings
 from collections.abc import Iterator
 
-from smsguard.runtime._errors import SmsguardError
+from smsguard.runtime import SmsguardError
 
 
 class ConversionError(SmsguardError):

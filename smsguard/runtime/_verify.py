@@ -50,8 +50,8 @@ class VerifyReport(NamedTuple):
         """Every pair that ran matches, at least one ran, and the tokenizer gives the golden ids."""
         return bool(self.ran) and all(r.passed for r in self.ran) and not self.tokenizer_problems
 
-    def print_checklist(self) -> None:
-        """One line per check on stderr, then a summary line (an error line when it did not pass)."""
+    def print_checklist(self, summary: bool = True) -> None:
+        """One line per check on stderr, then (with `summary`) the summary line: an error line when it did not pass."""
         n = len(self.bundle.golden)
         problems = self.tokenizer_problems
         console.step(f"Verifying {self.bundle.path} (serial {self.bundle.manifest.serial}) on its {n} golden messages")
@@ -67,6 +67,11 @@ class VerifyReport(NamedTuple):
             console.check(r.passed, f"{r.model} [{r.backend}]: max diff {r.max_abs_diff:.2g} vs {r.compared_to} (atol {r.tolerance:g}), batched and one at a time")
             for problem in r.problems:
                 console.info(f"        {problem}")
+        if summary:
+            self.print_summary()
+
+    def print_summary(self) -> None:
+        problems = self.tokenizer_problems
         ran = self.ran
         failed = [r for r in ran if not r.passed]
         skipped = len(self.results) - len(ran)

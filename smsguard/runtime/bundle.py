@@ -80,9 +80,10 @@ class Variant(TextEnum):
 
 
 class FileKind(TextEnum):
-    MODEL = "model"
+    MODEL = "model"  # run by the runtime's backends
     VOCABULARY = "vocabulary"
     REPORT = "report"
+    CLIENT = "client"  # for another client (MediaPipe's TextClassifier): the manifest's `clients` section says how
 
 
 def model_file_name(fmt: ModelFormat, quantization: Quantization, variant: Variant) -> str:
@@ -284,6 +285,7 @@ class Manifest:
     serial: int = 0  # set at export, never lower for a later bundle of the same filter: a device refuses to go back
     created: str = ""  # ISO 8601, UTC
     tools: Mapping[str, str] = field(default_factory=dict)  # distribution -> version on the export machine
+    clients: Mapping[str, Any] = field(default_factory=dict)  # client name -> how its files are used and were checked
     smsguard_version: str = __version__
     format_version: str = FORMAT_VERSION
     output: str = OUTPUT_MEANING
@@ -333,6 +335,7 @@ class Manifest:
             serial=serial,
             created=str(data.get("created", "")),
             tools=dict(data.get("tools", {})),
+            clients=dict(data.get("clients", {})),
             smsguard_version=str(data.get("smsguard_version", "")),
             format_version=str(data["format_version"]),
             output=str(data.get("output", OUTPUT_MEANING)),
@@ -353,6 +356,7 @@ class Manifest:
             **({"source": self.source.to_dict()} if self.source else {}),
             "files": [entry.to_dict() for entry in self.files],
             "golden": [g.to_dict() for g in self.golden],
+            **({"clients": dict(self.clients)} if self.clients else {}),
         }
 
 

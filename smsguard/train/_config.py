@@ -18,6 +18,7 @@ TUTORIAL: dict[str, Any] = {
     "num_words": 10000,
     "maxlen": 40,
     "oov_token": None,
+    "lower": True,
     "padding": "pre",
     "truncating": "post",
     "embedding_dim": 128,
@@ -33,7 +34,10 @@ TUTORIAL: dict[str, Any] = {
 # judged on the validation parts: an OOV token, 64 LSTM units, early stopping, a 7,000-word table. The
 # threshold stays 0.5: a validation part holds about 450 ham, so a 0.2% target allows none of them, and the
 # threshold lands above the highest-scoring one (0.9986 on seed 42, where it kept 35% of the validation spam).
-PRESETS: dict[str, dict[str, Any]] = {"tuned": {}, "tutorial": TUTORIAL}
+# "mediapipe" is "tuned" with the tokenizer MediaPipe's TextClassifier reproduces from a model's metadata
+# (Android, iOS, web, Python): cased words, unknown words as `<UNKNOWN>`. Its export adds the client models.
+MEDIAPIPE: dict[str, Any] = {"lower": False, "oov_token": "<UNKNOWN>"}
+PRESETS: dict[str, dict[str, Any]] = {"tuned": {}, "tutorial": TUTORIAL, "mediapipe": MEDIAPIPE}
 
 
 @dataclass(frozen=True)
@@ -41,7 +45,7 @@ class TrainConfig:
     """Every field is a `smsguard train` flag (`num_words` -> `--num-words`). Defaults: the "tuned"
     preset; build a config from a preset with `TrainConfig.from_preset`."""
 
-    preset: str = DEFAULT_PRESET  # tuned (the search's best, benchmarks/results/search.md) or tutorial; flags given override it
+    preset: str = DEFAULT_PRESET  # tuned (the search's best, benchmarks/results/search.md), tutorial, or mediapipe (tuned, cased, <UNKNOWN>: runs in MediaPipe's TextClassifier); flags given override it
     data: str | None = None  # SMSSpamCollection or CSV; default: $SMSGUARD_DATA, ../shared/data, download
     text_column: str | None = None  # CSV only; default: SMS, text, message, v2
     label_column: str | None = None  # CSV only; default: Label, label, v1, class
@@ -52,6 +56,7 @@ class TrainConfig:
     num_words: int = 7000  # ids kept; every word of a 3,103-message training part (at most 6,777) gets one
     maxlen: int = 40  # tokens per message; longer ones are cut
     oov_token: str | None = "<OOV>"  # words unseen in training become this token (id 1); None drops them, as the tutorial does
+    lower: bool = True  # lowercase text before splitting it into words (Keras' default); MediaPipe's tokenizer keeps case
     padding: Side = Side.PRE  # where a short message's zeros go
     truncating: Side = Side.POST  # which end of a long message is cut: post keeps its first maxlen tokens
     embedding_dim: int = 128
@@ -99,6 +104,7 @@ class TrainConfig:
         return TokenizerConfig(
             num_words=self.num_words,
             oov_token=self.oov_token,
+            lower=self.lower,
             maxlen=self.maxlen,
             padding=self.padding,
             truncating=self.truncating,
