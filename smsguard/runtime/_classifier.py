@@ -172,7 +172,8 @@ class Classifier:
     def __reduce__(self) -> tuple:
         """Sent to another process (multiprocessing with "spawn" or "forkserver"), a Classifier is loaded
         again there from its bundle, every hash (and signature) checked: interpreters cannot cross processes."""
-        return Classifier.load, (str(self.bundle.path), self.backend, self.model.name, self._trusted)
+        trusted = () if self._trusted is None else (self._trusted,)
+        return Classifier.load, (str(self.bundle.path), self.backend, self.model.name, *trusted)
 
     def __repr__(self) -> str:
         return f"Classifier({str(self.bundle.path)!r}, backend={self.backend!r}, model={self.model.name!r})"
