@@ -23,7 +23,7 @@ search: $(STAMP)  ## the training-settings search behind the tuned preset (about
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(VENV)/bin/python -m pip install --quiet -e '.[train,litert,onnx,fast,dev]'
+	$(VENV)/bin/python -m pip install --quiet -e '.[train,litert,onnx,fast,dev,score,spark,dask]'
 	rm -f $(VENV)/.installed-*
 	touch $@
 
