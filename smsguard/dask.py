@@ -60,8 +60,10 @@ def check_frame(meta: pd.DataFrame, text_col: str, columns: OutputColumns, where
 
 
 def score_frame(frame: pd.DataFrame, scorer: Scorer) -> pd.DataFrame:
-    """One pandas partition through the Arrow scorer; the partition's index is kept."""
-    scored = scorer(pa.RecordBatch.from_pandas(frame, preserve_index=False)).to_pandas()
+    """One pandas partition through the Arrow scorer (as one record batch); the partition's index is kept."""
+    table = pa.Table.from_pandas(frame, preserve_index=False).combine_chunks()
+    batches = [scorer(batch) for batch in table.to_batches()]
+    scored = pa.Table.from_batches(batches, schema=scorer.output_schema(table.schema)).to_pandas()
     scored.index = frame.index
     return scored
 
