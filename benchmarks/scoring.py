@@ -193,7 +193,8 @@ def profile_batches(bundle: Path, texts: list[str], backend: str) -> dict:
     from smsguard.score import Scorer
 
     scorer = Scorer(Classifier.load(bundle, backend=backend))
-    batches = [pa.record_batch({"id": np.arange(10_000), "text": (texts * 2)[i * 10_000 % len(texts):][:10_000]}) for i in range(10)]
+    rows = texts * (100_000 // len(texts) + 1)
+    batches = [pa.record_batch({"id": np.arange(10_000), "text": rows[i * 10_000 : (i + 1) * 10_000]}) for i in range(10)]
     scorer(batches[0])
     profiler = cProfile.Profile()
     began = time.perf_counter()

@@ -103,6 +103,22 @@ def read(files: list[Path], fmt: InputFormat, text_column: str) -> dd.DataFrame:
     return dd.read_json(paths, lines=True, dtype={text_column: "string"}, blocksize=None)
 
 
+def _part_name(number: int) -> str:
+    return f"part-{number:05d}.parquet"  # in partition order when sorted by name
+
+
+def _written_schema(files: list[Path], fmt: InputFormat, scorer_columns: OutputColumns) -> pa.Schema | None:
+    """The schema of the output parts. Dask would infer it from a frame of made-up values, which fails on
+    columns of bytes; a Parquet input gives it exactly (its schema plus the added columns). For CSV and
+    JSON each part's own schema is used."""
+    import pyarrow.parquet as pq
+
+    if fmt is not InputFormat.PARQUET:
+        return None
+    schema = pq.read_schema(files[0]).remove_metadata()
+    return pa.schema([*schema, *scorer_columns.arrow_fields()])
+
+
 def score_files(bundle: str | Path, input_spec: str, output: str | Path, config: ScoreConfig | None = None, force: bool = False,
                 workers: int | None = None) -> Summary:
     """`smsguard score --engine dask`: read with Dask, score with `score` on a LocalCluster, write Parquet
@@ -121,7 +137,8 @@ def score_files(bundle: str | Path, input_spec: str, output: str | Path, config:
     with local_client(workers) as client, staged_folder(output, force, "output") as staging:
         scored = score(ddf, bundle, config.text_column, config.out_col, config.backend, config.model)
         errors = scored[columns.error].notnull()
-        write = scored.to_parquet(str(staging), write_index=False, compute=False)
+        schema = _written_schema(files, fmt, columns)
+        write = scored.to_parquet(str(staging), write_index=False, compute=False, schema=schema, name_function=_part_name)
         wanted: list[Any] = [write, scored.shape[0], errors.sum()]
         if config.id_column:
             wanted.append(scored[errors][config.id_column].head(10, npartitions=-1, compute=False))
