@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: demo test bench accuracy search clean
+.PHONY: demo test bench accuracy search scoring clean
 
 demo: $(STAMP)  ## train -> export -> verify -> bench -> two sample predictions, into smsguard-demo/
 	$(VENV)/bin/smsguard demo
@@ -19,6 +19,9 @@ accuracy: $(STAMP)  ## the accuracy benchmark behind the README table (a few min
 
 search: $(STAMP)  ## the training-settings search behind the tuned preset (about 20 minutes), into benchmarks/results/
 	$(VENV)/bin/python benchmarks/search.py
+
+scoring: $(STAMP)  ## scoring 1,000,000 rows locally, with Spark and with Dask (several minutes), into benchmarks/results/
+	$(VENV)/bin/python benchmarks/scoring.py
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)

@@ -8,10 +8,9 @@
 Needs pyarrow (`pip install 'smsguard[score]'`); the runtime itself does not.
 """
 
-from smsguard.score._batch import NULL_TEXT, OutputColumns, ScoreError, Scorer, is_text_type, read_texts
+from smsguard.score._batch import NULL_TEXT, OutputColumns, ScoreError, Scorer, is_text_type, manifest_sha256, read_texts
 from smsguard.score._inputs import InputFormat, input_files
 from smsguard.score._local import ScoreConfig, Summary, score_files
-from smsguard.score._shipping import manifest_sha256
 
 __all__ = [
     "NULL_TEXT",

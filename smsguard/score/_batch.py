@@ -4,13 +4,16 @@ another engine is a thin adapter around it."""
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 
+from smsguard.runtime._bundle import MANIFEST_NAME, sha256_of
 from smsguard.runtime._classifier import Classifier
 from smsguard.runtime._errors import SmsguardError
 from smsguard.runtime._vocabulary import as_texts
@@ -18,6 +21,12 @@ from smsguard.runtime._vocabulary import as_texts
 NULL_TEXT = "text is null"
 DEFAULT_TEXT_COLUMN = "text"
 DEFAULT_OUT_COL = "spam"
+
+
+def manifest_sha256(bundle_dir: str | os.PathLike[str]) -> str:
+    """The SHA-256 of a bundle's manifest.json. The manifest pins every other file by its own SHA-256, so
+    this one hash names the whole bundle."""
+    return sha256_of(Path(bundle_dir) / MANIFEST_NAME)
 
 
 class ScoreError(SmsguardError):
@@ -118,13 +127,11 @@ class Scorer:
     """
 
     def __init__(self, classifier: Classifier, text_column: str = DEFAULT_TEXT_COLUMN, out_col: str = DEFAULT_OUT_COL,
-                 manifest_sha256: str | None = None) -> None:
-        from smsguard.score._shipping import manifest_sha256 as sha_of_manifest
-
+                 manifest_hash: str | None = None) -> None:
         self.classifier = classifier
         self.text_column = text_column
         self.columns = OutputColumns(out_col)
-        self.manifest_sha256 = manifest_sha256 or sha_of_manifest(classifier.bundle.path)
+        self.manifest_sha256 = manifest_hash or manifest_sha256(classifier.bundle.path)
         self.threshold = classifier.threshold
         self.labels = classifier.bundle.labels
 

@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 
 from smsguard._staging import check_target, staged_folder
 from smsguard.runtime._classifier import Classifier
-from smsguard.score._batch import DEFAULT_OUT_COL, DEFAULT_TEXT_COLUMN, OutputColumns, ScoreError, Scorer
+from smsguard.score._batch import DEFAULT_OUT_COL, DEFAULT_TEXT_COLUMN, OutputColumns, ScoreError, Scorer, manifest_sha256
 from smsguard.score._inputs import InputFormat, display_name, input_files
 
 SUMMARY_NAME = "_smsguard.json"  # beside the Parquet parts; engines and readers skip names starting with "_"
@@ -199,8 +199,6 @@ class Progress:
 
 def write_engine_summary(folder: Path, summary: Summary, bundle: str | Path, config: ScoreConfig, engine: str) -> None:
     """`_smsguard.json` of a run on Spark or Dask: the bundle's hash, what was asked, and the counts."""
-    from smsguard.score._shipping import manifest_sha256
-
     data = {
         "bundle_manifest_sha256": manifest_sha256(bundle),
         "model": config.model,

@@ -19,18 +19,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from smsguard.runtime._bundle import MANIFEST_NAME, sha256_of
+from smsguard.runtime._bundle import MANIFEST_NAME
 from smsguard.runtime._classifier import Classifier
 from smsguard.runtime._errors import BundleError, IntegrityError
-from smsguard.score._batch import Scorer
+from smsguard.score._batch import Scorer, manifest_sha256
 
 SHA_CHARS = 16  # of the manifest's SHA-256 in an archive's name: 64 bits, no clash between bundles in practice
-
-
-def manifest_sha256(bundle_dir: str | os.PathLike[str]) -> str:
-    """The SHA-256 of a bundle's manifest.json. The manifest pins every other file by its own SHA-256, so
-    this one hash names the whole bundle."""
-    return sha256_of(Path(bundle_dir) / MANIFEST_NAME)
 
 
 @dataclass(frozen=True)
