@@ -14,7 +14,7 @@ reports the peak of the sum. Figures per case:
 - equal: the probabilities, ordered by id, against plain scoring in one process, bit for bit.
 
 Without --bundle it trains and exports the default model first (a few minutes). Writes
-benchmarks/results/scoring.json and scoring.md. Also profiles the per-batch function on 100,000 rows in
+benchmarks/results/scoring.json and scoring.md (scoring-BACKEND.* with --backend). Also profiles the per-batch function on 100,000 rows in
 10,000-row batches (where the time of a batch goes, beside the engine's own read -> Python -> write).
 """
 
@@ -317,7 +317,8 @@ def main() -> int:
         "cases": cases,
         "profile": profile,
     }
-    write_results(RESULTS, "scoring", result, markdown(result), f"{time.time() - began:.0f} s")
+    name = "scoring" if args.backend == "auto" else f"scoring-{args.backend}"
+    write_results(RESULTS, name, result, markdown(result), f"{time.time() - began:.0f} s")
     return 0
 
 
