@@ -306,7 +306,7 @@ def main() -> int:
 
     result = {
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "command": "python benchmarks/scoring.py " + " ".join(sys.argv[1:]),
+        "command": "python benchmarks/scoring.py " + " ".join("BUNDLE" if a == args.bundle else a for a in sys.argv[1:]),  # no machine paths
         "machine": {"cores": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
         "load_before": load_before,
         "load_after": " ".join(f"{x:.2f}" for x in os.getloadavg()),
