@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: demo test lint bench accuracy ood search web mediapipe serve-web clean
+.PHONY: demo test lint bench accuracy ood search scoring web mediapipe serve-web clean
 
 demo: $(STAMP)  ## train -> export -> verify -> bench -> two sample predictions, into smsguard-demo/
 	$(VENV)/bin/smsguard demo
@@ -41,10 +41,13 @@ mediapipe: $(STAMP)  ## train --preset mediapipe -> export (with the MediaPipe c
 serve-web: $(STAMP) web/node_modules  ## the web demo of bundles/mediapipe (or BUNDLE=DIR) on http://127.0.0.1:8000/
 	$(VENV)/bin/smsguard serve-web $(or $(BUNDLE),bundles/mediapipe)
 
+scoring: $(STAMP)  ## scoring 1,000,000 rows locally, with Spark and with Dask (several minutes), into benchmarks/results/
+	$(VENV)/bin/python benchmarks/scoring.py
+
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(VENV)/bin/python -m pip install --quiet -e '.[train,litert,onnx,fast,sign,mediapipe,dev]'
+	$(VENV)/bin/python -m pip install --quiet -e '.[train,litert,onnx,fast,sign,mediapipe,score,spark,dask,dev]'
 	rm -f $(VENV)/.installed-*
 	touch $@
 

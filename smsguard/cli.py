@@ -25,6 +25,7 @@ from smsguard import _console as console
 from smsguard._columns import TEXT_COLUMNS
 from smsguard._staging import staged_file
 from smsguard.runtime import BACKENDS, ConfigError, SmsguardError
+from smsguard.runtime.bundle import TextEnum
 
 BACKEND_CHOICES = ("auto", *(b.name for b in BACKENDS))
 
@@ -216,6 +217,47 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+class Engine(TextEnum):
+    """Where `smsguard score` runs: this process, a Spark session on this machine, or a Dask LocalCluster."""
+
+    LOCAL = "local"
+    SPARK = "spark"
+    DASK = "dask"
+
+
+ENGINE_EXTRAS = {Engine.LOCAL: ("pyarrow", "score"), Engine.SPARK: ("pyspark", "spark"), Engine.DASK: ("distributed", "dask")}
+
+
+def _score(args: argparse.Namespace) -> int:
+    import importlib.util
+
+    engine = Engine(args.engine)
+    for module, extra in {ENGINE_EXTRAS[Engine.LOCAL], ENGINE_EXTRAS[engine]}:
+        if importlib.util.find_spec(module) is None:
+            msg = f"--engine {engine.value} needs {module}: pip install 'smsguard[{extra}]'"
+            raise SmsguardError(msg)
+    from smsguard.score import InputFormat, ScoreConfig
+
+    config = ScoreConfig(text_column=args.text_column, id_column=args.id_column, out_col=args.out_col, backend=args.backend,
+                         model=args.model, input_format=InputFormat(args.input_format), batch_rows=args.batch_rows)
+    if engine is Engine.SPARK:
+        from smsguard.spark import score_files as spark_score_files
+
+        summary = spark_score_files(args.bundle, args.input, args.output, config, force=args.force, master=args.master)
+    elif engine is Engine.DASK:
+        from smsguard.dask import score_files as dask_score_files
+
+        summary = dask_score_files(args.bundle, args.input, args.output, config, force=args.force, workers=args.workers)
+    else:
+        from smsguard.score import score_files
+
+        summary = score_files(args.bundle, args.input, args.output, config, force=args.force)
+        console.step(f"{summary.rows:,} rows scored ({summary.errors:,} with an error) into {args.output}")
+    if summary.errors and summary.error_ids:
+        console.info(f"  rows with an error ({args.id_column}): {', '.join(map(str, summary.error_ids))}" + (" ..." if summary.errors > len(summary.error_ids) else ""))
+    return 0
+
+
 # ---- input ----------------------------------------------------------------------------------------
 
 
@@ -326,6 +368,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--min-serial", type=int, metavar="N", help="refuse a bundle whose serial is below N (one the device has moved past)")
     p.set_defaults(run=_predict)
 
+    _add_score_command(commands)
+
     p = commands.add_parser("verify", help="replay the bundle's golden vectors on every model and backend")
     p.add_argument("bundle", metavar="DIR")
     p.add_argument("--backend", action="append", metavar="BACKEND", help=f"only this backend: {', '.join(b.name for b in BACKENDS)} (repeatable; default: every installed one)")
@@ -351,6 +395,25 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="smsguard-demo", help="folder for the run, bundle and benchmark (replaced; default: smsguard-demo)")
     p.set_defaults(run=_demo)
     return parser
+
+
+def _add_score_command(commands: Any) -> None:
+    p = commands.add_parser("score", help="score a data set (Parquet, CSV or JSON lines) into Parquet, locally, with Spark or with Dask")
+    p.add_argument("--bundle", required=True, metavar="DIR")
+    p.add_argument("--input", required=True, metavar="PATH", help="a file, a folder or a glob of .parquet, .csv or .jsonl files")
+    p.add_argument("--output", required=True, metavar="DIR", help="folder to write Parquet to, whole or not at all")
+    p.add_argument("--engine", default=Engine.LOCAL.value, choices=[e.value for e in Engine], help="where to run (default: local, this process)")
+    p.add_argument("--text-column", default="text", help="the column holding the messages (default: text)")
+    p.add_argument("--id-column", help="a column identifying rows: must exist; rows with an error are listed by it")
+    p.add_argument("--out-col", default="spam", metavar="PREFIX", help="prefix of the added columns: PREFIX_probability, _label, _error, _model, _manifest_sha256 (default: spam)")
+    p.add_argument("--backend", default="auto", help="auto, numba, litert, tflite-runtime, onnxruntime or numpy (default: auto)")
+    p.add_argument("--model", help="a model file of the bundle (default: the recommended one)")
+    p.add_argument("--input-format", default="auto", choices=["auto", "parquet", "csv", "json"], help="default: from the files' suffixes")
+    p.add_argument("--batch-rows", type=int, default=10_000, help="rows scored at a time (Spark: Arrow batch size; default: 10000)")
+    p.add_argument("--master", default="local[*]", help="--engine spark: the Spark master (default: local[*])")
+    p.add_argument("--workers", type=int, help="--engine dask: worker processes (default: one per core)")
+    p.add_argument("--force", action="store_true", help="replace DIR if it exists")
+    p.set_defaults(run=_score)
 
 
 def _add_signing_commands(commands: Any) -> None:

@@ -23,7 +23,7 @@ from smsguard.cli import main
 from smsguard.runtime import BACKENDS, Bundle, Classifier, installed_backends
 from smsguard.train._data import UPSTREAM_PAGE
 
-COMMANDS = ("train", "export", "predict", "verify", "bench", "demo")
+COMMANDS = ("train", "export", "predict", "verify", "bench", "demo", "score")
 SPAM = "URGENT! You have WON a guaranteed £1000 cash prize. To claim call 09061701461 now. T&C apply. Valid 12hrs only"
 HAM = "Are we still on for dinner tonight? I will be there around 7."
 UNICODE = ("Ça va? 😀 see you at 6 🎉", "你好，明天见 — 中文短信", "emoji only: 🙂🙃")

@@ -1,0 +1,326 @@
+"""Scoring a data set on one machine, with Spark and with Dask: the table of the README's "Scoring a data set".
+
+    python benchmarks/scoring.py [--bundle DIR] [--rows 1000000] [--files 8] [--backend auto] [--only plain-1,spark,...]
+
+The data: the UCI messages replicated to `--rows` rows (with an `id`), written as `--files` Parquet
+files to a temporary folder. Each case runs in a fresh process; the parent samples the resident memory
+of that process and all its children (JVMs, Python workers, Dask nannies and workers) every 0.1 s and
+reports the peak of the sum. Figures per case:
+
+- start-up: from the process's start until the engine can score (bundle loaded; Spark session up and
+  the bundle shipped; Dask LocalCluster up);
+- rows/s: rows / the seconds of the job: for plain scoring `predict_proba` of the texts already read;
+  for the engines read Parquet -> score -> write Parquet;
+- equal: the probabilities, ordered by id, against plain scoring in one process, bit for bit.
+
+Without --bundle it trains and exports the default model first (a few minutes). Writes
+benchmarks/results/scoring.json and scoring.md (scoring-BACKEND.* with --backend). Also profiles the per-batch function on 100,000 rows in
+10,000-row batches (where the time of a batch goes, beside the engine's own read -> Python -> write).
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import json
+import os
+import platform
+import pstats
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+from _results import write_results  # benchmarks/, beside this script
+
+RESULTS = Path(__file__).resolve().parent / "results"
+STARTED = time.time()  # a child's start-up is measured from here (close to the interpreter's start)
+
+CASES = {
+    # name: (engine, description)
+    "plain-1": ("plain", "plain `predict_proba`, 1 process"),
+    "plain-2": ("plain", "plain `predict_proba(workers=2)`"),
+    "spark": ("spark", "Spark {version} `local[2]`, `mapInArrow`, 10,000-row batches"),
+    "spark-100": ("spark", "Spark {version} `local[2]`, same, 100-row batches"),
+    "spark-noscore": ("spark", "Spark {version} `local[2]`, read -> Python (`mapInArrow`, identity) -> write, no scoring"),
+    "dask": ("dask", "Dask {version} `map_partitions`, LocalCluster 2 x 1 thread"),
+}
+
+
+# ---- the cases, each in its own process ----------------------------------------------------------
+
+
+def child(kind: str, bundle: str, data: str, work: str, backend: str) -> dict:
+    files = sorted(str(p) for p in Path(data).glob("*.parquet"))
+    out = Path(work) / f"out-{kind}"
+    if kind.startswith("plain"):
+        import pyarrow.parquet as pq
+
+        from smsguard.runtime import Classifier
+
+        classifier = Classifier.load(bundle, backend=backend)
+        classifier.predict_proba(["warm up"])
+        ready = time.time()
+        table = pq.read_table(files, columns=["id", "text"])
+        texts = table.column("text").to_pylist()
+        began = time.time()
+        probabilities = classifier.predict_proba(texts, workers=2 if kind == "plain-2" else 1)
+        seconds = time.time() - began
+        order = np.argsort(table.column("id").to_numpy(), kind="stable")
+        np.save(out.with_suffix(".npy"), probabilities[order])
+        return {"startup_seconds": ready - STARTED, "seconds": seconds, "rows": len(texts), "backend": classifier.backend,
+                "model": classifier.model.name}
+    if kind.startswith("spark"):
+        from smsguard.spark import local_session, score
+
+        batch = 100 if kind == "spark-100" else 10_000
+        spark = local_session("local[2]", **{"spark.sql.execution.arrow.maxRecordsPerBatch": str(batch)})
+        df = spark.read.parquet(*files)
+        if kind == "spark-noscore":
+            spark.range(2).collect()
+            scored = df.mapInArrow(_identity, df.schema)
+        else:
+            scored = score(df, bundle, backend=backend)
+        ready = time.time()
+        scored.write.mode("overwrite").parquet(str(out))
+        seconds = time.time() - ready
+        version = spark.version
+        spark.stop()
+        result = {"startup_seconds": ready - STARTED, "seconds": seconds, "version": version, "batch_rows": batch}
+    else:
+        import dask
+        import dask.dataframe as dd
+
+        from smsguard.dask import local_client, score
+
+        with local_client(workers=2) as client:
+            client.wait_for_workers(2)
+            ddf = dd.read_parquet(files)
+            scored = score(ddf, bundle, backend=backend)
+            ready = time.time()
+            scored.to_parquet(str(out), write_index=False)
+            seconds = time.time() - ready
+        result = {"startup_seconds": ready - STARTED, "seconds": seconds, "version": dask.__version__}
+    if kind != "spark-noscore":
+        import pyarrow.dataset as ds
+
+        table = ds.dataset(str(out), format="parquet").to_table(columns=["id", "spam_probability", "spam_model"])
+        order = np.argsort(table.column("id").to_numpy(), kind="stable")
+        np.save(out.with_suffix(".npy"), table.column("spam_probability").to_numpy()[order])
+        result["model"] = table.column("spam_model")[0].as_py()
+    result["rows"] = _rows(files)
+    return result
+
+
+def _identity(batches):
+    yield from batches
+
+
+def _rows(files: list[str]) -> int:
+    import pyarrow.parquet as pq
+
+    return sum(pq.ParquetFile(f).metadata.num_rows for f in files)
+
+
+def in_fresh_process(kind: str, bundle: Path, data: Path, work: Path, backend: str) -> dict:
+    """Run one case in a new process; its result plus the peak resident memory of its whole process tree."""
+    import psutil
+
+    command = [sys.executable, __file__, "--child", kind, "--bundle", str(bundle), "--data", str(data), "--work", str(work), "--backend", backend]
+    started = time.time()
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    peak = [0]
+    done = threading.Event()
+
+    def sample() -> None:
+        root = psutil.Process(process.pid)
+        while not done.is_set():
+            try:
+                tree = [root, *root.children(recursive=True)]
+                peak[0] = max(peak[0], sum(_rss(p) for p in tree))
+            except psutil.Error:
+                pass
+            time.sleep(0.1)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    stdout, stderr = process.communicate()
+    done.set()
+    sampler.join()
+    if process.returncode != 0:
+        raise RuntimeError(f"case {kind} failed:\n{stderr[-3000:]}")
+    result = json.loads(stdout.strip().splitlines()[-1])
+    result["peak_rss_mb"] = peak[0] / 2**20
+    result["wall_seconds"] = time.time() - started
+    result["rows_per_second"] = result["rows"] / result["seconds"]
+    return result
+
+
+def _rss(process) -> int:
+    import psutil
+
+    try:
+        return process.memory_info().rss
+    except psutil.Error:  # a process that ended between listing and reading
+        return 0
+
+
+# ---- the data, the profile, the table ------------------------------------------------------------
+
+
+def write_data(texts: list[str], rows: int, files: int, folder: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    replicated = (texts * (rows // len(texts) + 1))[:rows]
+    table = pa.table({"id": pa.array(np.arange(rows, dtype=np.int64)), "text": replicated})
+    size = -(-rows // files)
+    folder.mkdir(parents=True, exist_ok=True)
+    for number in range(files):
+        pq.write_table(table.slice(number * size, size), folder / f"part-{number:02d}.parquet")
+
+
+def profile_batches(bundle: Path, texts: list[str], backend: str) -> dict:
+    """Where the time of the per-batch function goes: 100,000 rows in 10,000-row batches, in this process."""
+    import pyarrow as pa
+
+    from smsguard.runtime import Classifier
+    from smsguard.score import Scorer
+
+    scorer = Scorer(Classifier.load(bundle, backend=backend))
+    rows = texts * (100_000 // len(texts) + 1)
+    batches = [pa.record_batch({"id": np.arange(10_000), "text": rows[i * 10_000 : (i + 1) * 10_000]}) for i in range(10)]
+    scorer(batches[0])
+    profiler = cProfile.Profile()
+    began = time.perf_counter()
+    profiler.enable()
+    for batch in batches:
+        scorer(batch)
+    profiler.disable()
+    total = time.perf_counter() - began
+    stats = pstats.Stats(profiler, stream=io.StringIO())
+    parts = {  # label: (file, function)
+        "read_texts (Arrow -> Python str)": ("score/_batch.py", "read_texts"),
+        "predict_proba (tokenize + model)": ("runtime/_classifier.py", "predict_proba"),
+        "  tokenize (Vocabulary.encode)": ("runtime/_vocabulary.py", "encode"),
+        "  model (Session.run)": ("runtime/", "run"),
+    }
+    found = {}
+    for label, (where, name) in parts.items():
+        found[label] = max((v[3] for k, v in stats.stats.items() if k[2] == name and where in k[0]), default=0.0)  # type: ignore[attr-defined]
+    found["output columns (labels, Arrow arrays)"] = total - found["read_texts (Arrow -> Python str)"] - found["predict_proba (tokenize + model)"]
+    found["whole batch function"] = total
+    return {"rows": 100_000, "batch_rows": 10_000, "seconds": found}
+
+
+def markdown(result: dict) -> str:
+    cases = result["cases"]
+    reference = cases.get("plain-2", {}).get("rows_per_second")
+    lines = [
+        (
+            f"Scoring {result['rows']:,} rows ({result['files']} Parquet files, the UCI messages replicated), {result['date']}, "
+            f"{result['machine']['cores']} cores, load average before: {result['load_before']}, after: {result['load_after']}."
+        ),
+        f"Command: `{result['command']}`.",
+        "",
+        "| engine | backend / model | rows/s | / plain workers=2 | start-up | peak memory (all processes) | equal to plain scoring |",
+        "|---|---|---:|---:|---:|---:|---|",
+    ]
+    for name, case in cases.items():
+        engine = CASES[name][1].format(version=case.get("version", ""))
+        model = f"{result['backend_used']} / {case['model']}" if case.get("model") else "—"
+        ratio = f"{case['rows_per_second'] / reference:.2f}" if reference else "—"
+        lines.append(
+            f"| {engine} | {model} | {case['rows_per_second']:,.0f} | {ratio} | {case['startup_seconds']:.1f} s | "
+            f"{case['peak_rss_mb']:,.0f} MB | {case['equal']} |"
+        )
+    prof = result.get("profile")
+    if prof:
+        lines += ["", f"Per-batch function, {prof['rows']:,} rows in {prof['batch_rows']:,}-row batches, one process (cProfile, cumulative seconds):", ""]
+        lines += ["| part | seconds | share |", "|---|---:|---:|"]
+        whole = prof["seconds"]["whole batch function"]
+        lines += [f"| {label} | {seconds:.2f} | {seconds / whole:.0%} |" for label, seconds in prof["seconds"].items()]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--bundle", help="a bundle (default: train and export the default model first)")
+    parser.add_argument("--data", help="the SMS Spam Collection (default: ../shared/data); with --child: the Parquet folder")
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--files", type=int, default=8)
+    parser.add_argument("--backend", default="auto")
+    parser.add_argument("--only", default=",".join(CASES), help="cases to run, comma-separated (default: all): " + ", ".join(CASES))
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--work", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(child(args.child, args.bundle, args.data, args.work, args.backend)))
+        return 0
+
+    began = time.time()
+    load_before = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    with tempfile.TemporaryDirectory(prefix="smsguard-scoring-") as work_dir:
+        work = Path(work_dir)
+        bundle = Path(args.bundle) if args.bundle else work / "bundle"
+        if not args.bundle:
+            from smsguard.export import ExportConfig, export
+            from smsguard.train import TrainConfig, train
+
+            train(TrainConfig(data=args.data), work / "run")
+            export(work / "run", bundle, ExportConfig(data=args.data))
+        from smsguard.runtime import Classifier
+        from smsguard.train import load_messages
+        from smsguard.train._data import locate_data
+
+        texts = list(load_messages(locate_data(args.data)).texts)
+        data = work / "data"
+        write_data(texts, args.rows, args.files, data)
+        cases: dict[str, dict] = {}
+        wanted = [name for name in args.only.split(",") if name]
+        if "plain-1" not in wanted:
+            wanted.insert(0, "plain-1")  # the reference of "equal"
+        for name in wanted:
+            print(f"* {name}", file=sys.stderr, flush=True)
+            cases[name] = in_fresh_process(name, bundle, data, work, args.backend)
+            print(f"  {cases[name]['rows_per_second']:,.0f} rows/s, start-up {cases[name]['startup_seconds']:.1f} s, "
+                  f"peak {cases[name]['peak_rss_mb']:,.0f} MB", file=sys.stderr, flush=True)
+        reference_scores = np.load(work / "out-plain-1.npy")
+        for name, case in cases.items():
+            path = work / f"out-{name}.npy"
+            if not path.exists():
+                case["equal"] = "—"
+                continue
+            scores = np.load(path)
+            same = scores.shape == reference_scores.shape and np.array_equal(scores.view(np.uint32), reference_scores.view(np.uint32))
+            case["max_abs_diff"] = float(np.max(np.abs(scores - reference_scores))) if scores.shape == reference_scores.shape else None
+            case["equal"] = "reference" if name == "plain-1" else ("yes" if same else f"**no** (max diff {case['max_abs_diff']:.2g})")
+        print("* profile of the per-batch function", file=sys.stderr, flush=True)
+        profile = profile_batches(bundle, texts, args.backend)
+        backend_used = Classifier.load(bundle, backend=args.backend).backend
+
+    result = {
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "command": "python benchmarks/scoring.py " + " ".join("BUNDLE" if a == args.bundle else a for a in sys.argv[1:]),  # no machine paths
+        "machine": {"cores": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "load_before": load_before,
+        "load_after": " ".join(f"{x:.2f}" for x in os.getloadavg()),
+        "rows": args.rows,
+        "files": args.files,
+        "backend": args.backend,
+        "backend_used": backend_used,
+        "cases": cases,
+        "profile": profile,
+    }
+    name = "scoring" if args.backend == "auto" else f"scoring-{args.backend}"
+    write_results(RESULTS, name, result, markdown(result), f"{time.time() - began:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
