@@ -20,7 +20,7 @@ accuracy: $(STAMP)  ## the accuracy benchmark behind the README table (a few min
 search: $(STAMP)  ## the training-settings search behind the tuned preset (about 20 minutes), into benchmarks/results/
 	$(VENV)/bin/python benchmarks/search.py
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py smsguard/runtime/_lstm_c.c smsguard/runtime/_lstm_c_kernel.h  # the C kernel is built by pip install
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --upgrade pip
 	$(VENV)/bin/python -m pip install --quiet -e '.[train,litert,onnx,fast,dev]'

@@ -106,6 +106,7 @@ def _verify(args: argparse.Namespace) -> int:
     bundle, tokenizer_problems, results = verify_bundle(args.bundle, args.backend or None)
     n = len(bundle.golden)
     console.step(f"Verifying {args.bundle} on its {n} golden messages")
+    _say_if_native_is_missing(bundle)
     console.check(not tokenizer_problems, f"tokenizer: {n - len(tokenizer_problems)} of {n} messages give the export machine's ids")
     for problem in tokenizer_problems[:5]:
         console.info(f"        {problem}")
@@ -127,6 +128,14 @@ def _verify(args: argparse.Namespace) -> int:
         return EXIT_MISMATCH
     console.step(f"All {len(ran)} model/backend pairs match" + (f" ({skipped} could not be loaded by this backend, listed above)" if skipped else ""))
     return 0
+
+
+def _say_if_native_is_missing(bundle) -> None:
+    """Once per command: the .npz models run in NumPy because the C kernel was not built at install."""
+    from smsguard.runtime._lstm_native import NOT_BUILT, available
+
+    if not available() and any(entry.format == "npz" for entry in bundle.models.values()):
+        console.info(f"  note: {NOT_BUILT}")
 
 
 def _bench(args: argparse.Namespace) -> int:
