@@ -96,6 +96,7 @@ class Vocabulary:
                 self._lookup[word] = self._oov_id
         self._cut_chars = _cut_chars(config)
         self._cut = re.compile("[" + re.escape(self._cut_chars) + "]") if self._cut_chars else None
+        self._ascii_table, self._ascii_split, self._ascii_lookup = _ascii_path(config, self._lookup)
 
     @classmethod
     def fit(cls, texts: Iterable[str], config: TokenizerConfig | None = None) -> Vocabulary:
@@ -124,7 +125,10 @@ class Vocabulary:
 
     def encode(self, texts: Iterable[str]) -> np.ndarray:
         """Model input for `texts`: int32 array of shape (len(texts), maxlen), padded and truncated."""
-        texts = list(as_texts(texts))
+        return self.encode_checked(list(as_texts(texts)))
+
+    def encode_checked(self, texts: list[str]) -> np.ndarray:
+        """`encode` for a list that `as_texts` has already checked (the classifier's chunks)."""
         config = self.config
         maxlen = config.maxlen
         out = np.zeros((len(texts), maxlen), dtype=np.int32)
@@ -140,10 +144,15 @@ class Vocabulary:
         return out
 
     def _segment_ids(self, text: str) -> list[int]:
-        if self.config.lower:
-            text = text.lower()
-        words = text.translate(self._table).split(self.config.split)
-        get = self._lookup.get
+        words: list[str] | list[bytes]
+        if self._ascii_table is not None and text.isascii():  # most SMS: one C pass lowers and filters
+            words = text.encode("ascii").translate(self._ascii_table).split(self._ascii_split)
+            get = self._ascii_lookup.get
+        else:
+            if self.config.lower:
+                text = text.lower()
+            words = text.translate(self._table).split(self.config.split)
+            get = self._lookup.get
         if self._oov_id is None:
             return [index for index in map(get, words) if index is not None]
         return [get(word, self._oov_id) for word in words if word]
@@ -275,3 +284,17 @@ def _cut_chars(config: TokenizerConfig) -> str:
         return ""
     candidates = set(config.filters) | {config.split}
     return "".join(sorted(c for c in candidates if not config.lower or ("AΣ" + c + "A").lower()[1] == "ς"))
+
+
+def _ascii_path(config: TokenizerConfig, lookup: Mapping[str, int]) -> tuple[bytes | None, bytes, dict[bytes, int]]:
+    """The tokenizer for ASCII text as bytes: one 256-byte table that lowers (when `lower`) and then
+    maps filters to `split`, exactly what `str.lower` then `str.translate` do to ASCII characters,
+    and the word ids keyed by bytes. (None, ...) when `split` is not one ASCII character."""
+    if len(config.split) != 1 or not config.split.isascii():
+        return None, b"", {}
+    filters = set(config.filters)
+    table = bytearray(range(256))
+    for code in range(128):
+        char = chr(code).lower() if config.lower else chr(code)
+        table[code] = ord(config.split) if char in filters else ord(char)
+    return bytes(table), config.split.encode("ascii"), {word.encode("ascii"): index for word, index in lookup.items() if word.isascii()}
