@@ -22,6 +22,7 @@ from smsguard.runtime._backends import (
 )
 from smsguard.runtime._bundle import Bundle, BundleFile
 from smsguard.runtime._errors import BackendError, BundleError
+from smsguard.runtime._selection import default_model
 from smsguard.runtime._vocabulary import as_texts
 
 STREAM_CHUNK = 2048  # texts tokenized and run at a time: memory stays flat however many texts there are
@@ -45,8 +46,10 @@ class Classifier:
     def load(cls, bundle_dir: str | os.PathLike[str], backend: str = "auto", model: str | None = None) -> Classifier:
         """Load `model` (a file name in the bundle; default: the recommended one) in `backend`.
 
-        `backend="auto"` takes the first installed of litert, tflite-runtime, onnxruntime that runs
-        the model. Every file used is checked against the manifest's SHA-256 first.
+        `backend="auto"` takes the first installed backend (see `BACKENDS`: native first) that runs
+        the model; without `model`, the recommended one of its format, or, when the manifest's
+        `min_runtime` says the installed backend is too old for it, another it can load. Every file
+        used is checked against the manifest's SHA-256 first.
         """
         bundle = Bundle.load(bundle_dir)
         info, entry = _choose(bundle, backend, model)
@@ -82,7 +85,7 @@ class Classifier:
         return np.concatenate(probabilities) if probabilities else np.zeros(0, dtype=np.float32)
 
     def _score(self, texts: list[str]) -> np.ndarray:
-        return self._session.run(self.encode(texts))
+        return self._session.run(self.vocabulary.encode_checked(texts))  # texts: a chunk as_texts has checked
 
     def predict(self, texts: Iterable[str | bytes], workers: int = 1) -> list[str]:
         """The label of each text at the model's threshold (`threshold`: the model's own when the manifest
@@ -144,7 +147,9 @@ def _choose(bundle: Bundle, backend: str, model: str | None) -> tuple[BackendInf
     if backend != "auto":
         info = backend_info(backend)
         require_installed(info)
-        entry = bundle.model(model) if model else bundle.recommended(info.format)
+        entry = bundle.model(model) if model else default_model(bundle, info)
+        if entry is None and not model and bundle.recommended(info.format) is not None:
+            entry = bundle.recommended(info.format)  # every model is too new for it: loading says which op
         if entry is None:
             msg = f"bundle '{bundle.path}' has no {info.format} model for backend '{info.name}'"
             raise BundleError(msg)
@@ -163,7 +168,7 @@ def _choose(bundle: Bundle, backend: str, model: str | None) -> tuple[BackendInf
         msg = f"no installed backend runs {entry.format} model '{entry.name}'; pip install 'smsguard[{extra}]'"
         raise BackendError(msg)
     for info in candidates:
-        entry = bundle.recommended(info.format)
+        entry = default_model(bundle, info)  # None when the bundle has none this version of the backend can load
         if entry is not None:
             return info, entry
     msg = f"bundle '{bundle.path}' has no model for the installed backends ({', '.join(b.name for b in candidates)})"
