@@ -183,3 +183,19 @@ def test_a_file_that_is_not_an_npz_model_is_refused_by_the_native_backend(bundle
     replace_with_non_model(bundle_copy, "model.float32.npz")
     with pytest.raises(BackendError, match=r"^native \S+ cannot load model 'model.float32.npz': "):
         Classifier.load(bundle_copy, backend="native", model="model.float32.npz")
+
+
+@slow
+@pytest.mark.parametrize("backend", INVARIANT_BACKENDS)
+def test_chunks_scored_while_the_next_is_tokenized_give_the_serial_results(bundle_dir: Path, uci_texts: list[str], backend: str) -> None:
+    """predict_proba overlaps tokenizing with a kernel that releases the GIL: same bits, same order."""
+    if not backend_info(backend).installed:
+        pytest.skip(f"backend '{backend}' is not installed here")
+    classifier = Classifier.load(bundle_dir, backend=backend, model="model.int8.npz")
+    assert classifier._session.releases_gil
+    texts = uci_texts[:5000] + uci_texts[:1234]  # four chunks, the last one short
+    serial = np.concatenate([classifier._session.run(classifier.encode(texts[i : i + 2048])) for i in range(0, len(texts), 2048)])
+    np.testing.assert_array_equal(classifier.predict_proba(texts), serial)
+    np.testing.assert_array_equal(classifier.predict_proba(iter(texts)), serial)
+    with pytest.raises(TypeError, match="^text at index 4500 must be str or UTF-8 bytes, found int$"):
+        classifier.predict_proba(texts[:4500] + [7])

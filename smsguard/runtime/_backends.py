@@ -5,7 +5,6 @@ Each is imported only when asked for, so a device needs only the one it runs."""
 from __future__ import annotations
 
 import importlib
-import importlib.metadata
 import importlib.util
 import re
 import threading
@@ -38,6 +37,8 @@ class BackendInfo:
 
     @property
     def version(self) -> str:
+        import importlib.metadata  # here, not at import: it costs start-up time a device only pays when asked
+
         try:
             return importlib.metadata.version(self.distribution)
         except importlib.metadata.PackageNotFoundError:
@@ -242,6 +243,8 @@ class NumbaSession(NumpySession):
     """The same model, compiled by numba: a few microseconds a message. Every batch, large or not,
     runs the same per-message kernel, so a probability is bit-identical alone or among thousands."""
 
+    releases_gil = True  # its kernel is compiled with nogil: predict_proba tokenizes the next chunk meanwhile
+
     def __init__(self, info: BackendInfo, path: Path, entry: BundleFile) -> None:
         super().__init__(info, path, entry)
         from smsguard.runtime import _lstm_numba
@@ -258,6 +261,8 @@ class NativeSession(Session):
     """The folded, pad-primed LSTM in the C kernel built at install (`_lstm_c`): one code path per
     message whatever the batch, no BLAS, no threads of its own, the GIL released while it runs."""
 
+    releases_gil = True  # so predict_proba tokenizes the next chunk while this one runs
+
     def __init__(self, info: BackendInfo, path: Path, entry: BundleFile, isa: str = "auto") -> None:
         """`isa`: "auto" (AVX2+FMA where the CPU has it, else the baseline), or "baseline" (SSE2, NEON)."""
         self.backend, self.entry = info, entry
@@ -269,7 +274,7 @@ class NativeSession(Session):
             self._model = arrays.model(isa)
         except (OSError, ValueError, KeyError, EOFError) as error:  # np.load's errors for a file that is not an npz
             raise _load_error(info, entry, error) from None
-        self.maxlen = arrays.maxlen
+        self.maxlen, self.units = arrays.maxlen, arrays.recurrent.shape[0]
 
     @property
     def isa(self) -> str:

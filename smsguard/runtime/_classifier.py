@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import collections
 import itertools
-import multiprocessing
 import os
 from collections.abc import Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -24,6 +23,9 @@ from smsguard.runtime._bundle import Bundle, BundleFile
 from smsguard.runtime._errors import BackendError, BundleError
 from smsguard.runtime._selection import default_model
 from smsguard.runtime._vocabulary import as_texts
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
 
 STREAM_CHUNK = 2048  # texts tokenized and run at a time: memory stays flat however many texts there are
 
@@ -76,7 +78,9 @@ class Classifier:
         """
         chunks = _chunks(as_texts(texts), STREAM_CHUNK)
         workers = workers or os.cpu_count() or 1
-        if workers == 1:
+        if workers == 1 and getattr(self._session, "releases_gil", False) and (os.cpu_count() or 1) > 1:
+            probabilities = _score_overlapped(self, chunks)
+        elif workers == 1:
             probabilities = [self._score(chunk) for chunk in chunks]
         else:
             probabilities = _score_in_processes(self, chunks, workers)
@@ -124,6 +128,9 @@ def _score_in_worker(texts: list[str]) -> np.ndarray:
 def _score_in_processes(classifier: Classifier, chunks: Iterator[list[str]], workers: int) -> list[np.ndarray]:
     """Score chunks in `workers` processes. Where fork exists, workers inherit the loaded
     classifier; elsewhere each spawned worker loads the bundle again (see `__reduce__`)."""
+    import multiprocessing  # here, not at import: a process scoring one message never needs it
+    from concurrent.futures import ProcessPoolExecutor
+
     global _WORKER
     if "fork" in multiprocessing.get_all_start_methods():
         context, sent = multiprocessing.get_context("fork"), None
@@ -140,6 +147,32 @@ def _score_in_processes(classifier: Classifier, chunks: Iterator[list[str]], wor
             parts.extend(future.result() for future in pending)
     finally:
         _WORKER = None
+    return parts
+
+
+def _score_overlapped(classifier: Classifier, chunks: Iterator[list[str]]) -> list[np.ndarray]:
+    """Tokenize the next chunk (Python, holding the GIL) while one other thread runs the kernel on the
+    last (which releases the GIL): two cores, no process pool, the same results in the same order.
+    One chunk (a single message included) is scored directly, with no thread."""
+    first = next(chunks, None)
+    if first is None:
+        return []
+    second = next(chunks, None)
+    if second is None:
+        return [classifier._score(first)]
+    from concurrent.futures import ThreadPoolExecutor
+
+    run, encode = classifier._session.run, classifier.vocabulary.encode_checked
+    parts: list[np.ndarray] = []
+    with ThreadPoolExecutor(1, thread_name_prefix="smsguard-kernel") as kernel:
+        pending: Future | None = kernel.submit(run, encode(first))
+        for chunk in itertools.chain([second], chunks):
+            ids = encode(chunk)  # while the kernel runs the previous chunk
+            assert pending is not None
+            parts.append(pending.result())
+            pending = kernel.submit(run, ids)
+        assert pending is not None
+        parts.append(pending.result())
     return parts
 
 

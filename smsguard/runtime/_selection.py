@@ -38,10 +38,12 @@ def can_load(entry: BundleFile, backend: str, version: str) -> bool:
 
 def default_model(bundle: Bundle, info: BackendInfo, version: str | None = None) -> BundleFile | None:
     """The model `info` runs by default in `bundle`, for the installed version of it (or `version`)."""
-    version = info.version if version is None else version
     recommended = bundle.recommended(info.format)
     others = [e for e in bundle.models.values() if e.format == info.format and e is not recommended]
     for entry in ([recommended] if recommended else []) + others:
+        if not (entry.min_runtime or {}).get(info.name):
+            return entry  # no limit recorded: no need to ask the installed version (importlib.metadata costs ms at start-up)
+        version = info.version if version is None else version
         if can_load(entry, info.name, version):
             return entry
     return None
