@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import functools
 import itertools
 import os
 from collections.abc import Iterable, Iterator
@@ -78,7 +79,7 @@ class Classifier:
         """
         chunks = _chunks(as_texts(texts), STREAM_CHUNK)
         workers = workers or os.cpu_count() or 1
-        if workers == 1 and getattr(self._session, "releases_gil", False) and (os.cpu_count() or 1) > 1:
+        if workers == 1 and getattr(self._session, "releases_gil", False) and _cores() > 1:
             probabilities = _score_overlapped(self, chunks)
         elif workers == 1:
             probabilities = [self._score(chunk) for chunk in chunks]
@@ -104,6 +105,12 @@ class Classifier:
 
     def __repr__(self) -> str:
         return f"Classifier({str(self.bundle.path)!r}, backend={self.backend!r}, model={self.model.name!r})"
+
+
+@functools.cache
+def _cores() -> int:
+    """os.cpu_count(), once: it reads /sys on every call (30 µs measured here, half a message's time)."""
+    return os.cpu_count() or 1
 
 
 def _chunks(texts: Iterator[str], size: int) -> Iterator[list[str]]:
