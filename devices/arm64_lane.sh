@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The 64-bit ARM lane: the runtime and `smsguard verify` on a real bundle, with LiteRT and ONNX Runtime,
+# The 64-bit ARM lane: the runtime and `smsguard verify` on a real bundle, with LiteRT, ONNX Runtime and
+# the native kernel (cross-compiled here with Debian's gcc-aarch64-linux-gnu),
 # in Raspberry Pi OS's userland (Debian bookworm arm64, Python 3.11) under qemu user-mode emulation of
 # the Raspberry Pi CPUs: Cortex-A53 (Pi 3, Zero 2 W), Cortex-A72 (Pi 4, 400) and Cortex-A76 (Pi 5).
 # Emulation proves packaging, ABI and numbers, not speed: it prints no timings.
@@ -34,12 +35,12 @@ if ! command -v qemu-aarch64-static >/dev/null || ! command -v debootstrap >/dev
 fi
 
 # -- the root file system: bookworm arm64 with python3, unpacked without running any ARM code --------
+mirror=$({ cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources 2>/dev/null || true; } |
+    sed -n -E 's/^(URIs:|deb)[[:space:]]+(\[[^]]*\][[:space:]]+)?(https?:[^[:space:]]*debian)\/?([[:space:]].*)?$/\3/p' |
+    grep -v -- -security | head -n1 || true)  # the Debian mirror this machine's apt already uses
+mirror=${mirror:-http://deb.debian.org/debian}
 if [ ! -x "$root/usr/bin/python3.11" ]; then
     [ "$(id -u)" = 0 ] || skip "debootstrap needs root to build $root"
-    mirror=$({ cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources 2>/dev/null || true; } |
-        sed -n -E 's/^(URIs:|deb)[[:space:]]+(\[[^]]*\][[:space:]]+)?(https?:[^[:space:]]*debian)\/?([[:space:]].*)?$/\3/p' |
-        grep -v -- -security | head -n1 || true)  # the Debian mirror this machine's apt already uses
-    mirror=${mirror:-http://deb.debian.org/debian}
     step "Building a Debian bookworm arm64 root in $root from $mirror"
     rm -rf "$root.partial"
     mkdir -p "$cache"
@@ -62,6 +63,40 @@ if [ ! -f "$stamp" ]; then
     touch "$stamp"
 fi
 
+# -- the native kernel, cross-compiled for aarch64 with Debian's toolchain ----------------------------
+# gcc-aarch64-linux-gnu from the host's apt; the Python headers are the root's own version's arm64
+# package (libpython3.11-dev), fetched by apt with a private state folder (the host's apt config is
+# left alone); the flags are setup.py's. The package is copied into the root with the kernel beside it.
+if ! command -v aarch64-linux-gnu-gcc >/dev/null; then
+    [ "$(id -u)" = 0 ] || skip "needs gcc-aarch64-linux-gnu (apt-get install gcc-aarch64-linux-gnu, as root)"
+    step "Installing gcc-aarch64-linux-gnu"
+    { apt-get install -y -q gcc-aarch64-linux-gnu || { apt-get update -q && apt-get install -y -q gcc-aarch64-linux-gnu; }; } >/dev/null 2>&1 ||
+        skip "could not install gcc-aarch64-linux-gnu with apt-get"
+fi
+headers=$cache/arm64-python-dev
+if [ ! -f "$headers/usr/include/aarch64-linux-gnu/python3.11/pyconfig.h" ]; then
+    step "Fetching the arm64 Python 3.11 headers (libpython3.11-dev:arm64)"
+    apt_dir=$(mktemp -d)
+    mkdir -p "$apt_dir/state/lists/partial" "$apt_dir/cache/archives/partial"
+    echo "deb [arch=arm64 signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $mirror bookworm main" >"$apt_dir/sources.list"
+    apt_private=(-q -o "Dir::State=$apt_dir/state" -o "Dir::Cache=$apt_dir/cache" -o "Dir::Etc::SourceList=$apt_dir/sources.list"
+        -o Dir::Etc::SourceParts=/dev/null -o Dir::State::status=/dev/null -o APT::Architecture=arm64 -o APT::Architectures::=arm64)
+    { apt-get "${apt_private[@]}" update && (cd "$apt_dir" && apt-get "${apt_private[@]}" download libpython3.11-dev:arm64); } >"$cache/arm64-headers.log" 2>&1 ||
+        { rm -rf "$apt_dir"; skip "could not fetch libpython3.11-dev:arm64 (see $cache/arm64-headers.log)"; }
+    rm -rf "$headers.partial"
+    dpkg-deb -x "$apt_dir"/libpython3.11-dev_*_arm64.deb "$headers.partial"
+    rm -rf "$apt_dir" "$headers"
+    mv "$headers.partial" "$headers"
+fi
+package=$(mktemp -d "$root/opt/smsguard-lane.XXXXXX")  # this run's copy of smsguard, with its aarch64 kernel
+trap 'rm -rf "$package"' EXIT
+cp -r "$repo/smsguard" "$package/"
+find "$package" \( -name '*.so' -o -name __pycache__ \) -prune -exec rm -rf {} +
+step "Cross-compiling the native kernel for aarch64 ($(aarch64-linux-gnu-gcc -dumpversion))"
+aarch64-linux-gnu-gcc -O3 -std=gnu11 -fno-math-errno -Wno-unused-function -fPIC -shared \
+    -I"$headers/usr/include/python3.11" -I"$headers/usr/include" \
+    "$repo/smsguard/runtime/_lstm_c.c" -o "$package/smsguard/runtime/_lstm_c.cpython-311-aarch64-linux-gnu.so"
+
 # -- run: each Raspberry Pi CPU ---------------------------------------------------------------------
 declare -A part=([cortex-a53]=0xd03 [cortex-a72]=0xd08 [cortex-a76]=0xd0b)
 declare -A features=(
@@ -71,7 +106,8 @@ declare -A features=(
 )
 emulated() {  # CPU COMMAND...: Python 3.11 of the root, on that CPU, with the wheels and this checkout
     local cpu=$1; shift
-    env -i PATH=/usr/bin:/bin HOME=/root LANG=C.UTF-8 PYTHONPATH="/opt/site:$repo" PYTHONDONTWRITEBYTECODE=1 \
+    cd /  # so that `python -` imports smsguard from the copy with the aarch64 kernel, not from the caller's folder
+    env -i PATH=/usr/bin:/bin HOME=/root LANG=C.UTF-8 PYTHONPATH="/opt/site:/opt/${package##*/}" PYTHONDONTWRITEBYTECODE=1 \
         qemu-aarch64-static -cpu "$cpu" -L "$root" "$root/usr/bin/python3.11" "$@"
 }
 status=0
@@ -89,8 +125,10 @@ import importlib.metadata as m, json, platform, sys
 from smsguard.runtime import Classifier
 print(f"* Python {platform.python_version()} on {platform.machine()} ({platform.libc_ver()[0]} {platform.libc_ver()[1]}): "
       + ", ".join(f"{d} {m.version(d)}" for d in ("numpy", "ai-edge-litert", "onnxruntime")), file=sys.stderr)
+from smsguard.runtime._lstm_native import best_isa
+print(f"* native kernel: {best_isa() or 'not built'}", file=sys.stderr)
 texts = ["WINNER!! Claim your £900 prize now, call 09061701461", "Are we still on for dinner tonight?"]
-for backend in ("litert", "onnxruntime"):
+for backend in ("litert", "onnxruntime", "native"):
     classifier = Classifier.load(sys.argv[1], backend=backend)
     labels = classifier.predict(texts)
     print(json.dumps({"cpu": platform.machine(), "backend": backend, "model": classifier.model.name, "labels": labels}))

@@ -42,7 +42,8 @@ fi
 # extras. Built from a copy, so that the checkout gets no build/ folder.
 source=$(mktemp -d)
 trap 'rm -rf "$source"' EXIT
-cp -r "$repo/pyproject.toml" "$repo/README.md" "$repo/LICENSE" "$repo/smsguard" "$source"
+cp -r "$repo/pyproject.toml" "$repo/setup.py" "$repo/README.md" "$repo/LICENSE" "$repo/smsguard" "$source"
+find "$source/smsguard" \( -name "*.so" -o -name __pycache__ \) -prune -exec rm -rf {} +  # built again by pip, for this Python
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-build-isolation --force-reinstall --no-deps "$source"
 "$venv/bin/python" -m pip check --disable-pip-version-check >&2
 

@@ -80,6 +80,10 @@ def run_benchmark(bundle_dir: Path, config: BenchConfig) -> dict:
     message = config.message if config.message is not None else _median_message(bundle)
     tokens = int(np.count_nonzero(bundle.vocabulary.encode([message])))
     console.step(f"Benchmarking {bundle_dir}: one message of {len(message)} characters ({tokens} tokens), {config.runs} runs after {config.warmup} warm-up")
+    from smsguard.runtime._lstm_native import NOT_BUILT, available
+
+    if not available():
+        console.info(f"  note: {NOT_BUILT}")
     timings, throughputs = [], []
     for entry in bundle.models.values():
         for info in installed_backends():

@@ -25,7 +25,7 @@ from smsguard import _console as console
 from smsguard._columns import TEXT_COLUMNS
 from smsguard._staging import staged_file
 from smsguard.runtime import BACKENDS, ConfigError, SmsguardError
-from smsguard.runtime.bundle import TextEnum
+from smsguard.runtime.bundle import ModelFormat, TextEnum
 
 BACKEND_CHOICES = ("auto", *(b.name for b in BACKENDS))
 
@@ -115,6 +115,7 @@ def _verify(args: argparse.Namespace) -> int:
     from smsguard.runtime.signing import trusted_keys_from
 
     report = verify_bundle(args.bundle, args.backend or None, trusted_keys_from(args.trusted_key))
+    _say_if_native_is_missing(report.bundle)
     report.print_checklist(summary=False)
     client_failures = 0 if args.backend else _verify_clients(report.bundle)
     if client_failures:
@@ -166,6 +167,14 @@ def _verify_clients(bundle: Bundle) -> int:
         for problem in r.problems:
             console.info(f"        {problem}")
     return len(id_problems) + sum(not r.passed for r in results)
+
+
+def _say_if_native_is_missing(bundle: Bundle) -> None:
+    """Once per command: the .npz models run in NumPy because the C kernel was not built at install."""
+    from smsguard.runtime._lstm_native import NOT_BUILT, available
+
+    if not available() and any(entry.format is ModelFormat.NPZ for entry in bundle.models.values()):
+        console.info(f"  note: {NOT_BUILT}")
 
 
 def _bench(args: argparse.Namespace) -> int:

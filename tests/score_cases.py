@@ -7,7 +7,6 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-import pytest
 
 from smsguard.runtime import Classifier
 
@@ -16,13 +15,7 @@ NOT_UTF8_ERROR = "text is bytes that are not UTF-8: byte 0xe9 at offset 3"
 
 # Exactness needs batch-invariant scoring. LiteRT and ONNX Runtime are; numba and NumPy (the default
 # `auto` backend, with the `fast` extra) differ by up to 3e-7 between batch sizes until issue 11 lands.
-EXACT_BACKENDS = [
-    "litert",
-    "onnxruntime",
-    pytest.param(
-        "auto", marks=pytest.mark.xfail(strict=True, raises=AssertionError, reason="numba/numpy not batch-invariant until issue 11 lands")
-    ),
-]
+EXACT_BACKENDS = ["litert", "onnxruntime", "auto"]  # auto: native (or numba), one code path per message whatever the batch
 
 
 def reference(bundle: Path, backend: str, texts: list[str]) -> np.ndarray:

@@ -118,10 +118,12 @@ def test_the_runtime_and_verify_pass_on_emulated_raspberry_pi_cpus(bundle_dir):
     assert [machine for _, machine in environments] == ["aarch64"] * len(PI_CPUS)
     rows = [json.loads(line) for line in done.stdout.splitlines()]
     assert [(row["cpu"], row["backend"], row["labels"]) for row in rows] == [
-        ("aarch64", backend, ["spam", "ham"]) for _ in PI_CPUS for backend in ("litert", "onnxruntime")
+        ("aarch64", backend, ["spam", "ham"]) for _ in PI_CPUS for backend in ("litert", "onnxruntime", "native")
     ]
+    assert re.findall(r"^\* native kernel: (\S+)$", done.stderr, re.MULTILINE) == ["neon"] * len(PI_CPUS)  # cross-compiled, NEON path
     runs = runs_of_verify(done.stderr)
     assert len(runs) == len(PI_CPUS)
     for cpu, run in zip(PI_CPUS, runs, strict=False):
         assert "-[✓] tokenizer: " in run, cpu
-        assert checklist(run) == {(m, ARM_BACKEND[m.rsplit(".", 1)[1]]): "✓" for m in MODELS}, (cpu, run)
+        expected = {(m, ARM_BACKEND[m.rsplit(".", 1)[1]]): "✓" for m in MODELS} | {(m, "native"): "✓" for m in MODELS if m.endswith(".npz")}
+        assert checklist(run) == expected, (cpu, run)

@@ -27,14 +27,15 @@ from smsguard.runtime import (
     installed_backends,
     verify_bundle,
 )
-from smsguard.runtime._backends import _load_error
+from smsguard.runtime._backends import _load_error, backend_info
 
 TFLITE_MODELS = ("model.float32.tflite", "model.dynamic_int8.tflite", "model.float16.tflite", "model.int8.tflite")
 ONNX_MODELS = ("model.float32.onnx", "model.dynamic_int8.onnx", "model.float32.primed.onnx", "model.dynamic_int8.primed.onnx")
 NPZ_MODELS = ("model.float32.npz", "model.int8.npz")
 MODELS = TFLITE_MODELS + ONNX_MODELS + NPZ_MODELS
-# the backend `auto` picks for a format here: numba when the `fast` extra is installed
-BACKEND_OF = {"tflite": "litert", "onnx": "onnxruntime", "npz": "numba" if importlib.util.find_spec("numba") else "numpy"}
+# the backend `auto` picks for a format here: the C kernel when it was built, else numba when the `fast` extra is installed
+NPZ_BACKEND = "native" if backend_info("native").installed else "numba" if importlib.util.find_spec("numba") else "numpy"
+BACKEND_OF = {"tflite": "litert", "onnx": "onnxruntime", "npz": NPZ_BACKEND}
 FORMAT_OF = {name: name.rsplit(".", 1)[1] for name in MODELS}
 HEAVY = ("tensorflow", "keras", "tf_keras", "tf2onnx", "pandas", "sklearn", "cryptography")  # what the runtime must never import (cryptography: only with trusted keys)
 
@@ -161,9 +162,9 @@ def test_the_named_backend_loads_each_model_of_its_format(classifier, model):
 def test_without_a_model_each_backend_loads_the_recommended_one(classifier, bundle_dir):
     recommended = Bundle.load(bundle_dir).manifest.recommended
     auto = classifier()
-    first = BACKEND_OF["npz"]  # numba (the `fast` extra) when installed, else numpy: both come before litert
-    if first == "numba":
-        assert (auto.backend, auto.model.name) == ("numba", recommended["npz"])
+    first = BACKEND_OF["npz"]  # native (built at install) or numba (the `fast` extra) when there, else numpy: all come before litert
+    if first in ("native", "numba"):
+        assert (auto.backend, auto.model.name) == (first, recommended["npz"])
     else:
         assert (auto.backend, auto.model.name) == ("litert", recommended["tflite"])
     for backend, fmt in (("litert", "tflite"), ("onnxruntime", "onnx"), ("numpy", "npz")):
@@ -479,7 +480,7 @@ def test_a_deleted_model_is_missing_and_the_others_still_load(bundle_copy):
 
 @slow
 def test_an_unknown_backend_lists_the_valid_ones(bundle_dir):
-    expected = "unknown backend 'tensorflow'; choose one of: auto, numba, litert, tflite-runtime, onnxruntime, numpy"
+    expected = "unknown backend 'tensorflow'; choose one of: auto, native, numba, litert, tflite-runtime, onnxruntime, numpy"
     with pytest.raises(BackendError, match=f"^{re.escape(expected)}$"):
         Classifier.load(bundle_dir, backend="tensorflow")
 

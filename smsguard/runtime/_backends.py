@@ -5,7 +5,6 @@ Each is imported only when asked for, so a device needs only the one it runs."""
 from __future__ import annotations
 
 import importlib
-import importlib.metadata
 import importlib.util
 import re
 import threading
@@ -21,6 +20,8 @@ from smsguard.runtime.bundle import INPUT_NAME, OUTPUT_NAME, BundleFile, ModelFo
 
 def distribution_version(distribution: str) -> str:
     """The installed version of a PyPI distribution, or "not installed"."""
+    import importlib.metadata  # here, not at import: it costs start-up time a device only pays when asked
+
     try:
         return importlib.metadata.version(distribution)
     except importlib.metadata.PackageNotFoundError:
@@ -37,6 +38,10 @@ class BackendInfo:
 
     @property
     def installed(self) -> bool:
+        if self.module.startswith("smsguard."):  # built with smsguard, or not (no compiler at install)
+            from smsguard.runtime import _lstm_native
+
+            return _lstm_native.available()
         top = self.module.split(".")[0]
         return importlib.util.find_spec(top) is not None
 
@@ -46,6 +51,7 @@ class BackendInfo:
 
 
 BACKENDS = (  # the order `backend="auto"` tries them in: fastest first, pure NumPy last
+    BackendInfo("native", "smsguard.runtime._lstm_c", ModelFormat.NPZ, "", "smsguard"),  # built at install when a C compiler is there
     BackendInfo("numba", "numba", ModelFormat.NPZ, "fast", "numba"),
     BackendInfo("litert", "ai_edge_litert.interpreter", ModelFormat.TFLITE, "litert", "ai-edge-litert"),
     BackendInfo("tflite-runtime", "tflite_runtime.interpreter", ModelFormat.TFLITE, "tflite", "tflite-runtime"),
@@ -67,6 +73,11 @@ def installed_backends() -> list[BackendInfo]:
 
 
 def require_installed(info: BackendInfo) -> None:
+    if not info.installed and info.name == "native":
+        from smsguard.runtime._lstm_native import NOT_BUILT
+
+        msg = f"backend 'native' is not available: {NOT_BUILT}"
+        raise BackendError(msg)
     if not info.installed:
         msg = f"backend '{info.name}' is not installed; install it with: pip install 'smsguard[{info.extra}]'"
         raise BackendError(msg)
@@ -95,6 +106,8 @@ def open_session(info: BackendInfo, path: Path, entry: BundleFile, builtin_kerne
         raise BackendError(msg)
     if info.format is ModelFormat.TFLITE:
         return TFLiteSession(info, path, entry, builtin_kernels)
+    if info.name == "native":
+        return NativeSession(info, path, entry)
     if info.format is ModelFormat.NPZ:
         return NumbaSession(info, path, entry) if info.name == "numba" else NumpySession(info, path, entry)
     return OnnxSession(info, path, entry)
@@ -234,10 +247,10 @@ class NumpySession(Session):
 
 
 class NumbaSession(NumpySession):
-    """The same model, compiled by numba for small batches: a few microseconds a message. Large
-    batches go to the NumPy kernel, whose vectorized steps over many messages are faster still."""
+    """The same model, compiled by numba: a few microseconds a message. Every batch, large or not,
+    runs the same per-message kernel, so a probability is bit-identical alone or among thousands."""
 
-    LARGE = 256  # rows from which the batched NumPy kernel wins (measured: equal near 64)
+    releases_gil = True  # its kernel is compiled with nogil: predict_proba tokenizes the next chunk meanwhile
 
     def __init__(self, info: BackendInfo, path: Path, entry: BundleFile) -> None:
         super().__init__(info, path, entry)
@@ -248,6 +261,38 @@ class NumbaSession(NumpySession):
         self._kernel = _lstm_numba.proba_serial
 
     def run(self, ids: np.ndarray) -> np.ndarray:
-        if len(ids) >= self.LARGE:
-            return super().run(ids)
         return self._kernel(np.ascontiguousarray(ids, dtype=np.int32), *self._args)
+
+
+class NativeSession(Session):
+    """The folded, pad-primed LSTM in the C kernel built at install (`_lstm_c`): one code path per
+    message whatever the batch, no BLAS, no threads of its own, the GIL released while it runs."""
+
+    releases_gil = True  # so predict_proba tokenizes the next chunk while this one runs
+
+    def __init__(self, info: BackendInfo, path: Path, entry: BundleFile, isa: str = "auto") -> None:
+        """`isa`: "auto" (AVX2+FMA where the CPU has it, else the baseline), or "baseline" (SSE2, NEON)."""
+        self.backend, self.entry = info, entry
+        from smsguard.runtime import _lstm_native
+
+        self._native = _lstm_native
+        try:
+            arrays = _lstm_native.NativeArrays.load(path)
+            self._model = arrays.model(isa)
+        except (OSError, ValueError, KeyError, EOFError) as error:  # np.load's errors for a file that is not an npz
+            raise _load_error(info, entry, error) from None
+        self.maxlen, self.units = arrays.maxlen, arrays.recurrent.shape[0]
+
+    @property
+    def isa(self) -> str:
+        return str(self._model.isa)
+
+    def run(self, ids: np.ndarray) -> np.ndarray:
+        try:
+            return self._native.proba(self._model, ids)
+        except ValueError as error:
+            msg = f"native backend: {error}"
+            raise BackendError(msg) from None
+
+    def signature(self) -> tuple[tuple[TensorSpec, ...], tuple[TensorSpec, ...]]:
+        return (TensorSpec(INPUT_NAME, "int32", (None, self.maxlen)),), (TensorSpec(OUTPUT_NAME, "float32", (None,)),)

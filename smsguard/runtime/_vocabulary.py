@@ -7,7 +7,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -15,6 +15,7 @@ from smsguard.runtime._errors import BundleError, ConfigError
 from smsguard.runtime.bundle import VOCAB_FORMAT, TextEnum
 
 DEFAULT_FILTERS = '!"#$%&()*+,-./:;<=>?@[\\]^_`{|}~\t\n'  # Keras' default: ASCII punctuation, tab, newline
+_Word = TypeVar("_Word", str, bytes)  # a word as text, or as ASCII bytes on the fast path
 _CHUNK = 2048  # characters tokenized at a time in a long text, so a 1 MB text stops after `maxlen` ids
 
 
@@ -110,6 +111,7 @@ class Vocabulary:
                 self._lookup[word] = self._oov_id
         self._cut_chars = _cut_chars(config)
         self._cut = re.compile("[" + re.escape(self._cut_chars) + "]") if self._cut_chars else None
+        self._ascii_table, self._ascii_split, self._ascii_lookup = _ascii_path(config, self._lookup)
 
     @classmethod
     def fit(cls, texts: Iterable[str], config: TokenizerConfig | None = None) -> Vocabulary:
@@ -138,13 +140,16 @@ class Vocabulary:
 
     def encode(self, texts: Iterable[str | bytes]) -> np.ndarray:
         """Model input for `texts`: int32 array of shape (len(texts), maxlen), padded and truncated."""
-        decoded = list(as_texts(texts))
+        return self.encode_checked(list(as_texts(texts)))
+
+    def encode_checked(self, texts: list[str]) -> np.ndarray:
+        """`encode` for a list that `as_texts` has already checked (the classifier's chunks)."""
         config = self.config
         maxlen = config.maxlen
-        out = np.zeros((len(decoded), maxlen), dtype=np.int32)
+        out = np.zeros((len(texts), maxlen), dtype=np.int32)
         keep_first = config.truncating is Side.POST
         pad_front = config.padding is Side.PRE
-        for position, text in enumerate(decoded):
+        for position, text in enumerate(texts):
             ids = self._first_ids(text, maxlen) if keep_first else self._last_ids(text, maxlen)
             if ids:
                 if pad_front:
@@ -154,13 +159,18 @@ class Vocabulary:
         return out
 
     def _segment_ids(self, text: str) -> list[int]:
+        if self._ascii_table is not None and text.isascii():  # most SMS: one C pass lowers and filters
+            return self._ids(text.encode("ascii").translate(self._ascii_table).split(self._ascii_split), self._ascii_lookup)
         if self.config.lower:
             text = text.lower()
-        words = text.translate(self._table).split(self.config.split)
-        get = self._lookup.get
+        return self._ids(text.translate(self._table).split(self.config.split), self._lookup)
+
+    def _ids(self, words: list[_Word], lookup: Mapping[_Word, int]) -> list[int]:
+        get = lookup.get
         if self._oov_id is None:
             return [index for index in map(get, words) if index is not None]
-        return [get(word, self._oov_id) for word in words if word]
+        oov = self._oov_id
+        return [get(word, oov) for word in words if word]
 
     def _first_ids(self, text: str, limit: int) -> list[int]:
         if len(text) <= _CHUNK or self._cut is None:
@@ -290,3 +300,17 @@ def _cut_chars(config: TokenizerConfig) -> str:
         return ""
     candidates = set(config.filters) | {config.split}
     return "".join(sorted(c for c in candidates if not config.lower or ("AΣ" + c + "A").lower()[1] == "ς"))
+
+
+def _ascii_path(config: TokenizerConfig, lookup: Mapping[str, int]) -> tuple[bytes | None, bytes, dict[bytes, int]]:
+    """The tokenizer for ASCII text as bytes: one 256-byte table that lowers (when `lower`) and then
+    maps filters to `split`, exactly what `str.lower` then `str.translate` do to ASCII characters,
+    and the word ids keyed by bytes. (None, ...) when `split` is not one ASCII character."""
+    if len(config.split) != 1 or not config.split.isascii():
+        return None, b"", {}
+    filters = set(config.filters)
+    table = bytearray(range(256))
+    for code in range(128):
+        char = chr(code).lower() if config.lower else chr(code)
+        table[code] = ord(config.split) if char in filters else ord(char)
+    return bytes(table), config.split.encode("ascii"), {word.encode("ascii"): index for word, index in lookup.items() if word.isascii()}

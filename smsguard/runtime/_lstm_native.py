@@ -1,0 +1,109 @@
+"""The `native` backend: the `.npz` models in the C kernel `_lstm_c` that pip builds at install time.
+
+The kernel runs one message at a time with the same function whatever the batch (a probability is
+bit-identical alone or among thousands), uses no BLAS and no threads of its own, and releases the
+GIL while it runs. An int8 table stays int8 in memory: each row is dequantized as it is read, exactly
+as `LstmWeights.load` dequantizes the whole table for the NumPy backend.
+
+`available()` is False where the extension was not built (no C compiler at install time); the
+runtime then falls back to the NumPy backend, and `verify`/`bench` say so once.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from smsguard.runtime._lstm import NPZ_FORMAT
+
+MODULE = "smsguard.runtime._lstm_c"
+NOT_BUILT = (
+    "the native kernel (smsguard.runtime._lstm_c) was not built when smsguard was installed (no C compiler?); "
+    ".npz models run in the NumPy backend, slower: install a C compiler (apt-get install gcc python3-dev) "
+    "and reinstall smsguard"
+)
+
+
+def available() -> bool:
+    try:
+        return importlib.util.find_spec(MODULE) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def best_isa() -> str:
+    """The instruction set the kernel uses on this CPU ("avx2+fma", "sse2", "neon"), or "" unbuilt."""
+    if not available():
+        return ""
+    from smsguard.runtime import _lstm_c  # type: ignore[attr-defined]
+
+    return str(_lstm_c.best_isa())
+
+
+@dataclass(frozen=True)
+class NativeArrays:
+    """What the kernel reads, as `LstmWeights` holds it, but with an int8 table left int8."""
+
+    table: np.ndarray  # float32 (num_words, 4u), i, f, o columns halved; or int8 (num_words, 4u)
+    table_scale: np.ndarray | None  # float32 (num_words,) for an int8 table
+    recurrent: np.ndarray  # float32 (u, 4u), halved like the table
+    dense_kernel: np.ndarray  # float32 (u,)
+    dense_bias: float
+    primed_h: np.ndarray  # float32 (maxlen + 1, u)
+    primed_c: np.ndarray
+    maxlen: int
+
+    @classmethod
+    def load(cls, path: Path) -> NativeArrays:
+        with np.load(path, allow_pickle=False) as data:
+            meta = json.loads(str(data["meta"]))
+            if meta.get("format") != NPZ_FORMAT or meta.get("gates") != "ifco" or meta.get("activation") != "tanh":
+                msg = f"'{path}' is an LSTM weights file this smsguard cannot run: {meta}"
+                raise ValueError(msg)
+            recurrent = data["recurrent"].astype(np.float32)
+            units = recurrent.shape[0] if recurrent.ndim == 2 else 0
+            half = _halving(units)
+            scale: np.ndarray | None
+            if "table" in data:
+                table, scale = np.ascontiguousarray(data["table"].astype(np.float32) * half), None
+            else:
+                table = np.ascontiguousarray(data["table_q"], dtype=np.int8)
+                scale = np.ascontiguousarray(data["table_scale"], dtype=np.float32).reshape(-1)
+            return cls(
+                table=table,
+                table_scale=scale,
+                recurrent=np.ascontiguousarray(recurrent * half),
+                dense_kernel=np.ascontiguousarray(data["dense_kernel"], dtype=np.float32).reshape(-1),
+                dense_bias=float(data["dense_bias"].reshape(-1)[0]),
+                primed_h=np.ascontiguousarray(data["primed_h"], dtype=np.float32),
+                primed_c=np.ascontiguousarray(data["primed_c"], dtype=np.float32),
+                maxlen=int(meta["maxlen"]),
+            )
+
+    def model(self, isa: str = "auto") -> Any:
+        """The kernel's `Model` over these arrays (it keeps them alive through their buffers)."""
+        from smsguard.runtime import _lstm_c  # type: ignore[attr-defined]
+
+        if self.primed_h.shape[0] != self.maxlen + 1:
+            msg = f"primed states have {self.primed_h.shape[0]} rows, expected maxlen + 1 = {self.maxlen + 1}"
+            raise ValueError(msg)
+        return _lstm_c.Model(self.table, self.table_scale, self.recurrent, self.dense_kernel, self.dense_bias, self.primed_h, self.primed_c, isa)
+
+
+def _halving(units: int) -> np.ndarray:
+    """0.5 for the i, f, o columns (sigmoid(x) = 0.5 + 0.5 tanh(x / 2)), 1 for c: see `LstmWeights`."""
+    half = np.full(4 * units, 0.5, dtype=np.float32)
+    half[2 * units : 3 * units] = 1.0
+    return half
+
+
+def proba(model: Any, ids: np.ndarray) -> np.ndarray:
+    ids = np.ascontiguousarray(ids, dtype=np.int32)
+    out = np.empty(len(ids), dtype=np.float32)
+    model.run(ids, out)
+    return out
