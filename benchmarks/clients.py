@@ -43,7 +43,7 @@ def main() -> int:
     args = parser.parse_args()
     started = time.perf_counter()
     bundle = Bundle.load(args.bundle)
-    section = bundle.manifest["clients"]["mediapipe"]
+    section = bundle.manifest.clients["mediapipe"]
     texts = list(load_messages(locate_data(args.data)).texts)
     float_name, int8_name = (m["name"] for m in section["models"])
     smsguard_ids = bundle.vocabulary.encode(texts)

@@ -347,7 +347,7 @@ def step_profile(bundle_dir: Path, texts: list[str], repeats: int) -> dict:
     from smsguard.runtime import Classifier
 
     classifier = Classifier.load(bundle_dir)
-    session = classifier._session
+    session = classifier.session
     ids = [classifier.encode([t]) for t in texts]
     tokens = np.array([int(np.count_nonzero(i)) for i in ids])
 

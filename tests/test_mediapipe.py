@@ -58,7 +58,7 @@ def test_the_bundle_pins_the_client_files_apart_from_the_runtime_models(mediapip
     from smsguard.runtime import Bundle
 
     bundle = Bundle.load(mediapipe_bundle)
-    section = bundle.manifest["clients"]["mediapipe"]
+    section = bundle.manifest.clients["mediapipe"]
     assert [m["name"] for m in section["models"]] == [FLOAT, INT8] and section["probe"] == PROBE
     assert {name: bundle.files[name].kind for name in (FLOAT, INT8, PROBE)} == dict.fromkeys((FLOAT, INT8, PROBE), "client")
     assert not {FLOAT, INT8, PROBE} & set(bundle.models)
@@ -144,7 +144,7 @@ def test_a_run_the_client_cannot_reproduce_gets_no_client_model(bundle_dir: Path
     from smsguard.runtime import Bundle
 
     bundle = Bundle.load(bundle_dir)
-    assert "clients" not in bundle.manifest and not list(bundle_dir.glob("*mediapipe*"))
+    assert not bundle.manifest.clients and not list(bundle_dir.glob("*mediapipe*"))
     reason = check_mediapipe(bundle.vocabulary)
     assert reason and reason.startswith("no MediaPipe client model: ") and "lowercases" in reason and "\n" not in reason
     with pytest.raises(ClientModelError, match=r"^no MediaPipe client model"):
@@ -178,8 +178,8 @@ def test_the_web_demo_classifies_like_smsguard_in_headless_chromium(mediapipe_bu
     from smsguard.runtime import Bundle
 
     bundle = Bundle.load(mediapipe_bundle)
-    golden = bundle.manifest["golden"]
-    section = bundle.manifest["clients"]["mediapipe"]
+    golden = [g.to_dict() for g in bundle.golden]
+    section = bundle.manifest.clients["mediapipe"]
     (tmp_path / "texts.json").write_text(json.dumps([g["text"] for g in golden]))
     server = make_server(mediapipe_bundle, 0)
     serve_in_thread(server)

@@ -114,7 +114,7 @@ def test_a_message_gets_the_same_bits_alone_or_in_any_batch(bundle_dir: Path, uc
 @needs_native
 def test_ids_outside_the_vocabulary_are_refused(bundle_dir: Path) -> None:
     classifier = Classifier.load(bundle_dir, backend="native", model="model.int8.npz")
-    session = classifier._session
+    session = classifier.session
     ids = classifier.encode(["win cash now", "see you"])
     ids[1, -1] = classifier.vocabulary.size
     expected = f"native backend: token id {classifier.vocabulary.size} at row 1 is outside the model's vocabulary of {classifier.vocabulary.size} ids"
@@ -128,7 +128,7 @@ def test_ids_outside_the_vocabulary_are_refused(bundle_dir: Path) -> None:
 @slow
 @needs_native
 def test_auto_picks_the_native_backend_for_npz_models(bundle_dir: Path) -> None:
-    recommended = Bundle.load(bundle_dir).manifest["recommended"]["npz"]
+    recommended = Bundle.load(bundle_dir).manifest.recommended["npz"]
     classifier = Classifier.load(bundle_dir)
     assert (classifier.backend, classifier.model.name) == ("native", recommended)
     assert classifier.predict(["WINNER!! Claim your £900 prize now, call 09061701461", "Are we still on for dinner tonight?"]) == ["spam", "ham"]
@@ -192,9 +192,9 @@ def test_chunks_scored_while_the_next_is_tokenized_give_the_serial_results(bundl
     if not backend_info(backend).installed:
         pytest.skip(f"backend '{backend}' is not installed here")
     classifier = Classifier.load(bundle_dir, backend=backend, model="model.int8.npz")
-    assert classifier._session.releases_gil
+    assert classifier.session.releases_gil
     texts = uci_texts[:5000] + uci_texts[:1234]  # four chunks, the last one short
-    serial = np.concatenate([classifier._session.run(classifier.encode(texts[i : i + 2048])) for i in range(0, len(texts), 2048)])
+    serial = np.concatenate([classifier.session.run(classifier.encode(texts[i : i + 2048])) for i in range(0, len(texts), 2048)])
     np.testing.assert_array_equal(classifier.predict_proba(texts), serial)
     np.testing.assert_array_equal(classifier.predict_proba(iter(texts)), serial)
     with pytest.raises(TypeError, match=r"^text at index 4500 must be str or UTF-8 bytes, found int$"):

@@ -26,7 +26,7 @@ def test_versions_are_read_as_numbers(text, expected):
 @pytest.mark.slow
 def test_an_old_tflite_runtime_gets_a_model_it_can_load(bundle_copy: Path) -> None:
     legacy = backend_info("tflite-runtime")
-    recommended = Bundle.load(bundle_copy).manifest["recommended"]["tflite"]
+    recommended = Bundle.load(bundle_copy).manifest.recommended["tflite"]
     assert default_model(Bundle.load(bundle_copy), legacy, LEGACY).name == recommended  # as exported: 2.14 runs them all
 
     def too_new(manifest: dict, names: set[str]) -> None:

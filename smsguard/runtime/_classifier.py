@@ -100,6 +100,11 @@ class Classifier:
         return self._loaded.bundle.manifest.serial
 
     @property
+    def session(self) -> Session:
+        """The loaded model running now: its backend's interpreter or kernel."""
+        return self._loaded.session
+
+    @property
     def backend(self) -> str:
         return self._loaded.session.backend.name
 
