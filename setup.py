@@ -1,8 +1,9 @@
 """The native LSTM kernel (smsguard/runtime/_lstm_c.c), built at install time with the system's C
-compiler. It is optional: without a compiler the install still succeeds and the runtime uses its
-NumPy backend instead (`smsguard verify` and `smsguard bench` say so). Portable flags only: the
-baseline instruction set of the target (SSE2 on x86-64, NEON on aarch64); the AVX2 variant is
-chosen at run time by the kernel itself. Everything else is in pyproject.toml."""
+compiler (it also holds the n-gram bag's C kernel). It is optional: without a compiler the install
+still succeeds and the runtime uses its NumPy backend (and the bag's Python reference) instead
+(`smsguard verify` and `smsguard bench` say so). Portable flags only: the baseline instruction set
+of the target (SSE2 on x86-64, NEON on aarch64); the AVX2 variant is chosen at run time by the
+kernel itself. Everything else is in pyproject.toml."""
 
 import os
 import sys

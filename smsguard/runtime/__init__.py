@@ -6,6 +6,7 @@ public surface is re-exported here."""
 from smsguard.runtime._backends import BACKENDS, BackendInfo, Session, backend_info, distribution_version, installed_backends, open_session
 from smsguard.runtime._classifier import Classifier
 from smsguard.runtime._errors import BackendError, BundleError, ConfigError, IntegrityError, ReloadError, SmsguardError
+from smsguard.runtime._ngrams import NgramConfig, NgramHasher
 from smsguard.runtime._verify import VerifyReport, VerifyResult, verify_bundle
 from smsguard.runtime._vocabulary import DEFAULT_FILTERS, Side, TokenizerConfig, Vocabulary, pad_sequences, text_to_word_sequence
 from smsguard.runtime.bundle import (
@@ -36,6 +37,8 @@ __all__ = [
     "IntegrityError",
     "Manifest",
     "ModelFormat",
+    "NgramConfig",
+    "NgramHasher",
     "Quantization",
     "ReloadError",
     "Session",

@@ -10,7 +10,17 @@
  * Plain CPython C API and the buffer protocol: no NumPy headers, no BLAS, no threads of its own. The
  * GIL is released while messages run, so threads sharing a Model run in parallel. Built by setuptools
  * as an optional extension with portable flags; vectorized with what the baseline ISA guarantees
- * (SSE2 on x86-64, NEON/ASIMD on aarch64) plus an AVX2+FMA variant chosen at run time on x86-64. */
+ * (SSE2 on x86-64, NEON/ASIMD on aarch64) plus an AVX2+FMA variant chosen at run time on x86-64.
+ *
+ * The same extension computes the hashed character n-grams ("the bag", spec and reference in _ngrams.py):
+ *
+ *   count = ngram_ids(text, buckets, min_n, max_n, lower, out)   # one message; out: int32 (limit,)
+ *   ngram_rows(texts, buckets, min_n, max_n, lower, out)         # a list of them; out: int32 (n, limit)
+ *
+ * A text is an ASCII str as it is, or any other text lowered (if `lower`), split on Python's whitespace,
+ * joined by spaces and encoded in UTF-8 (surrogatepass): C knows only ASCII whitespace and, with `lower`,
+ * lowers only ASCII letters (all that str.lower() does to ASCII). Each row gets the ids, then zeros.
+ * The GIL is released over more than 16 KB of text; no allocation per n-gram, none per message. */
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -332,6 +342,414 @@ static PyTypeObject ModelType = {
     .tp_getset = Model_getset,
 };
 
+/* ---- the n-gram bag --------------------------------------------------------------------------------- */
+
+#define NGRAM_MAX_N 16
+#define NGRAM_MAX_BUCKETS 2147483646  /* 2**31 - 2: every id, buckets included, fits an int32 */
+#define NGRAM_BITMAP_MAX_BUCKETS (1 << 19)  /* up to a 64 KB bitmap; past it a hash set sized by the row */
+#define NGRAM_STACK_BYTES 2048  /* the word scratch and a bitmap of up to 16383 buckets live on the stack */
+#define NGRAM_GIL_BYTES 16384  /* more text than this runs without the GIL (about 0.1 ms); less is done
+                                  before a waiting thread would get it, and taking it back can wait 5 ms */
+
+static uint32_t crc_table[256];  /* CRC-32 (IEEE 802.3, reflected: zlib's), filled once at import */
+static unsigned char ascii_lower[256], ascii_same[256];  /* what str.lower() does to ASCII; nothing */
+
+static void ngram_tables_init(void) {
+    for (uint32_t i = 0; i < 256; i++) {
+        uint32_t c = i;
+        for (int k = 0; k < 8; k++)
+            c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+        crc_table[i] = c;
+        ascii_same[i] = (unsigned char)i;
+        ascii_lower[i] = (unsigned char)(i >= 'A' && i <= 'Z' ? i + ('a' - 'A') : i);
+    }
+}
+
+/* Python's whitespace among ASCII characters: the only whitespace C sees (see the top of this file). */
+static inline int ascii_space(unsigned char c) {
+    return c == ' ' || (c >= '\t' && c <= '\r') || (c >= 0x1c && c <= 0x1f);
+}
+
+/* `a % d` for a divisor fixed per call: Lemire's multiply-only remainder (exact for 32-bit a and d >= 1),
+ * a few cycles instead of a division per n-gram. */
+typedef struct {
+    uint32_t d;
+    uint64_t m;
+} Divisor;
+
+static inline uint32_t remainder_of(uint32_t a, Divisor by) {
+    if (!(by.d & (by.d - 1)))  /* a power of two, as the default 8192: a mask (10% faster) */
+        return a & (by.d - 1);
+#if defined(__SIZEOF_INT128__)
+    return (uint32_t)(((__uint128_t)(by.m * a) * by.d) >> 64);
+#else
+    return a % by.d;
+#endif
+}
+
+/* The ids a message has kept so far: a bitmap of buckets + 1 bits, or, for many buckets, an open-addressing
+ * set (0 is empty) of at least twice the ids a row can keep. Both are empty between messages: after each,
+ * what it set is cleared (or the whole bitmap, when that is quicker). */
+typedef struct {
+    uint64_t *bits;
+    uint32_t *slots;
+    size_t words;    /* the bitmap's */
+    uint32_t shift;  /* slot of id = (id * golden ratio) >> shift */
+    uint32_t mask;
+} Seen;
+
+static inline int seen_add(Seen *seen, uint32_t id) {
+    if (seen->bits) {
+        uint64_t *word = &seen->bits[id >> 6], bit = (uint64_t)1 << (id & 63);
+        if (*word & bit)
+            return 0;
+        *word |= bit;
+        return 1;
+    }
+    for (uint32_t k = (id * 0x9E3779B1u) >> seen->shift;; k = (k + 1) & seen->mask) {
+        if (seen->slots[k] == id)
+            return 0;
+        if (!seen->slots[k]) {
+            seen->slots[k] = id;
+            return 1;
+        }
+    }
+}
+
+/* Removes ids[0..count), the ids added since the set was empty. In reverse order: every slot an id probed
+ * past when it went in then still holds an id that went in before it, so each is found where it is. */
+static void seen_clear(Seen *seen, const int32_t *ids, Py_ssize_t count) {
+    if (seen->bits) {
+        if ((size_t)count * 8 >= seen->words)  /* a memset clears 8 words or more in the time of one store */
+            memset(seen->bits, 0, seen->words * sizeof(uint64_t));
+        else
+            for (Py_ssize_t j = 0; j < count; j++)
+                seen->bits[(uint32_t)ids[j] >> 6] = 0;
+        return;
+    }
+    for (Py_ssize_t j = count; j-- > 0;) {
+        uint32_t k = ((uint32_t)ids[j] * 0x9E3779B1u) >> seen->shift;
+        while (seen->slots[k] != (uint32_t)ids[j])
+            k = (k + 1) & seen->mask;
+        seen->slots[k] = 0;
+    }
+}
+
+typedef struct {
+    Divisor buckets;
+    int min_n, max_n;
+    const unsigned char *fold;  /* each byte as it is read: ascii_lower, or the identity */
+    Py_ssize_t limit;  /* ids kept per message: the row's width */
+} Bag;
+
+/* Puts `id` at row[count] and returns the new count: count + 1 if it was not there, else count (the row's
+ * next id overwrites it). With the bitmap, no branch on which: a first sighting or a repeat is a coin
+ * toss the CPU would often lose, and those branches cost a quarter of the time. */
+static inline Py_ssize_t keep(Seen *seen, int32_t *row, Py_ssize_t count, uint32_t id) {
+    if (seen->bits) {
+        uint64_t *word = &seen->bits[id >> 6], had = *word, bit = (uint64_t)1 << (id & 63);
+        *word = had | bit;
+        row[count] = (int32_t)id;
+        return count + !(had & bit);
+    }
+    if (seen_add(seen, id))
+        row[count++] = (int32_t)id;
+    return count;
+}
+
+#define CRC_STEP(crc, byte) (crc_table[((crc) ^ (byte)) & 0xFF] ^ ((crc) >> 8))
+
+/* The grams of an ASCII word (most words), where a code point is a byte: bag_row's loops without the
+ * boundary tests, and without the starts too near the end for any gram. Inlined twice, once with the
+ * default sizes as constants, which the compiler unrolls (10% faster). Returns the row's new count. */
+static inline __attribute__((always_inline)) Py_ssize_t ascii_word(const unsigned char *word, Py_ssize_t wrapped, const Bag *bag, Seen *seen,
+                                                                   int32_t *row, Py_ssize_t count, const int min_n, const int max_n) {
+    for (Py_ssize_t start = 0; start + min_n <= wrapped; start++) {
+        const unsigned char *gram = word + start;
+        const int top = wrapped - start < max_n ? (int)(wrapped - start) : max_n;
+        uint32_t crc = 0xFFFFFFFFu;
+        int k = 0;
+        for (; k < min_n - 1; k++)
+            crc = CRC_STEP(crc, gram[k]);
+        for (; k < top; k++) {
+            crc = CRC_STEP(crc, gram[k]);
+            count = keep(seen, row, count, remainder_of(~crc, bag->buckets) + 1);
+            if (count == bag->limit)
+                return count;
+        }
+    }
+    return count;
+}
+
+/* One message: its first `limit` distinct ids into row, in the order word, start, n; zeros after them.
+ * `scratch` holds the longest word plus its wrap; each word is copied there through `fold` (the text is
+ * lowered already, but for ASCII, whose lowering is this table). Each start position's CRC runs on byte by byte, and is
+ * read off at each code point boundary (a byte that is not 0b10xxxxxx) for n = min_n..max_n. Reads stay
+ * within data and the word, whatever the bytes: a stray continuation byte just joins the code point before. */
+static Py_ssize_t bag_row(const unsigned char *data, Py_ssize_t size, const Bag *bag, Seen *seen, unsigned char *scratch, int32_t *row) {
+    const int min_n = bag->min_n, max_n = bag->max_n;
+    Py_ssize_t count = 0, at = 0;
+    while (count < bag->limit) {
+        while (at < size && ascii_space(data[at]))
+            at++;
+        if (at == size)
+            break;
+        const unsigned char *fold = bag->fold;
+        unsigned char high = 0;
+        Py_ssize_t wrapped = 1;
+        scratch[0] = '<';
+        for (; at < size && !ascii_space(data[at]); at++) {
+            high |= data[at];
+            scratch[wrapped++] = fold[data[at]];
+        }
+        scratch[wrapped++] = '>';
+        if (!(high & 0x80)) {
+            count = min_n == 2 && max_n == 5 ? ascii_word(scratch, wrapped, bag, seen, row, count, 2, 5)
+                                             : ascii_word(scratch, wrapped, bag, seen, row, count, min_n, max_n);
+            continue;
+        }
+        for (Py_ssize_t start = 0; start < wrapped;) {
+            uint32_t crc = 0xFFFFFFFFu;
+            Py_ssize_t p = start, second = wrapped;
+            for (int n = 1; n <= max_n && p < wrapped; n++) {
+                do
+                    crc = CRC_STEP(crc, scratch[p++]);
+                while (p < wrapped && (scratch[p] & 0xC0) == 0x80);
+                if (n == 1)
+                    second = p;
+                if (n >= min_n) {
+                    count = keep(seen, row, count, remainder_of(~crc, bag->buckets) + 1);
+                    if (count == bag->limit)
+                        goto full;
+                }
+            }
+            start = second;
+        }
+    }
+full:
+    seen_clear(seen, row, count);
+    memset(row + count, 0, (size_t)(bag->limit - count) * sizeof(int32_t));
+    return count;
+}
+
+/* The working memory of a call: scratch for the longest word, and an empty Seen; on the stack when small. */
+typedef struct {
+    uint64_t stack[NGRAM_STACK_BYTES / sizeof(uint64_t)];
+    unsigned char *scratch;
+    void *heap_scratch, *heap_seen;
+    Seen seen;
+} Work;
+
+static void work_free(Work *work) {
+    free(work->heap_scratch);
+    free(work->heap_seen);
+}
+
+static int work_init(Work *work, const Bag *bag, Py_ssize_t longest, uint32_t buckets) {
+    memset(&work->seen, 0, sizeof work->seen);
+    work->heap_scratch = work->heap_seen = NULL;
+    const size_t scratch = (size_t)longest + 2;
+    size_t used = 0;
+    if (buckets < NGRAM_BITMAP_MAX_BUCKETS) {
+        work->seen.words = (size_t)buckets / 64 + 1;
+        const size_t bytes = work->seen.words * sizeof(uint64_t);
+        if (bytes <= sizeof work->stack) {
+            memset(work->stack, 0, bytes);
+            work->seen.bits = work->stack;
+            used = bytes;
+        } else if (!(work->seen.bits = work->heap_seen = calloc(bytes, 1))) {
+            return -1;
+        }
+    } else {
+        /* More slots than distinct ids a message can keep (at most min(limit, buckets) < 2**31): never full. */
+        uint32_t log2 = 4;
+        const uint64_t wanted = (uint64_t)bag->limit < buckets ? (uint64_t)bag->limit : buckets;
+        while (log2 < 31 && ((uint64_t)1 << log2) < 2 * wanted)
+            log2++;
+        if (!(work->seen.slots = work->heap_seen = calloc((size_t)1 << log2, sizeof(uint32_t))))
+            return -1;
+        work->seen.shift = 32 - log2;
+        work->seen.mask = ((uint32_t)1 << log2) - 1;
+    }
+    if (scratch <= sizeof work->stack - used)
+        work->scratch = (unsigned char *)work->stack + used;
+    else if (!(work->scratch = work->heap_scratch = malloc(scratch)))
+        return -1;
+    return 0;
+}
+
+/* buckets, min_n, max_n and lower (args[0..3]) as a Bag without its limit, or an exception. */
+static int bag_of(Bag *bag, PyObject *const *args) {
+    long long buckets;
+    long min_n, max_n;
+    int lower;
+    if ((buckets = PyLong_AsLongLong(args[0])) == -1 && PyErr_Occurred())
+        return -1;
+    if ((min_n = PyLong_AsLong(args[1])) == -1 && PyErr_Occurred())
+        return -1;
+    if ((max_n = PyLong_AsLong(args[2])) == -1 && PyErr_Occurred())
+        return -1;
+    if ((lower = PyObject_IsTrue(args[3])) < 0)
+        return -1;
+    if (buckets < 1 || buckets > NGRAM_MAX_BUCKETS) {
+        PyErr_Format(PyExc_ValueError, "buckets must be from 1 to %d, found %lld", NGRAM_MAX_BUCKETS, buckets);
+        return -1;
+    }
+    if (min_n < 1 || min_n > max_n || max_n > NGRAM_MAX_N) {
+        PyErr_Format(PyExc_ValueError, "n-gram sizes must satisfy 1 <= min_n <= max_n <= %d, found min_n=%ld, max_n=%ld", NGRAM_MAX_N, min_n, max_n);
+        return -1;
+    }
+    bag->buckets.d = (uint32_t)buckets;
+    bag->buckets.m = UINT64_MAX / (uint32_t)buckets + 1;
+    bag->min_n = (int)min_n;
+    bag->max_n = (int)max_n;
+    bag->fold = lower ? ascii_lower : ascii_same;
+    return 0;
+}
+
+/* A C-contiguous writable int32 buffer of `ndim` dimensions; returns 0 or sets an exception. */
+static int int32_out(PyObject *obj, Py_buffer *view, int ndim, const char *shape) {
+    if (PyObject_GetBuffer(obj, view, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | PyBUF_WRITABLE) < 0)
+        return -1;
+    const char *f = view->format ? view->format : "B";
+    f += (f[0] == '<' || f[0] == '=' || f[0] == '@');
+    if (strcmp(f, "i") != 0 || view->itemsize != 4 || view->ndim != ndim) {
+        PyErr_Format(PyExc_ValueError, "out must be a writable C-contiguous int32 array of shape %s", shape);
+        PyBuffer_Release(view);
+        return -1;
+    }
+    return 0;
+}
+
+typedef struct {
+    const unsigned char *data;
+    Py_ssize_t size;
+} Text;
+
+/* A text's bytes: a bytes object's, or an ASCII str's characters (its UTF-8, read in place: the common
+ * SMS needs no encoding in Python). Any other str must be encoded by the caller, split on Python's
+ * whitespace: C knows only the ASCII one. */
+static int text_of(PyObject *item, Py_ssize_t index, Text *text) {
+    if (PyBytes_Check(item)) {
+        text->data = (const unsigned char *)PyBytes_AS_STRING(item);
+        text->size = PyBytes_GET_SIZE(item);
+        return 0;
+    }
+    if (PyUnicode_Check(item)) {
+#if PY_VERSION_HEX < 0x030C0000
+        if (PyUnicode_READY(item) < 0)
+            return -1;
+#endif
+        if (PyUnicode_IS_ASCII(item)) {
+            text->data = PyUnicode_1BYTE_DATA(item);
+            text->size = PyUnicode_GET_LENGTH(item);
+            return 0;
+        }
+    }
+    PyErr_Format(PyExc_TypeError, "texts[%zd] must be bytes or an ASCII str, found %s", index,
+                 PyUnicode_Check(item) ? "a str that is not ASCII" : Py_TYPE(item)->tp_name);
+    return -1;
+}
+
+static PyObject *ngram_ids(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
+    (void)module;
+    if (nargs != 6) {
+        PyErr_Format(PyExc_TypeError, "ngram_ids takes 6 arguments (text, buckets, min_n, max_n, lower, out), found %zd", nargs);
+        return NULL;
+    }
+    Bag bag;
+    Text text;
+    Py_buffer out;
+    if (bag_of(&bag, args + 1) < 0 || text_of(args[0], 0, &text) < 0 || int32_out(args[5], &out, 1, "(limit,)") < 0)
+        return NULL;
+    bag.limit = out.shape[0];
+    Work work;
+    PyObject *result = NULL;
+    if (work_init(&work, &bag, text.size, bag.buckets.d) < 0) {
+        PyErr_NoMemory();
+    } else {
+        Py_ssize_t count;
+        if (text.size > NGRAM_GIL_BYTES) {  /* the caller holds the text while the call lasts */
+            Py_BEGIN_ALLOW_THREADS
+            count = bag_row(text.data, text.size, &bag, &work.seen, work.scratch, out.buf);
+            Py_END_ALLOW_THREADS
+        } else {
+            count = bag_row(text.data, text.size, &bag, &work.seen, work.scratch, out.buf);
+        }
+        result = PyLong_FromSsize_t(count);
+    }
+    work_free(&work);
+    PyBuffer_Release(&out);
+    return result;
+}
+
+static PyObject *ngram_rows(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
+    (void)module;
+    if (nargs != 6) {
+        PyErr_Format(PyExc_TypeError, "ngram_rows takes 6 arguments (texts, buckets, min_n, max_n, lower, out), found %zd", nargs);
+        return NULL;
+    }
+    Bag bag;
+    if (bag_of(&bag, args + 1) < 0)
+        return NULL;
+    PyObject *texts = PySequence_Fast(args[0], "texts must be a list of bytes and ASCII str");
+    if (!texts)
+        return NULL;
+    Py_buffer out;
+    if (int32_out(args[5], &out, 2, "(len(texts), limit)") < 0) {
+        Py_DECREF(texts);
+        return NULL;
+    }
+    PyObject *result = NULL;
+    const Py_ssize_t n = PySequence_Fast_GET_SIZE(texts);
+    Text few[16], *each = n <= 16 ? few : PyMem_Malloc((size_t)n * sizeof(Text));
+    Py_ssize_t longest = 0, total = 0;
+    Work work;
+    work.heap_scratch = work.heap_seen = NULL;
+    if (!each) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    if (out.shape[0] != n) {
+        PyErr_Format(PyExc_ValueError, "out has %zd rows for %zd texts", out.shape[0], n);
+        goto done;
+    }
+    for (Py_ssize_t m = 0; m < n; m++) {
+        if (text_of(PySequence_Fast_ITEMS(texts)[m], m, &each[m]) < 0)
+            goto done;
+        longest = each[m].size > longest ? each[m].size : longest;
+        total += each[m].size;
+    }
+    const int unlocked = total > NGRAM_GIL_BYTES;
+    if (unlocked && PyList_Check(texts)) {
+        /* Without the GIL another thread could empty the caller's list and free its texts: a tuple of
+         * our own holds them (no Python code has run since they were read, so they are the same). */
+        PyObject *held = PyList_AsTuple(texts);
+        if (!held)
+            goto done;
+        Py_DECREF(texts);
+        texts = held;
+    }
+    bag.limit = out.shape[1];
+    if (work_init(&work, &bag, longest, bag.buckets.d) < 0) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    PyThreadState *saved = unlocked ? PyEval_SaveThread() : NULL;
+    for (Py_ssize_t m = 0; m < n; m++)
+        bag_row(each[m].data, each[m].size, &bag, &work.seen, work.scratch, (int32_t *)out.buf + m * bag.limit);
+    if (saved)
+        PyEval_RestoreThread(saved);
+    result = Py_NewRef(Py_None);
+done:
+    work_free(&work);
+    if (each != few)
+        PyMem_Free(each);
+    PyBuffer_Release(&out);
+    Py_DECREF(texts);
+    return result;
+}
+
 static PyObject *best_isa(PyObject *module, PyObject *unused) {
     (void)module;
     (void)unused;
@@ -340,14 +758,19 @@ static PyObject *best_isa(PyObject *module, PyObject *unused) {
 
 static PyMethodDef module_methods[] = {
     {"best_isa", best_isa, METH_NOARGS, "the instruction set a Model runs with on this CPU by default"},
+    {"ngram_ids", (PyCFunction)(void (*)(void))ngram_ids, METH_FASTCALL,
+     "ngram_ids(text, buckets, min_n, max_n, lower, out): one message's n-gram ids into int32 out (limit,), zeros after them; returns how many"},
+    {"ngram_rows", (PyCFunction)(void (*)(void))ngram_rows, METH_FASTCALL,
+     "ngram_rows(texts, buckets, min_n, max_n, lower, out): ngram_ids for a list of texts, one row of int32 out (n, limit) each"},
     {NULL, NULL, 0, NULL},
 };
 
 static struct PyModuleDef module_def = {
-    PyModuleDef_HEAD_INIT, "_lstm_c", "smsguard's native LSTM kernel (see _lstm_native.py)", -1, module_methods, NULL, NULL, NULL, NULL,
+    PyModuleDef_HEAD_INIT, "_lstm_c", "smsguard's native LSTM kernel (see _lstm_native.py) and n-gram bag (see _ngrams.py)", -1, module_methods, NULL, NULL, NULL, NULL,
 };
 
 PyMODINIT_FUNC PyInit__lstm_c(void) {
+    ngram_tables_init();
     if (PyType_Ready(&ModelType) < 0)
         return NULL;
     PyObject *module = PyModule_Create(&module_def);

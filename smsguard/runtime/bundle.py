@@ -41,6 +41,7 @@ HISTORY_NAME = "history.json"
 FORMAT_VERSION = "1.2"
 VOCAB_FORMAT = 1  # vocab.json
 NPZ_FORMAT = 1  # the folded LSTM's .npz (its `meta` array)
+NGRAM_FORMAT = 1  # the n-gram bag's frozen spec (NgramHasher.to_dict)
 SPLIT_FORMAT = 1  # a run's split.json
 
 LABELS = ("ham", "spam")  # (negative, positive): every model outputs the probability of the second

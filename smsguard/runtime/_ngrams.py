@@ -1,0 +1,176 @@
+"""The hashed character n-grams of a message ("the bag"): a fixed-width row of bucket ids that does not
+depend on a vocabulary, so a word never seen in training still counts. One spec, here; `ids` is its
+reference in plain Python, and the C extension (`_lstm_c.ngram_rows`) computes the same ids faster.
+
+The spec, everything a port needs (`NgramHasher.to_dict` writes it into a bundle):
+1. if `lower`, `text = text.lower()` (Python's full Unicode lowering: 'İ' becomes 'i' and a combining dot);
+2. the words are `text.split()`: runs of characters that are not whitespace (`WHITESPACE`);
+3. for each word in order, w = "<" + word + ">"; for each start position i over w's code points, for
+   n = min_n..max_n ascending while i + n <= len(w): the id of w[i:i+n] is
+   `zlib.crc32(gram.encode("utf-8", "surrogatepass")) % buckets + 1`;
+4. an id is kept the first time it is seen; the row is the first `length` ids kept, then zeros.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from smsguard.runtime import _lstm_native
+from smsguard.runtime._errors import BackendError, BundleError, ConfigError
+from smsguard.runtime._vocabulary import _is_int, as_texts
+from smsguard.runtime.bundle import NGRAM_FORMAT
+
+MAX_BUCKETS = 2**31 - 2  # every id, `buckets` included, fits the int32 row
+MAX_N = 16  # the C kernel's bound; longer grams say nothing a word id would not
+WRAP = ("<", ">")  # marks a word's ends, so "at" alone and "at" inside "cat" are different grams
+ORDER = "word, start, n"
+HASH = "crc32"  # zlib's CRC-32 (IEEE 802.3): in every language's standard library
+ENCODING = "utf-8"
+ENCODING_ERRORS = "surrogatepass"  # a lone surrogate is encoded as its 3 bytes, not refused
+# The characters `str.split()` splits on (`str.isspace()`), as of Unicode 6.3 and every Python smsguard supports.
+WHITESPACE = "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+_FIELDS = ("buckets", "min_n", "max_n", "length", "lower")  # the config, in the frozen spec
+_CONSTANTS = {"hash": HASH, "encoding": ENCODING, "encoding_errors": ENCODING_ERRORS, "wrap": list(WRAP), "order": ORDER, "whitespace": WHITESPACE}
+
+
+@dataclass(frozen=True)
+class NgramConfig:
+    """Which n-grams are hashed into how many buckets, and how many ids a message keeps."""
+
+    buckets: int = 8192  # ids are 1..buckets; 0 is padding
+    min_n: int = 2
+    max_n: int = 5
+    length: int = 512  # ids kept per message (the bag's fixed width), 0-padded at the end
+    lower: bool = True  # str.lower() before splitting
+
+    def __post_init__(self) -> None:
+        if not _is_int(self.buckets) or not 1 <= self.buckets <= MAX_BUCKETS:
+            msg = f"buckets must be an integer from 1 to {MAX_BUCKETS}, found {self.buckets!r}"
+            raise ConfigError(msg)
+        if not (_is_int(self.min_n) and _is_int(self.max_n) and 1 <= self.min_n <= self.max_n <= MAX_N):
+            msg = f"n-gram sizes must be integers with 1 <= min_n <= max_n <= {MAX_N}, found min_n={self.min_n!r}, max_n={self.max_n!r}"
+            raise ConfigError(msg)
+        if not _is_int(self.length) or self.length < 1:
+            msg = f"length must be a positive integer, found {self.length!r}"
+            raise ConfigError(msg)
+        if not isinstance(self.lower, bool):
+            msg = f"lower must be true or false, found {self.lower!r}"
+            raise ConfigError(msg)
+
+
+class NgramHasher:
+    """A message's n-gram ids under a config: `ids` for one text (the reference), `encode` for model input.
+
+    `native` picks the implementation: None uses the C extension when it was built and the reference
+    otherwise, False always the reference, True the extension or a BackendError. Both give the same ids.
+    """
+
+    def __init__(self, config: NgramConfig | None = None, *, native: bool | None = None) -> None:
+        self.config = config or NgramConfig()
+        if native is None:
+            native = _lstm_native.available()
+        elif native and not _lstm_native.available():
+            raise BackendError(_lstm_native.NOT_BUILT)
+        self.native = native
+        self._rows: Any = None
+        if native:
+            from smsguard.runtime import _lstm_c  # type: ignore[attr-defined]
+
+            self._rows = _lstm_c.ngram_rows
+
+    def ids(self, text: str) -> list[int]:
+        """The ids of `text` in order, at most `length` of them: the spec, written to be read."""
+        config = self.config
+        if config.lower:
+            text = text.lower()
+        kept: list[int] = []
+        seen: set[int] = set()
+        for word in text.split():
+            wrapped = WRAP[0] + word + WRAP[1]
+            for start in range(len(wrapped)):
+                for n in range(config.min_n, config.max_n + 1):
+                    if start + n > len(wrapped):
+                        break
+                    gram = wrapped[start : start + n]
+                    index = zlib.crc32(gram.encode(ENCODING, ENCODING_ERRORS)) % config.buckets + 1
+                    if index not in seen:
+                        seen.add(index)
+                        kept.append(index)
+                        if len(kept) == config.length:
+                            return kept
+        return kept
+
+    def encode(self, texts: Iterable[str | bytes]) -> np.ndarray:
+        """The bag for `texts`: int32 array of shape (len(texts), length), each row its ids then zeros."""
+        return self.encode_checked(list(as_texts(texts)))
+
+    def encode_checked(self, texts: list[str]) -> np.ndarray:
+        """`encode` for a list that `as_texts` has already checked (the classifier's chunks)."""
+        config = self.config
+        if self._rows is None:
+            out = np.zeros((len(texts), config.length), dtype=np.int32)
+            for row, text in zip(out, texts, strict=True):
+                ids = self.ids(text)
+                row[: len(ids)] = ids
+            return out
+        # What C reads: an ASCII text as it is (C splits on ASCII whitespace and lowers ASCII letters, all
+        # that str.split() and str.lower() do there); any other lowered here, split on Python's whitespace
+        # and joined by spaces, since C knows no Unicode.
+        lower = config.lower
+        out = np.empty((len(texts), config.length), dtype=np.int32)  # C writes every element
+        self._rows(
+            [text if text.isascii() else _joined(text.lower() if lower else text) for text in texts],
+            config.buckets,
+            config.min_n,
+            config.max_n,
+            lower,
+            out,
+        )
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        """The frozen spec: the config and every constant a port needs to compute the same ids."""
+        config = self.config
+        return {"format": NGRAM_FORMAT, **{name: getattr(config, name) for name in _FIELDS}, **_CONSTANTS, "wrap": list(WRAP)}  # a list of its own
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> NgramHasher:
+        """Read what `to_dict` wrote; raise BundleError naming the first field that is wrong."""
+        if not isinstance(data, Mapping):
+            msg = f"n-gram bag is malformed: expected a JSON object, found {type(data).__name__}"
+            raise BundleError(msg)
+        missing = [name for name in ("format", *_FIELDS, *_CONSTANTS) if name not in data]
+        if missing:
+            msg = f"n-gram bag is malformed: missing field {missing[0]!r}"
+            raise BundleError(msg)
+        if not _is_int(data["format"]) or data["format"] != NGRAM_FORMAT:
+            msg = f"n-gram bag format {data['format']!r} is not supported (this smsguard reads {NGRAM_FORMAT})"
+            raise BundleError(msg)
+        for name, value in _CONSTANTS.items():
+            if data[name] != value:
+                msg = f"n-gram bag field {name!r} is {data[name]!r}, this smsguard computes {value!r}"
+                raise BundleError(msg)
+        try:
+            config = NgramConfig(**{name: data[name] for name in _FIELDS})
+        except ConfigError as error:
+            msg = f"n-gram bag is malformed: {error}"
+            raise BundleError(msg) from None
+        return cls(config)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, NgramHasher) and self.config == other.config
+
+    def __hash__(self) -> int:
+        return hash(self.config)
+
+    def __repr__(self) -> str:
+        return f"NgramHasher({self.config}, {'native' if self.native else 'python'})"
+
+
+def _joined(text: str) -> bytes:
+    return " ".join(text.split()).encode(ENCODING, ENCODING_ERRORS)
