@@ -47,7 +47,7 @@ def export(run_dir: Path, out: Path, config: ExportConfig | None = None, force: 
     run = read_run(run_dir, config)
 
     console.step(f"Loading {run.model_path}")
-    from smsguard.train._model import ModelConfig, load_model
+    from smsguard.train._model import ModelConfig, load_model, word_branch
 
     model = load_model(run.model_path)
     _check_model_matches_vocabulary(model, run)
@@ -62,7 +62,9 @@ def export(run_dir: Path, out: Path, config: ExportConfig | None = None, force: 
         keras_test=_keras(model, run.test_ids),
         golden_ids=golden_ids,
         threshold=run.threshold,
-        target_ham_fpr=run.train_config.target_ham_fpr,
+        # With a threshold chosen on out-of-fold predictions, the validation part (about 450 ham) is too small to
+        # move it per model: every model ships with the bundle's, and the parity gates hold it to Keras' labels.
+        target_ham_fpr=None if run.train_config.threshold_folds else run.train_config.target_ham_fpr,
     )
 
     with staged_folder(out, force, "bundle") as folder:
@@ -73,9 +75,13 @@ def export(run_dir: Path, out: Path, config: ExportConfig | None = None, force: 
         golden = _golden_vectors(run, golden_rows, golden_ids, _keras(model, golden_ids), checks)
         # The MediaPipe client models: a step of their own (post-padded ids, checked in the client itself), their
         # files pinned like the others, their section under "clients"; nothing for a run the client cannot tokenize.
+        # A fused model's client is its word branch alone, at the threshold chosen for that branch.
+        words, maxlen = word_branch(model), context.model_config.maxlen
+        fused = words is not model
         client_files, clients = export_mediapipe(
-            model, context.model_config, run.vocabulary, run.threshold, folder, run.test_texts, run.test_labels, data.keras_test,
-            [g.to_dict() for g in golden],
+            words, context.model_config.words, run.vocabulary.with_ngrams(None), run.client_threshold, folder, run.test_texts, run.test_labels,
+            _keras(words, run.test_ids[:, :maxlen]) if fused else data.keras_test, [g.to_dict() for g in golden],
+            _keras(words, golden_ids[:, :maxlen]) if fused else None,
         )
         manifest = build_manifest(folder, run, checks, golden, config.serial, client_files, clients)
         write_json(folder / MANIFEST_NAME, manifest.to_dict())
@@ -99,6 +105,8 @@ def convert_targets(context: ExportContext, folder: Path, targets: Sequence[Expo
         written.append((target, path))
     if any(target.primed for target in targets) and not context.can_prime:
         console.info("  (no pad-primed models: they need padding='pre' and a tanh LSTM)")
+    if context.model_config.fused and any(not target.fused for target in targets):
+        console.info("  (no full-integer int8 TFLite model: a fused model's n-gram mean divides by the n-gram count, which int8 cannot do exactly)")
     return written
 
 
@@ -187,13 +195,15 @@ def _keras(model, ids: np.ndarray) -> np.ndarray:
 
 
 def _check_model_matches_vocabulary(model, run: RunInputs) -> None:
-    embedding_rows = model.get_layer("embedding").input_dim
-    maxlen = model.inputs[0].shape[1]
+    from smsguard.train._model import word_branch
+
+    embedding_rows = word_branch(model).get_layer("embedding").input_dim
+    width = model.inputs[0].shape[1]
     vocabulary = run.vocabulary
-    if embedding_rows != vocabulary.size or maxlen != vocabulary.config.maxlen:
+    if embedding_rows != vocabulary.size or width != vocabulary.width:
         msg = (
-            f"run folder '{run.folder}': the model takes {maxlen} ids below {embedding_rows}, but its "
-            f"vocabulary gives {vocabulary.config.maxlen} ids below {vocabulary.size}; the run is inconsistent, train it again"
+            f"run folder '{run.folder}': the model takes {width} ids (words below {embedding_rows}), but its "
+            f"vocabulary gives {vocabulary.width} (words below {vocabulary.size}); the run is inconsistent, train it again"
         )
         raise BundleError(msg)
 

@@ -34,7 +34,10 @@ def export_mediapipe(
     test_labels: np.ndarray,
     reference: np.ndarray,
     golden: list[Mapping[str, Any]],
+    golden_keras: np.ndarray | None = None,
 ) -> tuple[list[BundleFile], dict[str, Any]]:
+    """`golden_keras`: `model`'s outputs on the golden messages when they are not the golden vectors' own (the
+    word branch of a fused model)."""
     problem = check_mediapipe(vocabulary)
     if problem:
         console.step(problem)
@@ -77,6 +80,8 @@ def export_mediapipe(
         "parity": [r.__dict__ | {"passed": r.passed} for r in results],
         "golden_probabilities": golden_probabilities,
     }
+    if golden_keras is not None:
+        section["keras_probabilities"] = [float(p) for p in golden_keras]
     version = mediapipe_version()
     if version is None:
         console.info("  (mediapipe is not installed: the client models were checked in LiteRT only; pip install 'smsguard[mediapipe]' to check them in MediaPipe)")

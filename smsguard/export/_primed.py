@@ -9,17 +9,22 @@ from typing import Any
 
 import numpy as np
 
-from smsguard.runtime.bundle import NPZ_FORMAT, OUTPUT_NAME
+from smsguard.runtime.bundle import NGRAM_LENGTH_KEY, NPZ_FORMAT, OUTPUT_NAME
 
 PRIMED_STATE_NODES = ("gather_primed_h", "gather_primed_c")  # left float when the model is quantized
+FUSION = "mean of the word and n-gram probabilities; n-gram logit = ngram_bias + mean of ngram_scores over the non-zero ids (0 for none)"
 
 
 def keras_weights(model) -> dict[str, np.ndarray]:
-    """The weights of the tutorial's Embedding -> LSTM -> Dense network, by role."""
-    embedding = model.get_layer("embedding").get_weights()[0]
-    kernel, recurrent, bias = model.get_layer("lstm").get_weights()
-    dense_kernel, dense_bias = model.get_layer(OUTPUT_NAME).get_weights()
-    return {
+    """The weights of the tutorial's Embedding -> LSTM -> Dense network, by role; for a fused model, those
+    of its word branch and the n-gram branch folded into one score per bucket (`ngram_scores`, `ngram_bias`)."""
+    from smsguard.train._model import NGRAM_EMBEDDING, NGRAMS, word_branch
+
+    words = word_branch(model)
+    embedding = words.get_layer("embedding").get_weights()[0]
+    kernel, recurrent, bias = words.get_layer("lstm").get_weights()
+    dense_kernel, dense_bias = words.get_layer(OUTPUT_NAME).get_weights()
+    weights = {
         "embedding": embedding,
         "kernel": kernel,
         "recurrent": recurrent,
@@ -27,6 +32,18 @@ def keras_weights(model) -> dict[str, np.ndarray]:
         "dense_kernel": dense_kernel.reshape(-1),
         "dense_bias": dense_bias.reshape(-1),
     }
+    if words is not model:
+        ngrams = model.get_layer(NGRAMS)
+        table = ngrams.get_layer(NGRAM_EMBEDDING).get_weights()[0].astype(np.float64)
+        scale = ngrams.get_layer("masked_mean").scale
+        kernel, ngram_bias = ngrams.get_layer(OUTPUT_NAME).get_weights()
+        # logit = b + w . (scale * mean of E[id]) = b + mean of (scale * E[id] . w): one score per bucket.
+        scores = scale * table @ kernel.reshape(-1).astype(np.float64)
+        scores[0] = 0.0  # padding: never counted, and 0 so that a sum over the whole row is the sum over the ids
+        weights["ngram_scores"] = scores.astype(np.float32)
+        weights["ngram_bias"] = ngram_bias.reshape(-1).astype(np.float32)
+        weights["ngram_length"] = np.array(ngrams.inputs[0].shape[1], dtype=np.int64)
+    return weights
 
 
 def primed_states(weights: dict[str, np.ndarray], maxlen: int) -> tuple[np.ndarray, np.ndarray]:
@@ -56,8 +73,10 @@ def write_npz(weights: dict[str, np.ndarray], maxlen: int, path: Path, quantize:
         "dense_bias": weights["dense_bias"].astype(np.float32),
         "primed_h": primed_h,
         "primed_c": primed_c,
-        "meta": np.array(json.dumps({"format": NPZ_FORMAT, "gates": "ifco", "activation": "tanh", "maxlen": maxlen})),
+        "meta": np.array(json.dumps({"format": NPZ_FORMAT, "gates": "ifco", "activation": "tanh", "maxlen": maxlen} | _fusion(weights))),
     }
+    if "ngram_scores" in weights:
+        arrays["ngram_scores"], arrays["ngram_bias"] = weights["ngram_scores"], weights["ngram_bias"]
     if quantize:
         scale = np.maximum(np.abs(table).max(axis=1), 1e-12) / 127.0
         arrays["table_q"] = np.clip(np.round(table / scale[:, None]), -127, 127).astype(np.int8)
@@ -68,9 +87,19 @@ def write_npz(weights: dict[str, np.ndarray], maxlen: int, path: Path, quantize:
         np.savez(file, **arrays)
 
 
+def _fusion(weights: dict[str, np.ndarray]) -> dict:
+    """The meta of a fused model: how many n-gram ids follow the word ids, and how the branches combine."""
+    if "ngram_scores" not in weights:
+        return {}
+    return {"ngram_length": int(weights["ngram_length"]), "fusion": FUSION}
+
+
 def write_primed_onnx(weights: dict[str, np.ndarray], maxlen: int, input_name: str, output_name: str, path: Path, opset: int) -> None:
     """An ONNX model of any sequence length T >= 1: it starts the LSTM from the state after
-    maxlen - T pads, so feeding a message's last max(L, 1) ids gives the fixed model's output."""
+    maxlen - T pads, so feeding a message's last max(L, 1) ids gives the fixed model's output.
+
+    A fused model's input is those T word ids then its `ngram_length` n-gram ids (recorded in the model's
+    metadata as `NGRAM_LENGTH_KEY`, which the runtime reads to split a row)."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
@@ -94,8 +123,37 @@ def write_primed_onnx(weights: dict[str, np.ndarray], maxlen: int, input_name: s
         "dense_kernel": weights["dense_kernel"].reshape(units, 1).astype(np.float32),
         "dense_bias": weights["dense_bias"].reshape(1).astype(np.float32),
     }
-    nodes = [
-        helper.make_node("Shape", [input_name], ["shape"]),
+    fused = "ngram_scores" in weights
+    words = "word_ids" if fused else input_name
+    nodes = []
+    if fused:
+        initializers |= {
+            "ngram_length": np.array([int(weights["ngram_length"])], dtype=np.int64),
+            "ngram_scores": weights["ngram_scores"].astype(np.float32),
+            "ngram_bias": weights["ngram_bias"].reshape(1).astype(np.float32),
+            "end": np.array([np.iinfo(np.int64).max], dtype=np.int64),
+            "zero_id": np.array(0, dtype=np.int32),
+            "one_float": np.array([1.0], dtype=np.float32),
+            "half": np.array([0.5], dtype=np.float32),
+        }
+        nodes += [
+            helper.make_node("Shape", [input_name], ["input_shape"]),
+            helper.make_node("Slice", ["input_shape", "one", "maxlen_end", "zero"], ["width"]),  # [T + n-gram length]
+            helper.make_node("Sub", ["width", "ngram_length"], ["word_steps"]),
+            helper.make_node("Slice", [input_name, "zero", "word_steps", "one"], [words]),  # [N, T]
+            helper.make_node("Slice", [input_name, "word_steps", "end", "one"], ["ngram_ids"]),  # [N, n-gram length]
+            helper.make_node("Gather", ["ngram_scores", "ngram_ids"], ["ngram_score"]),  # [N, n-gram length], 0 for padding
+            helper.make_node("ReduceSum", ["ngram_score", "one"], ["ngram_sum"], keepdims=1),  # [N, 1]
+            helper.make_node("Greater", ["ngram_ids", "zero_id"], ["ngram_present"]),
+            helper.make_node("Cast", ["ngram_present"], ["ngram_present_float"], to=TensorProto.FLOAT),
+            helper.make_node("ReduceSum", ["ngram_present_float", "one"], ["ngram_count"], keepdims=1),
+            helper.make_node("Max", ["ngram_count", "one_float"], ["ngram_divisor"]),
+            helper.make_node("Div", ["ngram_sum", "ngram_divisor"], ["ngram_mean"]),
+            helper.make_node("Add", ["ngram_mean", "ngram_bias"], ["ngram_logit"]),
+            helper.make_node("Sigmoid", ["ngram_logit"], ["ngram_probability"]),
+        ]
+    nodes += [
+        helper.make_node("Shape", [words], ["shape"]),
         helper.make_node("Slice", ["shape", "one", "maxlen_end", "zero"], ["steps"]),  # [T]
         helper.make_node("Slice", ["shape", "zero", "one", "zero"], ["batch"]),  # [N]
         helper.make_node("Sub", ["maxlen", "steps"], ["pads"]),  # [maxlen - T]
@@ -104,13 +162,18 @@ def write_primed_onnx(weights: dict[str, np.ndarray], maxlen: int, input_name: s
         helper.make_node("Concat", ["one", "batch", "units"], ["state_shape"], axis=0),
         helper.make_node("Expand", ["h_one", "state_shape"], ["initial_h"]),  # [1, N, u]
         helper.make_node("Expand", ["c_one", "state_shape"], ["initial_c"]),
-        helper.make_node("Gather", ["embedding", input_name], ["embedded"]),  # [N, T, e]
+        helper.make_node("Gather", ["embedding", words], ["embedded"]),  # [N, T, e]
         helper.make_node("Transpose", ["embedded"], ["sequence"], perm=[1, 0, 2]),  # [T, N, e]
         helper.make_node("LSTM", ["sequence", "W", "R", "B", "", "initial_h", "initial_c"], ["", "last_h"], hidden_size=units),
         helper.make_node("Squeeze", ["last_h", "zero"], ["h"]),  # [N, u]
         helper.make_node("Gemm", ["h", "dense_kernel", "dense_bias"], ["logit"]),
-        helper.make_node("Sigmoid", ["logit"], [output_name]),
+        helper.make_node("Sigmoid", ["logit"], ["word_probability" if fused else output_name]),
     ]
+    if fused:
+        nodes += [
+            helper.make_node("Add", ["word_probability", "ngram_probability"], ["probability_sum"]),
+            helper.make_node("Mul", ["probability_sum", "half"], [output_name]),
+        ]
     initializers["maxlen_end"] = np.array([2], dtype=np.int64)
     initializers["units"] = np.array([units], dtype=np.int64)
     graph = helper.make_graph(
@@ -122,6 +185,8 @@ def write_primed_onnx(weights: dict[str, np.ndarray], maxlen: int, input_name: s
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], producer_name="smsguard")
     model.ir_version = 8  # readable by ONNX Runtime 1.13 and later
+    if fused:
+        helper.set_model_props(model, {NGRAM_LENGTH_KEY: str(int(weights["ngram_length"]))})
     onnx.checker.check_model(model)
     path.write_bytes(model.SerializeToString())
 

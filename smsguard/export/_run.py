@@ -23,6 +23,7 @@ class RunInputs:
     model_fields: dict  # the run's ModelConfig, as recorded
     vocabulary: Vocabulary
     threshold: float  # the run's, chosen at training
+    client_threshold: float  # a fused run's word branch alone (its client model), chosen the same way; else the run's
     model_sha256: str
     data_sha256: str
     test_texts: list[str]
@@ -40,7 +41,8 @@ class RunInputs:
 def read_run(run_dir: Path, config: ExportConfig) -> RunInputs:
     train_config, model_fields = read_run_config(run_dir)
     vocabulary = Vocabulary.from_dict(read_json(run_dir / VOCAB_NAME, "vocabulary"))
-    threshold = float(read_json(run_dir / METRICS_NAME, "metrics")["threshold"])
+    metrics = read_json(run_dir / METRICS_NAME, "metrics")
+    threshold = float(metrics["threshold"])
     dataset, split = read_split(run_dir / SPLIT_NAME, config.data, train_config.text_column, train_config.label_column)
     texts = np.asarray(dataset.texts, dtype=object)
     test_texts = texts[split.test].tolist()
@@ -50,6 +52,7 @@ def read_run(run_dir: Path, config: ExportConfig) -> RunInputs:
         model_fields=model_fields,
         vocabulary=vocabulary,
         threshold=threshold,
+        client_threshold=float(metrics.get("word_threshold", threshold)),
         model_sha256=sha256_of(run_dir / RUN_MODEL_NAME),
         data_sha256=dataset.sha256,
         test_texts=test_texts,

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from smsguard.runtime._errors import BackendError
-from smsguard.runtime.bundle import INPUT_NAME, OUTPUT_NAME, BundleFile, ModelFormat, TensorSpec, Variant
+from smsguard.runtime.bundle import INPUT_NAME, NGRAM_LENGTH_KEY, OUTPUT_NAME, BundleFile, ModelFormat, TensorSpec, Variant
 
 
 def distribution_version(distribution: str) -> str:
@@ -175,14 +175,17 @@ class OnnxSession(Session):
         self._input = self._session.get_inputs()[0].name
         self._output = self._session.get_outputs()[0].name
         self._primed = entry.variant is Variant.PRIMED
+        # A fused primed model: this many n-gram ids follow the word ids of a row (see export/_primed.py).
+        self._ngram_length = int(self._session.get_modelmeta().custom_metadata_map.get(NGRAM_LENGTH_KEY, 0))
 
     def run(self, ids: np.ndarray) -> np.ndarray:
         ids = np.ascontiguousarray(ids, dtype=np.int32)
         if not self._primed:
             return self._run(ids)
-        # Feed each message's last max(L, 1) ids; the model starts from the state after the pads.
-        maxlen = ids.shape[1]
-        steps = np.maximum(np.count_nonzero(ids, axis=1), 1)
+        # Feed each message's last max(L, 1) word ids (and its n-gram ids after them); the model starts from
+        # the state after the pads.
+        maxlen = ids.shape[1] - self._ngram_length
+        steps = np.maximum(np.count_nonzero(ids[:, :maxlen], axis=1), 1)
         if len(ids) == 1:
             return self._run(ids[:, maxlen - int(steps[0]) :])
         out = np.empty(len(ids), dtype=np.float32)
@@ -239,11 +242,16 @@ class NumpySession(Session):
             raise _load_error(info, entry, error) from None
 
     def run(self, ids: np.ndarray) -> np.ndarray:
-        return self._lstm.proba(np.asarray(ids, dtype=np.int32), self.weights)
+        try:
+            return self._lstm.proba(np.asarray(ids, dtype=np.int32), self.weights)
+        except ValueError as error:
+            msg = f"{self.backend.name} backend: {error}"
+            raise BackendError(msg) from None
 
     def signature(self) -> tuple[tuple[TensorSpec, ...], tuple[TensorSpec, ...]]:
-        maxlen = self.weights.maxlen
-        return (TensorSpec(INPUT_NAME, "int32", (None, maxlen)),), (TensorSpec(OUTPUT_NAME, "float32", (None,)),)
+        w = self.weights
+        width = w.maxlen + (w.ngrams.length if w.ngrams else 0)
+        return (TensorSpec(INPUT_NAME, "int32", (None, width)),), (TensorSpec(OUTPUT_NAME, "float32", (None,)),)
 
 
 class NumbaSession(NumpySession):
@@ -261,7 +269,14 @@ class NumbaSession(NumpySession):
         self._kernel = _lstm_numba.proba_serial
 
     def run(self, ids: np.ndarray) -> np.ndarray:
-        return self._kernel(np.ascontiguousarray(ids, dtype=np.int32), *self._args)
+        ngrams = self.weights.ngrams
+        try:
+            words, ngram_ids = self._lstm.split_input(np.ascontiguousarray(ids, dtype=np.int32), self.weights.maxlen, ngrams)
+            out = self._kernel(words, *self._args)
+            return out if ngrams is None or ngram_ids is None else ngrams.fuse(out, ngram_ids)
+        except ValueError as error:
+            msg = f"{self.backend.name} backend: {error}"
+            raise BackendError(msg) from None
 
 
 class NativeSession(Session):
@@ -281,7 +296,7 @@ class NativeSession(Session):
             self._model = arrays.model(isa)
         except (OSError, ValueError, KeyError, EOFError) as error:  # np.load's errors for a file that is not an npz
             raise _load_error(info, entry, error) from None
-        self.maxlen, self.units = arrays.maxlen, arrays.recurrent.shape[0]
+        self.maxlen, self.units, self._ngrams = arrays.maxlen, arrays.recurrent.shape[0], arrays.ngrams
 
     @property
     def isa(self) -> str:
@@ -289,10 +304,11 @@ class NativeSession(Session):
 
     def run(self, ids: np.ndarray) -> np.ndarray:
         try:
-            return self._native.proba(self._model, ids)
+            return self._native.proba(self._model, ids, self.maxlen, self._ngrams)
         except ValueError as error:
             msg = f"native backend: {error}"
             raise BackendError(msg) from None
 
     def signature(self) -> tuple[tuple[TensorSpec, ...], tuple[TensorSpec, ...]]:
-        return (TensorSpec(INPUT_NAME, "int32", (None, self.maxlen)),), (TensorSpec(OUTPUT_NAME, "float32", (None,)),)
+        width = self.maxlen + (self._ngrams.length if self._ngrams else 0)
+        return (TensorSpec(INPUT_NAME, "int32", (None, width)),), (TensorSpec(OUTPUT_NAME, "float32", (None,)),)

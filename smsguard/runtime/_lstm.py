@@ -8,6 +8,11 @@ folds `E[token] @ W + b` into one table: a step is a row lookup plus `h @ U`.
 The file holds plain arrays (no pickle): `table` (float32, num_words x 4u) or `table_q` (int8) with
 `table_scale` (float32 per row), `recurrent` (u x 4u), `dense_kernel` (u,), `dense_bias` (1,),
 `primed_h` and `primed_c` (maxlen+1 x u), and `meta` (a JSON string). Gate order is Keras': i, f, c, o.
+
+A fused model adds its n-gram branch, folded at export into `ngram_scores` (float32, buckets + 1; 0 for
+padding) and `ngram_bias` (1,), with `ngram_length` in `meta`: each row of input is `maxlen` word ids then
+`ngram_length` n-gram ids, and the probability is the mean of the LSTM's and sigmoid(ngram_bias + the mean
+score of the n-gram ids that are not 0). That is a gather and a mean (`NgramBranch`), the same in every backend.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -25,6 +31,48 @@ from smsguard.runtime.bundle import NPZ_FORMAT
 # per core beside the Python thread, a multi-threaded product of tiny matrices ran 3 to 7 times
 # slower on 2 cores than on one, and the runtime must not depend on OPENBLAS_NUM_THREADS.
 SINGLE_THREAD_MACS = 65536 * 4
+
+
+@dataclass(frozen=True)
+class NgramBranch:
+    """A fused model's n-gram branch, folded: one score per bucket."""
+
+    scores: np.ndarray  # float32 (buckets + 1,), scores[0] == 0
+    bias: np.float32
+    length: int  # n-gram ids per row, after the word ids
+
+    @classmethod
+    def load(cls, data: Any, meta: dict, path: Path) -> NgramBranch | None:
+        """The branch stored in an open npz (None for a word model alone)."""
+        if "ngram_length" not in meta:
+            return None
+        scores = np.ascontiguousarray(data["ngram_scores"], dtype=np.float32).reshape(-1)
+        if scores.ndim != 1 or not len(scores) or scores[0] != 0:
+            msg = f"'{path}' has malformed n-gram scores: expected a vector whose first (padding) score is 0"
+            raise ValueError(msg)
+        return cls(scores, np.float32(data["ngram_bias"].reshape(-1)[0]), int(meta["ngram_length"]))
+
+    def fuse(self, word_probability: np.ndarray, ngram_ids: np.ndarray) -> np.ndarray:
+        """The fused probability from the word branch's and the n-gram ids (n, length); row by row, so a
+        message's result does not depend on the others in its batch."""
+        if ngram_ids.size and (ngram_ids.min() < 0 or ngram_ids.max() >= len(self.scores)):
+            msg = f"n-gram ids must be in 0..{len(self.scores) - 1}"
+            raise ValueError(msg)
+        total = self.scores[ngram_ids].sum(axis=1, dtype=np.float32)
+        count = np.maximum(np.count_nonzero(ngram_ids, axis=1), 1).astype(np.float32)
+        ngram = np.float32(1.0) / (np.float32(1.0) + np.exp(-(self.bias + total / count)))
+        return ((word_probability + ngram) * np.float32(0.5)).astype(np.float32)
+
+
+def split_input(ids: np.ndarray, maxlen: int, ngrams: NgramBranch | None) -> tuple[np.ndarray, np.ndarray | None]:
+    """(word ids, n-gram ids or None) of a batch of model input, checked against the model's width."""
+    width = maxlen + (ngrams.length if ngrams else 0)
+    if ids.ndim != 2 or ids.shape[1] != width:
+        msg = f"expected int32 ids of shape (n, {width}), found {ids.shape}"
+        raise ValueError(msg)
+    if ngrams is None:
+        return ids, None
+    return np.ascontiguousarray(ids[:, :maxlen]), ids[:, maxlen:]
 
 
 @dataclass(frozen=True)
@@ -39,6 +87,7 @@ class LstmWeights:
     primed_h: np.ndarray  # float32 (maxlen + 1, u): the state after k pad tokens
     primed_c: np.ndarray
     maxlen: int
+    ngrams: NgramBranch | None = None  # a fused model's n-gram branch
 
     @property
     def units(self) -> int:
@@ -60,6 +109,7 @@ class LstmWeights:
             dense_bias = float(data["dense_bias"].reshape(-1)[0])
             primed_h = data["primed_h"].astype(np.float32)
             primed_c = data["primed_c"].astype(np.float32)
+            ngrams = NgramBranch.load(data, meta, path)
         units = recurrent.shape[0]
         maxlen = int(meta["maxlen"])
         shapes_ok = (
@@ -83,11 +133,19 @@ class LstmWeights:
             primed_h=primed_h,
             primed_c=primed_c,
             maxlen=maxlen,
+            ngrams=ngrams,
         )
 
 
 def proba(ids: np.ndarray, weights: LstmWeights) -> np.ndarray:
-    """Spam probabilities for front-padded ids (n, maxlen): every message steps only through its
+    """Spam probabilities for rows of model input (front-padded word ids, then a fused model's n-gram ids)."""
+    words, ngram_ids = split_input(ids, weights.maxlen, weights.ngrams)
+    out = lstm_proba(words, weights)
+    return out if weights.ngrams is None or ngram_ids is None else weights.ngrams.fuse(out, ngram_ids)
+
+
+def lstm_proba(ids: np.ndarray, weights: LstmWeights) -> np.ndarray:
+    """The LSTM's spam probabilities for front-padded ids (n, maxlen): every message steps only through its
     real tokens, all messages together, the longest joining first."""
     n, maxlen = ids.shape
     u = weights.units

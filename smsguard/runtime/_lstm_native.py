@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from smsguard.runtime._lstm import NPZ_FORMAT
+from smsguard.runtime._lstm import NPZ_FORMAT, NgramBranch, split_input
 
 MODULE = "smsguard.runtime._lstm_c"
 NOT_BUILT = (
@@ -57,6 +57,7 @@ class NativeArrays:
     primed_h: np.ndarray  # float32 (maxlen + 1, u)
     primed_c: np.ndarray
     maxlen: int
+    ngrams: NgramBranch | None = None  # a fused model's n-gram branch
 
     @classmethod
     def load(cls, path: Path) -> NativeArrays:
@@ -83,6 +84,7 @@ class NativeArrays:
                 primed_h=np.ascontiguousarray(data["primed_h"], dtype=np.float32),
                 primed_c=np.ascontiguousarray(data["primed_c"], dtype=np.float32),
                 maxlen=int(meta["maxlen"]),
+                ngrams=NgramBranch.load(data, meta, path),
             )
 
     def model(self, isa: str = "auto") -> Any:
@@ -102,8 +104,12 @@ def _halving(units: int) -> np.ndarray:
     return half
 
 
-def proba(model: Any, ids: np.ndarray) -> np.ndarray:
+def proba(model: Any, ids: np.ndarray, maxlen: int | None = None, ngrams: NgramBranch | None = None) -> np.ndarray:
+    """The kernel's probabilities for word ids (n, maxlen); with `ngrams`, for rows of a fused model's input."""
     ids = np.ascontiguousarray(ids, dtype=np.int32)
+    ngram_ids = None
+    if ngrams is not None and maxlen is not None:
+        ids, ngram_ids = split_input(ids, maxlen, ngrams)
     out = np.empty(len(ids), dtype=np.float32)
     model.run(ids, out)
-    return out
+    return out if ngrams is None or ngram_ids is None else ngrams.fuse(out, ngram_ids)

@@ -7,12 +7,15 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
 from smsguard.runtime._errors import BundleError, ConfigError
 from smsguard.runtime.bundle import VOCAB_FORMAT, TextEnum
+
+if TYPE_CHECKING:
+    from smsguard.runtime._ngrams import NgramHasher
 
 DEFAULT_FILTERS = '!"#$%&()*+,-./:;<=>?@[\\]^_`{|}~\t\n'  # Keras' default: ASCII punctuation, tab, newline
 _Word = TypeVar("_Word", str, bytes)  # a word as text, or as ASCII bytes on the fast path
@@ -85,7 +88,9 @@ def pad_sequences(sequences: Sequence[Sequence[int]], config: TokenizerConfig) -
 
 
 class Vocabulary:
-    """A fitted tokenizer: its config and word index, frozen. `encode` turns texts into model input.
+    """A fitted tokenizer: its config and word index, frozen. `encode` turns texts into model input:
+    each row the word ids (`maxlen`), then, for a fused model, the message's hashed character n-gram ids
+    (`ngrams`, see `_ngrams.py`), so that every model keeps one int32 input of `width` columns.
 
     Keras quirks kept on purpose (it is the reference): ties in word frequency rank in order of first
     appearance; an `oov_token` that also occurs as a word in the texts takes that word's rank, and
@@ -95,8 +100,9 @@ class Vocabulary:
     lone surrogates and unassigned code points are characters like any other.
     """
 
-    def __init__(self, config: TokenizerConfig, word_index: Mapping[str, int]) -> None:
+    def __init__(self, config: TokenizerConfig, word_index: Mapping[str, int], ngrams: NgramHasher | None = None) -> None:
         self.config = config
+        self.ngrams = ngrams
         self.word_index = dict(word_index)
         self._table = str.maketrans(dict.fromkeys(config.filters, config.split))
         self._oov_id = self.word_index.get(config.oov_token) if config.oov_token is not None else None
@@ -127,6 +133,15 @@ class Vocabulary:
         return cls(config, dict(zip(ranked, range(1, len(ranked) + 1), strict=True)))
 
     @property
+    def width(self) -> int:
+        """Columns of a row of model input: `maxlen` word ids, then the n-gram ids when there are any."""
+        return self.config.maxlen + (self.ngrams.config.length if self.ngrams else 0)
+
+    def with_ngrams(self, ngrams: NgramHasher | None) -> Vocabulary:
+        """This tokenizer with `ngrams` after the word ids (None: the word ids alone)."""
+        return Vocabulary(self.config, self.word_index, ngrams)
+
+    @property
     def size(self) -> int:
         """The number of ids the model's embedding needs: num_words, or every word plus padding."""
         return self.config.num_words or max(self.word_index.values(), default=0) + 1
@@ -144,6 +159,13 @@ class Vocabulary:
 
     def encode_checked(self, texts: list[str]) -> np.ndarray:
         """`encode` for a list that `as_texts` has already checked (the classifier's chunks)."""
+        words = self.encode_words(texts)
+        if self.ngrams is None:
+            return words
+        return np.concatenate([words, self.ngrams.encode_checked(texts)], axis=1)
+
+    def encode_words(self, texts: list[str]) -> np.ndarray:
+        """The word ids alone, (len(texts), maxlen): the input of a word-only model (a fused model's word branch)."""
         config = self.config
         maxlen = config.maxlen
         out = np.zeros((len(texts), maxlen), dtype=np.int32)
@@ -221,7 +243,7 @@ class Vocabulary:
             "tokenizer": {key: config[key] for key in ("filters", "lower", "split", "num_words", "oov_token")},
             "sequence": {key: config[key] for key in ("maxlen", "padding", "truncating")} | {"value": 0},
             "word_index": dict(sorted(kept.items(), key=lambda item: item[1])),
-        }
+        } | ({"ngrams": self.ngrams.to_dict()} if self.ngrams else {})
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Vocabulary:
@@ -243,7 +265,12 @@ class Vocabulary:
             kind = next(c.__name__ for c in type(error).__mro__ if c.__module__ == "builtins")  # ConfigError: ValueError
             msg = f"vocabulary is malformed: {kind}: {error}"
             raise BundleError(msg) from None
-        return cls(config, word_index)
+        ngrams = None
+        if data.get("ngrams") is not None:
+            from smsguard.runtime._ngrams import NgramHasher  # here: it imports this module
+
+            ngrams = NgramHasher.from_dict(data["ngrams"])
+        return cls(config, word_index, ngrams)
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Vocabulary) and self.to_dict() == other.to_dict()

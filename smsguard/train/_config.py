@@ -3,10 +3,10 @@ presets (`--preset`) that set many of them at once."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
-from smsguard.runtime import ConfigError, Side, TokenizerConfig
+from smsguard.runtime import ConfigError, NgramConfig, Side, TokenizerConfig
 
 DEFAULT_PRESET = "tuned"
 # The Keras tutorial as published: every field a preset sets, so `--preset tutorial` stays the tutorial
@@ -29,6 +29,8 @@ TUTORIAL: dict[str, Any] = {
     "spam_weight": 1.0,
     "early_stopping_patience": 0,
     "target_ham_fpr": None,
+    "threshold_folds": 0,
+    "ngram_buckets": 0,
 }
 # "tuned" is the field defaults below: the best of benchmarks/search.py (benchmarks/results/search.md),
 # judged on the validation parts: an OOV token, 64 LSTM units, early stopping, a 7,000-word table. The
@@ -37,7 +39,11 @@ TUTORIAL: dict[str, Any] = {
 # "mediapipe" is "tuned" with the tokenizer MediaPipe's TextClassifier reproduces from a model's metadata
 # (Android, iOS, web, Python): cased words, unknown words as `<UNKNOWN>`. Its export adds the client models.
 MEDIAPIPE: dict[str, Any] = {"lower": False, "oov_token": "<UNKNOWN>"}
-PRESETS: dict[str, dict[str, Any]] = {"tuned": {}, "tutorial": TUTORIAL, "mediapipe": MEDIAPIPE}
+# "fused" is "mediapipe" (its word model is the bundle's client model too) beside a bag of hashed character
+# n-grams, the two trained separately and their probabilities averaged (benchmarks/results/accuracy.md), with
+# the threshold for 0.2% of ham flagged chosen on 5-fold out-of-fold predictions over train + validation.
+FUSED: dict[str, Any] = MEDIAPIPE | {"ngram_buckets": 8192, "target_ham_fpr": 0.002, "threshold_folds": 5}
+PRESETS: dict[str, dict[str, Any]] = {"tuned": {}, "tutorial": TUTORIAL, "mediapipe": MEDIAPIPE, "fused": FUSED}
 
 
 @dataclass(frozen=True)
@@ -45,7 +51,7 @@ class TrainConfig:
     """Every field is a `smsguard train` flag (`num_words` -> `--num-words`). Defaults: the "tuned"
     preset; build a config from a preset with `TrainConfig.from_preset`."""
 
-    preset: str = DEFAULT_PRESET  # tuned (the search's best, benchmarks/results/search.md), tutorial, or mediapipe (tuned, cased, <UNKNOWN>: runs in MediaPipe's TextClassifier); flags given override it
+    preset: str = DEFAULT_PRESET  # tuned (the search's best, benchmarks/results/search.md), tutorial, mediapipe (tuned, cased, <UNKNOWN>: runs in MediaPipe's TextClassifier), or fused (mediapipe + a character n-gram branch, 5-fold threshold for 0.2% ham flagged); flags given override it
     data: str | None = None  # SMSSpamCollection or CSV; default: $SMSGUARD_DATA, ../shared/data, download
     text_column: str | None = None  # CSV only; default: SMS, text, message, v2
     label_column: str | None = None  # CSV only; default: Label, label, v1, class
@@ -69,6 +75,14 @@ class TrainConfig:
     test_size: float = 0.30  # share of the deduplicated messages held out for the final figures
     validation_size: float = 0.10  # share of the whole, taken from the rest, for thresholds
     target_ham_fpr: float | None = None  # pick the threshold meeting this ham FP rate on validation; None: 0.5
+    threshold_folds: int = 0  # with target_ham_fpr: choose it on out-of-fold predictions over train + validation, this many folds (0: on the validation part)
+    ngram_buckets: int = 0  # hashed character n-gram ids 1..buckets in a second branch beside the word LSTM (0: no such branch)
+    ngram_min_n: int = 2  # the shortest character n-gram, counting the < > that wrap each word
+    ngram_max_n: int = 5  # the longest
+    ngram_length: int = 512  # n-gram ids kept per message, first seen first
+    ngram_lower: bool = True  # lowercase text before taking its n-grams (independent of `lower`, the word tokenizer's)
+    ngram_dim: int = 32  # the n-gram embedding's width while training (export folds it to one score per bucket)
+    ngram_scale: float = 30.0  # the mean n-gram embedding is multiplied by this while training, so Adam moves the table fast enough
 
     def __post_init__(self) -> None:
         if self.preset not in PRESETS:
@@ -95,6 +109,13 @@ class TrainConfig:
         if self.target_ham_fpr is not None and not 0 <= self.target_ham_fpr < 1:
             msg = f"target_ham_fpr must be in [0, 1), found {self.target_ham_fpr}"
             raise ConfigError(msg)
+        if self.threshold_folds < 0 or self.threshold_folds == 1:
+            msg = f"threshold_folds must be 0 (choose on the validation part) or at least 2, found {self.threshold_folds}"
+            raise ConfigError(msg)
+        if self.ngram_dim < 1 or self.ngram_scale <= 0:
+            msg = f"ngram_dim must be at least 1 and ngram_scale positive, found {self.ngram_dim} and {self.ngram_scale}"
+            raise ConfigError(msg)
+        _ = self.ngrams  # validates the n-gram settings
         tokenizer = self.tokenizer  # validates padding, truncating, num_words
         object.__setattr__(self, "padding", tokenizer.padding)  # as Side, whether given as one or as text
         object.__setattr__(self, "truncating", tokenizer.truncating)
@@ -110,6 +131,31 @@ class TrainConfig:
             truncating=self.truncating,
         )
 
+    @property
+    def ngrams(self) -> NgramConfig | None:
+        """The n-gram branch's featuriser settings; None without that branch (`ngram_buckets` 0)."""
+        if not self.ngram_buckets:
+            return None
+        return NgramConfig(buckets=self.ngram_buckets, min_n=self.ngram_min_n, max_n=self.ngram_max_n, length=self.ngram_length, lower=self.ngram_lower)
+
+    def model_config(self, vocab_size: int) -> ModelConfig:
+        """The network these settings train, for a vocabulary of `vocab_size` ids."""
+        ngrams = self.ngrams
+        return ModelConfig(
+            vocab_size=vocab_size,
+            maxlen=self.maxlen,
+            embedding_dim=self.embedding_dim,
+            lstm_units=self.lstm_units,
+            activation=self.activation,
+            dropout=self.dropout,
+            recurrent_dropout=self.recurrent_dropout,
+            learning_rate=self.learning_rate,
+            ngram_buckets=ngrams.buckets if ngrams else 0,
+            ngram_length=ngrams.length if ngrams else 0,
+            ngram_dim=self.ngram_dim,
+            ngram_scale=self.ngram_scale,
+        )
+
     @classmethod
     def from_preset(cls, preset: str = DEFAULT_PRESET, **overrides: Any) -> TrainConfig:
         """The preset's values, then `overrides` (the flags given on the command line) on top."""
@@ -121,3 +167,33 @@ class TrainConfig:
         known = {f.name for f in fields(cls)}
         recorded = {k: v for k, v in data.items() if k in known}
         return cls.from_preset(recorded.pop("preset", "tutorial"), **recorded)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    vocab_size: int = 10000  # embedding rows: the tokenizer's num_words
+    maxlen: int = 40
+    embedding_dim: int = 128
+    lstm_units: int = 32
+    activation: str = "tanh"  # the LSTM's cell activation
+    dropout: float = 0.0  # training only: the unrolled twin and every export compute without it
+    recurrent_dropout: float = 0.0
+    learning_rate: float = 1e-3  # Adam's default
+    ngram_buckets: int = 0  # n-gram ids 1..buckets (0: no n-gram branch, the word model alone)
+    ngram_length: int = 0  # n-gram ids per message, after the word ids
+    ngram_dim: int = 32  # the n-gram embedding's width (training only: export folds it to one score per bucket)
+    ngram_scale: float = 30.0  # the mean n-gram embedding is multiplied by this: Adam then moves the table fast enough
+
+    @property
+    def fused(self) -> bool:
+        return self.ngram_buckets > 0
+
+    @property
+    def width(self) -> int:
+        """Columns of the model's input: the word ids, then the n-gram ids of a fused model."""
+        return self.maxlen + (self.ngram_length if self.fused else 0)
+
+    @property
+    def words(self) -> ModelConfig:
+        """The word model alone (a fused model's word branch)."""
+        return replace(self, ngram_buckets=0, ngram_length=0)
