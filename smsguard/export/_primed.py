@@ -18,7 +18,7 @@ FUSION = "mean of the word and n-gram probabilities; n-gram logit = ngram_bias +
 def keras_weights(model) -> dict[str, np.ndarray]:
     """The weights of the tutorial's Embedding -> LSTM -> Dense network, by role; for a fused model, those
     of its word branch and the n-gram branch folded into one score per bucket (`ngram_scores`, `ngram_bias`)."""
-    from smsguard.train._model import NGRAM_EMBEDDING, NGRAMS, word_branch
+    from smsguard.train._model import NGRAMS, folded_ngrams, word_branch
 
     words = word_branch(model)
     embedding = words.get_layer("embedding").get_weights()[0]
@@ -33,16 +33,8 @@ def keras_weights(model) -> dict[str, np.ndarray]:
         "dense_bias": dense_bias.reshape(-1),
     }
     if words is not model:
-        ngrams = model.get_layer(NGRAMS)
-        table = ngrams.get_layer(NGRAM_EMBEDDING).get_weights()[0].astype(np.float64)
-        scale = ngrams.get_layer("masked_mean").scale
-        kernel, ngram_bias = ngrams.get_layer(OUTPUT_NAME).get_weights()
-        # logit = b + w . (scale * mean of E[id]) = b + mean of (scale * E[id] . w): one score per bucket.
-        scores = scale * table @ kernel.reshape(-1).astype(np.float64)
-        scores[0] = 0.0  # padding: never counted, and 0 so that a sum over the whole row is the sum over the ids
-        weights["ngram_scores"] = scores.astype(np.float32)
-        weights["ngram_bias"] = ngram_bias.reshape(-1).astype(np.float32)
-        weights["ngram_length"] = np.array(ngrams.inputs[0].shape[1], dtype=np.int64)
+        weights["ngram_scores"], weights["ngram_bias"] = folded_ngrams(model)
+        weights["ngram_length"] = np.array(model.get_layer(NGRAMS).inputs[0].shape[1], dtype=np.int64)
     return weights
 
 

@@ -12,13 +12,14 @@ from dataclasses import replace
 from pathlib import Path
 
 import keras
+import numpy as np
 from keras import ops
 
 from smsguard.runtime import BundleError
 from smsguard.runtime.bundle import INPUT_NAME, OUTPUT_NAME
 from smsguard.train._config import ModelConfig
 
-__all__ = ["NGRAMS", "WORDS", "MaskedMean", "ModelConfig", "build_model", "build_ngram_model", "build_word_model", "fuse", "inference_copy", "load_model", "word_branch"]
+__all__ = ["NGRAMS", "WORDS", "MaskedMean", "ModelConfig", "build_model", "build_ngram_model", "build_word_model", "folded_ngrams", "fuse", "inference_copy", "load_model", "word_branch"]
 
 
 WORDS, NGRAMS = "words", "ngrams"  # a fused model's branches (nested models)
@@ -110,10 +111,36 @@ def inference_copy(model: keras.Model, config: ModelConfig, unroll: bool = False
 
     Dropout changes nothing at inference, but recurrent dropout makes Keras build the LSTM step by
     step, in which tf2onnx no longer finds an LSTM (it writes a Loop that ONNX Runtime may reject).
+
+    A fused model's n-gram branch is folded as well: its table, scale and Dense layer become one score per
+    bucket (`folded_ngrams`), an Embedding(buckets + 1, 1), so the converted models carry 8,193 numbers
+    for it instead of 262,176 and gather one float per n-gram instead of 32.
     """
-    twin = build_model(replace(config, dropout=0.0, recurrent_dropout=0.0), unroll=unroll)
-    twin.set_weights(model.get_weights())
-    return twin
+    twin_config = replace(config, dropout=0.0, recurrent_dropout=0.0)
+    if not config.fused:
+        twin = build_model(twin_config, unroll=unroll)
+        twin.set_weights(model.get_weights())
+        return twin
+    words = build_word_model(twin_config, unroll=unroll)
+    words.set_weights(word_branch(model).get_weights())
+    ngrams = build_ngram_model(replace(twin_config, ngram_dim=1, ngram_scale=1.0))
+    scores, bias = folded_ngrams(model)
+    ngrams.get_layer(NGRAM_EMBEDDING).set_weights([scores.reshape(-1, 1)])
+    ngrams.get_layer(OUTPUT_NAME).set_weights([np.ones((1, 1), dtype=np.float32), bias])
+    return fuse(words, ngrams, twin_config)
+
+
+def folded_ngrams(model: keras.Model) -> tuple[np.ndarray, np.ndarray]:
+    """A fused model's n-gram branch as (one float32 score per bucket, bias (1,)): logit = b + w . (scale x
+    mean of E[id]) = b + mean of (scale x E[id] . w). The padding score is 0, so a sum over a whole row of
+    ids is the sum over its n-grams."""
+    ngrams = model.get_layer(NGRAMS)
+    table = ngrams.get_layer(NGRAM_EMBEDDING).get_weights()[0].astype(np.float64)
+    scale = ngrams.get_layer("masked_mean").scale
+    kernel, bias = ngrams.get_layer(OUTPUT_NAME).get_weights()
+    scores = scale * table @ kernel.reshape(-1).astype(np.float64)
+    scores[0] = 0.0
+    return scores.astype(np.float32), bias.reshape(-1).astype(np.float32)
 
 
 def load_model(path: Path) -> keras.Model:
