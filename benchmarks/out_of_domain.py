@@ -8,7 +8,7 @@ training part, at accuracy.py's thresholds), then scores the whole out-of-domain
 the recommended exported models through `smsguard.runtime.Classifier`, and the two baselines. Per system:
 accuracy, spam recall, ham flagged, ROC-AUC, PR-AUC, recall per spam category and flagged rate per ham
 category, beside the same system's figures on the seed's UCI test part. Writes
-benchmarks/results/out_of_domain.json and out_of_domain.md.
+benchmarks/results/out_of_domain.json and out_of_domain.md (out_of_domain-PRESET.* for another preset than the default).
 
     python benchmarks/out_of_domain.py [--preset tuned] [--seeds 42 43 44] [--data PATH] [--ood PATH]
 """
@@ -106,7 +106,8 @@ def main() -> int:
         "spam_categories": spam_categories,
         "ham_categories": ham_categories,
     }
-    write_results(Path(args.out), "out_of_domain", result, markdown(result), f"{result['seconds']:.0f} s")
+    name = "out_of_domain" if args.preset == DEFAULT_PRESET else f"out_of_domain-{args.preset}"  # one file per preset measured
+    write_results(Path(args.out), name, result, markdown(result), f"{result['seconds']:.0f} s")
     return 0
 
 
