@@ -456,13 +456,13 @@ def _add_config_flags(parser: argparse.ArgumentParser, config_class: type, prese
         base, optional = _flag_type(hints[f.name])
         flag = "--" + f.name.replace("_", "-")
         help_text = comments.get(f.name, "")
-        if base is bool:
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS, help=help_text)
-            continue
         default = f.default
         shown = [] if default is None else [f"default: {default}"]
         shown += [f"{name}: {values[f.name]}" for name, values in (presets or {}).items() if values.get(f.name, default) != default]
         shown_text = f" ({'; '.join(shown)})" if shown else ""
+        if base is bool:
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS, help=help_text + shown_text)
+            continue
         choices = [str(member.value) for member in base] if isinstance(base, type) and issubclass(base, Enum) else None
         parse = str if choices else base  # the config turns a choice into its enum member
         parse = _or_none(parse) if optional else parse  # so that a flag can undo a preset's value: --target-ham-fpr none

@@ -6,6 +6,8 @@ import ipaddress
 import os
 import shutil
 import socket
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -76,12 +78,24 @@ def uci_texts(data_path: Path) -> list[str]:
 
 @pytest.fixture(scope="session")
 def run_dir(data_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A real training run with the default (tuned) preset: what ships; about 20 s here."""
+    """A real training run of the word LSTM alone (the tuned preset; about 20 s here): what the tuned, tutorial and
+    mediapipe presets ship, and the word branch of the default. The default (fused) is `demo_dir`'s, below."""
     from smsguard.train import TrainConfig, train
 
     out = tmp_path_factory.mktemp("run") / "run"
-    train(TrainConfig(data=str(data_path)), out)
+    train(TrainConfig.from_preset("tuned", data=str(data_path)), out)
     return out
+
+
+@pytest.fixture(scope="session")
+def demo_dir(data_path: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess]:
+    """`smsguard demo` as a user runs it, once: the default (fused) preset trained in full, exported, verified,
+    benchmarked, with two predictions; (its folder, with run/ and bundle/, and the finished process)."""
+    out = tmp_path_factory.mktemp("demo") / "demo"
+    done = subprocess.run(
+        [sys.executable, "-m", "smsguard", "demo", "--data", str(data_path), "--out", str(out)], capture_output=True, text=True, timeout=1800, check=False
+    )
+    return out, done
 
 
 @pytest.fixture(scope="session")

@@ -34,7 +34,8 @@ TUTORIAL_BEFORE_PRESETS = {
     "target_ham_fpr": None,
 }
 # What the tutorial did before these settings existed: no dropout, no class weight, no early stopping.
-ADDED_SINCE = {"dropout": 0.0, "recurrent_dropout": 0.0, "spam_weight": 1.0, "early_stopping_patience": 0, "lower": True}
+ADDED_SINCE = {"dropout": 0.0, "recurrent_dropout": 0.0, "spam_weight": 1.0, "early_stopping_patience": 0, "lower": True, "threshold_folds": 0}
+ADDED_SINCE |= {"ngram_buckets": 0, "ngram_min_n": 2, "ngram_max_n": 5, "ngram_length": 512, "ngram_lower": True, "ngram_dim": 32, "ngram_scale": 30.0}
 
 
 def test_the_tutorial_preset_is_the_old_default() -> None:
@@ -43,9 +44,19 @@ def test_the_tutorial_preset_is_the_old_default() -> None:
 
 
 def test_the_defaults_are_the_default_preset() -> None:
-    assert DEFAULT_PRESET == "tuned"
-    assert TrainConfig() == TrainConfig.from_preset() == TrainConfig.from_preset("tuned")
-    assert TrainConfig().preset == "tuned"
+    assert DEFAULT_PRESET == "fused"
+    assert TrainConfig() == TrainConfig.from_preset() == TrainConfig.from_preset("fused")
+    assert TrainConfig().preset == "fused"
+
+
+def test_every_preset_but_fused_is_a_word_model_alone_and_records_what_it_changes() -> None:
+    """A run records its preset and every field; read back, a preset must give the values it trained with,
+    whatever the defaults have become since (the defaults were the tuned preset before fused)."""
+    for name in ("tuned", "tutorial", "mediapipe"):
+        config = TrainConfig.from_preset(name)
+        assert (config.ngram_buckets, config.ngrams, config.threshold_folds) == (0, None, 0), name
+    tuned = TrainConfig.from_preset("tuned")
+    assert (tuned.lower, tuned.oov_token, tuned.target_ham_fpr, tuned.lstm_units, tuned.num_words) == (True, "<OOV>", None, 64, 7000)
 
 
 def test_the_tutorial_preset_names_every_setting_a_preset_may_change() -> None:
@@ -60,9 +71,9 @@ def test_explicit_values_override_the_preset() -> None:
 
 
 def test_an_unknown_preset_lists_the_known_ones() -> None:
-    with pytest.raises(ValueError, match=r"^unknown preset 'best': expected one of tuned, tutorial, mediapipe$"):
+    with pytest.raises(ValueError, match=r"^unknown preset 'best': expected one of fused, tuned, tutorial, mediapipe$"):
         TrainConfig.from_preset("best")
-    with pytest.raises(ValueError, match=r"^unknown preset 'best': expected one of tuned, tutorial, mediapipe$"):
+    with pytest.raises(ValueError, match=r"^unknown preset 'best': expected one of fused, tuned, tutorial, mediapipe$"):
         TrainConfig(preset="best")
 
 
@@ -132,7 +143,7 @@ def test_none_undoes_a_preset_value(trained_with: list[TrainConfig], tmp_path: P
 def test_train_with_an_unknown_preset_is_an_invalid_argument(capsys, tmp_path: Path) -> None:
     status = main(["train", "--out", str(tmp_path / "run"), "--preset", "best"])
     assert status == 2
-    assert capsys.readouterr().err == "ERROR invalid argument: unknown preset 'best': expected one of tuned, tutorial, mediapipe\n"
+    assert capsys.readouterr().err == "ERROR invalid argument: unknown preset 'best': expected one of fused, tuned, tutorial, mediapipe\n"
     assert not (tmp_path / "run").exists()
 
 
@@ -144,12 +155,12 @@ def test_train_help_shows_the_tutorial_value_where_it_differs(capsys) -> None:
     for name, value in PRESETS["tutorial"].items():
         default = getattr(TrainConfig(), name)
         if value != default and default is not None:
-            assert f"(default: {default}; tutorial: {value}" in out, name
+            assert re.search(rf"\(default: {re.escape(str(default))};[^()]*tutorial: {re.escape(str(value))}", out), name
 
 
 def test_the_mediapipe_preset_is_tuned_with_a_cased_tokenizer_and_unknown_token() -> None:
     config = TrainConfig.from_preset("mediapipe")
-    assert dataclasses.asdict(config) == dataclasses.asdict(TrainConfig()) | {"preset": "mediapipe", "lower": False, "oov_token": "<UNKNOWN>"}
+    assert dataclasses.asdict(config) == dataclasses.asdict(TrainConfig.from_preset("tuned")) | {"preset": "mediapipe", "lower": False, "oov_token": "<UNKNOWN>"}
     assert (config.tokenizer.lower, config.tokenizer.oov_token) == (False, "<UNKNOWN>")
 
 
@@ -161,6 +172,6 @@ def test_lower_is_a_flag_both_ways(trained_with: list[TrainConfig], tmp_path: Pa
 
 
 def test_a_run_recorded_before_lower_existed_lowercases() -> None:
-    recorded = dataclasses.asdict(TrainConfig())
+    recorded = dataclasses.asdict(TrainConfig.from_preset("tuned"))
     del recorded["lower"]
     assert TrainConfig.from_dict(recorded).lower is True

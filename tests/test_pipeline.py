@@ -408,21 +408,16 @@ def test_export_refuses_data_that_differs_from_the_run(run_dir: Path, tmp_path: 
 
 
 @pytest.mark.slow
-def test_demo_runs_the_whole_pipeline(tmp_path: Path, data_path: Path) -> None:
-    """The README's main command, as a user runs it."""
-    result = subprocess.run(
-        [sys.executable, "-m", "smsguard", "demo", "--data", str(data_path), "--out", str(tmp_path / "demo")],
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
+def test_demo_runs_the_whole_pipeline(demo_dir: tuple[Path, subprocess.CompletedProcess]) -> None:
+    """The README's main command, as a user runs it (the default preset, fused)."""
+    out, result = demo_dir
     assert result.returncode == 0, result.stderr[-3000:]
     predictions = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
     assert [p["label"] for p in predictions] == ["spam", "ham"]
-    assert (tmp_path / "demo" / "bench.md").read_text().count("|") > 20
+    assert (out / "bench.md").read_text().count("|") > 20
     assert re.search(r"All \d+ model/backend pairs match", result.stderr)
+    assert "(preset fused)" in result.stderr and "5 folds" in result.stderr
     assert "Traceback" not in result.stderr
-    shutil.rmtree(tmp_path / "demo")
 
 
 def _export_config(**fields):

@@ -8,7 +8,7 @@ from typing import Any
 
 from smsguard.runtime import ConfigError, NgramConfig, Side, TokenizerConfig
 
-DEFAULT_PRESET = "tuned"
+DEFAULT_PRESET = "fused"
 # The Keras tutorial as published: every field a preset sets, so `--preset tutorial` stays the tutorial
 # whatever the defaults become.
 TUTORIAL: dict[str, Any] = {
@@ -31,27 +31,34 @@ TUTORIAL: dict[str, Any] = {
     "target_ham_fpr": None,
     "threshold_folds": 0,
     "ngram_buckets": 0,
+    "ngram_min_n": 2,
+    "ngram_max_n": 5,
+    "ngram_length": 512,
+    "ngram_lower": True,
+    "ngram_dim": 32,
+    "ngram_scale": 30.0,
 }
-# "tuned" is the field defaults below: the best of benchmarks/search.py (benchmarks/results/search.md),
-# judged on the validation parts: an OOV token, 64 LSTM units, early stopping, a 7,000-word table. The
-# threshold stays 0.5: a validation part holds about 450 ham, so a 0.2% target allows none of them, and the
-# threshold lands above the highest-scoring one (0.9986 on seed 42, where it kept 35% of the validation spam).
+# "fused", the default (the field defaults below), is two models in one, trained separately and their
+# probabilities averaged: the "mediapipe" word LSTM (which the bundle's client model runs alone) and a bag of
+# hashed character n-grams (`smsguard.runtime.NgramHasher`), which sees what the word ids cannot (numbers,
+# new spellings, words unseen in training); its threshold flags at most 0.2% of ham on 5-fold out-of-fold
+# predictions over train + validation. benchmarks/results/accuracy-fused.md measures it beside the others.
+# "tuned" is the word LSTM alone, the best of benchmarks/search.py (benchmarks/results/search.md), judged on the
+# validation parts: an OOV token, 64 LSTM units, early stopping, a 7,000-word table, lowercased words, and a
+# threshold of 0.5 (a validation part holds about 450 ham: too few to place a 0.2% threshold).
 # "mediapipe" is "tuned" with the tokenizer MediaPipe's TextClassifier reproduces from a model's metadata
 # (Android, iOS, web, Python): cased words, unknown words as `<UNKNOWN>`. Its export adds the client models.
-MEDIAPIPE: dict[str, Any] = {"lower": False, "oov_token": "<UNKNOWN>"}
-# "fused" is "mediapipe" (its word model is the bundle's client model too) beside a bag of hashed character
-# n-grams, the two trained separately and their probabilities averaged (benchmarks/results/accuracy.md), with
-# the threshold for 0.2% of ham flagged chosen on 5-fold out-of-fold predictions over train + validation.
-FUSED: dict[str, Any] = MEDIAPIPE | {"ngram_buckets": 8192, "target_ham_fpr": 0.002, "threshold_folds": 5}
-PRESETS: dict[str, dict[str, Any]] = {"tuned": {}, "tutorial": TUTORIAL, "mediapipe": MEDIAPIPE, "fused": FUSED}
+TUNED: dict[str, Any] = {"lower": True, "oov_token": "<OOV>", "ngram_buckets": 0, "target_ham_fpr": None, "threshold_folds": 0}
+MEDIAPIPE: dict[str, Any] = TUNED | {"lower": False, "oov_token": "<UNKNOWN>"}
+PRESETS: dict[str, dict[str, Any]] = {"fused": {}, "tuned": TUNED, "tutorial": TUTORIAL, "mediapipe": MEDIAPIPE}
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Every field is a `smsguard train` flag (`num_words` -> `--num-words`). Defaults: the "tuned"
+    """Every field is a `smsguard train` flag (`num_words` -> `--num-words`). Defaults: the "fused"
     preset; build a config from a preset with `TrainConfig.from_preset`."""
 
-    preset: str = DEFAULT_PRESET  # tuned (the search's best, benchmarks/results/search.md), tutorial, mediapipe (tuned, cased, <UNKNOWN>: runs in MediaPipe's TextClassifier), or fused (mediapipe + a character n-gram branch, 5-fold threshold for 0.2% ham flagged); flags given override it
+    preset: str = DEFAULT_PRESET  # fused (the mediapipe word LSTM + a character n-gram branch, 5-fold threshold for 0.2% ham flagged), tuned (the word LSTM alone, benchmarks/results/search.md), tutorial, or mediapipe (tuned, cased, <UNKNOWN>: runs in MediaPipe's TextClassifier); flags given override it
     data: str | None = None  # SMSSpamCollection or CSV; default: $SMSGUARD_DATA, ../shared/data, download
     text_column: str | None = None  # CSV only; default: SMS, text, message, v2
     label_column: str | None = None  # CSV only; default: Label, label, v1, class
@@ -61,8 +68,8 @@ class TrainConfig:
     learning_rate: float = 1e-3  # Adam's default
     num_words: int = 7000  # ids kept; every word of a 3,103-message training part (at most 6,777) gets one
     maxlen: int = 40  # tokens per message; longer ones are cut
-    oov_token: str | None = "<OOV>"  # words unseen in training become this token (id 1); None drops them, as the tutorial does
-    lower: bool = True  # lowercase text before splitting it into words (Keras' default); MediaPipe's tokenizer keeps case
+    oov_token: str | None = "<UNKNOWN>"  # words unseen in training become this token (id 1); None drops them, as the tutorial does
+    lower: bool = False  # lowercase text before splitting it into words (Keras' default; tuned); MediaPipe's tokenizer keeps case
     padding: Side = Side.PRE  # where a short message's zeros go
     truncating: Side = Side.POST  # which end of a long message is cut: post keeps its first maxlen tokens
     embedding_dim: int = 128
@@ -74,9 +81,9 @@ class TrainConfig:
     early_stopping_patience: int = 2  # stop after this many epochs without a lower validation loss, keeping the best epoch; 0 = off
     test_size: float = 0.30  # share of the deduplicated messages held out for the final figures
     validation_size: float = 0.10  # share of the whole, taken from the rest, for thresholds
-    target_ham_fpr: float | None = None  # pick the threshold meeting this ham FP rate on validation; None: 0.5
-    threshold_folds: int = 0  # with target_ham_fpr: choose it on out-of-fold predictions over train + validation, this many folds (0: on the validation part)
-    ngram_buckets: int = 0  # hashed character n-gram ids 1..buckets in a second branch beside the word LSTM (0: no such branch)
+    target_ham_fpr: float | None = 0.002  # pick the lowest threshold meeting this ham FP rate; None: 0.5
+    threshold_folds: int = 5  # with target_ham_fpr: choose it on out-of-fold predictions over train + validation, this many folds (0: on the validation part)
+    ngram_buckets: int = 8192  # hashed character n-gram ids 1..buckets in a second branch beside the word LSTM (0: no such branch)
     ngram_min_n: int = 2  # the shortest character n-gram, counting the < > that wrap each word
     ngram_max_n: int = 5  # the longest
     ngram_length: int = 512  # n-gram ids kept per message, first seen first
