@@ -255,7 +255,9 @@ def main() -> int:
             from smsguard.export import ExportConfig, export
             from smsguard.train import TrainConfig, train
 
-            train(TrainConfig(data=args.data), run_dir)
+            # The word LSTM alone (tuned): this suite compares it with bare Keras and ONNX Runtime on padded word ids;
+            # the fused default is measured beside it by benchmarks/fused.py.
+            train(TrainConfig.from_preset("tuned", data=args.data), run_dir)
             export(run_dir, bundle_dir, ExportConfig(data=args.data))
         from smsguard.train import read_split
 

@@ -272,7 +272,7 @@ def main() -> int:
             from smsguard.export import ExportConfig, export
             from smsguard.train import TrainConfig, train
 
-            train(TrainConfig(data=args.data), work / "run")
+            train(TrainConfig.from_preset("tuned", data=args.data), work / "run")  # the word model its figures were taken with; any bundle scores alike
             export(work / "run", bundle, ExportConfig(data=args.data))
         from smsguard.runtime import Classifier
         from smsguard.train import load_messages
