@@ -84,7 +84,8 @@ def require_installed(info: BackendInfo) -> None:
 
 
 class Session:
-    """A loaded model: int32 ids of shape (n, maxlen) in, float32 spam probabilities of shape (n,) out."""
+    """A loaded model: int32 ids of shape (n, width) in (word ids, then a fused model's n-gram ids), float32
+    spam probabilities of shape (n,) out."""
 
     backend: BackendInfo
     entry: BundleFile

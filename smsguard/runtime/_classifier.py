@@ -113,7 +113,8 @@ class Classifier:
         return self._loaded.session.entry
 
     def encode(self, texts: Iterable[str | bytes]) -> np.ndarray:
-        """int32 token ids of shape (n, maxlen), exactly as the model was trained on. Bytes are decoded as UTF-8."""
+        """The model's int32 input, (n, vocabulary.width): word ids (maxlen), then a fused model's n-gram ids,
+        exactly as the model was trained on. Bytes are decoded as UTF-8."""
         return self.vocabulary.encode(texts)
 
     def predict_proba(self, texts: Iterable[str | bytes], workers: int = 1) -> np.ndarray:

@@ -47,7 +47,7 @@ SPLIT_FORMAT = 1  # a run's split.json
 LABELS = ("ham", "spam")  # (negative, positive): every model outputs the probability of the second
 OUTPUT_MEANING = "probability of the second label"
 NGRAM_LENGTH_KEY = "smsguard.ngram_length"  # a fused primed ONNX model's metadata: n-gram ids after the word ids
-INPUT_NAME = "token_ids"  # every model's input: int32 (batch, maxlen), or (batch, steps) for a primed one
+INPUT_NAME = "token_ids"  # every model's input: int32 (batch, maxlen [+ n-gram length]), or (batch, steps [+ n-gram length]) for a primed one
 OUTPUT_NAME = "spam_probability"  # every model's output: float32 (batch, 1)
 
 # What a model's outputs must match, at export (the parity gates) and on a device (`verify`).
