@@ -288,8 +288,12 @@ def test_c_refuses_bad_arguments() -> None:
         _lstm_c.ngram_rows([b"a"], 8, 3, 2, True, rows)
     with pytest.raises(TypeError, match=r"^'float' object cannot be interpreted as an integer$"):
         _lstm_c.ngram_rows([b"a"], 8.0, 2, 5, True, rows)
-    with pytest.raises(ValueError, match=r"^out must be a writable C-contiguous int32 array of shape \(len\(texts\), limit\)$"):
+    with pytest.raises(ValueError, match=r"^out must be a writable int32 array of shape \(len\(texts\), limit\) whose rows are contiguous$"):
         _lstm_c.ngram_rows([b"a"], 8, 2, 5, True, rows.astype(np.int64))
+    wide = np.zeros((2, 8), dtype=np.int32)
+    for strided in (wide[:, ::2], wide[::-1], np.zeros((2, 8, 2), dtype=np.int32)[:, :, 0], np.zeros((4, 4), dtype=np.int32).T):
+        with pytest.raises(ValueError, match=r"^out must be a writable int32 array of shape \(len\(texts\), limit\) whose rows are contiguous$"):
+            _lstm_c.ngram_rows([b"a", b"b"], 8, 2, 5, True, strided)
     with pytest.raises(ValueError, match=r"^out has 1 rows for 2 texts$"):
         _lstm_c.ngram_rows([b"a", b"b"], 8, 2, 5, True, rows)
     with pytest.raises(TypeError, match=r"^texts\[1\] must be bytes or an ASCII str, found a str that is not ASCII$"):
@@ -300,7 +304,7 @@ def test_c_refuses_bad_arguments() -> None:
         _lstm_c.ngram_rows(None, 8, 2, 5, True, rows)
     with pytest.raises(TypeError, match=r"^ngram_rows takes 6 arguments \(texts, buckets, min_n, max_n, lower, out\), found 5$"):
         _lstm_c.ngram_rows([b"a"], 8, 2, 5, rows)
-    with pytest.raises(ValueError, match=r"^out must be a writable C-contiguous int32 array of shape \(limit,\)$"):
+    with pytest.raises(ValueError, match=r"^out must be a writable int32 array of shape \(limit,\) whose rows are contiguous$"):
         _lstm_c.ngram_ids(b"a", 8, 2, 5, True, rows)
     read_only = np.zeros(4, dtype=np.int32)
     read_only.flags.writeable = False
@@ -310,6 +314,24 @@ def test_c_refuses_bad_arguments() -> None:
 
 
 # ---- the frozen spec --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("native", [pytest.param(True, marks=needs_native), False], ids=["c", "python"])
+def test_rows_go_straight_into_the_columns_of_a_wider_array(native: bool) -> None:
+    """A fused model's input: the word ids, then the n-gram ids written in place, every element of them
+    (zeros included) and nothing outside them."""
+    from smsguard.runtime import Vocabulary
+
+    texts = ["WINNER!! Claim your prize now", "", "see you at 6 \u00e9t\u00e9", "x " * 400]
+    hasher = NgramHasher(NgramConfig(length=64), native=native)
+    wide = np.full((len(texts), 10 + 64 + 3), -7, dtype=np.int32)
+    assert hasher.encode_checked(texts, wide[:, 10:74]) is not None
+    np.testing.assert_array_equal(wide[:, 10:74], hasher.encode(texts))
+    assert (wide[:, :10] == -7).all() and (wide[:, 74:] == -7).all()
+    vocabulary = Vocabulary.fit(texts).with_ngrams(hasher)
+    fused = vocabulary.encode(texts)
+    assert fused.shape == (len(texts), vocabulary.width) and fused.flags.c_contiguous
+    np.testing.assert_array_equal(fused, np.concatenate([vocabulary.encode_words(texts), hasher.encode(texts)], axis=1))
 
 
 def test_to_dict_is_the_whole_spec_and_round_trips_through_json() -> None:

@@ -305,7 +305,7 @@ class NativeSession(Session):
 
     def run(self, ids: np.ndarray) -> np.ndarray:
         try:
-            return self._native.proba(self._model, ids, self.maxlen, self._ngrams)
+            return self._native.proba(self._model, ids)  # a fused model's n-gram branch included
         except ValueError as error:
             msg = f"native backend: {error}"
             raise BackendError(msg) from None

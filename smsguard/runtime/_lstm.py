@@ -12,7 +12,8 @@ The file holds plain arrays (no pickle): `table` (float32, num_words x 4u) or `t
 A fused model adds its n-gram branch, folded at export into `ngram_scores` (float32, buckets + 1; 0 for
 padding) and `ngram_bias` (1,), with `ngram_length` in `meta`: each row of input is `maxlen` word ids then
 `ngram_length` n-gram ids, and the probability is the mean of the LSTM's and sigmoid(ngram_bias + the mean
-score of the n-gram ids that are not 0). That is a gather and a mean (`NgramBranch`), the same in every backend.
+score of the n-gram ids that are not 0). That is a gather and a mean: `NgramBranch.fuse` in NumPy for the
+numpy and numba backends; the native kernel computes the same in C, in the same call as its LSTM.
 """
 
 from __future__ import annotations

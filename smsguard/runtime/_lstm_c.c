@@ -1,11 +1,18 @@
 /* smsguard.runtime._lstm_c: the folded, pad-primed LSTM of the .npz models in C (the "native" backend).
  *
- *   model = Model(table, table_scale, recurrent, dense_kernel, dense_bias, primed_h, primed_c, isa="auto")
- *   model.run(ids, out)   # ids: int32 (n, maxlen), C order; out: float32 (n,), written
+ *   model = Model(table, table_scale, recurrent, dense_kernel, dense_bias, primed_h, primed_c, isa="auto",
+ *                 *, ngram_scores=None, ngram_bias=0.0, ngram_length=0)
+ *   model.run(ids, out)   # ids: int32 (n, maxlen + ngram_length), C order; out: float32 (n,), written
  *
  * `table` is float32 (num_words, 4u) with the i, f, o columns already halved, or int8 (num_words, 4u)
  * with `table_scale` float32 (num_words,) (the halving is applied per row as it is read). `recurrent`
  * is float32 (u, 4u), halved likewise; `primed_h`/`primed_c` float32 (maxlen + 1, u). See _lstm.py.
+ *
+ * A fused model also gives its n-gram branch, folded: `ngram_scores` float32 (buckets + 1,) with
+ * ngram_scores[0] == 0, `ngram_bias`, and `ngram_length`, the n-gram ids after the word ids of a row.
+ * Each message is then the mean of the LSTM's probability and sigmoid(ngram_bias + the mean score of
+ * its non-zero n-gram ids), computed in float32 as NgramBranch.fuse computes it (its sum in NumPy's
+ * pairwise order): one call a message, whatever the batch.
  *
  * Plain CPython C API and the buffer protocol: no NumPy headers, no BLAS, no threads of its own. The
  * GIL is released while messages run, so threads sharing a Model run in parallel. Built by setuptools
@@ -15,7 +22,8 @@
  * The same extension computes the hashed character n-grams ("the bag", spec and reference in _ngrams.py):
  *
  *   count = ngram_ids(text, buckets, min_n, max_n, lower, out)   # one message; out: int32 (limit,)
- *   ngram_rows(texts, buckets, min_n, max_n, lower, out)         # a list of them; out: int32 (n, limit)
+ *   ngram_rows(texts, buckets, min_n, max_n, lower, out)         # a list of them; out: int32 (n, limit), rows
+ *                                                                # contiguous (C order, or columns of a wider array)
  *
  * A text is an ASCII str as it is, or any other text lowered (if `lower`), split on Python's whitespace,
  * joined by spaces and encoded in UTF-8 (surrogatepass): C knows only ASCII whitespace and, with `lower`,
@@ -57,6 +65,10 @@ typedef struct {
     const float *recurrent, *dense_kernel, *primed_h, *primed_c;
     float dense_bias;
     float *half;              /* 4u: 0.5 for the i, f, o columns, 1 for c */
+    const float *ngram_scores; /* a fused model's n-gram branch (NULL for a word model): buckets + 1 scores */
+    Py_ssize_t ngram_ids;     /* len(ngram_scores): n-gram ids are 0..ngram_ids - 1 */
+    Py_ssize_t ngram_length;  /* n-gram ids per row, after the maxlen word ids (0 for a word model) */
+    float ngram_bias;
 } Weights;
 
 typedef float (*Kernel)(const int32_t *, const Weights *, float *);
@@ -111,9 +123,65 @@ static int avx2_available(void) {
 #endif
 }
 
+/* ---- a fused model's n-gram branch ----------------------------------------------------------------- */
+
+/* The float32 sum of scores[ids[0..n-1]] in NumPy's pairwise order (its `pairwise_sum` in umath: up to 8
+ * terms in a row; up to 128 in eight interleaved partial sums; more split in two at a multiple of 8), so
+ * that it has the bits of `scores[ids].sum(axis=1, dtype=np.float32)` in NgramBranch.fuse. Plain C
+ * without -ffast-math: the compiler may not reassociate it. */
+static float gathered_sum(const float *scores, const int32_t *ids, Py_ssize_t n) {
+    if (n < 8) {
+        float sum = 0.0f;
+        for (Py_ssize_t i = 0; i < n; i++)
+            sum += scores[ids[i]];
+        return sum;
+    }
+    if (n <= 128) {
+        float r[8];
+        for (int j = 0; j < 8; j++)
+            r[j] = scores[ids[j]];
+        Py_ssize_t i = 8;
+        for (; i < n - (n % 8); i += 8)
+            for (int j = 0; j < 8; j++)
+                r[j] += scores[ids[i + j]];
+        float sum = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
+        for (; i < n; i++)
+            sum += scores[ids[i]];
+        return sum;
+    }
+    Py_ssize_t half = n / 2;
+    half -= half % 8;
+    return gathered_sum(scores, ids, half) + gathered_sum(scores, ids + half, n - half);
+}
+
+/* The fused probability of a message from its LSTM probability and its n-gram ids (checked): the mean
+ * of the two branches, the n-gram one sigmoid(bias + the mean score of the non-zero ids, 0 for none). */
+static float fuse(const Weights *w, const int32_t *ngram_ids, float word) {
+    const float total = 0.0f + gathered_sum(w->ngram_scores, ngram_ids, w->ngram_length);  /* NumPy starts from 0 */
+    Py_ssize_t count = 0;
+    for (Py_ssize_t j = 0; j < w->ngram_length; j++)
+        count += ngram_ids[j] != 0;
+    const float ngram = 1.0f / (1.0f + expf(-(w->ngram_bias + total / (float)(count > 1 ? count : 1))));
+    return (word + ngram) * 0.5f;
+}
+
+/* The index of the first of ids[0..n-1] outside 0..limit - 1, or -1: a scan without branches first
+ * (which the compiler vectorizes; most rows are good), then the search. */
+static Py_ssize_t first_bad(const int32_t *ids, Py_ssize_t n, Py_ssize_t limit) {
+    const uint32_t top = limit < ((Py_ssize_t)1 << 31) ? (uint32_t)limit : (uint32_t)1 << 31;  /* a negative id is above it */
+    uint32_t any = 0;
+    for (Py_ssize_t j = 0; j < n; j++)
+        any |= (uint32_t)ids[j] >= top;
+    if (any)
+        for (Py_ssize_t j = 0; j < n; j++)
+            if ((uint32_t)ids[j] >= top)
+                return j;
+    return -1;
+}
+
 /* ---- the Model type ------------------------------------------------------------------------------- */
 
-enum { TABLE, SCALE, RECURRENT, DENSE, PRIMED_H, PRIMED_C, VIEWS };
+enum { TABLE, SCALE, RECURRENT, DENSE, PRIMED_H, PRIMED_C, NGRAM_SCORES, VIEWS };
 
 typedef struct {
     PyObject_HEAD
@@ -152,11 +220,14 @@ static int take(Model *self, int slot, PyObject *obj, const char *name, char for
 }
 
 static int Model_init(Model *self, PyObject *args, PyObject *kwargs) {
-    static char *keywords[] = {"table", "table_scale", "recurrent", "dense_kernel", "dense_bias", "primed_h", "primed_c", "isa", NULL};
-    PyObject *table, *scale, *recurrent, *dense, *primed_h, *primed_c;
-    float bias;
+    static char *keywords[] = {"table", "table_scale", "recurrent", "dense_kernel", "dense_bias", "primed_h", "primed_c", "isa",
+                               "ngram_scores", "ngram_bias", "ngram_length", NULL};
+    PyObject *table, *scale, *recurrent, *dense, *primed_h, *primed_c, *ngram_scores = Py_None;
+    float bias, ngram_bias = 0.0f;
+    Py_ssize_t ngram_length = 0;
     const char *isa = "auto";
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOOOfOO|s", keywords, &table, &scale, &recurrent, &dense, &bias, &primed_h, &primed_c, &isa))
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOOOfOO|s$Ofn", keywords, &table, &scale, &recurrent, &dense, &bias, &primed_h, &primed_c, &isa,
+                                     &ngram_scores, &ngram_bias, &ngram_length))
         return -1;
     if (self->kernel) {
         PyErr_SetString(PyExc_RuntimeError, "Model is already initialized");
@@ -180,7 +251,26 @@ static int Model_init(Model *self, PyObject *args, PyObject *kwargs) {
         PyErr_SetString(PyExc_ValueError, "inconsistent LSTM array shapes");
         return -1;
     }
+    const int fused = ngram_scores != Py_None;
+    if (fused && take(self, NGRAM_SCORES, ngram_scores, "ngram_scores", 'f', 1))
+        return -1;
+    if (!fused && ngram_length != 0) {
+        PyErr_Format(PyExc_ValueError, "ngram_length %zd needs ngram_scores", ngram_length);
+        return -1;
+    }
+    if (fused && (ngram_length < 1 || ngram_length > INT32_MAX)) {
+        PyErr_Format(PyExc_ValueError, "ngram_length must be from 1 to %d, found %zd", INT32_MAX, ngram_length);
+        return -1;
+    }
+    if (fused && (self->views[NGRAM_SCORES].shape[0] < 1 || ((const float *)self->views[NGRAM_SCORES].buf)[0] != 0.0f)) {
+        PyErr_SetString(PyExc_ValueError, "ngram_scores must be a vector whose first (padding) score is 0");
+        return -1;
+    }
     Weights *w = &self->w;
+    w->ngram_scores = fused ? (const float *)self->views[NGRAM_SCORES].buf : NULL;
+    w->ngram_ids = fused ? self->views[NGRAM_SCORES].shape[0] : 0;
+    w->ngram_length = fused ? ngram_length : 0;
+    w->ngram_bias = ngram_bias;
     w->units = (int)units;
     w->maxlen = (int)(ps[0] - 1);
     w->rows = ts[0];
@@ -237,7 +327,7 @@ static PyObject *Model_profile(Model *self, PyObject *args) {
     PyObject *ids_obj, *out_obj;
     if (!PyArg_ParseTuple(args, "OO:profile", &ids_obj, &out_obj))
         return NULL;
-    double times[4] = {0, 0, 0, 0};
+    double times[5] = {0, 0, 0, 0, 0};
     PyObject *done = score(self, ids_obj, out_obj, times);
     if (!done)
         return NULL;
@@ -246,7 +336,14 @@ static PyObject *Model_profile(Model *self, PyObject *args) {
     for (int i = 0; i < 10000; i++)
         now_ns();
     const double timer = (now_ns() - begin) / 10001;  /* what one reading of the clock adds to each part */
-    return Py_BuildValue("{s:d,s:d,s:d,s:d,s:d}", "lookup_ns", times[0], "recurrence_ns", times[1], "activations_ns", times[2], "output_ns", times[3], "timer_ns", timer);
+    PyObject *parts = Py_BuildValue("{s:d,s:d,s:d,s:d,s:d}", "lookup_ns", times[0], "recurrence_ns", times[1], "activations_ns", times[2], "output_ns", times[3], "timer_ns", timer);
+    if (parts && self->w.ngram_scores) {  /* a fused model: its n-gram gather, mean and fusion too */
+        PyObject *ngram = PyFloat_FromDouble(times[4]);
+        if (!ngram || PyDict_SetItemString(parts, "ngram_ns", ngram) < 0)
+            Py_CLEAR(parts);
+        Py_XDECREF(ngram);
+    }
+    return parts;
 }
 
 static PyObject *score(Model *self, PyObject *ids_obj, PyObject *out_obj, double *times) {
@@ -263,47 +360,68 @@ static PyObject *score(Model *self, PyObject *ids_obj, PyObject *out_obj, double
     }
     PyObject *result = NULL;
     const Weights *w = &self->w;
+    const int maxlen = w->maxlen;
+    const Py_ssize_t width = maxlen + w->ngram_length;  /* a row: the word ids, then a fused model's n-gram ids */
     const char *fi = ids.format ? ids.format : "B", *fo = out.format ? out.format : "B";
     fi += (fi[0] == '<' || fi[0] == '=' || fi[0] == '@');
     fo += (fo[0] == '<' || fo[0] == '=' || fo[0] == '@');
-    if (strcmp(fi, "i") != 0 || ids.itemsize != 4 || ids.ndim != 2 || ids.shape[1] != w->maxlen) {
-        PyErr_Format(PyExc_ValueError, "ids must be a C-contiguous int32 array of shape (n, %d)", w->maxlen);
+    if (strcmp(fi, "i") != 0 || ids.itemsize != 4 || ids.ndim != 2 || ids.shape[1] != width) {
+        if (w->ngram_scores)
+            PyErr_Format(PyExc_ValueError, "ids must be a C-contiguous int32 array of shape (n, %zd): %d word ids, then %zd n-gram ids", width, maxlen, w->ngram_length);
+        else
+            PyErr_Format(PyExc_ValueError, "ids must be a C-contiguous int32 array of shape (n, %d)", maxlen);
         goto done;
     }
     if (strcmp(fo, "f") != 0 || out.ndim != 1 || out.shape[0] != ids.shape[0]) {
         PyErr_SetString(PyExc_ValueError, "out must be a C-contiguous float32 array with one element per row of ids");
         goto done;
     }
-    const Py_ssize_t n = ids.shape[0], total = n * w->maxlen;
+    const Py_ssize_t n = ids.shape[0];
     const int32_t *rows = (const int32_t *)ids.buf;
     float *probabilities = (float *)out.buf;
-    Py_ssize_t bad = -1;
+    Py_ssize_t bad = -1;  /* the first id out of range, as an index into rows */
     float *scratch = malloc(12 * (size_t)w->units * sizeof(float));
     if (!scratch) {
         PyErr_NoMemory();
         goto done;
     }
     Py_BEGIN_ALLOW_THREADS
-    for (Py_ssize_t i = 0; i < total; i++)
-        if (rows[i] < 0 || rows[i] >= w->rows) {
-            bad = i;
-            break;
-        }
+    for (Py_ssize_t m = 0; m < n && bad < 0; m++) {
+        const int32_t *row = rows + m * width;
+        Py_ssize_t j = first_bad(row, maxlen, w->rows);
+        if (j < 0 && w->ngram_scores && (j = first_bad(row + maxlen, w->ngram_length, w->ngram_ids)) >= 0)
+            j += maxlen;
+        if (j >= 0)
+            bad = m * width + j;
+    }
     if (bad >= 0) {
     } else if (times) {
-        for (Py_ssize_t m = 0; m < n; m++)
-            probabilities[m] = self->profiler(rows + m * w->maxlen, w, scratch, times);
+        for (Py_ssize_t m = 0; m < n; m++) {
+            const int32_t *row = rows + m * width;
+            probabilities[m] = self->profiler(row, w, scratch, times);
+            if (w->ngram_scores) {
+                const double begin = now_ns();
+                probabilities[m] = fuse(w, row + maxlen, probabilities[m]);
+                times[4] += now_ns() - begin;
+            }
+        }
     } else {
         Py_ssize_t m = 0;
         for (; m + 1 < n; m += 2)  /* two at a time, each with the arithmetic of one alone */
-            self->pair(rows + m * w->maxlen, rows + (m + 1) * w->maxlen, w, scratch, probabilities + m, probabilities + m + 1);
+            self->pair(rows + m * width, rows + (m + 1) * width, w, scratch, probabilities + m, probabilities + m + 1);
         if (m < n)
-            probabilities[m] = self->kernel(rows + m * w->maxlen, w, scratch);
+            probabilities[m] = self->kernel(rows + m * width, w, scratch);
+        if (w->ngram_scores)  /* each message's own, whatever the batch */
+            for (m = 0; m < n; m++)
+                probabilities[m] = fuse(w, rows + m * width + maxlen, probabilities[m]);
     }
     Py_END_ALLOW_THREADS
     free(scratch);
     if (bad >= 0) {
-        PyErr_Format(PyExc_ValueError, "token id %d at row %zd is outside the model's vocabulary of %zd ids", rows[bad], bad / w->maxlen, w->rows);
+        if (bad % width < maxlen)
+            PyErr_Format(PyExc_ValueError, "token id %d at row %zd is outside the model's vocabulary of %zd ids", rows[bad], bad / width, w->rows);
+        else
+            PyErr_Format(PyExc_ValueError, "n-gram id %d at row %zd is outside the model's n-gram ids 0..%zd", rows[bad], bad / width, w->ngram_ids - 1);
         goto done;
     }
     result = Py_NewRef(Py_None);
@@ -319,8 +437,9 @@ static PyObject *Model_get_isa(Model *self, void *closure) {
 }
 
 static PyMethodDef Model_methods[] = {
-    {"run", (PyCFunction)Model_run, METH_VARARGS, "run(ids, out): the spam probability of each row of int32 ids (n, maxlen) into float32 out (n,)"},
-    {"profile", (PyCFunction)Model_profile, METH_VARARGS, "profile(ids, out): run(), timed by part (for the benchmark): a dict of nanoseconds, and one clock reading's cost"},
+    {"run", (PyCFunction)Model_run, METH_VARARGS,
+     "run(ids, out): the spam probability of each row of int32 ids (n, maxlen + ngram_length) into float32 out (n,)"},
+    {"profile", (PyCFunction)Model_profile, METH_VARARGS, "profile(ids, out): run(), timed by part (for the benchmark): a dict of nanoseconds (a fused model's n-gram branch as ngram_ns), and one clock reading's cost"},
     {NULL, NULL, 0, NULL},
 };
 
@@ -607,18 +726,27 @@ static int bag_of(Bag *bag, PyObject *const *args) {
     return 0;
 }
 
-/* A C-contiguous writable int32 buffer of `ndim` dimensions; returns 0 or sets an exception. */
+/* A writable int32 buffer of `ndim` dimensions whose rows are contiguous and apart (a C-contiguous array,
+ * or columns of a wider one: a fused model's n-gram ids beside its word ids); returns 0 or sets an exception. */
 static int int32_out(PyObject *obj, Py_buffer *view, int ndim, const char *shape) {
-    if (PyObject_GetBuffer(obj, view, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | PyBUF_WRITABLE) < 0)
+    if (PyObject_GetBuffer(obj, view, PyBUF_STRIDES | PyBUF_FORMAT | PyBUF_WRITABLE) < 0)
         return -1;
     const char *f = view->format ? view->format : "B";
     f += (f[0] == '<' || f[0] == '=' || f[0] == '@');
-    if (strcmp(f, "i") != 0 || view->itemsize != 4 || view->ndim != ndim) {
-        PyErr_Format(PyExc_ValueError, "out must be a writable C-contiguous int32 array of shape %s", shape);
+    int ok = strcmp(f, "i") == 0 && view->itemsize == 4 && view->ndim == ndim && (view->shape[ndim - 1] < 2 || view->strides[ndim - 1] == 4);
+    if (ok && ndim == 2 && view->shape[0] > 1)  /* rows in order, none overlapping the next */
+        ok = view->strides[0] % 4 == 0 && view->strides[0] >= 4 * view->shape[1];
+    if (!ok) {
+        PyErr_Format(PyExc_ValueError, "out must be a writable int32 array of shape %s whose rows are contiguous", shape);
         PyBuffer_Release(view);
         return -1;
     }
     return 0;
+}
+
+/* The int32 elements from one row of a 2-D `int32_out` buffer to the next. */
+static Py_ssize_t row_step(const Py_buffer *view) {
+    return view->shape[0] > 1 ? view->strides[0] / 4 : view->shape[1];
 }
 
 typedef struct {
@@ -735,9 +863,10 @@ static PyObject *ngram_rows(PyObject *module, PyObject *const *args, Py_ssize_t 
         PyErr_NoMemory();
         goto done;
     }
+    const Py_ssize_t step = row_step(&out);
     PyThreadState *saved = unlocked ? PyEval_SaveThread() : NULL;
     for (Py_ssize_t m = 0; m < n; m++)
-        bag_row(each[m].data, each[m].size, &bag, &work.seen, work.scratch, (int32_t *)out.buf + m * bag.limit);
+        bag_row(each[m].data, each[m].size, &bag, &work.seen, work.scratch, (int32_t *)out.buf + m * step);
     if (saved)
         PyEval_RestoreThread(saved);
     result = Py_NewRef(Py_None);

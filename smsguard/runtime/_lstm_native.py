@@ -3,7 +3,9 @@
 The kernel runs one message at a time with the same function whatever the batch (a probability is
 bit-identical alone or among thousands), uses no BLAS and no threads of its own, and releases the
 GIL while it runs. An int8 table stays int8 in memory: each row is dequantized as it is read, exactly
-as `LstmWeights.load` dequantizes the whole table for the NumPy backend.
+as `LstmWeights.load` dequantizes the whole table for the NumPy backend. A fused model's n-gram branch
+(`NgramBranch`) runs in the same call: the kernel gathers the scores of a row's n-gram ids, takes their
+mean and averages the two branches as `NgramBranch.fuse` does, so a fused message is one C call too.
 
 `available()` is False where the extension was not built (no C compiler at install time); the
 runtime then falls back to the NumPy backend, and `verify`/`bench` say so once.
@@ -19,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from smsguard.runtime._lstm import NPZ_FORMAT, NgramBranch, split_input
+from smsguard.runtime._lstm import NPZ_FORMAT, NgramBranch
 
 MODULE = "smsguard.runtime._lstm_c"
 NOT_BUILT = (
@@ -88,13 +90,16 @@ class NativeArrays:
             )
 
     def model(self, isa: str = "auto") -> Any:
-        """The kernel's `Model` over these arrays (it keeps them alive through their buffers)."""
+        """The kernel's `Model` over these arrays (it keeps them alive through their buffers); a fused
+        model's takes rows of its word ids then its n-gram ids, and fuses the branches itself."""
         from smsguard.runtime import _lstm_c  # type: ignore[attr-defined]
 
         if self.primed_h.shape[0] != self.maxlen + 1:
             msg = f"primed states have {self.primed_h.shape[0]} rows, expected maxlen + 1 = {self.maxlen + 1}"
             raise ValueError(msg)
-        return _lstm_c.Model(self.table, self.table_scale, self.recurrent, self.dense_kernel, self.dense_bias, self.primed_h, self.primed_c, isa)
+        ngrams = self.ngrams
+        branch = {} if ngrams is None else {"ngram_scores": ngrams.scores, "ngram_bias": float(ngrams.bias), "ngram_length": ngrams.length}
+        return _lstm_c.Model(self.table, self.table_scale, self.recurrent, self.dense_kernel, self.dense_bias, self.primed_h, self.primed_c, isa, **branch)
 
 
 def _halving(units: int) -> np.ndarray:
@@ -104,12 +109,10 @@ def _halving(units: int) -> np.ndarray:
     return half
 
 
-def proba(model: Any, ids: np.ndarray, maxlen: int | None = None, ngrams: NgramBranch | None = None) -> np.ndarray:
-    """The kernel's probabilities for word ids (n, maxlen); with `ngrams`, for rows of a fused model's input."""
+def proba(model: Any, ids: np.ndarray) -> np.ndarray:
+    """The kernel's probabilities for rows of model input: word ids (n, maxlen), then a fused model's
+    n-gram ids (n, maxlen + ngram_length); the kernel checks the shape and every id."""
     ids = np.ascontiguousarray(ids, dtype=np.int32)
-    ngram_ids = None
-    if ngrams is not None and maxlen is not None:
-        ids, ngram_ids = split_input(ids, maxlen, ngrams)
     out = np.empty(len(ids), dtype=np.float32)
     model.run(ids, out)
-    return out if ngrams is None or ngram_ids is None else ngrams.fuse(out, ngram_ids)
+    return out

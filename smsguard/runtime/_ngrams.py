@@ -109,20 +109,23 @@ class NgramHasher:
         """The bag for `texts`: int32 array of shape (len(texts), length), each row its ids then zeros."""
         return self.encode_checked(list(as_texts(texts)))
 
-    def encode_checked(self, texts: list[str]) -> np.ndarray:
-        """`encode` for a list that `as_texts` has already checked (the classifier's chunks)."""
+    def encode_checked(self, texts: list[str], out: np.ndarray | None = None) -> np.ndarray:
+        """`encode` for a list that `as_texts` has already checked (the classifier's chunks); into `out`
+        when given (returned): int32 (len(texts), length) with contiguous rows, such as the n-gram columns
+        of a fused model's input (`Vocabulary.encode_checked`). Every element is written."""
         config = self.config
+        if out is None:
+            out = np.empty((len(texts), config.length), dtype=np.int32)
         if self._rows is None:
-            out = np.zeros((len(texts), config.length), dtype=np.int32)
             for row, text in zip(out, texts, strict=True):
                 ids = self.ids(text)
                 row[: len(ids)] = ids
+                row[len(ids) :] = 0
             return out
         # What C reads: an ASCII text as it is (C splits on ASCII whitespace and lowers ASCII letters, all
         # that str.split() and str.lower() do there); any other lowered here, split on Python's whitespace
         # and joined by spaces, since C knows no Unicode.
         lower = config.lower
-        out = np.empty((len(texts), config.length), dtype=np.int32)  # C writes every element
         self._rows(
             [text if text.isascii() else _joined(text.lower() if lower else text) for text in texts],
             config.buckets,

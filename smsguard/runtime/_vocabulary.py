@@ -158,17 +158,23 @@ class Vocabulary:
         return self.encode_checked(list(as_texts(texts)))
 
     def encode_checked(self, texts: list[str]) -> np.ndarray:
-        """`encode` for a list that `as_texts` has already checked (the classifier's chunks)."""
-        words = self.encode_words(texts)
+        """`encode` for a list that `as_texts` has already checked (the classifier's chunks). A fused
+        model's row is written in place: the word ids, then the n-gram ids into the same array."""
         if self.ngrams is None:
-            return words
-        return np.concatenate([words, self.ngrams.encode_checked(texts)], axis=1)
+            return self.encode_words(texts)
+        maxlen = self.config.maxlen
+        out = np.zeros((len(texts), self.width), dtype=np.int32)
+        self.encode_words(texts, out[:, :maxlen])
+        self.ngrams.encode_checked(texts, out[:, maxlen:])
+        return out
 
-    def encode_words(self, texts: list[str]) -> np.ndarray:
-        """The word ids alone, (len(texts), maxlen): the input of a word-only model (a fused model's word branch)."""
+    def encode_words(self, texts: list[str], out: np.ndarray | None = None) -> np.ndarray:
+        """The word ids alone, (len(texts), maxlen): the input of a word-only model (a fused model's word
+        branch); into `out` when given (returned), which must hold zeros (the padding is not written)."""
         config = self.config
         maxlen = config.maxlen
-        out = np.zeros((len(texts), maxlen), dtype=np.int32)
+        if out is None:
+            out = np.zeros((len(texts), maxlen), dtype=np.int32)
         keep_first = config.truncating is Side.POST
         pad_front = config.padding is Side.PRE
         for position, text in enumerate(texts):
