@@ -5,6 +5,7 @@ interpreter; plus the settings that shape it."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -180,3 +181,33 @@ def test_fused_backends_agree_on_raw_text_alone_and_in_a_batch(fused_bundle: Pat
         np.testing.assert_array_equal(batch, alone)
     else:
         np.testing.assert_allclose(alone, batch, atol=1e-6)
+
+
+# ---- the device lanes (tests/test_devices.py runs them on the word model's bundle) ---------------------
+
+
+@pytest.mark.slow
+def test_tflite_runtime_2_14_runs_and_verifies_the_fused_tflite_models(fused_bundle: Path) -> None:
+    from test_devices import checklist, lane, runs_of_verify
+
+    done = lane("tflite_runtime_lane.sh", fused_bundle)
+    assert done.returncode == 0, done.stderr[-3000:]
+    (run,) = runs_of_verify(done.stderr)
+    assert "-[✓] tokenizer: " in run  # the n-gram ids too, in the lane's own install (numpy < 2)
+    assert checklist(run) == {(m, "tflite-runtime"): "✓" for m in ("model.float32.tflite", "model.dynamic_int8.tflite", "model.float16.tflite")}
+    assert [json.loads(line)["label"] for line in done.stdout.splitlines()] == ["spam", "ham"]
+
+
+@pytest.mark.slow
+def test_the_fused_bundle_verifies_on_emulated_raspberry_pi_cpus(fused_bundle: Path) -> None:
+    from test_devices import PI_CPUS, checklist, lane, runs_of_verify
+
+    done = lane("arm64_lane.sh", fused_bundle)
+    assert done.returncode == 0, done.stderr[-5000:]
+    assert re.findall(r"^\* native kernel: (\S+)$", done.stderr, re.MULTILINE) == ["neon"] * len(PI_CPUS)
+    runs = runs_of_verify(done.stderr)
+    assert len(runs) == len(PI_CPUS)
+    for cpu, run in zip(PI_CPUS, runs, strict=True):
+        results = checklist(run)
+        assert results and all(mark == "✓" for mark in results.values()), (cpu, results)
+        assert ("model.int8.npz", "native") in results, cpu
