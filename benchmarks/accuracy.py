@@ -17,7 +17,6 @@ import sys
 import tempfile
 import time
 from datetime import datetime, timezone
-from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +29,7 @@ HAM_RATE = 0.002  # recall_at_ham_rate: the spam caught at the test threshold th
 SVM = "TF-IDF words + chars, LinearSVC"
 NB = "TF-IDF words, multinomial NB"
 TUTORIAL = "Keras, tutorial preset (reference)"
+TUNED = "Keras, tuned preset (the word LSTM alone)"
 # The targets of the fused-model issue, for the recommended quantized model (mean over the seeds, test part).
 TARGETS = {
     "accuracy": (">=", 0.992),
@@ -69,7 +69,8 @@ def main() -> int:
             "preset's target ham false-positive rate on the validation part or, with threshold_folds, on out-of-fold "
             "predictions over train + validation), an exported model's own when its "
             "manifest entry gives one; the SVM at decision 0 and naive Bayes at 0.5, or, when the preset has a "
-            "target, chosen on the validation part the same way"
+            "target, chosen the way the preset chooses the LSTM's (on the validation part, or on out-of-fold scores over "
+            "train + validation with threshold_folds), and also shown at decision 0 / 0.5 for comparison"
         ),
         "per_seed": {str(seed): systems for seed, systems in per_seed.items()},
         "summary": summarize(per_seed),
@@ -99,12 +100,7 @@ def run_seed(preset: str, seed: int, data: str | None) -> dict[str, dict]:
         split = split_dataset(dataset, seed, config.test_size, config.validation_size)
         texts = np.asarray(dataset.texts, dtype=object)
         test_texts, test_labels = texts[split.test].tolist(), dataset.labels[split.test]
-        from smsguard.runtime import Vocabulary
-        from smsguard.runtime.bundle import read_json
-        from smsguard.train._model import load_model
-
-        vocabulary = Vocabulary.from_dict(read_json(run_dir / "vocab.json", "vocabulary"))
-        proba = load_model(run_dir / "model.keras").predict(vocabulary.encode(test_texts), batch_size=1024, verbose=0).reshape(-1)
+        proba = _keras_scores(run_dir, test_texts)
         systems[f"Keras, {preset} preset"] = _entry(result.test, keras_size, test_labels, proba)
         if config.target_ham_fpr is not None:  # what the target's threshold costs and buys, shown beside it
             systems[f"Keras, {preset} preset, at threshold 0.5 (comparison)"] = _entry(evaluate(test_labels, proba, 0.5), keras_size, test_labels, proba)
@@ -123,14 +119,20 @@ def run_seed(preset: str, seed: int, data: str | None) -> dict[str, dict]:
 
         if preset != "tutorial":
             tutorial = train(TrainConfig.from_preset("tutorial", seed=seed, data=data), Path(work) / "tutorial")
-            systems[TUTORIAL] = _entry(tutorial.test, (Path(work) / "tutorial" / "model.keras").stat().st_size)
+            systems[TUTORIAL] = _entry(tutorial.test, (Path(work) / "tutorial" / "model.keras").stat().st_size, test_labels, _keras_scores(Path(work) / "tutorial", test_texts))
+
+        if preset != "tuned":  # today's word LSTM alone, for comparison
+            tuned = train(TrainConfig.from_preset("tuned", seed=seed, data=data), Path(work) / "tuned")
+            systems[TUNED] = _entry(tuned.test, (Path(work) / "tuned" / "model.keras").stat().st_size, test_labels, _keras_scores(Path(work) / "tuned", test_texts))
 
         for name, pipeline, score in _baselines():
             pipeline.fit(texts[split.train], dataset.labels[split.train])
-            threshold = baseline_threshold(name, config.target_ham_fpr, dataset.labels[split.validation], partial(score, pipeline, texts[split.validation]))
+            threshold = baseline_threshold(name, config, pipeline, score, texts, dataset.labels, split)
             scores = score(pipeline, texts[split.test])
-            metrics = evaluate(test_labels, scores, threshold)
-            systems[name] = _entry(metrics, _joblib_size(pipeline, Path(work)), test_labels, scores)
+            size = _joblib_size(pipeline, Path(work))
+            systems[name] = _entry(evaluate(test_labels, scores, threshold), size, test_labels, scores)
+            if config.target_ham_fpr is not None:  # at its own decision threshold, as without a target
+                systems[f"{name}, at {default_threshold(name):g} (comparison)"] = _entry(evaluate(test_labels, scores, default_threshold(name)), size, test_labels, scores)
     return systems
 
 
@@ -140,6 +142,16 @@ def recall_at_ham_rate(labels, scores, rate: float = HAM_RATE) -> float:
     from smsguard.train import evaluate, threshold_for_ham_fpr
 
     return evaluate(labels, scores, threshold_for_ham_fpr(labels, scores, rate)).spam_recall
+
+
+def _keras_scores(run_dir: Path, texts: list[str]) -> np.ndarray:
+    """A run's Keras model on `texts`, through its own vocabulary."""
+    from smsguard.runtime import Vocabulary
+    from smsguard.runtime.bundle import read_json
+    from smsguard.train._model import load_model
+
+    vocabulary = Vocabulary.from_dict(read_json(run_dir / "vocab.json", "vocabulary"))
+    return load_model(run_dir / "model.keras").predict(vocabulary.encode(texts), batch_size=1024, verbose=0).reshape(-1)
 
 
 def _baselines():
@@ -163,14 +175,32 @@ def _baselines():
     ]
 
 
-def baseline_threshold(name: str, target_ham_fpr: float | None, validation_labels, validation_scores) -> float:
-    """A baseline's threshold: decision 0 for the SVM, 0.5 for naive Bayes, or, when the preset has a target
-    ham false-positive rate, the one meeting it on the validation part (`validation_scores()` gives its scores)."""
-    if target_ham_fpr is None:
-        return 0.0 if name == SVM else 0.5
+def baseline_threshold(name: str, config, pipeline, score, texts, labels, split) -> float:
+    """A baseline's threshold, chosen the way the preset chooses the LSTM's: decision 0 for the SVM and 0.5 for
+    naive Bayes without a target ham false-positive rate; with one, the lowest threshold meeting it on the
+    validation part (`pipeline` fitted on the training part), or, with `threshold_folds`, on out-of-fold
+    scores over train + validation (a fresh copy of `pipeline` fitted per fold)."""
     from smsguard.train import threshold_for_ham_fpr
 
-    return threshold_for_ham_fpr(validation_labels, validation_scores(), target_ham_fpr)
+    target = config.target_ham_fpr
+    if target is None:
+        return default_threshold(name)
+    if not config.threshold_folds:
+        return threshold_for_ham_fpr(labels[split.validation], score(pipeline, texts[split.validation]), target)
+    from sklearn.base import clone
+    from sklearn.model_selection import StratifiedKFold
+
+    pool = np.concatenate([split.train, split.validation])
+    oof = np.zeros(len(pool))
+    for seen, held in StratifiedKFold(config.threshold_folds, shuffle=True, random_state=config.seed).split(pool, labels[pool]):
+        fitted = clone(pipeline).fit(texts[pool[seen]], labels[pool[seen]])
+        oof[held] = score(fitted, texts[pool[held]])
+    return threshold_for_ham_fpr(labels[pool], oof, target)
+
+
+def default_threshold(name: str) -> float:
+    """A baseline's own decision threshold: 0 for the SVM's margin, 0.5 for naive Bayes' probability."""
+    return 0.0 if name == SVM else 0.5
 
 
 def _joblib_size(pipeline, folder: Path) -> int:

@@ -26,7 +26,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -150,7 +149,7 @@ def run_seed(preset: str, seed: int, data: str | None, ood: OodSet) -> dict[str,
 
         for name, pipeline, score in _baselines():
             pipeline.fit(texts[split.train], dataset.labels[split.train])
-            threshold = baseline_threshold(name, config.target_ham_fpr, dataset.labels[split.validation], partial(score, pipeline, texts[split.validation]))
+            threshold = baseline_threshold(name, config, pipeline, score, texts, dataset.labels, split)
             in_domain = evaluate(test_labels, score(pipeline, texts[split.test]), threshold)
             systems[name] = _entry(ood, np.asarray(score(pipeline, np.asarray(ood_texts, dtype=object))), threshold, evaluate, in_domain)
     return systems
