@@ -161,7 +161,7 @@ def test_run_folder_holds_everything_needed_to_recompute_its_figures(run_dir: Pa
     assert {p.name for p in (run_dir / "plots").glob("*.png")} == {"roc.png", "precision_recall.png", "confusion_matrix.png", "history.png"}
     from smsguard.train import TrainConfig
 
-    shipped = TrainConfig()  # the run is the default preset's
+    shipped = TrainConfig.from_preset("tuned")  # the run is the tuned preset's (the fused default's is test_fused.py's)
     history = json.loads((run_dir / "history.json").read_text())
     assert 1 <= len(history["loss"]) == len(history["val_loss"]) <= shipped.epochs
     assert 1 <= history["kept_epoch"] <= len(history["loss"])
@@ -218,7 +218,7 @@ def test_the_tokenizer_is_fitted_on_the_training_part_only(run_dir: Path) -> Non
 def test_a_target_ham_fpr_sets_the_threshold_on_validation(data_path: Path, tmp_path: Path) -> None:
     from smsguard.train import TrainConfig, train
 
-    result = train(TrainConfig(data=str(data_path), epochs=2, target_ham_fpr=0.0), tmp_path / "run")
+    result = train(TrainConfig.from_preset("tuned", data=str(data_path), epochs=2, target_ham_fpr=0.0), tmp_path / "run")
     assert result.validation.ham_false_positive_rate == 0.0
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["threshold"] == result.threshold != 0.5
@@ -229,8 +229,10 @@ def test_a_target_ham_fpr_sets_the_threshold_on_validation(data_path: Path, tmp_
 def test_the_same_seed_trains_the_same_model(data_path: Path, tmp_path: Path) -> None:
     from smsguard.train import TrainConfig, train
 
-    first = train(TrainConfig(data=str(data_path), epochs=1, seed=7), tmp_path / "a")
-    second = train(TrainConfig(data=str(data_path), epochs=1, seed=7), tmp_path / "b")
+    # The default (fused): both branches and the out-of-fold models, each seeded (2 folds, to keep it short).
+    first = train(TrainConfig(data=str(data_path), epochs=1, seed=7, threshold_folds=2), tmp_path / "a")
+    second = train(TrainConfig(data=str(data_path), epochs=1, seed=7, threshold_folds=2), tmp_path / "b")
+    assert first.threshold == second.threshold
     assert first.test == second.test
     assert (tmp_path / "a" / "split.json").read_bytes() == (tmp_path / "b" / "split.json").read_bytes()
 
@@ -292,7 +294,7 @@ def test_the_recommended_model_follows_the_rule_on_the_validation_part(bundle_di
 def test_each_model_ships_the_threshold_it_was_checked_at(bundle_dir: Path, run_dir: Path) -> None:
     from smsguard.train import TrainConfig
 
-    target = TrainConfig().target_ham_fpr
+    target = TrainConfig.from_preset("tuned").target_ham_fpr  # bundle_dir is the tuned run's
     manifest = json.loads((bundle_dir / "manifest.json").read_text())
     report = {m["model"]: m for m in json.loads((bundle_dir / "parity.json").read_text())["models"]}
     assert manifest["threshold"] == json.loads((run_dir / "metrics.json").read_text())["threshold"]
