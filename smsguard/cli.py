@@ -455,11 +455,11 @@ def _add_config_flags(parser: argparse.ArgumentParser, config_class: type, prese
     for f in dataclasses.fields(config_class):
         base, optional = _flag_type(hints[f.name])
         flag = "--" + f.name.replace("_", "-")
-        help_text = comments.get(f.name, "")
+        help_text = comments.get(f.name, "").replace("%", "%%")  # argparse formats help with %
         default = f.default
         shown = [] if default is None else [f"default: {default}"]
         shown += [f"{name}: {values[f.name]}" for name, values in (presets or {}).items() if values.get(f.name, default) != default]
-        shown_text = f" ({'; '.join(shown)})" if shown else ""
+        shown_text = f" ({'; '.join(shown)})".replace("%", "%%") if shown else ""
         if base is bool:
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS, help=help_text + shown_text)
             continue

@@ -211,3 +211,13 @@ def test_the_fused_bundle_verifies_on_emulated_raspberry_pi_cpus(fused_bundle: P
         results = checklist(run)
         assert results and all(mark == "✓" for mark in results.values()), (cpu, results)
         assert ("model.int8.npz", "native") in results, cpu
+
+
+def test_train_help_prints_percent_signs_as_they_are(capsys: pytest.CaptureFixture[str]) -> None:
+    from smsguard.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "5-fold threshold for 0.2% ham flagged" in out
+    assert "option_strings" not in out  # argparse's %-formatting of a help text with a bare % dumps the action
