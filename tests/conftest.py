@@ -108,6 +108,20 @@ def bundle_dir(run_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+@pytest.fixture(scope="session")
+def fused_run(demo_dir: tuple[Path, subprocess.CompletedProcess]) -> Path:
+    """The default (fused) preset's run, from `demo_dir`."""
+    out, done = demo_dir
+    assert done.returncode == 0, done.stderr[-3000:]
+    return out / "run"
+
+
+@pytest.fixture(scope="session")
+def fused_bundle(fused_run: Path) -> Path:
+    """The default (fused) preset's bundle, from `demo_dir`."""
+    return fused_run.parent / "bundle"
+
+
 @pytest.fixture
 def bundle_copy(bundle_dir: Path, tmp_path: Path) -> Path:
     copy = tmp_path / "bundle"

@@ -1,5 +1,6 @@
-"""The device lanes on the session's real bundle: tflite-runtime 2.14 with numpy < 2 in its own
-environment, and 64-bit ARM (Raspberry Pi OS userland, Python 3.11) under qemu user-mode emulation.
+"""The device lanes on the session's real bundles: tflite-runtime 2.14 with numpy < 2 in its own
+environment (the word model's four TFLite models; test_fused.py runs it on the default's three), and
+64-bit ARM (Raspberry Pi OS userland, Python 3.11) under qemu user-mode emulation (the default, fused).
 Each is run by its script in devices/, as a person reruns it; skipped, with the script's reason, where
 this machine cannot run it (not root, no network)."""
 
@@ -18,7 +19,6 @@ from smsguard.runtime import Bundle, ModelFormat
 
 ROOT = Path(__file__).resolve().parents[1]
 CANNOT_RUN_HERE = 77  # the lanes' exit status when a prerequisite is missing; the last stderr line says which
-MODELS = tuple(t.file_name for t in TARGETS)  # every model a bundle of the default run holds (pinned in test_targets.py)
 TFLITE_MODELS = tuple(t.file_name for t in TARGETS if t.format is ModelFormat.TFLITE)
 ARM_BACKEND = {"tflite": "litert", "onnx": "onnxruntime", "npz": "numpy"}  # what the lane installs; numpy is always there
 PI_CPUS = ("cortex-a53", "cortex-a72", "cortex-a76")  # Pi 3 and Zero 2 W, Pi 4 and 400, Pi 5
@@ -110,8 +110,10 @@ def test_tflite_runtime_2_14_names_the_op_of_a_model_too_new_for_it(run_dir, bun
 
 
 @slow
-def test_the_runtime_and_verify_pass_on_emulated_raspberry_pi_cpus(bundle_dir):
-    done = lane("arm64_lane.sh", bundle_dir)
+def test_the_runtime_and_verify_pass_on_emulated_raspberry_pi_cpus(fused_bundle):
+    """The default (fused) bundle: the word LSTM's NEON kernel and the n-gram hasher and fusion, in one run."""
+    models = tuple(Bundle.load(fused_bundle).models)
+    done = lane("arm64_lane.sh", fused_bundle)
     assert done.returncode == 0, done.stderr[-5000:]
     assert re.findall(r"^\* Emulated (\S+)$", done.stderr, re.MULTILINE) == list(PI_CPUS)
     environments = re.findall(r"^\* Python (3\.11\.\d+) on (\w+) \(glibc [\d.]+\): numpy \S+, ai-edge-litert \S+, onnxruntime \S+$", done.stderr, re.MULTILINE)
@@ -125,5 +127,5 @@ def test_the_runtime_and_verify_pass_on_emulated_raspberry_pi_cpus(bundle_dir):
     assert len(runs) == len(PI_CPUS)
     for cpu, run in zip(PI_CPUS, runs, strict=False):
         assert "-[✓] tokenizer: " in run, cpu
-        expected = {(m, ARM_BACKEND[m.rsplit(".", 1)[1]]): "✓" for m in MODELS} | {(m, "native"): "✓" for m in MODELS if m.endswith(".npz")}
+        expected = {(m, ARM_BACKEND[m.rsplit(".", 1)[1]]): "✓" for m in models} | {(m, "native"): "✓" for m in models if m.endswith(".npz")}
         assert checklist(run) == expected, (cpu, run)

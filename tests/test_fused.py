@@ -5,8 +5,6 @@ interpreter; plus the settings that shape it."""
 from __future__ import annotations
 
 import json
-import re
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -73,18 +71,6 @@ def test_train_takes_every_ngram_setting_as_a_flag(tmp_path: Path, monkeypatch: 
 
 
 # ---- a real fused run and bundle -------------------------------------------------------------------
-
-
-@pytest.fixture(scope="session")
-def fused_run(demo_dir: tuple[Path, subprocess.CompletedProcess]) -> Path:
-    out, done = demo_dir
-    assert done.returncode == 0, done.stderr[-3000:]
-    return out / "run"
-
-
-@pytest.fixture(scope="session")
-def fused_bundle(fused_run: Path) -> Path:
-    return fused_run.parent / "bundle"
 
 
 @pytest.mark.slow
@@ -196,21 +182,6 @@ def test_tflite_runtime_2_14_runs_and_verifies_the_fused_tflite_models(fused_bun
     assert "-[✓] tokenizer: " in run  # the n-gram ids too, in the lane's own install (numpy < 2)
     assert checklist(run) == {(m, "tflite-runtime"): "✓" for m in ("model.float32.tflite", "model.dynamic_int8.tflite", "model.float16.tflite")}
     assert [json.loads(line)["label"] for line in done.stdout.splitlines()] == ["spam", "ham"]
-
-
-@pytest.mark.slow
-def test_the_fused_bundle_verifies_on_emulated_raspberry_pi_cpus(fused_bundle: Path) -> None:
-    from test_devices import PI_CPUS, checklist, lane, runs_of_verify
-
-    done = lane("arm64_lane.sh", fused_bundle)
-    assert done.returncode == 0, done.stderr[-5000:]
-    assert re.findall(r"^\* native kernel: (\S+)$", done.stderr, re.MULTILINE) == ["neon"] * len(PI_CPUS)
-    runs = runs_of_verify(done.stderr)
-    assert len(runs) == len(PI_CPUS)
-    for cpu, run in zip(PI_CPUS, runs, strict=True):
-        results = checklist(run)
-        assert results and all(mark == "✓" for mark in results.values()), (cpu, results)
-        assert ("model.int8.npz", "native") in results, cpu
 
 
 def test_train_help_prints_percent_signs_as_they_are(capsys: pytest.CaptureFixture[str]) -> None:

@@ -229,10 +229,8 @@ def test_a_target_ham_fpr_sets_the_threshold_on_validation(data_path: Path, tmp_
 def test_the_same_seed_trains_the_same_model(data_path: Path, tmp_path: Path) -> None:
     from smsguard.train import TrainConfig, train
 
-    # The default (fused): both branches and the out-of-fold models, each seeded (2 folds, to keep it short).
-    first = train(TrainConfig(data=str(data_path), epochs=1, seed=7, threshold_folds=2), tmp_path / "a")
-    second = train(TrainConfig(data=str(data_path), epochs=1, seed=7, threshold_folds=2), tmp_path / "b")
-    assert first.threshold == second.threshold
+    first = train(TrainConfig.from_preset("tuned", data=str(data_path), epochs=1, seed=7), tmp_path / "a")
+    second = train(TrainConfig.from_preset("tuned", data=str(data_path), epochs=1, seed=7), tmp_path / "b")
     assert first.test == second.test
     assert (tmp_path / "a" / "split.json").read_bytes() == (tmp_path / "b" / "split.json").read_bytes()
 
