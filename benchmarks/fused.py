@@ -36,7 +36,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
-from _results import write_results  # benchmarks/, beside this script
+from _results import cpu_name, write_results  # benchmarks/, beside this script
 
 RESULTS = Path(__file__).resolve().parent / "results"
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "SMSSpamCollection"
@@ -190,7 +190,7 @@ def main() -> int:
     result = {
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "command": "python benchmarks/fused.py " + " ".join(sys.argv[1:]),
-        "machine": {"cpu": _cpu(), "cores": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(), "load_before": load_before, "load_after": os.getloadavg()},
+        "machine": {"cpu": cpu_name(), "cores": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(), "load_before": load_before, "load_after": os.getloadavg()},
         "bundles": {"fused": str(Path(args.fused).resolve()), "words": str(Path(args.words).resolve())},
         "messages": len(timed),
         "bulk_messages": len(texts),
@@ -288,16 +288,6 @@ def markdown(result: dict) -> str:
 
 def _load(values) -> str:
     return ", ".join(f"{v:.2f}" for v in values)
-
-
-def _cpu() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 if __name__ == "__main__":

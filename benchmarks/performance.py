@@ -32,7 +32,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
-from _results import write_results  # benchmarks/, beside this script
+from _results import cpu_name, write_results  # benchmarks/, beside this script
 
 RESULTS = Path(__file__).resolve().parent / "results"
 BUCKETS = ((0, 5), (6, 10), (11, 20), (21, 30), (31, 40))  # real tokens per message
@@ -295,7 +295,7 @@ def main() -> int:
     result = {
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "command": "python benchmarks/performance.py " + " ".join(sys.argv[1:]),
-        "machine": {"cpu": _cpu(), "cores": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(), "load_before": load_before, "load_after": os.getloadavg()},
+        "machine": {"cpu": cpu_name(), "cores": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(), "load_before": load_before, "load_after": os.getloadavg()},
         "repeats": args.repeats,
         "latency": latency,
         "processes": processes,
@@ -514,16 +514,6 @@ def plot(result: dict, path: Path) -> None:
 
 def _us(value: float) -> str:
     return f"{value / 1e3:.1f} ms" if value >= 1e4 else f"{value:.1f} µs"
-
-
-def _cpu() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 if __name__ == "__main__":
