@@ -65,6 +65,22 @@ class NgramBranch:
         return ((word_probability + ngram) * np.float32(0.5)).astype(np.float32)
 
 
+def read_meta(data: Any, path: Path) -> dict:
+    """An open npz's `meta`, refused unless it is a model this runtime runs (format, gate order, activation)."""
+    meta = json.loads(str(data["meta"]))
+    if meta.get("format") != NPZ_FORMAT or meta.get("gates") != "ifco" or meta.get("activation") != "tanh":
+        msg = f"'{path}' is an LSTM weights file this smsguard cannot run: {meta}"
+        raise ValueError(msg)
+    return meta
+
+
+def gate_halving(units: int) -> np.ndarray:
+    """0.5 for the i, f, o columns (sigmoid(x) = 0.5 + 0.5 tanh(x / 2)), 1 for c: see `LstmWeights`."""
+    half = np.full(4 * units, 0.5, dtype=np.float32)
+    half[2 * units : 3 * units] = 1.0
+    return half
+
+
 def split_input(ids: np.ndarray, maxlen: int, ngrams: NgramBranch | None) -> tuple[np.ndarray, np.ndarray | None]:
     """(word ids, n-gram ids or None) of a batch of model input, checked against the model's width."""
     width = maxlen + (ngrams.length if ngrams else 0)
@@ -97,10 +113,7 @@ class LstmWeights:
     @classmethod
     def load(cls, path: Path) -> LstmWeights:
         with np.load(path, allow_pickle=False) as data:
-            meta = json.loads(str(data["meta"]))
-            if meta.get("format") != NPZ_FORMAT or meta.get("gates") != "ifco" or meta.get("activation") != "tanh":
-                msg = f"'{path}' is an LSTM weights file this smsguard cannot run: {meta}"
-                raise ValueError(msg)
+            meta = read_meta(data, path)
             if "table" in data:
                 table = data["table"].astype(np.float32)
             else:
@@ -123,9 +136,7 @@ class LstmWeights:
         if not shapes_ok:
             msg = f"'{path}' has inconsistent array shapes for an LSTM of {units} units and maxlen {maxlen}"
             raise ValueError(msg)
-        half = np.ones(4 * units, dtype=np.float32)
-        half[: 2 * units] = 0.5  # i, f
-        half[3 * units :] = 0.5  # o
+        half = gate_halving(units)
         return cls(
             table=np.ascontiguousarray(table * half),
             recurrent=np.ascontiguousarray(recurrent * half),

@@ -14,14 +14,13 @@ runtime then falls back to the NumPy backend, and `verify`/`bench` say so once.
 from __future__ import annotations
 
 import importlib.util
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from smsguard.runtime._lstm import NPZ_FORMAT, NgramBranch
+from smsguard.runtime._lstm import NgramBranch, gate_halving, read_meta
 
 MODULE = "smsguard.runtime._lstm_c"
 NOT_BUILT = (
@@ -64,13 +63,10 @@ class NativeArrays:
     @classmethod
     def load(cls, path: Path) -> NativeArrays:
         with np.load(path, allow_pickle=False) as data:
-            meta = json.loads(str(data["meta"]))
-            if meta.get("format") != NPZ_FORMAT or meta.get("gates") != "ifco" or meta.get("activation") != "tanh":
-                msg = f"'{path}' is an LSTM weights file this smsguard cannot run: {meta}"
-                raise ValueError(msg)
+            meta = read_meta(data, path)
             recurrent = data["recurrent"].astype(np.float32)
             units = recurrent.shape[0] if recurrent.ndim == 2 else 0
-            half = _halving(units)
+            half = gate_halving(units)
             scale: np.ndarray | None
             if "table" in data:
                 table, scale = np.ascontiguousarray(data["table"].astype(np.float32) * half), None
@@ -100,13 +96,6 @@ class NativeArrays:
         ngrams = self.ngrams
         branch = {} if ngrams is None else {"ngram_scores": ngrams.scores, "ngram_bias": float(ngrams.bias), "ngram_length": ngrams.length}
         return _lstm_c.Model(self.table, self.table_scale, self.recurrent, self.dense_kernel, self.dense_bias, self.primed_h, self.primed_c, isa, **branch)
-
-
-def _halving(units: int) -> np.ndarray:
-    """0.5 for the i, f, o columns (sigmoid(x) = 0.5 + 0.5 tanh(x / 2)), 1 for c: see `LstmWeights`."""
-    half = np.full(4 * units, 0.5, dtype=np.float32)
-    half[2 * units : 3 * units] = 1.0
-    return half
 
 
 def proba(model: Any, ids: np.ndarray) -> np.ndarray:
