@@ -68,7 +68,7 @@ def export(run_dir: Path, out: Path, config: ExportConfig | None = None, force: 
     )
 
     with staged_folder(out, force, "bundle") as folder:
-        write_json(folder / VOCAB_NAME, run.vocabulary.to_dict())
+        write_json(folder / VOCAB_NAME, run.vocabulary.to_dict(), compact=True)
         written = convert_targets(context, folder, targets)
         checks = check_targets(written, data, run)
         write_json(folder / PARITY_NAME, _parity_report(checks, run))
@@ -76,12 +76,9 @@ def export(run_dir: Path, out: Path, config: ExportConfig | None = None, force: 
         # The MediaPipe client models: a step of their own (post-padded ids, checked in the client itself), their
         # files pinned like the others, their section under "clients"; nothing for a run the client cannot tokenize.
         # A fused model's client is its word branch alone, at the threshold chosen for that branch.
-        words, maxlen = word_branch(model), context.model_config.maxlen
-        fused = words is not model
         client_files, clients = export_mediapipe(
-            words, context.model_config.words, run.vocabulary.with_ngrams(None), run.client_threshold, folder, run.test_texts, run.test_labels,
-            _keras(words, run.test_ids[:, :maxlen]) if fused else data.keras_test, [g.to_dict() for g in golden],
-            _keras(words, golden_ids[:, :maxlen]) if fused else None,
+            word_branch(model), context.model_config.words, run.vocabulary.with_ngrams(None), run.client_threshold, folder, run.test_texts,
+            run.test_labels, [g.to_dict() for g in golden],
         )
         manifest = build_manifest(folder, run, checks, golden, config.serial, client_files, clients)
         write_json(folder / MANIFEST_NAME, manifest.to_dict())

@@ -7,6 +7,7 @@ from smsguard.runtime._backends import BACKENDS, BackendInfo, Session, backend_i
 from smsguard.runtime._classifier import Classifier
 from smsguard.runtime._errors import BackendError, BundleError, ConfigError, IntegrityError, ReloadError, SmsguardError
 from smsguard.runtime._ngrams import NgramConfig, NgramHasher
+from smsguard.runtime._text import Lowercase, Normaliser, TextSpec
 from smsguard.runtime._verify import VerifyReport, VerifyResult, verify_bundle
 from smsguard.runtime._vocabulary import DEFAULT_FILTERS, Side, TokenizerConfig, Vocabulary, pad_sequences, text_to_word_sequence
 from smsguard.runtime.bundle import (
@@ -35,10 +36,12 @@ __all__ = [
     "FileKind",
     "GoldenVector",
     "IntegrityError",
+    "Lowercase",
     "Manifest",
     "ModelFormat",
     "NgramConfig",
     "NgramHasher",
+    "Normaliser",
     "Quantization",
     "ReloadError",
     "Session",
@@ -46,6 +49,7 @@ __all__ = [
     "SmsguardError",
     "Source",
     "TensorSpec",
+    "TextSpec",
     "TokenizerConfig",
     "Variant",
     "VerifyReport",

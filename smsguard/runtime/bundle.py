@@ -39,7 +39,7 @@ HISTORY_NAME = "history.json"
 # major.minor: a reader refuses a newer major, ignores unknown fields. 1.1 added a model's own
 # `threshold` and `variant`, and the golden vectors' `builtin_kernel_probabilities`; 1.2 the `serial`.
 FORMAT_VERSION = "1.2"
-VOCAB_FORMAT = 1  # vocab.json
+VOCAB_FORMAT = 2  # vocab.json; 2 added the `text` section (pinned lowercase, normaliser); 1 is still read
 NPZ_FORMAT = 1  # the folded LSTM's .npz (its `meta` array)
 NGRAM_FORMAT = 1  # the n-gram bag's frozen spec (NgramHasher.to_dict)
 SPLIT_FORMAT = 1  # a run's split.json
