@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
-from smsguard.runtime import SmsguardError
+from smsguard._errors import SmsguardError
 
 _PARTIAL = ".partial-"  # `.NAME.partial-PID`: the folder being built
 _OLD = ".old-"  # `.NAME.old-PID`: the earlier folder, moved aside for the moment of the swap

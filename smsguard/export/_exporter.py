@@ -24,8 +24,9 @@ from smsguard.export._mediapipe_target import export_mediapipe
 from smsguard.export._run import RunInputs, read_run
 from smsguard.export._targets import TARGETS, ExportContext, ExportTarget
 from smsguard.runtime import BundleError, BundleFile, FileKind, GoldenVector, Manifest, Source, distribution_version
-from smsguard.runtime.bundle import LABELS, MANIFEST_NAME, PARITY_NAME, RUN_MODEL_NAME, VOCAB_NAME
+from smsguard.runtime.bundle import LABELS, MANIFEST_NAME, PARITY_NAME, VOCAB_NAME
 from smsguard.runtime.signing import read_private_key, sign_manifest
+from smsguard.train import RUN_MODEL_NAME
 
 _TOOLS = ("tensorflow", "keras", "tf2onnx", "onnx", "onnxruntime", "ai-edge-litert", "numpy")
 
@@ -47,7 +48,7 @@ def export(run_dir: Path, out: Path, config: ExportConfig | None = None, force: 
     run = read_run(run_dir, config)
 
     console.step(f"Loading {run.model_path}")
-    from smsguard.train._model import ModelConfig, load_model, word_branch
+    from smsguard.train import ModelConfig, load_model, word_branch
 
     model = load_model(run.model_path)
     _check_model_matches_vocabulary(model, run)
@@ -192,7 +193,7 @@ def _keras(model, ids: np.ndarray) -> np.ndarray:
 
 
 def _check_model_matches_vocabulary(model, run: RunInputs) -> None:
-    from smsguard.train._model import word_branch
+    from smsguard.train import word_branch
 
     embedding_rows = word_branch(model).get_layer("embedding").input_dim
     width = model.inputs[0].shape[1]

@@ -18,7 +18,7 @@ from smsguard import _console as console
 from smsguard.export import _parity as parity
 from smsguard.export._mediapipe import PROBE_NAME, ClientQuantization, check_mediapipe, convert_mediapipe, model_name, write_probe
 from smsguard.export._quiet import converter_output
-from smsguard.runtime import Side
+from smsguard.runtime import Quantization, Side
 from smsguard.runtime._mediapipe import LABELS_FILE, PAD, UNKNOWN, VOCAB_FILE, client_ids, delimiter_pattern, pre_padded
 from smsguard.runtime._mediapipe_client import check_clients, mediapipe_version
 from smsguard.runtime._vocabulary import Vocabulary
@@ -58,7 +58,8 @@ def export_mediapipe(
     for quantization, name in zip(ClientQuantization, names, strict=True):
         path = folder / name
         outputs = litert_scores(path, test_ids)
-        results.append(parity.compare(name, "litert", quantization.value, path.stat().st_size, test_labels, reference, outputs, threshold))
+        subject = parity.Subject(name, "litert", Quantization(quantization.value), path.stat().st_size)
+        results.append(parity.compare(subject, test_labels, reference, outputs, threshold))
         golden_probabilities[name] = litert_scores(path, golden_ids).tolist()
     parity.print_checklist(results)
     parity.raise_on_failures(results)

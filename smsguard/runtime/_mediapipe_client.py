@@ -16,11 +16,11 @@ from typing import Any
 
 import numpy as np
 
-from smsguard.runtime._errors import BackendError
+from smsguard._errors import BackendError
 from smsguard.runtime._mediapipe import client_ids, client_text, pre_padded
 from smsguard.runtime._verify import VerifyResult
 from smsguard.runtime._vocabulary import Vocabulary
-from smsguard.runtime.bundle import FLOAT_ATOL, QUANTIZED_ATOL, Bundle, BundleFile, verified_path
+from smsguard.runtime.bundle import LEGACY_TOLERANCE, Bundle, BundleFile, verified_path
 
 CLIENT = "mediapipe"
 
@@ -111,7 +111,7 @@ def check_clients(
     for model in section["models"]:
         name, is_float = model["name"], model["quantization"] == "float32"
         reference = "keras" if is_float else "export"
-        tolerance = FLOAT_ATOL if is_float else QUANTIZED_ATOL
+        tolerance = float(model.get("tolerance", LEGACY_TOLERANCE[is_float]))
         result = VerifyResult(name, backend, reference, tolerance)
         try:
             with classifier(verified_path(folder, files[name])) as client:

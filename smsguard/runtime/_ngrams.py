@@ -21,8 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from smsguard.runtime import _lstm_native
-from smsguard.runtime._errors import BackendError, BundleError, ConfigError
+from smsguard._errors import BackendError, BundleError, ConfigError
+from smsguard.runtime import _native
 from smsguard.runtime._text import WHITESPACE
 from smsguard.runtime._vocabulary import _is_int, as_texts
 from smsguard.runtime.bundle import NGRAM_FORMAT
@@ -75,15 +75,11 @@ class NgramHasher:
         self.config = config or NgramConfig()
         self.lowercase = lowercase
         if native is None:
-            native = _lstm_native.available()
-        elif native and not _lstm_native.available():
-            raise BackendError(_lstm_native.NOT_BUILT)
+            native = _native.available()
+        elif native and not _native.available():
+            raise BackendError(_native.NOT_BUILT)
         self.native = native
-        self._rows: Any = None
-        if native:
-            from smsguard.runtime import _lstm_c  # type: ignore[attr-defined]
-
-            self._rows = _lstm_c.ngram_rows
+        self._rows: Any = _native.ngram_rows if native else None
 
     def ids(self, text: str) -> list[int]:
         """The ids of `text` in order, at most `length` of them: the spec, written to be read."""

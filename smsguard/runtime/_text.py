@@ -24,7 +24,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from smsguard.runtime._errors import BundleError
+from smsguard._errors import BundleError
 from smsguard.runtime._lookalikes import LOOKALIKES
 
 TEXT_FORMAT = 1  # vocab.json's `text` section

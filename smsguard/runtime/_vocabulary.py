@@ -11,9 +11,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
-from smsguard.runtime._errors import BundleError, ConfigError
+from smsguard._enum import TextEnum
+from smsguard._errors import BundleError, ConfigError
 from smsguard.runtime._text import TextSpec
-from smsguard.runtime.bundle import VOCAB_FORMAT, TextEnum
+from smsguard.runtime.bundle import VOCAB_FORMAT
 
 if TYPE_CHECKING:
     from smsguard.runtime._ngrams import NgramHasher

@@ -13,12 +13,14 @@ from typing import Any
 import numpy as np
 
 from smsguard import _console as console
+from smsguard._files import read_json
 from smsguard._staging import check_target, staged_folder, write_json
 from smsguard.runtime import NgramHasher, TextSpec, Vocabulary
-from smsguard.runtime.bundle import HISTORY_NAME, METRICS_NAME, RUN_CONFIG_NAME, RUN_MODEL_NAME, SPLIT_NAME, VOCAB_NAME, read_json
+from smsguard.runtime.bundle import VOCAB_NAME
 from smsguard.train._config import ModelConfig, TrainConfig
 from smsguard.train._data import deduplicate, load_messages, locate_data, split_dataset
 from smsguard.train._metrics import Metrics, evaluate, threshold_for_ham_fpr
+from smsguard.train._run_folder import HISTORY_NAME, METRICS_NAME, RUN_CONFIG_NAME, RUN_MODEL_NAME, SPLIT_NAME
 
 
 @dataclass(frozen=True)
