@@ -18,11 +18,9 @@ from smsguard import _console as console
 from smsguard.export import _parity as parity
 from smsguard.export._mediapipe import PROBE_NAME, ClientQuantization, check_mediapipe, convert_mediapipe, model_name, write_probe
 from smsguard.export._quiet import converter_output
-from smsguard.runtime import Quantization, Side
-from smsguard.runtime._mediapipe import LABELS_FILE, PAD, UNKNOWN, VOCAB_FILE, client_ids, delimiter_pattern, pre_padded
-from smsguard.runtime._mediapipe_client import check_clients, mediapipe_version
-from smsguard.runtime._vocabulary import Vocabulary
+from smsguard.runtime import Quantization, Side, Vocabulary
 from smsguard.runtime.bundle import BundleFile, FileKind
+from smsguard.runtime.mediapipe import LABELS_FILE, PAD, UNKNOWN, VOCAB_FILE, check_clients, client_ids, delimiter_pattern, mediapipe_version, pre_padded
 
 
 def export_mediapipe(
