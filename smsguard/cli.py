@@ -103,6 +103,45 @@ def _predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def _explain(args: argparse.Namespace) -> int:
+    from smsguard.runtime import Classifier
+
+    texts = _texts(args)
+    classifier = Classifier.load(args.bundle, backend=args.backend, model=args.model, trusted_keys=args.trusted_key).snapshot()
+    colour = sys.stdout.isatty() and not os.environ.get("NO_COLOR") and not args.json
+    for text in texts:
+        explanation = classifier.explain(text)
+        if args.json:
+            print(json.dumps(explanation.to_dict(), ensure_ascii=False))
+            continue
+        print(_explained_line(explanation, colour))
+        for span in sorted(explanation.spans, key=lambda s: -abs(s.contribution))[: args.top]:
+            print(f"  {span.contribution:+.3f}  {span.text!r:24} (n-grams {span.ngrams:+.3f}, words {span.words:+.3f})")
+        if explanation.personal:
+            print(f"  {explanation.personal:+.3f}  (your corrections)")
+    return 0
+
+
+SPAN_COLOURS = ((0.5, "30;41"), (0.15, "30;43"), (-0.15, ""), (-1.0, "30;42"))  # share of the largest: red, yellow, none, green
+
+
+def _explained_line(explanation: Any, colour: bool) -> str:
+    """`label probability  message`, its spans on coloured backgrounds on a terminal: red and yellow push towards spam,
+    green towards ham, by their share of the message's largest."""
+    head = f"{explanation.label} {explanation.probability:.3f} (threshold {explanation.threshold:.3f})  "
+    text = explanation.text
+    if not colour:
+        return head + text
+    largest = max((abs(s.contribution) for s in explanation.spans), default=0.0) or 1.0
+    out, at = [], 0
+    for span in explanation.spans:
+        share = span.contribution / largest
+        code = next((code for bound, code in SPAN_COLOURS if share >= bound), SPAN_COLOURS[-1][1])
+        out += [text[at : span.start], f"\033[{code}m{span.text}\033[0m" if code else span.text]
+        at = span.end
+    return head + "".join(out) + text[at:]
+
+
 def _prediction_line(text: str, probability: float, label: str) -> str:
     return json.dumps({"text": text, "probability": round(float(probability), 6), "label": label}, ensure_ascii=False)
 
@@ -316,7 +355,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="smsguard", description="Train, export and run an on-device SMS spam filter.")
     parser.add_argument("--version", action="version", version=f"smsguard {__version__}")
     commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
-    for add in (_add_build_commands, _add_predict_command, _add_score_command, _add_verify_command, _add_signing_commands, _add_device_commands):
+    for add in (_add_build_commands, _add_predict_command, _add_explain_command, _add_score_command, _add_verify_command, _add_signing_commands, _add_device_commands):
         add(commands)
     return parser
 
@@ -356,6 +395,20 @@ def _add_predict_command(commands: Any) -> None:
     _add_trust_flags(p)
     p.add_argument("--min-serial", type=int, metavar="N", help="refuse a bundle whose serial is below N (one the device has moved past)")
     p.set_defaults(run=_predict)
+
+
+def _add_explain_command(commands: Any) -> None:
+    p = commands.add_parser("explain", help="show why messages score what they do: each word's share of the score, coloured on a terminal")
+    p.add_argument("texts", nargs="*", metavar="TEXT", help="messages (default: one per line on stdin)")
+    p.add_argument("--bundle", required=True, metavar="DIR")
+    p.add_argument("--backend", default="auto", choices=BACKEND_CHOICES, help="the inference backend (default: auto)")
+    p.add_argument("--model", help="a model file of the bundle (default: the recommended one)")
+    p.add_argument("--csv", metavar="FILE", help="read messages from this CSV file")
+    p.add_argument("--text-column", help="the CSV column holding the messages (default: SMS, text, message or v2)")
+    p.add_argument("--top", type=int, default=5, metavar="N", help="spans listed under each message, largest share first (default: 5)")
+    p.add_argument("--json", action="store_true", help="one JSON object per message: probability, label and every span (start, end, text, contribution)")
+    _add_trust_flags(p)
+    p.set_defaults(run=_explain)
 
 
 def _add_verify_command(commands: Any) -> None:

@@ -24,6 +24,7 @@ from smsguard.runtime._backends import (
     require_installed,
 )
 from smsguard.runtime._contract import Decision
+from smsguard.runtime._explain import Explainer, Explanation, ngram_branch
 from smsguard.runtime._inputs import as_texts
 from smsguard.runtime._selection import default_model
 from smsguard.runtime._verify import golden_problems
@@ -44,6 +45,12 @@ class _Loaded:
     bundle: Bundle
     session: Session
     decision: Decision
+
+    @functools.cached_property
+    def explainer(self) -> Explainer:
+        """Made on the first `explain` (a fused model's n-gram scores are read then), kept with this model."""
+        entry = self.session.entry
+        return Explainer(self.bundle.vocabulary, self.session.run, self.decision, entry.name, ngram_branch(self.bundle, entry))
 
 
 @dataclass(frozen=True, eq=False)
@@ -182,6 +189,13 @@ class Classifier:
         snapshot = self._snapshot()
         loaded = snapshot._loaded
         return Classification(snapshot._predict_proba(texts, workers), loaded.decision, loaded.bundle.manifest.serial, loaded.session.entry.name)
+
+    def explain(self, text: str | bytes) -> Explanation:
+        """Why `text` scored what it did: its probability and label, and its words as spans of `text` (code point
+        offsets), each with its share of the score in points of probability: the n-gram bag's exact share, and the
+        word branch's by occlusion (how much the score drops without that word). See docs/explanation/explain.md."""
+        (message,) = as_texts([text])
+        return self._loaded.explainer.explain(message)
 
     def snapshot(self) -> Classifier:
         """This Classifier fixed on the model running now: calls on it never see a later `reload` (for a caller

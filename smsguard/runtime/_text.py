@@ -289,14 +289,24 @@ _ASCII_LETTER = re.compile("[A-Za-z]")
 
 
 def _mapped(text: str, sources: list[int], table: Mapping[int, str | None], where: list[bool] | None = None) -> tuple[str, list[int]]:
-    """`text.translate(table)` (only at the positions `where` is True, when given), with each output character's source."""
+    """`text.translate(table)` (only at the positions `where` is True, when given), with each output character's source.
+    Only the characters the table changes are visited: most of a message is kept as it is, in slices."""
+    if text.translate(table) == text and where is None:
+        return text, sources
     chars: list[str] = []
     out: list[int] = []
+    end = 0
     for at, char in enumerate(text):
-        piece = table.get(ord(char), char) if where is None or where[at] else char
-        if piece:
+        code = ord(char)
+        if code in table and (where is None or where[at]):
+            chars.append(text[end:at])
+            out.extend(sources[end:at])
+            piece = table[code] or ""
             chars.append(piece)
             out.extend([sources[at]] * len(piece))
+            end = at + 1
+    chars.append(text[end:])
+    out.extend(sources[end:])
     return "".join(chars), out
 
 
