@@ -115,10 +115,11 @@ def _explain(args: argparse.Namespace) -> int:
             print(json.dumps(explanation.to_dict(), ensure_ascii=False))
             continue
         print(_explained_line(explanation, colour))
-        for span in sorted(explanation.spans, key=lambda s: -abs(s.contribution))[: args.top]:
-            print(f"  {span.contribution:+.3f}  {span.text!r:24} (n-grams {span.ngrams:+.3f}, words {span.words:+.3f})")
+        model_probability = explanation.probability - explanation.personal
+        for span in sorted(explanation.spans, key=lambda s: -abs(s.log_odds))[: args.top]:
+            print(f"  {span.log_odds:+6.2f}  {span.text!r}: {model_probability:.4f} -> {model_probability - span.contribution:.4f} without it")
         if explanation.personal:
-            print(f"  {explanation.personal:+.3f}  (your corrections)")
+            print(f"  your corrections moved the score by {explanation.personal:+.4f}")
     return 0
 
 
@@ -132,10 +133,10 @@ def _explained_line(explanation: Any, colour: bool) -> str:
     text = explanation.text
     if not colour:
         return head + text
-    largest = max((abs(s.contribution) for s in explanation.spans), default=0.0) or 1.0
+    largest = max((abs(s.log_odds) for s in explanation.spans), default=0.0) or 1.0
     out, at = [], 0
     for span in explanation.spans:
-        share = span.contribution / largest
+        share = span.log_odds / largest
         code = next((code for bound, code in SPAN_COLOURS if share >= bound), SPAN_COLOURS[-1][1])
         out += [text[at : span.start], f"\033[{code}m{span.text}\033[0m" if code else span.text]
         at = span.end
@@ -398,15 +399,15 @@ def _add_predict_command(commands: Any) -> None:
 
 
 def _add_explain_command(commands: Any) -> None:
-    p = commands.add_parser("explain", help="show why messages score what they do: each word's share of the score, coloured on a terminal")
+    p = commands.add_parser("explain", help="show why messages score what they do: what each word does to the score, coloured on a terminal")
     p.add_argument("texts", nargs="*", metavar="TEXT", help="messages (default: one per line on stdin)")
     p.add_argument("--bundle", required=True, metavar="DIR")
     p.add_argument("--backend", default="auto", choices=BACKEND_CHOICES, help="the inference backend (default: auto)")
     p.add_argument("--model", help="a model file of the bundle (default: the recommended one)")
     p.add_argument("--csv", metavar="FILE", help="read messages from this CSV file")
     p.add_argument("--text-column", help="the CSV column holding the messages (default: SMS, text, message or v2)")
-    p.add_argument("--top", type=int, default=5, metavar="N", help="spans listed under each message, largest share first (default: 5)")
-    p.add_argument("--json", action="store_true", help="one JSON object per message: probability, label and every span (start, end, text, contribution)")
+    p.add_argument("--top", type=int, default=5, metavar="N", help="spans listed under each message, largest effect first (default: 5)")
+    p.add_argument("--json", action="store_true", help="one JSON object per message: probability, label and every span (start, end, text, contribution, log_odds, ...)")
     _add_trust_flags(p)
     p.set_defaults(run=_explain)
 

@@ -1,5 +1,6 @@
-"""Explanations on the tiny bundle: the spans are the message's words where they were written, the bag's shares add up
-exactly to what the bag moves, each word's share is the drop without it, and every backend says the same."""
+"""Explanations on the tiny bundle: the spans are the message's words where they were written, each span's two parts
+are the drops of the score without it (word ids, bag), the bag's split adds up exactly to what the bag moves, and
+every backend says the same."""
 
 from __future__ import annotations
 
@@ -33,21 +34,28 @@ def test_the_bags_shares_add_up_to_what_the_bag_moves(tiny_bundle: Path, text: s
     emptied = row.copy()
     emptied[:, clf.vocabulary.config.maxlen :] = 0
     moved = float(clf.session.run(row)[0]) - float(clf.session.run(emptied)[0])
-    assert sum(s.ngrams for s in explanation.spans) == pytest.approx(moved, abs=1e-5)
+    assert sum(s.bag_share for s in explanation.spans) == pytest.approx(moved, abs=1e-5)
     assert explanation.probability == pytest.approx(float(clf.predict_proba([text])[0]), abs=1e-7)
 
 
-def test_a_words_share_is_the_drop_without_it(tiny_bundle: Path) -> None:
+@pytest.mark.parametrize("text", [TEXTS[0], TEXTS[4], "WINNER!! WINNER!! call call now", "www.x.com/win now"])
+def test_each_part_is_the_drop_without_the_span(tiny_bundle: Path, text: str) -> None:
+    """`words`: the span's words out of the word ids, the bag kept; `ngrams`: the span out of the bag, the word ids
+    kept; `contribution`: both, which is the message scored without the span."""
     clf = Classifier.load(tiny_bundle, backend="numpy", model="model.float32.npz")
-    text = TEXTS[0]
     explanation = clf.explain(text)
     maxlen = clf.vocabulary.config.maxlen
     row = clf.encode([text])
+    full = float(clf.session.run(row)[0])
     for span in explanation.spans:
         shortened = clf.encode([without(text, [(span.start, span.end)])])
-        shortened[:, maxlen:] = row[:, maxlen:]  # the word branch alone loses the word; the bag stays
-        drop = float(clf.session.run(row)[0]) - float(clf.session.run(shortened)[0])
-        assert span.words == pytest.approx(drop, abs=1e-5), span
+        words_out, bag_out = shortened.copy(), row.copy()
+        words_out[:, maxlen:] = row[:, maxlen:]
+        bag_out[:, maxlen:] = shortened[:, maxlen:]
+        assert span.words == pytest.approx(full - float(clf.session.run(words_out)[0]), abs=1e-5), span
+        assert span.ngrams == pytest.approx(full - float(clf.session.run(bag_out)[0]), abs=1e-5), span
+        assert span.contribution == pytest.approx(full - float(clf.session.run(shortened)[0]), abs=1e-5), span
+        assert span.log_odds == pytest.approx(np.log(full / (1 - full)) - np.log((full - span.contribution) / (1 - full + span.contribution)), abs=1e-4)
 
 
 @pytest.mark.parametrize("backend", NPZ_BACKENDS)

@@ -1,22 +1,25 @@
-"""Why a message scored what it did: its words as spans of the text as written, each with its share of the score.
+"""Why a message scored what it did: its words as spans of the text as written, each with what it does to the score.
 
-Two parts, one per branch of the model, both in points of the model's probability (0.12 = twelve points):
+A span is a word of the normalised text (a run of characters between whitespace, as the bag splits it) shown where
+it is in the original: `start`/`end` are code point offsets of the text as given, so a spaced-out "F R E E" is one
+span over the seven characters it was written with. Every figure is in points of the model's probability
+(0.12 = twelve points); a fused model's score is the mean of its two branches, so each branch's figures are halved.
 
-- the n-gram bag, exactly: the branch's logit is `bias + sum(scores[id]) / count`, so each n-gram id carries
-  `scores[id] / count` of it. The shares are scaled into probability by the branch's own secant (how far its
-  probability moved from the empty bag's, over how far its logit moved) and halved (the fused score is the mean
-  of the branches): they add up to exactly how far the bag moves the score. Each id's share is spread over
-  the places its n-grams occur, and each occurrence over the characters it covers, in the message as written
-  (through the normaliser's and the lowercase table's offsets);
-- the word branch, by occlusion: each word the model sees is taken out of its word ids, one at a time (the bag
-  left as it is), and the whole model is run again; the share of a word is how much the score drops without
-  it. This needs nothing but the model's input, so it works on every backend: one batch of a message's words
-  + 1 rows. Occlusion shares do not add up to anything: two words that say the same thing can each matter
-  little alone.
+- `contribution`: how much the score drops when the span is taken out of the message, both branches at once. It is
+  the sum of two exact parts, because the branches read separate inputs and the score is their mean:
+  - `words`: the word branch's part, by occlusion: the model is run again on the word ids without the span's words
+    (the bag as it was). This needs nothing but the model's input, so it works on every backend: one batch of
+    (spans + 1) rows per message.
+  - `ngrams`: the bag's part, computed, not run: the branch's logit is `bias + sum(scores[id]) / count`, so taking
+    out the ids that occur only inside the span gives its new probability directly.
+- `bag_share`: the span's share of the exact split of the bag's logit (each id carries `scores[id] / count`, spread
+  over the places its n-grams occur), scaled into probability by the branch's secant; the shares of a message add
+  up to exactly how far its bag moves the score from an empty bag's. Unlike `ngrams`, a long span of ordinary
+  n-grams gets a large share here even when taking it out would change little, because the bag is an average.
 
-A span is a word of the normalised text (a run of characters between whitespace, as the bag splits it) shown
-where it is in the original: `start`/`end` are code point offsets of the text as given, so a spaced-out
-"F R E E" is one span over the seven characters it was written with.
+Shares are small everywhere in a message the model is sure of (a score of 0.9996 drops little whatever one word is
+taken out): no single word decides it. Occlusion figures do not add up to the score: two words that say the same
+thing can each matter little alone.
 """
 
 from __future__ import annotations
@@ -45,22 +48,25 @@ _WHITESPACE = frozenset(WHITESPACE)
 
 @dataclass(frozen=True)
 class Span:
-    """A word of the message, `text[start:end]` (code point offsets of the text as given), and its share of the
-    score in points of probability: `ngrams` (exact) + `words` (occlusion) = `contribution`."""
+    """A word of the message, `text[start:end]` (code point offsets of the text as given), and what it does to the
+    score in points of probability: `contribution` = `words` + `ngrams` (the drop without it), and `bag_share`."""
 
     start: int
     end: int
     text: str
-    ngrams: float
-    words: float
+    words: float  # the word branch's part of the drop without the span (occlusion)
+    ngrams: float  # the bag's part of the drop without the span (computed exactly)
+    bag_share: float = 0.0  # the span's share of the exact split of the bag's part of the score
+
+    log_odds: float = 0.0  # the same drop, in the log-odds of the score: readable where the score is near 0 or 1
 
     @property
     def contribution(self) -> float:
-        return self.ngrams + self.words
+        return self.words + self.ngrams
 
     def to_dict(self) -> dict[str, Any]:
-        return {"start": self.start, "end": self.end, "text": self.text, "contribution": round(self.contribution, 6),
-                "ngrams": round(self.ngrams, 6), "words": round(self.words, 6)}
+        return {"start": self.start, "end": self.end, "text": self.text, "contribution": round(self.contribution, 9), "log_odds": round(self.log_odds, 6),
+                "words": round(self.words, 9), "ngrams": round(self.ngrams, 9), "bag_share": round(self.bag_share, 9)}
 
 
 @dataclass(frozen=True)
@@ -76,7 +82,7 @@ class Explanation:
     personal: float = 0.0  # how far the user's corrections moved the score, in points of probability (not split over spans)
 
     def top(self, k: int) -> list[Span]:
-        """The k spans that push the score up the most (spam-ward), largest first; only those with a positive share."""
+        """The k spans whose absence would lower the score the most, largest drop first; only those that do lower it."""
         ranked = sorted((s for s in self.spans if s.contribution > 0), key=lambda s: -s.contribution)
         return ranked[:k]
 
@@ -107,55 +113,71 @@ class Explainer:
         """`adjust(probabilities, rows)`: a personal state's adjustment of the model's probabilities (None: none)."""
         vocabulary = self.vocabulary
         normalised, sources = _normalised(vocabulary, text)
+        ranges, span_of = _span_ranges(normalised, sources)
         row = vocabulary.encode_checked([text])
-        tokens = _kept_tokens(vocabulary, normalised)
         maxlen = vocabulary.config.maxlen
+        tokens = _kept_tokens(vocabulary, normalised)
         if not np.array_equal(_padded([index for index, _, _ in tokens], vocabulary), row[0, :maxlen]):
             msg = f"explain: the words found in {text!r} are not the model's word ids; please report this as a bug"
             raise RuntimeError(msg)
-        rows = np.repeat(row, len(tokens) + 1, axis=0)
-        rows[1:, :maxlen] = _occluded([index for index, _, _ in tokens], vocabulary)
+        owners = [next((span_of[at] for at in range(start, end) if span_of[at] >= 0), -1) for _, start, end in tokens]
+        occluded = sorted(set(owners) - {-1})
+        rows = np.repeat(row, len(occluded) + 1, axis=0)
+        for k, span in enumerate(occluded):  # row k + 1: the word ids without those of one span, the bag as it was
+            rows[k + 1, :maxlen] = _padded([index for (index, _, _), owner in zip(tokens, owners, strict=True) if owner != span], vocabulary)
         probabilities = self._run(rows).astype(np.float64)
         model_probability = float(probabilities[0])
-        chars_words = np.zeros(len(text))
-        for (_, start, end), dropped in zip(tokens, probabilities[1:], strict=True):
-            _spread(chars_words, sources, start, end, model_probability - float(dropped), normalised)
-        chars_ngrams = np.zeros(len(text))
-        if self._branch is not None:
-            self._ngram_shares(normalised, sources, row[0, maxlen:], chars_ngrams)
+        words = np.zeros(len(ranges), dtype=np.float64)
+        words[occluded] = model_probability - probabilities[1:]
+        ngrams, shares = np.zeros(len(ranges)), np.zeros(len(ranges))
+        if self._branch is not None and ranges:
+            self._bag(normalised, span_of, row[0, maxlen:], ngrams, shares)
         final = model_probability if adjust is None else float(adjust(probabilities[:1].astype(np.float32), row)[0])
-        spans = _spans(text, normalised, sources, chars_ngrams, chars_words)
+        odds = _logit(model_probability) - _logit(model_probability - words - ngrams)
+        spans = tuple(Span(a, b, text[a:b], float(w), float(n), float(s), float(o)) for (a, b), w, n, s, o in zip(ranges, words, ngrams, shares, odds, strict=True))
         return Explanation(text, final, self.decision.label(final), self.decision.threshold, spans, self.model, final - model_probability)
 
-    def _ngram_shares(self, normalised: str, sources: list[int], ids: np.ndarray, out: np.ndarray) -> None:
-        """Each n-gram id's exact share of the bag's part of the score, over the characters its n-grams cover."""
+    def _bag(self, normalised: str, span_of: list[int], ids: np.ndarray, drops: np.ndarray, shares: np.ndarray) -> None:
+        """Per span: the drop of the score without it in the bag, and its share of the bag's exact split."""
         branch, hasher = self._branch, self.vocabulary.ngrams
         assert branch is not None and hasher is not None
         present = ids[ids > 0]
         if not len(present):
             return
-        logits = branch.scores[present].astype(np.float64) / len(present)
-        bias = float(branch.bias)
-        moved = float(logits.sum())
-        base = _sigmoid(bias)
-        slope = (_sigmoid(bias + moved) - base) / moved if abs(moved) > 1e-9 else base * (1 - base)
-        share = np.zeros(len(branch.scores))
-        share[present] = 0.5 * slope * logits  # halved: the fused score is the mean of the two branches
         config = hasher.config
         lowered, lowered_sources = lowered_with_offsets(hasher.lowercase, normalised) if config.lower else (normalised, list(range(len(normalised))))
-        words = _words(lowered)
-        if not words:
-            return
-        grams = [_gram_places(lowered[start:end], config) for start, end in words]
-        occurrences = np.concatenate([g[0] for g in grams])
-        first = np.concatenate([g[1] + start for g, (start, _) in zip(grams, words, strict=True)])
-        last = np.concatenate([g[2] + start for g, (start, _) in zip(grams, words, strict=True)])
-        # an id's share over its occurrences (a kept id may occur again after the bag's cut), each over its characters
-        per_char = share[occurrences] / np.bincount(occurrences, minlength=len(share))[occurrences] / (last - first)
-        steps = np.zeros(len(lowered) + 1)
-        np.add.at(steps, first, per_char)
-        np.add.at(steps, last, -per_char)
-        np.add.at(out, np.asarray(sources)[np.asarray(lowered_sources, dtype=np.intp)], np.cumsum(steps[:-1]))
+        places = [(_gram_places(lowered[start:end], config), span_of[lowered_sources[start]]) for start, end in _words(lowered)]
+        grams = np.concatenate([ids for ids, _ in places])
+        where = np.concatenate([np.full(len(ids), span, dtype=np.intp) for ids, span in places])
+        scores = branch.scores.astype(np.float64)
+        bias, count = float(branch.bias), len(present)
+        total = float(scores[present].sum())
+        probability = _sigmoid(bias + total / count)
+        kept = np.zeros(len(scores), dtype=bool)
+        kept[present] = True
+        occurrences, at = grams[kept[grams]], where[kept[grams]]  # every occurrence of a kept id (a later one keeps it in the bag)
+        seen = np.bincount(occurrences, minlength=len(scores))
+        base, moved = _sigmoid(bias), total / count
+        slope = (probability - base) / moved if abs(moved) > 1e-9 else base * (1 - base)
+        np.add.at(shares, at, 0.5 * slope * scores[occurrences] / count / seen[occurrences])  # halved: the score is the mean of two branches
+        if count < config.length:  # the bag held every id: without a span, its ids that occur nowhere else are gone
+            first, last = np.full(len(scores), len(drops)), np.full(len(scores), -1)
+            np.minimum.at(first, occurrences, at)
+            np.maximum.at(last, occurrences, at)
+            alone = np.flatnonzero(kept & (first == last))
+            lost_sum = np.bincount(first[alone], weights=scores[alone], minlength=len(drops))
+            lost_count = np.bincount(first[alone], minlength=len(drops))
+            logits = bias + np.where(count > lost_count, (total - lost_sum) / np.maximum(count - lost_count, 1), 0.0)
+        else:  # a full bag takes in the next ids when a span goes: its first `length` ids without the span, one span at a time
+            logits = np.array([bias + _bag_mean(grams[where != span], scores, config.length) for span in range(len(drops))])
+        drops += 0.5 * (probability - 1.0 / (1.0 + np.exp(-logits)))
+
+
+def _bag_mean(grams: np.ndarray, scores: np.ndarray, length: int) -> float:
+    """The mean score of the bag of these n-gram ids: the first `length` distinct ones, in order (0 for none)."""
+    distinct, first = np.unique(grams, return_index=True)
+    kept = distinct[np.argsort(first)][:length]
+    return float(scores[kept].mean()) if len(kept) else 0.0
 
 
 def ngram_branch(bundle: Bundle, entry: BundleFile) -> NgramBranch | None:
@@ -170,6 +192,11 @@ def ngram_branch(bundle: Bundle, entry: BundleFile) -> NgramBranch | None:
     path = bundle.model_path(candidates[0])
     with np.load(path, allow_pickle=False) as data:
         return NgramBranch.load(data, read_meta(data, path), path)
+
+
+def _logit(p: Any) -> Any:
+    p = np.clip(p, 1e-12, 1 - 1e-12)
+    return np.log(p) - np.log1p(-p)
 
 
 def _sigmoid(x: float) -> float:
@@ -197,20 +224,11 @@ def _words(text: str) -> list[tuple[int, int]]:
 
 
 @functools.lru_cache(maxsize=65536)
-def _gram_places(word: str, config: NgramConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The id of each n-gram of a word in the bag's order (`NgramHasher.ids`), and the characters of the word it
-    covers, [first, last): the wrap characters "<" ">" are no characters (alone, with min_n = 1: the one beside)."""
+def _gram_places(word: str, config: NgramConfig) -> np.ndarray:
+    """The ids of a word's n-grams, in the bag's order (`NgramHasher.ids`), repeats included."""
     wrapped = WRAP[0] + word + WRAP[1]
-    ids, firsts, lasts = [], [], []
-    for start in range(len(wrapped)):
-        for n in range(config.min_n, min(config.max_n, len(wrapped) - start) + 1):
-            ids.append(zlib.crc32(wrapped[start : start + n].encode(ENCODING, ENCODING_ERRORS)) % config.buckets + 1)
-            first, last = max(start - 1, 0), min(start + n - 1, len(word))
-            if last <= first:
-                first, last = (0, 1) if start == 0 else (len(word) - 1, len(word))
-            firsts.append(first)
-            lasts.append(last)
-    return np.asarray(ids, dtype=np.intp), np.asarray(firsts, dtype=np.intp), np.asarray(lasts, dtype=np.intp)
+    grams = (wrapped[start : start + n] for start in range(len(wrapped)) for n in range(config.min_n, min(config.max_n, len(wrapped) - start) + 1))
+    return np.fromiter((zlib.crc32(gram.encode(ENCODING, ENCODING_ERRORS)) % config.buckets + 1 for gram in grams), dtype=np.intp)
 
 
 def _kept_tokens(vocabulary: Vocabulary, normalised: str) -> list[tuple[int, int, int]]:
@@ -260,19 +278,6 @@ def lowered_with_offsets(lower: Any, text: str) -> tuple[str, list[int]]:
     return lowered, sources if len(sources) == len(lowered) else [min(k, len(text) - 1) for k in range(len(lowered))]
 
 
-def _occluded(ids: list[int], vocabulary: Vocabulary) -> np.ndarray:
-    """Row k: the padded word ids without the k-th."""
-    count, maxlen = len(ids), vocabulary.config.maxlen
-    out = np.zeros((count, maxlen), dtype=np.int32)
-    if count > 1:
-        others = np.broadcast_to(np.asarray(ids, dtype=np.int32), (count, count))[~np.eye(count, dtype=bool)].reshape(count, count - 1)
-        if vocabulary.config.padding is Side.PRE:
-            out[:, maxlen - count + 1 :] = others
-        else:
-            out[:, : count - 1] = others
-    return out
-
-
 def _padded(ids: list[int], vocabulary: Vocabulary) -> np.ndarray:
     row = np.zeros(vocabulary.config.maxlen, dtype=np.int32)
     if ids:
@@ -283,20 +288,16 @@ def _padded(ids: list[int], vocabulary: Vocabulary) -> np.ndarray:
     return row
 
 
-def _spread(out: np.ndarray, sources: list[int], start: int, end: int, amount: float, normalised: str) -> None:
-    """`amount` shared evenly over the characters of normalised[start:end] that are not whitespace (the spans')."""
-    places = [at for at in range(start, end) if normalised[at] not in _WHITESPACE] or list(range(start, end))
-    for at in places:
-        out[sources[at]] += amount / len(places)
-
-
-def _spans(text: str, normalised: str, sources: list[int], ngrams: np.ndarray, words: np.ndarray) -> tuple[Span, ...]:
-    """The words of the normalised text as ranges of the original, overlapping ones merged, with their shares."""
-    ranges: list[list[int]] = []
+def _span_ranges(normalised: str, sources: list[int]) -> tuple[list[tuple[int, int]], list[int]]:
+    """The spans as ranges of the original text (words of the normalised text, those whose ranges overlap merged),
+    and the span of each normalised character (-1 for whitespace)."""
+    ranges: list[tuple[int, int]] = []
+    span_of = [-1] * len(normalised)
     for start, end in _words(normalised):
         first, last = sources[start], sources[end - 1] + 1
         if ranges and first < ranges[-1][1]:
-            ranges[-1][1] = max(ranges[-1][1], last)
+            ranges[-1] = (ranges[-1][0], max(ranges[-1][1], last))
         else:
-            ranges.append([first, last])
-    return tuple(Span(first, last, text[first:last], float(ngrams[first:last].sum()), float(words[first:last].sum())) for first, last in ranges)
+            ranges.append((first, last))
+        span_of[start:end] = [len(ranges) - 1] * (end - start)
+    return ranges, span_of
