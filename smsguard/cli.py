@@ -90,7 +90,9 @@ def _predict(args: argparse.Namespace) -> int:
     from smsguard.runtime import Classifier
 
     texts = _texts(args)
-    classifier = Classifier.load(args.bundle, backend=args.backend, model=args.model, trusted_keys=args.trusted_key, min_serial=args.min_serial).snapshot()
+    classifier = Classifier.load(args.bundle, backend=args.backend, model=args.model, trusted_keys=args.trusted_key, min_serial=args.min_serial,
+                                 personal=args.personal).snapshot()
+    _say_personal_note(classifier)
     count = 0
     with staged_file(Path(args.output)) if args.output else contextlib.nullcontext(sys.stdout) as out:
         for batch, probabilities in classifier.iter_chunks(texts):
@@ -107,7 +109,8 @@ def _explain(args: argparse.Namespace) -> int:
     from smsguard.runtime import Classifier
 
     texts = _texts(args)
-    classifier = Classifier.load(args.bundle, backend=args.backend, model=args.model, trusted_keys=args.trusted_key).snapshot()
+    classifier = Classifier.load(args.bundle, backend=args.backend, model=args.model, trusted_keys=args.trusted_key, personal=args.personal).snapshot()
+    _say_personal_note(classifier)
     colour = sys.stdout.isatty() and not os.environ.get("NO_COLOR") and not args.json
     for text in texts:
         explanation = classifier.explain(text)
@@ -121,6 +124,51 @@ def _explain(args: argparse.Namespace) -> int:
         if explanation.personal:
             print(f"  your corrections moved the score by {explanation.personal:+.4f}")
     return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from smsguard.runtime import Classifier
+
+    texts = list(_texts(args))
+    classifier = Classifier.load(args.bundle, backend=args.backend, model=args.model, trusted_keys=args.trusted_key, personal=args.personal)
+    label = classifier.bundle.labels[1] if args.spam else classifier.bundle.labels[0]
+    before = classifier.predict_proba(texts)
+    made = classifier.report(texts, [label] * len(texts))
+    if classifier.personal_note:
+        console.info(f"  note: {classifier.personal_note}")
+    after = classifier.classify(texts)
+    for correction, text, old, new, new_label in zip(made, texts, before, after.probabilities, after.labels, strict=True):
+        shown = text if len(text) <= 60 else text[:57] + "..."
+        print(f"#{correction.id} {label}: {old:.3f} -> {new:.3f} ({new_label})  {shown}")
+    console.step(f"{len(made)} correction{'s' if len(made) != 1 else ''} recorded in {args.personal} ({len(classifier.personal.corrections) if classifier.personal else 0} in all)")
+    return 0
+
+
+def _personal(args: argparse.Namespace) -> int:
+    from smsguard.runtime import Personal
+
+    personal = Personal(args.folder)
+    if args.undo:
+        gone = personal.undo(args.undo)
+        console.step(f"Forgot {len(gone)} correction{'s' if len(gone) != 1 else ''}: " + ", ".join(f"#{c.id} ({c.label}, {c.reported})" for c in gone))
+        return 0
+    if args.clear:
+        console.step(f"Forgot all {personal.clear()} corrections of {args.folder} (and its salt)")
+        return 0
+    corrections = personal.corrections
+    if args.json:
+        for c in corrections:
+            print(json.dumps({"id": c.id, "label": c.label, "reported": c.reported, "ngrams": len(c.bag), "probability": c.probability, "serial": c.serial}))
+        return 0
+    rows = [["id", "label", "reported (UTC)", "n-grams", "score then", "bundle serial"]]
+    rows += [[f"#{c.id}", c.label, c.reported, str(len(c.bag)), f"{c.probability:.3f}", str(c.serial)] for c in corrections]
+    print(console.table(rows) if corrections else f"no corrections in {args.folder}")
+    return 0
+
+
+def _say_personal_note(classifier: Any) -> None:
+    if classifier.personal_note:
+        console.info(f"  note: {classifier.personal_note}")
 
 
 SPAN_COLOURS = ((0.5, "30;41"), (0.15, "30;43"), (-0.15, ""), (-1.0, "30;42"))  # share of the largest: red, yellow, none, green
@@ -356,7 +404,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="smsguard", description="Train, export and run an on-device SMS spam filter.")
     parser.add_argument("--version", action="version", version=f"smsguard {__version__}")
     commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
-    for add in (_add_build_commands, _add_predict_command, _add_explain_command, _add_score_command, _add_verify_command, _add_signing_commands, _add_device_commands):
+    for add in (_add_build_commands, _add_predict_command, _add_explain_command, _add_personal_commands, _add_score_command, _add_verify_command, _add_signing_commands, _add_device_commands):
         add(commands)
     return parser
 
@@ -393,6 +441,7 @@ def _add_predict_command(commands: Any) -> None:
     p.add_argument("--csv", metavar="FILE", help="read messages from this CSV file")
     p.add_argument("--text-column", help="the CSV column holding the messages (default: SMS, text, message or v2)")
     p.add_argument("--output", metavar="FILE", help="write the JSON lines to FILE, whole or not at all (default: stdout)")
+    p.add_argument("--personal", metavar="DIR", help="apply the corrections recorded in this personal state folder (smsguard report)")
     _add_trust_flags(p)
     p.add_argument("--min-serial", type=int, metavar="N", help="refuse a bundle whose serial is below N (one the device has moved past)")
     p.set_defaults(run=_predict)
@@ -408,8 +457,33 @@ def _add_explain_command(commands: Any) -> None:
     p.add_argument("--text-column", help="the CSV column holding the messages (default: SMS, text, message or v2)")
     p.add_argument("--top", type=int, default=5, metavar="N", help="spans listed under each message, largest effect first (default: 5)")
     p.add_argument("--json", action="store_true", help="one JSON object per message: probability, label and every span (start, end, text, contribution, log_odds, ...)")
+    p.add_argument("--personal", metavar="DIR", help="apply the corrections recorded in this personal state folder (smsguard report)")
     _add_trust_flags(p)
     p.set_defaults(run=_explain)
+
+
+def _add_personal_commands(commands: Any) -> None:
+    p = commands.add_parser("report", help="correct the filter: record messages as spam or not, in a personal state folder (no text is kept)")
+    p.add_argument("texts", nargs="*", metavar="TEXT", help="messages (default: one per line on stdin)")
+    p.add_argument("--bundle", required=True, metavar="DIR")
+    p.add_argument("--personal", required=True, metavar="DIR", help="the personal state folder (must exist; the state is created in it)")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--spam", action="store_true", help="these messages are spam (the bundle's second label)")
+    which.add_argument("--ham", action="store_true", help="these messages are not spam (the bundle's first label)")
+    p.add_argument("--backend", default="auto", choices=BACKEND_CHOICES, help="the inference backend (default: auto)")
+    p.add_argument("--model", help="a model file of the bundle (default: the recommended one)")
+    p.add_argument("--csv", metavar="FILE", help="read messages from this CSV file")
+    p.add_argument("--text-column", help="the CSV column holding the messages (default: SMS, text, message or v2)")
+    _add_trust_flags(p)
+    p.set_defaults(run=_report)
+
+    p = commands.add_parser("personal", help="list the corrections of a personal state folder, or forget some or all of them")
+    p.add_argument("folder", metavar="DIR")
+    action = p.add_mutually_exclusive_group()
+    action.add_argument("--undo", type=int, nargs="+", metavar="ID", help="forget these corrections (ids as listed)")
+    action.add_argument("--clear", action="store_true", help="forget every correction")
+    action.add_argument("--json", action="store_true", help="list as JSON lines")
+    p.set_defaults(run=_personal)
 
 
 def _add_verify_command(commands: Any) -> None:
