@@ -293,9 +293,9 @@ def _demo(args: argparse.Namespace) -> int:
     out = Path(args.out)
     run_dir, bundle_dir = out / "run", out / "bundle"
     console.info(f"== 1/5 train -> {run_dir}")
-    train(TrainConfig(data=args.data), run_dir, force=True)
+    train(TrainConfig(data=(args.data,) if args.data else ()), run_dir, force=True)
     console.info(f"\n== 2/5 export -> {bundle_dir}")
-    export(run_dir, bundle_dir, ExportConfig(data=args.data), force=True)
+    export(run_dir, bundle_dir, ExportConfig(data=(args.data,) if args.data else ()), force=True)
     console.info("\n== 3/5 verify")
     report = verify_bundle(bundle_dir)
     report.print_checklist()
@@ -568,6 +568,10 @@ def _add_config_flags(parser: argparse.ArgumentParser, config_class: type, prese
         shown_text = f" ({'; '.join(shown)})".replace("%", "%%") if shown else ""
         if base is bool:
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS, help=help_text + shown_text)
+            continue
+        if typing.get_origin(base) is tuple:  # tuple[str, ...]: the flag repeats (--data A --data B)
+            item = typing.get_args(base)[0]
+            parser.add_argument(flag, type=item, action="append", default=argparse.SUPPRESS, metavar=f.name.upper(), help=help_text + " (repeatable)")
             continue
         choices = [str(member.value) for member in base] if isinstance(base, type) and issubclass(base, Enum) else None
         parse = str if choices else base  # the config turns a choice into its enum member

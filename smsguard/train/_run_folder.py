@@ -5,4 +5,5 @@ RUN_CONFIG_NAME = "config.json"
 SPLIT_NAME = "split.json"
 METRICS_NAME = "metrics.json"
 HISTORY_NAME = "history.json"
-SPLIT_FORMAT = 1  # a run's split.json
+SPLIT_FORMAT = 1  # a run's split.json, one data file
+SPLITS_FORMAT = 2  # several data files, or a campaign split: "sources", and each row as [source, row]
