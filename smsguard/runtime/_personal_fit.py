@@ -34,7 +34,7 @@ class LearnerConfig:
     l2: float = 0.1  # weight decay: holds the layer close to the shipped model
     anchors: int = 400  # typical messages drawn from the vocabulary (word frequency by rank), kept from moving up
     anchor_weight: float = 10.0  # how hard the anchors hold
-    anchor_margin: float = 0.5  # the anchors' shift is held at or below minus this
+    anchor_margin: float = 1.0  # the anchors' shift is held at or below minus this
     dead_zone: float = 0.5  # shifts smaller than this (log-odds) are dropped: unrelated messages keep their score
     near: float = 0.5  # a message whose bag overlaps a corrected one's this much (Jaccard) is a near-duplicate of it
     near_margin: float = 2.0  # a near-duplicate is put this far (log-odds) on its correction's side of the threshold
@@ -117,7 +117,7 @@ def fit(reports: Bags, logits: np.ndarray, labels: np.ndarray, anchors: Bags, co
         margin = logits + reports.sums(w[r_cols] * r_scale)
         over = np.maximum(anchors.sums(w[a_cols] * a_scale) + config.anchor_margin, 0.0)
         value = float(np.sum(np.logaddexp(0.0, margin) - y * margin) + 0.5 * config.l2 * w @ w + 0.5 * config.anchor_weight * over @ over)
-        residual = 1.0 / (1.0 + np.exp(-margin)) - y
+        residual = 0.5 * (1.0 + np.tanh(0.5 * margin)) - y  # the logistic function, without overflow
         grad = np.bincount(r_cols, weights=np.repeat(residual, reports.sizes) * r_scale, minlength=len(space)).astype(np.float64)
         grad += config.anchor_weight * np.bincount(a_cols, weights=np.repeat(over, anchors.sizes) * a_scale, minlength=len(space))
         return value, grad + config.l2 * w
