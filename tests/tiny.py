@@ -54,7 +54,8 @@ MAXLEN, UNITS, EMBEDDING, BUCKETS, NGRAM_LENGTH = 12, 8, 6, 251, 40
 def weights(vocabulary: Vocabulary, seed: int) -> dict[str, Any]:
     """Seeded weights shaped like a trained fused model's, by role (what `export._primed.keras_weights` gives)."""
     rng = np.random.default_rng(seed)
-    scores = rng.normal(0, 2, BUCKETS + 1).astype(np.float32)
+    bag = vocabulary.ngrams.config if vocabulary.ngrams is not None else NgramConfig(buckets=BUCKETS, length=NGRAM_LENGTH)
+    scores = rng.normal(0, 2, bag.buckets + 1).astype(np.float32)
     scores[0] = 0.0
     return {
         "embedding": rng.normal(0, 0.5, (vocabulary.size, EMBEDDING)).astype(np.float32),
@@ -65,22 +66,22 @@ def weights(vocabulary: Vocabulary, seed: int) -> dict[str, Any]:
         "dense_bias": np.array([0.1], dtype=np.float32),
         "ngram_scores": scores,
         "ngram_bias": np.array([-0.2], dtype=np.float32),
-        "ngram_length": np.array(NGRAM_LENGTH, dtype=np.int64),
+        "ngram_length": np.array(bag.length, dtype=np.int64),
     }
 
 
-def vocabulary(normalise: bool = True) -> Vocabulary:
+def vocabulary(normalise: bool = True, bag: NgramConfig | None = None) -> Vocabulary:
     config = TokenizerConfig(num_words=60, lower=False, oov_token="<UNKNOWN>", maxlen=MAXLEN)
     fitted = Vocabulary.fit(TEXTS, config, TextSpec.of_this_python(normalise))
-    return fitted.with_ngrams(NgramHasher(NgramConfig(buckets=BUCKETS, length=NGRAM_LENGTH)))
+    return fitted.with_ngrams(NgramHasher(bag or NgramConfig(buckets=BUCKETS, length=NGRAM_LENGTH)))
 
 
 def make_bundle(folder: Path, *, seed: int = 0, threshold: float = 0.5, serial: int = 1, normalise: bool = True,
-                edit: Callable[[Vocabulary], Vocabulary] | None = None) -> Path:
+                edit: Callable[[Vocabulary], Vocabulary] | None = None, bag: NgramConfig | None = None) -> Path:
     """A bundle at `folder` (created): vocab.json, model.float32.npz and model.int8.npz, manifest.json."""
     folder = Path(folder)
     folder.mkdir(parents=True)
-    vocab = vocabulary(normalise)
+    vocab = vocabulary(normalise, bag)  # `bag`: another n-gram bag than the tiny one (the default model's, say)
     vocab = edit(vocab) if edit else vocab
     write_json(folder / VOCAB_NAME, vocab.to_dict(), compact=True)
     fold = weights(vocab, seed)

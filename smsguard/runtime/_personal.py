@@ -174,7 +174,7 @@ class PersonalModel:
     def adjust(self, probabilities: np.ndarray, bags: Bags) -> np.ndarray:
         """The model's probabilities with the layer applied (float32, as every model outputs)."""
         p = np.clip(probabilities.astype(np.float64), 1e-7, 1 - 1e-7)
-        z = np.log(p) - np.log1p(-p) + self.weights.shift(bags, self.learner.dead_zone)
+        z = np.log(p) - np.log1p(-p) + self.weights.shift(bags, self.learner)
         if len(self.memory):
             similarity = self.index.jaccard(bags)
             closest = similarity.shape[1] - 1 - np.argmax(similarity[:, ::-1], axis=1)  # the latest of equals
@@ -208,7 +208,10 @@ def read_state(folder: Path) -> PersonalState | None:
 
 
 def write_state(folder: Path, state: PersonalState) -> None:
-    """Atomically (a reader sees the old file or the new one, whatever moment a writer dies at), then the folder synced."""
+    """Atomically (a reader sees the old file or the new one, whatever moment a writer dies at), then the folder synced.
+    The caller holds the lock: a temporary file left beside the state is a dead writer's, and goes."""
+    for leftover in Path(folder).glob(f".{STATE_NAME}.*.tmp"):
+        leftover.unlink(missing_ok=True)
     write_atomic(Path(folder) / STATE_NAME, (json.dumps(state.to_dict(), separators=(",", ":")) + "\n").encode("ascii"))
     with contextlib.suppress(OSError):  # not every system can open a folder; the rename is done either way
         fd = os.open(folder, os.O_RDONLY)

@@ -3,17 +3,20 @@ fitting its weights to a user's corrections (a small L-BFGS in NumPy: the runtim
 
 The layer adds to the model's log-odds `z` of a message with bag B (its distinct n-gram ids):
 
-    shift(B) = sum(w[id] for id in B) / sqrt(|B|), then a dead zone: sign(s) * max(|s| - dead_zone, 0)
+    s(B) = sum(w[id] for id in B) / sqrt(|B|), then a dead zone: s - dead_zone above dead_zone,
+           s + dead_zone + anchor_margin below -(dead_zone + anchor_margin), 0 between
 
 The weights minimise, over the corrections j (bag B_j, label y_j, the model's log-odds z_j when it was reported)
 and the anchors a (typical messages drawn from the bundle's own vocabulary):
 
     sum_j logloss(z_j + s(B_j), y_j) + l2 / 2 |w|^2 + anchor_weight / 2 sum_a max(0, s(B_a) + anchor_margin)^2
 
-The logistic loss moves each corrected message to its label; `l2` keeps the weights small, so the model stays as
-shipped wherever the corrections say nothing; the anchors keep the shift of ordinary messages (words the model was
-trained on, in their usual proportions) at or below zero, so that a spam report cannot make every message a little
-more spam-like; the dead zone drops what small shifts are left. The fit is deterministic: the same corrections and
+Only the ids of corrected messages get a weight. The logistic loss moves each corrected message to its label; `l2`
+keeps the weights small, so the model stays as shipped wherever the corrections say nothing; the anchors keep the
+shift of ordinary messages (words the model was trained on, in their usual proportions) at or below -anchor_margin,
+so that a spam report cannot make every message a little more spam-like (an n-gram common in ordinary messages gets
+a low weight, one of the campaign's own a high one); the dead zone, which sits around where the anchors rest, drops
+what small shifts are left: a message as ordinary as the anchors keeps its score. The fit is deterministic: the same corrections and
 vocabulary give the same weights on every machine that runs this code.
 """
 
@@ -98,19 +101,23 @@ class Weights:
         at = np.minimum(np.searchsorted(self.ids, ids), len(self.ids) - 1)
         return np.where(self.ids[at] == ids, self.values[at].astype(np.float64), 0.0)
 
-    def shift(self, bags: Bags, dead_zone: float) -> np.ndarray:
-        """The layer's shift of each bag's log-odds, after the dead zone."""
+    def shift(self, bags: Bags, config: LearnerConfig) -> np.ndarray:
+        """The layer's shift of each bag's log-odds, after the dead zone [-(dead_zone + anchor_margin), dead_zone]: the
+        anchors rest at -anchor_margin, and a message as ordinary as them keeps its score."""
         raw = bags.sums(self.lookup(bags.ids)) * bags.scale
-        return np.sign(raw) * np.maximum(np.abs(raw) - dead_zone, 0.0)
+        low = config.dead_zone + config.anchor_margin
+        return np.where(raw > config.dead_zone, raw - config.dead_zone, np.where(raw < -low, raw + low, 0.0))
 
 
 def fit(reports: Bags, logits: np.ndarray, labels: np.ndarray, anchors: Bags, config: LearnerConfig) -> Weights:
-    """The weights for these corrections (see the module's docstring); only the ids they or the anchors hold get one."""
+    """The weights for these corrections (see the module's docstring): only the n-gram ids of corrected messages get one."""
     if not len(reports):
         return Weights.none()
-    space = np.unique(np.concatenate([reports.ids, anchors.ids]))
-    r_cols, a_cols = np.searchsorted(space, reports.ids), np.searchsorted(space, anchors.ids)
-    r_scale, a_scale = np.repeat(reports.scale, reports.sizes), np.repeat(anchors.scale, anchors.sizes)
+    space = np.unique(reports.ids)
+    r_cols = np.searchsorted(space, reports.ids)
+    a_cols = np.minimum(np.searchsorted(space, anchors.ids), len(space) - 1)
+    a_in = space[a_cols] == anchors.ids  # an anchor's ids that no correction holds have no weight to move
+    r_scale, a_scale = np.repeat(reports.scale, reports.sizes), np.repeat(anchors.scale, anchors.sizes) * a_in
     y = labels.astype(np.float64)
 
     def objective(w: np.ndarray) -> tuple[float, np.ndarray]:
