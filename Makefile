@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: demo test lint bench accuracy ood search scoring web mediapipe serve-web clean
+.PHONY: demo test lint bench accuracy ood search scoring web mediapipe serve-web clients clients-java clean
 
 demo: $(STAMP)  ## train -> export -> verify -> bench -> two sample predictions, into smsguard-demo/
 	$(VENV)/bin/smsguard demo
@@ -44,6 +44,18 @@ serve-web: $(STAMP) web/node_modules  ## the web demo of bundles/mediapipe (or B
 scoring: $(STAMP)  ## scoring 1,000,000 rows locally, with Spark and with Dask (several minutes), into benchmarks/results/
 	$(VENV)/bin/python benchmarks/scoring.py
 
+clients: clients-java  ## the bundle runtimes for other platforms (clients/), built with their own toolchains
+
+JAVA_SOURCES := $(sort $(wildcard clients/java/src/dev/smsguard/*.java))
+JAR := clients/java/build/smsguard-client.jar
+
+clients-java: $(JAR)  ## the Java library and its command line, with the JDK alone (javac --release 8: Android's language level)
+
+$(JAR): $(JAVA_SOURCES)
+	rm -rf clients/java/build/classes
+	javac --release 8 -encoding UTF-8 -Xlint:all,-options -Werror -d clients/java/build/classes $(JAVA_SOURCES)
+	jar cfe $@ dev.smsguard.Main -C clients/java/build/classes .
+
 $(STAMP): pyproject.toml setup.py smsguard/runtime/_lstm_c.c smsguard/runtime/_lstm_c_kernel.h  # the C kernel is built by pip install
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --upgrade pip
@@ -52,4 +64,4 @@ $(STAMP): pyproject.toml setup.py smsguard/runtime/_lstm_c.c smsguard/runtime/_l
 	touch $@
 
 clean:
-	rm -rf $(VENV) smsguard-demo .pytest_cache web/node_modules
+	rm -rf $(VENV) smsguard-demo .pytest_cache web/node_modules clients/java/build

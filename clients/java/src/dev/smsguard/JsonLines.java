@@ -1,0 +1,66 @@
+package dev.smsguard;
+
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.PrintStream;
+
+/**
+ * The command line's input: one JSON string per line, UTF-8 (a {@code \\u} escape may give a lone surrogate).
+ * The output stream is flushed whenever reading the next line would wait, so a caller that writes a line and
+ * waits for its answer gets it, while piped input is written in large blocks.
+ */
+final class JsonLines {
+    /** A line that is not a JSON string: the message names its number. */
+    static final class BadLine extends Exception {
+        private static final long serialVersionUID = 1L;
+
+        BadLine(String message) {
+            super(message);
+        }
+    }
+
+    private final InputStream in;
+    private final PrintStream out;
+    private final ByteArrayOutputStream line = new ByteArrayOutputStream();
+    private int number;
+
+    JsonLines(InputStream in, PrintStream out) {
+        this.in = in;
+        this.out = out;
+    }
+
+    /** The next message, or null at the end of the input. */
+    String next() throws IOException, BadLine {
+        line.reset();
+        while (true) {
+            if (out != null && in.available() == 0) {
+                out.flush();
+            }
+            int b = in.read();
+            if (b < 0 && line.size() == 0) {
+                return null;
+            }
+            if (b < 0 || b == '\n') {
+                number++;
+                return parse(line.toByteArray());
+            }
+            line.write(b);
+        }
+    }
+
+    private String parse(byte[] bytes) throws BadLine {
+        Object value;
+        try {
+            value = Json.parse(Utf8.decode(bytes));
+        } catch (Utf8.MalformedException error) {
+            throw new BadLine("line " + number + " of the input is not UTF-8: " + error.getMessage());
+        } catch (Json.JsonException error) {
+            throw new BadLine("line " + number + " of the input is not JSON (expected one JSON string per line): " + error.getMessage());
+        }
+        if (!(value instanceof String)) {
+            throw new BadLine("line " + number + " of the input is " + JsonObject.describe(value) + ", expected a JSON string (the message's text)");
+        }
+        return (String) value;
+    }
+}
