@@ -29,11 +29,12 @@ final class LstmModel {
     final int units;
     final int rows; // word ids are 0..rows-1
     final int ngramLength; // 0 for a word model alone
-    private final float[] table; // rows x 4u, halved; null when the table is int8
-    private final byte[] tableQ; // rows x 4u int8, with tableScale per row
+    // Matrices are arrays of rows: C2 vectorises a loop over row[j], not one over matrix[offset + j].
+    private final float[][] table; // rows x 4u, halved; null when the table is int8
+    private final byte[][] tableQ; // rows x 4u int8, with tableScale per row
     private final float[] tableScale;
     private final float[] half; // 4u: 0.5 for the i, f, o columns, 1 for c
-    private final float[] recurrent; // u x 4u, halved, row-major: row k is contiguous
+    private final float[][] recurrent; // u x 4u, halved
     private final float[] denseKernel;
     private final float denseBias;
     private final float[] primedH; // (maxlen + 1) x u
@@ -49,27 +50,30 @@ final class LstmModel {
         }
         maxlen = meta.integer("maxlen", 1, 1 << 20);
         ngramLength = meta.has("ngram_length") ? meta.integer("ngram_length", 1, 1 << 20) : 0;
-        recurrent = Npz.floats(need(arrays, "recurrent", where), where);
-        units = need(arrays, "recurrent", where).shape[0];
+        Npz.Array r = need(arrays, "recurrent", where);
+        units = r.shape.length == 2 ? r.shape[0] : 0;
         int gates = 4 * units;
         half = new float[gates];
         for (int j = 0; j < gates; j++) {
             half[j] = j >= 2 * units && j < 3 * units ? 1.0f : 0.5f;
         }
+        recurrent = halvedRows(matrix(r, gates, where), half);
         if (arrays.containsKey("table")) {
-            Npz.Array t = arrays.get("table");
-            rows = t.shape.length == 2 ? t.shape[0] : -1;
-            table = multiplyColumns(Npz.floats(t, where), half);
+            table = halvedRows(matrix(arrays.get("table"), gates, where), half);
+            rows = table.length;
             tableQ = null;
             tableScale = null;
         } else {
             Npz.Array q = need(arrays, "table_q", where);
-            rows = q.shape.length == 2 ? q.shape[0] : -1;
+            byte[] flat = Npz.int8(q, where);
+            rows = checkedRows(q, gates, where);
+            tableQ = new byte[rows][];
+            for (int i = 0; i < rows; i++) {
+                tableQ[i] = java.util.Arrays.copyOfRange(flat, i * gates, (i + 1) * gates);
+            }
             table = null;
-            tableQ = Npz.int8(q, where);
             tableScale = Npz.floats(need(arrays, "table_scale", where), where);
         }
-        multiplyColumns(recurrent, half);
         denseKernel = Npz.floats(need(arrays, "dense_kernel", where), where);
         denseBias = Npz.floats(need(arrays, "dense_bias", where), where)[0];
         primedH = Npz.floats(need(arrays, "primed_h", where), where);
@@ -96,12 +100,38 @@ final class LstmModel {
         return array;
     }
 
+    private static int checkedRows(Npz.Array array, int columns, String where) throws BundleException {
+        if (array.shape.length != 2 || array.shape[1] != columns || columns == 0) {
+            throw new BundleException("model '" + where + "' has array '" + array.name + "' of shape " + java.util.Arrays.toString(array.shape) + ", expected (n, "
+                    + columns + ")");
+        }
+        return array.shape[0];
+    }
+
+    private static float[][] matrix(Npz.Array array, int columns, String where) throws BundleException {
+        int n = checkedRows(array, columns, where);
+        float[] flat = Npz.floats(array, where);
+        float[][] out = new float[n][];
+        for (int i = 0; i < n; i++) {
+            out[i] = java.util.Arrays.copyOfRange(flat, i * columns, (i + 1) * columns);
+        }
+        return out;
+    }
+
+    private static float[][] halvedRows(float[][] matrix, float[] half) {
+        for (float[] row : matrix) {
+            for (int j = 0; j < row.length; j++) {
+                row[j] *= half[j];
+            }
+        }
+        return matrix;
+    }
+
     private void checkShapes(String where) throws BundleException {
-        int gates = 4 * units;
         boolean ok = units > 0
-                && recurrent.length == units * gates
+                && recurrent.length == units
                 && rows > 0
-                && (table != null ? table.length == rows * gates : tableQ.length == rows * gates && tableScale.length == rows)
+                && (table != null || tableScale.length == rows)
                 && denseKernel.length == units
                 && primedH.length == (maxlen + 1) * units
                 && primedC.length == primedH.length
@@ -109,13 +139,6 @@ final class LstmModel {
         if (!ok) {
             throw new BundleException("model '" + where + "' has inconsistent array shapes for an LSTM of " + units + " units and maxlen " + maxlen);
         }
-    }
-
-    private static float[] multiplyColumns(float[] matrix, float[] columns) {
-        for (int i = 0; i < matrix.length; i++) {
-            matrix[i] *= columns[i % columns.length];
-        }
-        return matrix;
     }
 
     /** Ids per row of input: the word ids, then a fused model's n-gram ids. */
@@ -159,27 +182,42 @@ final class LstmModel {
 
     /** z := the token's row of the input table (an int8 row: q x scale, then the gate halving, as the C kernel). */
     private void lookup(int token, float[] z) {
-        int gates = z.length;
-        int row = token * gates;
         if (table != null) {
-            System.arraycopy(table, row, z, 0, gates);
+            System.arraycopy(table[token], 0, z, 0, z.length);
             return;
         }
-        float scale = tableScale[token];
-        for (int j = 0; j < gates; j++) {
-            z[j] = ((float) tableQ[row + j] * scale) * half[j];
+        final byte[] q = tableQ[token];
+        final float scale = tableScale[token];
+        for (int j = 0; j < z.length; j++) {
+            z[j] = ((float) q[j] * scale) * half[j];
         }
     }
 
-    /** z += h @ recurrent, one contiguous row of the matrix per unit: a loop the JIT vectorises. */
+    /**
+     * z += h @ recurrent: each z[j] gets h[k] * R[k][j] added for k = 0..u-1 in order, as in the C kernel, four
+     * rows of R per pass over z (the same sums, a quarter of the loads and stores of z), each pass vectorised.
+     */
     private void recurrent(float[] z, float[] h) {
         final int gates = z.length;
-        final float[] r = recurrent;
-        for (int k = 0; k < h.length; k++) {
-            final float hk = h[k];
-            final int base = k * gates;
+        int k = 0;
+        for (; k + 3 < h.length; k += 4) {
+            final float h0 = h[k];
+            final float h1 = h[k + 1];
+            final float h2 = h[k + 2];
+            final float h3 = h[k + 3];
+            final float[] r0 = recurrent[k];
+            final float[] r1 = recurrent[k + 1];
+            final float[] r2 = recurrent[k + 2];
+            final float[] r3 = recurrent[k + 3];
             for (int j = 0; j < gates; j++) {
-                z[j] += hk * r[base + j];
+                z[j] = (((z[j] + h0 * r0[j]) + h1 * r1[j]) + h2 * r2[j]) + h3 * r3[j];
+            }
+        }
+        for (; k < h.length; k++) {
+            final float hk = h[k];
+            final float[] row = recurrent[k];
+            for (int j = 0; j < gates; j++) {
+                z[j] += hk * row[j];
             }
         }
     }
