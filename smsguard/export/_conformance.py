@@ -17,11 +17,11 @@ from typing import Any
 
 import numpy as np
 
+from smsguard._files import sha256_of
 from smsguard._staging import write_atomic
-from smsguard.runtime import BackendError, Bundle, BundleError, Classifier, ModelFormat, Vocabulary
-from smsguard.runtime._lstm_native import NOT_BUILT, available
-from smsguard.runtime._ngrams import WHITESPACE
-from smsguard.runtime.bundle import FLOAT_ATOL, MANIFEST_NAME, sha256_of
+from smsguard.export._parity import FLOAT_ATOL
+from smsguard.runtime import Bundle, BundleError, Classifier, Decision, ModelFormat, NgramHasher, Vocabulary
+from smsguard.runtime.bundle import MANIFEST_NAME
 
 CONFORMANCE_FORMAT = 1
 PROBABILITY_TOLERANCE = FLOAT_ATOL  # a port runs the same float32 model; only the order of sums and its exp differ
@@ -111,10 +111,11 @@ def _case_mapping() -> list[Case]:
 
 
 def _whitespace() -> list[Case]:
-    every = [Case(f"whitespace U+{ord(char):04X} between words", f"call{char}now{char}{char}free") for char in WHITESPACE]
+    whitespace = NgramHasher().to_dict()["whitespace"]  # the spec's 29 code points, str.split()'s
+    every = [Case(f"whitespace U+{ord(char):04X} between words", f"call{char}now{char}{char}free") for char in whitespace]
     return [
         *every,
-        Case("every whitespace character in one text", "a" + "b".join(WHITESPACE) + "c"),
+        Case("every whitespace character in one text", "a" + "b".join(whitespace) + "c"),
         Case("characters that look blank but are not whitespace", "a\u200bb c\u180ed e\ufeffF g\u2060h i\u00adj"),
         Case("NUL inside and around words", "\x00call\x00now \x00 free\x00"),
         Case("NUL alone", "\x00"),
@@ -218,17 +219,14 @@ def uci_cases(path: Path, count: int = UCI_SAMPLE, seed: int = 0) -> list[Case]:
 
 def conformance(bundle_dir: Path, uci: Path | None = None) -> dict[str, Any]:
     """The conformance file's content for a bundle: the hard cases (and a UCI sample), their ids and, for
-    every `.npz` model, their probabilities in the native backend."""
-    if not available():
-        msg = f"the conformance file's probabilities come from the native backend: {NOT_BUILT}"
-        raise BackendError(msg)
+    every `.npz` model, their probabilities in the native backend (a BackendError when it is not built)."""
     bundle = Bundle.load(bundle_dir)
     cases = hard_cases(bundle.vocabulary) + (uci_cases(uci) if uci else [])
     _check_cases(cases)
     texts = [case.text for case in cases]
     ids = bundle.vocabulary.encode(texts)
     models = [entry.name for entry in bundle.models.values() if entry.format is ModelFormat.NPZ]
-    probabilities = {name: Classifier.load(bundle_dir, backend="native", model=name).predict_proba(texts) for name in models}
+    probabilities = {name: Classifier.load(bundle_dir, backend="native", model=name).predict_proba(texts) for name in models}  # the reference backend
     return {
         "format": CONFORMANCE_FORMAT,
         "bundle": {"manifest_sha256": sha256_of(Path(bundle_dir) / MANIFEST_NAME), "serial": bundle.manifest.serial},
@@ -277,7 +275,7 @@ def compare(
     """What keeps a runtime's results from conforming (empty: they conform): its `ids` (one row per case)
     must be identical, and for each model its probabilities within the file's tolerance with the label at
     the model's threshold identical (the runtime's own `labels` when given, else derived from its
-    probabilities). The threshold rule is NumPy's: a float32 probability compared in float32."""
+    probabilities by the contract's rule, `Decision`)."""
     problems = []
     names = [case["name"] for case in expected.cases]
     want_ids = expected.ids
@@ -292,9 +290,9 @@ def compare(
             problems.append(f"{model}: no probabilities")
             continue
         want, got = expected.probabilities(model), np.asarray(probabilities[model], dtype=np.float64)
-        threshold = np.float32(thresholds[model])
-        want_labels = [label_names[int(np.float32(p) >= threshold)] for p in want]
-        got_labels = list(labels[model]) if labels and model in labels else [label_names[int(np.float32(p) >= threshold)] for p in got]
+        decision = Decision(thresholds[model], label_names)
+        want_labels = decision.labels_of(want)
+        got_labels = list(labels[model]) if labels and model in labels else decision.labels_of(got)
         for i, name in enumerate(names):
             if not abs(got[i] - want[i]) <= expected.tolerance:
                 problems.append(f"{model}: case {name!r}: probability {got[i]:.8g}, expected {want[i]:.8g} (tolerance {expected.tolerance:g})")
