@@ -186,7 +186,7 @@ def _bench(args: argparse.Namespace) -> int:
 
 
 def _conformance(args: argparse.Namespace) -> int:
-    from smsguard.export._conformance import write_conformance
+    from smsguard.export import write_conformance
 
     data = write_conformance(Path(args.bundle), Path(args.out), Path(args.uci) if args.uci else None)
     console.step(f"Conformance file of {len(data['cases'])} cases for {', '.join(data['models'])} written to {args.out}")
