@@ -93,6 +93,10 @@ public final class Bundle {
         return source.where();
     }
 
+    boolean hasFile(String name) {
+        return manifest.files.containsKey(name);
+    }
+
     Manifest.Entry entry(String name) throws BundleException {
         Manifest.Entry entry = manifest.files.get(name);
         if (entry == null) {
@@ -117,7 +121,7 @@ public final class Bundle {
         return source.locate(name);
     }
 
-    private static String join(Iterable<String> names) {
+    static String join(Iterable<String> names) {
         StringBuilder out = new StringBuilder();
         for (String name : names) {
             out.append(out.length() > 0 ? ", " : "").append(name);

@@ -54,6 +54,9 @@ public final class Classifier {
         if (name == null) {
             throw new BundleException("bundle '" + bundle.where() + "' recommends no .npz model; name one of: " + bundle.npzModels());
         }
+        if (!bundle.hasFile(name)) {
+            throw new BundleException("bundle '" + bundle.where() + "' has no model '" + name + "'; its .npz models: " + Bundle.join(bundle.npzModels()));
+        }
         Manifest.Entry entry = bundle.entry(name);
         if (!"model".equals(entry.kind) || !"npz".equals(entry.format)) {
             String what = "model".equals(entry.kind) ? "a " + entry.format + " model" : "a " + entry.kind + " file";

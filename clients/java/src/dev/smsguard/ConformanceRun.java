@@ -64,6 +64,7 @@ final class ConformanceRun {
         List<Object> cases = file.list("cases");
         List<Object> models = file.list("models");
         double tolerance = file.object("tolerance").number("probability");
+        String within = java.math.BigDecimal.valueOf(tolerance).stripTrailingZeros().toPlainString();
         out.println("* Conformance of the Java runtime (" + System.getProperty("java.vm.name") + " " + System.getProperty("java.version") + ") with '" + path + "': "
                 + cases.size() + " cases, " + models.size() + " models");
         List<JsonObject> parsed = new ArrayList<JsonObject>();
@@ -81,12 +82,12 @@ final class ConformanceRun {
             if (!(model instanceof String)) {
                 throw file.malformed("models must be file names, found " + JsonObject.describe(model));
             }
-            if (!checkModel((String) model, parsed, tolerance)) {
+            if (!checkModel((String) model, parsed, tolerance, within)) {
                 failedModels++;
             }
         }
         if (passed && failedModels == 0) {
-            out.println("* All " + cases.size() + " cases conform: ids identical, " + models.size() + " models within " + tolerance + " with the same labels");
+            out.println("* All " + cases.size() + " cases conform: ids identical, " + models.size() + " models within " + within + " with the same labels");
             return 0;
         }
         out.println("ERROR " + (passed ? "" : "ids differ; ") + failedModels + " of " + models.size() + " models do not conform (details above)");
@@ -118,7 +119,7 @@ final class ConformanceRun {
         return -1;
     }
 
-    private boolean checkModel(String model, List<JsonObject> cases, double tolerance) throws BundleException {
+    private boolean checkModel(String model, List<JsonObject> cases, double tolerance, String within) throws BundleException {
         Classifier classifier = Classifier.of(bundle, model);
         List<String> problems = new ArrayList<String>();
         double worst = 0;
@@ -133,7 +134,7 @@ final class ConformanceRun {
                         + " (" + want.label() + ")");
             }
         }
-        mark(problems.isEmpty(), model + ": " + (cases.size() - problems.size()) + " of " + cases.size() + " probabilities within " + tolerance
+        mark(problems.isEmpty(), model + ": " + (cases.size() - problems.size()) + " of " + cases.size() + " probabilities within " + within
                 + " with the same label (max diff " + String.format(java.util.Locale.ROOT, "%.2g", worst) + ")", problems);
         return problems.isEmpty();
     }

@@ -23,6 +23,9 @@ final class JsonLines {
     private final InputStream in;
     private final PrintStream out;
     private final ByteArrayOutputStream line = new ByteArrayOutputStream();
+    private final byte[] buffer = new byte[1 << 16];
+    private int position;
+    private int limit;
     private int number;
 
     JsonLines(InputStream in, PrintStream out) {
@@ -34,19 +37,35 @@ final class JsonLines {
     String next() throws IOException, BadLine {
         line.reset();
         while (true) {
-            if (out != null && in.available() == 0) {
-                out.flush();
+            if (position == limit && !fill()) {
+                if (line.size() == 0) {
+                    return null;
+                }
+                break;
             }
-            int b = in.read();
-            if (b < 0 && line.size() == 0) {
-                return null;
+            int end = position;
+            while (end < limit && buffer[end] != '\n') {
+                end++;
             }
-            if (b < 0 || b == '\n') {
-                number++;
-                return parse(line.toByteArray());
+            line.write(buffer, position, end - position);
+            position = end;
+            if (end < limit) {
+                position++; // the newline
+                break;
             }
-            line.write(b);
         }
+        number++;
+        return parse(line.toByteArray());
+    }
+
+    /** Reads more input; false at its end. Flushes the output first when the read would wait. */
+    private boolean fill() throws IOException {
+        if (out != null && in.available() == 0) {
+            out.flush();
+        }
+        limit = Math.max(in.read(buffer), 0);
+        position = 0;
+        return limit > 0;
     }
 
     private String parse(byte[] bytes) throws BadLine {

@@ -1,9 +1,10 @@
 package dev.smsguard;
 
-import java.io.BufferedInputStream;
 import java.io.File;
-import java.io.FileOutputStream;
 import java.io.FileDescriptor;
+import java.io.FileInputStream;
+import java.io.FileOutputStream;
+import java.io.InputStream;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.io.UnsupportedEncodingException;
@@ -58,7 +59,7 @@ public final class Main {
             if (options.conformance != null) {
                 return ConformanceRun.run(classifier, new File(options.conformance), out);
             }
-            BufferedInputStream in = new BufferedInputStream(System.in, 1 << 16);
+            InputStream in = new FileInputStream(FileDescriptor.in);
             if (options.bench) {
                 return BenchRun.run(classifier, new JsonLines(in, null), options.rounds, out);
             }
