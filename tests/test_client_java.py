@@ -108,8 +108,13 @@ def test_the_python_runtime_conforms(conformance_file, fused_bundle, backend):
 
 
 @pytest.mark.slow
-def test_the_java_runtime_conforms(jar, fused_bundle, conformance_file):
-    done = run_lines(client(jar, fused_bundle, "--conformance", str(conformance_file)), b"")
+@pytest.mark.parametrize("which", ["fused_bundle", "bundle_dir"])
+def test_the_java_runtime_conforms(jar, which, request, tmp_path):
+    """On the default (fused, normalising) bundle and on a word model alone (the tuned preset: no bag, no normaliser)."""
+    bundle = request.getfixturevalue(which)
+    conformance_file = tmp_path / "conformance.json"
+    write_conformance(bundle, conformance_file)
+    done = run_lines(client(jar, bundle, "--conformance", str(conformance_file)), b"")
     lines = done.stdout.decode().splitlines()
     n = len(Conformance.read(conformance_file).cases)
     assert done.returncode == 0, done.stdout.decode() + done.stderr.decode()
