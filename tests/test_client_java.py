@@ -310,6 +310,6 @@ def test_bench_prints_one_json_line(jar, fused_bundle, uci_texts):
     stdin = "".join(json.dumps(t) + "\n" for t in uci_texts[:100]).encode()
     done = subprocess.run(client(jar, fused_bundle, "--bench", "--rounds", "2"), input=stdin, capture_output=True, timeout=120, check=True)
     result = json.loads(done.stdout)
-    assert set(result) == {"runtime", "model", "messages", "rounds", "warm_up_s", "p50_us", "p90_us", "p99_us", "bulk_msgs_per_s"}
+    assert set(result) == {"runtime", "model", "messages", "rounds", "load_ms", "warm_up_s", "p50_us", "p90_us", "p99_us", "bulk_msgs_per_s"}
     assert (result["messages"], result["rounds"], result["model"]) == (100, 2, "model.int8.npz")
     assert result["warm_up_s"] >= 2 and 0 < result["p50_us"] <= result["p90_us"] <= result["p99_us"] and result["bulk_msgs_per_s"] > 0

@@ -19,7 +19,7 @@ final class BenchRun {
     private BenchRun() {
     }
 
-    static int run(Classifier classifier, JsonLines lines, int rounds, PrintStream out) throws IOException, JsonLines.BadLine {
+    static int run(Classifier classifier, double loadMillis, JsonLines lines, int rounds, PrintStream out) throws IOException, JsonLines.BadLine {
         List<String> texts = new ArrayList<String>();
         for (String text; (text = lines.next()) != null; ) {
             texts.add(text);
@@ -49,10 +49,10 @@ final class BenchRun {
         Arrays.sort(whole);
         double bulk = texts.size() / (whole[rounds / 2] / 1e9);
         out.println(String.format(Locale.ROOT,
-                "{\"runtime\": %s, \"model\": %s, \"messages\": %d, \"rounds\": %d, \"warm_up_s\": %.2f, \"p50_us\": %.2f, \"p90_us\": %.2f, \"p99_us\": %.2f, "
+                "{\"runtime\": %s, \"model\": %s, \"messages\": %d, \"rounds\": %d, \"load_ms\": %.1f, \"warm_up_s\": %.2f, \"p50_us\": %.2f, \"p90_us\": %.2f, \"p99_us\": %.2f, "
                         + "\"bulk_msgs_per_s\": %.1f}",
                 Json.quote("java " + System.getProperty("java.version") + " (" + System.getProperty("java.vm.name") + ")"), Json.quote(classifier.model()),
-                texts.size(), rounds, warmUp, percentile(single, 50), percentile(single, 90), percentile(single, 99), bulk));
+                texts.size(), rounds, loadMillis, warmUp, percentile(single, 50), percentile(single, 90), percentile(single, 99), bulk));
         return 0;
     }
 

@@ -55,13 +55,15 @@ public final class Main {
     static int run(String[] args, PrintStream out, PrintStream err) {
         try {
             Options options = parse(args);
+            long loadStart = System.nanoTime();
             Classifier classifier = Classifier.load(new File(options.bundle), options.model);
+            double loadMillis = (System.nanoTime() - loadStart) / 1e6;
             if (options.conformance != null) {
                 return ConformanceRun.run(classifier, new File(options.conformance), out);
             }
             InputStream in = new FileInputStream(FileDescriptor.in);
             if (options.bench) {
-                return BenchRun.run(classifier, new JsonLines(in, null), options.rounds, out);
+                return BenchRun.run(classifier, loadMillis, new JsonLines(in, null), options.rounds, out);
             }
             classifyLines(classifier, new JsonLines(in, out), options.ids, out);
             return 0;
