@@ -203,6 +203,18 @@ def test_java_ids_in_litert_meet_the_bundles_gates(jar, fused_bundle, uci_texts)
             assert agreement >= MIN_LABEL_AGREEMENT, (entry.name, agreement)
 
 
+def test_a_compressed_npz_reads_the_same(jar, tiny_copy, tmp_path):
+    """np.savez_compressed's deflated entries (export writes stored ones) give the same probabilities."""
+    with np.load(tiny_copy / "model.int8.npz") as data:
+        arrays = {name: data[name] for name in data.files}
+    compressed = tmp_path / "compressed.npz"
+    np.savez_compressed(compressed, **arrays)
+    texts = ["WINNER!! F R E E prize", "see you at 6", ""]
+    before = run_client(client(jar, tiny_copy, "--ids"), texts)
+    replace_file(tiny_copy, "model.int8.npz", compressed.read_bytes())
+    assert run_client(client(jar, tiny_copy, "--ids"), texts) == before
+
+
 @pytest.mark.parametrize("name", ["model.int8.npz", "vocab.json"])
 def test_a_tampered_bundle_exits_2_naming_the_file(jar, tiny_copy, name):
     copy = tiny_copy
