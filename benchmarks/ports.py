@@ -19,6 +19,7 @@ Writes benchmarks/results/ports.json and ports.md.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import platform
@@ -196,7 +197,7 @@ def main() -> int:
     result = {
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "command": "python benchmarks/ports.py " + " ".join(sys.argv[1:]),
-        "bundle": {"name": bundle_dir.name, "serial": bundle.manifest.serial},
+        "bundle": {"name": bundle_dir.name, "serial": bundle.manifest.serial, "manifest_sha256": hashlib.sha256((bundle_dir / "manifest.json").read_bytes()).hexdigest()},
         "machine": {"cpu": cpu_name(), "cores": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
                     "load_before": load_before, "load_after": os.getloadavg(), "shared": "other agents run on this machine"},
         "messages": len(messages),
