@@ -1,0 +1,191 @@
+#!/usr/bin/env node
+// smsguard-client: a bundle's model in Node, for scripts and for the checks that compare every runtime.
+//   node smsguard-client.mjs BUNDLE [--model NAME] [--ids]      one JSON string a line in, one JSON object a line out
+//   node smsguard-client.mjs BUNDLE --conformance FILE           run a conformance file (exit 0: all cases pass)
+//   node smsguard-client.mjs BUNDLE --bench [--rounds N]         time each message of stdin alone, after warm-up
+// Exit 2 with one line on stderr for a missing or tampered bundle, a bad argument or a bad line of input.
+import { readFile } from "node:fs/promises";
+import { createInterface } from "node:readline";
+import { Bundle, SmsguardError } from "../smsguard.mjs";
+
+const USAGE = "usage: smsguard-client BUNDLE [--model NAME] [--ids] | --conformance FILE | --bench [--rounds N]";
+const WARM_UP_MS = 2000; // the JIT settles well within this on every message set we tried
+
+class UsageError extends Error {}
+
+function parseArgs(argv) {
+  const options = { bundle: null, model: undefined, ids: false, conformance: null, bench: false, rounds: 5 };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    const value = () => {
+      if (i + 1 >= argv.length) throw new UsageError(`${arg} needs a value; ${USAGE}`);
+      return argv[++i];
+    };
+    if (arg === "--model") options.model = value();
+    else if (arg === "--ids") options.ids = true;
+    else if (arg === "--conformance") options.conformance = value();
+    else if (arg === "--bench") options.bench = true;
+    else if (arg === "--rounds") options.rounds = Number(value());
+    else if (arg === "-h" || arg === "--help") throw new UsageError(USAGE);
+    else if (arg.startsWith("-")) throw new UsageError(`unknown option ${arg}; ${USAGE}`);
+    else if (options.bundle === null) options.bundle = arg;
+    else throw new UsageError(`unexpected argument ${arg}; ${USAGE}`);
+  }
+  if (options.bundle === null) throw new UsageError(`a BUNDLE folder is needed; ${USAGE}`);
+  if (!Number.isInteger(options.rounds) || options.rounds < 1) throw new UsageError(`--rounds must be a positive integer; ${USAGE}`);
+  return options;
+}
+
+class InputError extends Error {}
+
+/** The messages of stdin, one JSON string a line, with their line numbers. */
+async function* messages() {
+  let number = 0;
+  for await (const line of createInterface({ input: process.stdin, crlfDelay: Infinity })) {
+    number++;
+    let text;
+    try {
+      text = JSON.parse(line);
+    } catch {
+      throw new InputError(`line ${number} of standard input is not JSON: expected one JSON string a line, found ${JSON.stringify(line.slice(0, 40))}`);
+    }
+    if (typeof text !== "string") throw new InputError(`line ${number} of standard input is a JSON ${text === null ? "null" : Array.isArray(text) ? "array" : typeof text}, expected a JSON string`);
+    yield text;
+  }
+}
+
+async function classifyStdin(classifier, withIds) {
+  let pending = "";
+  for await (const text of messages()) {
+    const { probability, label } = classifier.classify(text);
+    const out = withIds ? { probability, label, ids: Array.from(classifier.encode(text)) } : { probability, label };
+    pending += `${JSON.stringify(out)}\n`;
+    if (pending.length > 1 << 16) {
+      if (!process.stdout.write(pending)) await new Promise((resolve) => process.stdout.once("drain", resolve));
+      pending = "";
+    }
+  }
+  process.stdout.write(pending);
+  return 0;
+}
+
+// ---- --conformance --------------------------------------------------------------------------------------
+
+async function conformance(bundle, file) {
+  let spec;
+  try {
+    spec = JSON.parse(await readFile(file, "utf8"));
+  } catch (error) {
+    throw new InputError(`conformance file '${file}' cannot be read: ${error.code === "ENOENT" ? "it does not exist" : error.message}`);
+  }
+  if (spec?.format !== 1 || !Array.isArray(spec.cases) || !Array.isArray(spec.models)) throw new InputError(`conformance file '${file}' is not format 1 (format, models, cases)`);
+  const manifestHash = bundle.manifestSha256;
+  if (spec.bundle?.manifest_sha256 && spec.bundle.manifest_sha256 !== manifestHash) {
+    throw new InputError(`conformance file '${file}' was made for the bundle whose manifest has sha256 ${spec.bundle.manifest_sha256}, this bundle's is ${manifestHash}`);
+  }
+  const tolerance = spec.tolerance.probability;
+  const log = (line) => process.stdout.write(`${line}\n`);
+  log(`* Conformance: ${spec.cases.length} cases, ${spec.models.length} models, probability tolerance ${tolerance} (smsguard.mjs, Node ${process.versions.node})`);
+  let failed = 0;
+  for (const name of spec.models) {
+    const failures = checkModel(await bundle.classifier(name), spec.cases, tolerance);
+    failed += failures.problems.length ? 1 : 0;
+    const mark = failures.problems.length ? "x" : "✓";
+    log(`-[${mark}] ${name}: ${spec.cases.length - failures.cases} of ${spec.cases.length} cases pass (ids identical, probabilities within ${tolerance}: max diff ${failures.maxDiff.toExponential(2)}, labels identical)`);
+    for (const problem of failures.problems.slice(0, 20)) log(`    - ${problem}`);
+    if (failures.problems.length > 20) log(`    - ... and ${failures.problems.length - 20} more`);
+  }
+  log(failed ? `* FAILED: ${failed} of ${spec.models.length} models differ from the Python runtime` : `* All ${spec.models.length} models match the Python runtime on every case`);
+  return failed ? 1 : 0;
+}
+
+function checkModel(classifier, cases, tolerance) {
+  const problems = [];
+  const bad = new Set();
+  let maxDiff = 0;
+  for (const [index, one] of cases.entries()) {
+    const label = one.name ?? `case ${index}`;
+    const ids = classifier.encode(one.text);
+    const at = ids.length !== one.ids.length ? -1 : ids.findIndex((id, k) => id !== one.ids[k]);
+    if (ids.length !== one.ids.length || at >= 0) {
+      problems.push(`${label}: ids differ ${at < 0 ? `in length (${ids.length}, expected ${one.ids.length})` : `at ${at} (${ids[at]}, expected ${one.ids[at]})`}`);
+      bad.add(index);
+    }
+    const expected = one.probabilities[classifier.model];
+    const probability = classifier.probability(one.text);
+    const diff = Math.abs(probability - expected);
+    maxDiff = Math.max(maxDiff, diff);
+    if (!(diff <= tolerance)) {
+      problems.push(`${label}: probability ${probability}, expected ${expected} (diff ${diff.toExponential(2)})`);
+      bad.add(index);
+    }
+    if (classifier.labelOf(probability) !== classifier.labelOf(expected)) {
+      problems.push(`${label}: label ${classifier.labelOf(probability)}, expected ${classifier.labelOf(expected)}`);
+      bad.add(index);
+    }
+  }
+  return { problems, cases: bad.size, maxDiff };
+}
+
+// ---- --bench --------------------------------------------------------------------------------------------
+
+const percentile = (sorted, q) => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))];
+const median = (values) => [...values].sort((a, b) => a - b)[Math.floor((values.length - 1) / 2)];
+
+async function bench(classifier, rounds) {
+  const texts = [];
+  for await (const text of messages()) texts.push(text);
+  if (!texts.length) throw new InputError("--bench needs messages on standard input, one JSON string a line");
+  let sink = 0;
+  const start = performance.now();
+  do for (const text of texts) sink += classifier.probability(text);
+  while (performance.now() - start < WARM_UP_MS);
+  const figures = { p50: [], p90: [], p99: [], bulk: [] };
+  for (let round = 0; round < rounds; round++) {
+    const times = new Float64Array(texts.length);
+    for (let k = 0; k < texts.length; k++) {
+      const t0 = process.hrtime.bigint();
+      sink += classifier.probability(texts[k]);
+      times[k] = Number(process.hrtime.bigint() - t0) / 1000;
+    }
+    times.sort();
+    figures.p50.push(percentile(times, 0.5));
+    figures.p90.push(percentile(times, 0.9));
+    figures.p99.push(percentile(times, 0.99));
+    const t0 = process.hrtime.bigint();
+    for (const text of texts) sink += classifier.probability(text);
+    figures.bulk.push(texts.length / (Number(process.hrtime.bigint() - t0) / 1e9));
+  }
+  if (Number.isNaN(sink)) throw new Error("a probability was NaN");
+  const round2 = (x) => Math.round(x * 100) / 100;
+  const result = {
+    runtime: `node ${process.versions.node} (V8 ${process.versions.v8})`,
+    model: classifier.model,
+    messages: texts.length,
+    rounds,
+    p50_us: round2(median(figures.p50)),
+    p90_us: round2(median(figures.p90)),
+    p99_us: round2(median(figures.p99)),
+    bulk_msgs_per_s: Math.round(median(figures.bulk)),
+  };
+  process.stdout.write(`${JSON.stringify(result)}\n`);
+  return 0;
+}
+
+// ---- main -----------------------------------------------------------------------------------------------
+
+async function main(argv) {
+  const options = parseArgs(argv);
+  const bundle = await Bundle.load(options.bundle);
+  if (options.conformance) return conformance(bundle, options.conformance);
+  const classifier = await bundle.classifier(options.model);
+  return options.bench ? bench(classifier, options.rounds) : classifyStdin(classifier, options.ids);
+}
+
+try {
+  process.exitCode = await main(process.argv.slice(2));
+} catch (error) {
+  if (!(error instanceof SmsguardError || error instanceof UsageError || error instanceof InputError)) throw error;
+  process.stderr.write(`ERROR ${String(error.message).replace(/\s*\n\s*/g, " ")}\n`);
+  process.exitCode = 2;
+}
