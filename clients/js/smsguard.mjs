@@ -190,12 +190,12 @@ export class Bundle {
   }
 
   /** A classifier on model `name` (default: the manifest's recommended .npz), its file checked. */
-  async classifier(name = this.manifest.recommended?.npz) {
+  async classifier(name = this.manifest.recommended?.npz, kernel = "auto") {
     const available = this.models;
     if (!name) fail(`bundle '${this.reader.base}' recommends no .npz model; name one of: ${available.join(", ") || "(none)"}`);
     if (!available.includes(name)) fail(`bundle '${this.reader.base}' has no .npz model '${name}'; it has: ${available.join(", ") || "(none)"}`);
     const where = this.reader.where(name);
-    const model = LstmModel.fromArrays(await readNpz(await this.verifiedBytes(name), where), where);
+    const model = LstmModel.fromArrays(await readNpz(await this.verifiedBytes(name), where), where, kernel);
     const vocabulary = this.vocabulary;
     if (model.maxlen !== vocabulary.maxlen || model.ngramLength !== vocabulary.ngramLength || model.rows > vocabulary.tableRows) {
       fail(`'${where}' does not fit the bundle's vocabulary: it takes ${model.maxlen} word ids and ${model.ngramLength} n-gram ids, the vocabulary gives ${vocabulary.maxlen} and ${vocabulary.ngramLength}`);
@@ -219,12 +219,13 @@ export class Classifier {
     this.labels = bundle.labels;
     this.serial = bundle.manifest.serial;
     this.lstm = model;
+    this.kernel = model.kernel.name; // "wasm-simd" or "js"
     this.row = new Int32Array(this.vocabulary.width);
   }
 
   /** A classifier on a bundle's model (`options.model`, default: the recommended .npz). */
   static async load(source, options = {}) {
-    return (await Bundle.load(source, options)).classifier(options.model);
+    return (await Bundle.load(source, options)).classifier(options.model, options.kernel);
   }
 
   /** The model input of `text`: `width` int32 ids (the word ids, then the n-gram ids), as the .tflite model takes it. */
@@ -869,11 +870,13 @@ function swapped(bytes, width) {
 
 const sigmoid = (x) => 1 / (1 + Math.exp(-x));
 
-/** The folded LSTM of an .npz (and a fused model's n-gram branch), in float64 arithmetic on float32 weights.
- * Same steps as the Python runtime's: a message with L word ids starts from the state after maxlen - L pads
- * (`primed_h`, `primed_c`) and steps through its ids: z = table[id] + h R; gates i, f, c, o. */
+/** The folded LSTM of an .npz (and a fused model's n-gram branch). Same steps as the Python runtime's: a message
+ * with L word ids starts from the state after maxlen - L pads (`primed_h`, `primed_c`) and steps through its ids:
+ * z = table[id] + h R, gates i, f, c, o. The i, f, o columns are halved so that one tanh gives every gate:
+ * sigmoid(x) = 0.5 + 0.5 tanh(x / 2) (halving is exact). A step runs in WebAssembly SIMD where the platform
+ * has it (float32, as the native kernel), else in plain JS (float64): see `kernel`. */
 export class LstmModel {
-  static fromArrays(arrays, where) {
+  static fromArrays(arrays, where, kernel = "auto") {
     const need = (name) => arrays[name] ?? fail(`'${where}' is not an smsguard model: it has no '${name}' array`);
     let meta;
     try {
@@ -882,10 +885,10 @@ export class LstmModel {
       fail(`'${where}' is not an smsguard model: its meta is not JSON`);
     }
     if (meta.format !== NPZ_FORMAT || meta.gates !== "ifco" || meta.activation !== "tanh") fail(`'${where}' is an LSTM weights file this runtime cannot run: ${JSON.stringify(meta)}`);
-    return new LstmModel(arrays, meta, where, need);
+    return new LstmModel(arrays, meta, where, need, kernel);
   }
 
-  constructor(arrays, meta, where, need) {
+  constructor(arrays, meta, where, need, kernel) {
     const recurrent = need("recurrent");
     const [u, gates] = recurrent.shape;
     const maxlen = meta.maxlen;
@@ -899,12 +902,7 @@ export class LstmModel {
     if (bad) fail(`'${where}' has inconsistent array shapes for an LSTM of ${u} units and maxlen ${maxlen}`);
     this.table = table.data; // float32 or int8 rows of 4u
     this.scale = quantized ? need("table_scale").data : null;
-    // The recurrent matrix transposed (row j: the weights into gate column j), in float64: a dot product per
-    // column, on contiguous memory with local accumulators. i, f, o are halved so that one tanh gives every
-    // gate: sigmoid(x) = 0.5 + 0.5 tanh(x / 2) (halving is exact).
     this.half = Float64Array.from({ length: 4 * u }, (_, j) => (j >= 2 * u && j < 3 * u ? 1 : 0.5));
-    this.recurrentT = new Float64Array(4 * u * u);
-    for (let k = 0; k < u; k++) for (let j = 0; j < 4 * u; j++) this.recurrentT[j * u + k] = recurrent.data[k * 4 * u + j] * this.half[j];
     this.dense = Float64Array.from(need("dense_kernel").data);
     this.denseBias = need("dense_bias").data[0];
     this.primedH = need("primed_h").data;
@@ -916,9 +914,11 @@ export class LstmModel {
       this.ngramLength = meta.ngram_length;
       if (!this.ngramScores.length || this.ngramScores[0] !== 0) fail(`'${where}' has malformed n-gram scores: expected a vector whose first (padding) score is 0`);
     }
-    this.z = new Float64Array(4 * u);
-    this.h = new Float64Array(u);
-    this.c = new Float64Array(u);
+    if (!["auto", "wasm", "js"].includes(kernel)) throw new TypeError(`kernel must be "auto", "wasm" or "js", found ${JSON.stringify(kernel)}`);
+    const wasm = kernel === "js" ? null : WasmKernel.create(this, recurrent.data);
+    if (!wasm && kernel === "wasm") fail(`WebAssembly SIMD is not available here${u % 8 ? ` (or the model's ${u} units are not a multiple of 8)` : ""}: use kernel "js" or "auto"`);
+    this.kernel = wasm ?? new JsKernel(this, recurrent.data);
+    if (wasm) this.table = null; // the kernel holds its own copy
   }
 
   /** Refuse a vocabulary whose ids this model has no row for. */
@@ -928,20 +928,18 @@ export class LstmModel {
 
   /** The probability of one row of model input (`maxlen` front-padded word ids, then the n-gram ids). */
   probability(ids) {
-    const { maxlen, units: u } = this;
+    const { maxlen, units: u, kernel } = this;
     if (ids.length !== maxlen + this.ngramLength) throw new RangeError(`expected ${maxlen + this.ngramLength} ids, found ${ids.length}`);
     let length = 0;
     for (let t = 0; t < maxlen; t++) {
       if (ids[t] < 0 || ids[t] >= this.rows) throw new RangeError(`word id ${ids[t]} at ${t} is outside 0..${this.rows - 1}`);
       if (ids[t] !== 0) length++;
     }
-    const { h, c } = this;
     const first = (maxlen - length) * u;
-    for (let j = 0; j < u; j++) {
-      h[j] = this.primedH[first + j];
-      c[j] = this.primedC[first + j];
-    }
-    for (let t = maxlen - length; t < maxlen; t++) this.step(ids[t]);
+    kernel.h.set(this.primedH.subarray(first, first + u));
+    kernel.c.set(this.primedC.subarray(first, first + u));
+    for (let t = maxlen - length; t < maxlen; t++) kernel.step(ids[t]);
+    const h = kernel.h;
     let logit = this.denseBias;
     for (let j = 0; j < u; j++) logit += h[j] * this.dense[j];
     const word = sigmoid(logit);
@@ -961,15 +959,31 @@ export class LstmModel {
     }
     return sigmoid(this.ngramBias + total / Math.max(count, 1));
   }
+}
 
-  /** One step: z = table[id] (halved) + h R, then the gates and the new c and h. */
+/** A step in plain JS, float64: z += h R (R transposed: a dot product per gate column, on contiguous rows, four
+ * columns a pass), then the gates. Measured on Node 20, u = 64: as fast as any other layout tried (eight columns,
+ * k unrolled, interleaved blocks), 1.5x faster than float32 rows or a row-major axpy; about 0.5 ns a
+ * multiply-add, where plain JS stops, so about 8x the native kernel's time: hence WasmKernel. */
+class JsKernel {
+  constructor(model, recurrent) {
+    const u = model.units;
+    this.name = "js";
+    this.units = u;
+    this.table = model.table;
+    this.scale = model.scale;
+    this.half = model.half;
+    this.r = new Float64Array(4 * u * u);
+    for (let k = 0; k < u; k++) for (let j = 0; j < 4 * u; j++) this.r[j * u + k] = recurrent[k * 4 * u + j] * model.half[j];
+    this.z = new Float64Array(4 * u);
+    this.h = new Float64Array(u);
+    this.c = new Float64Array(u);
+  }
+
   step(id) {
-    const { z, h, c, units: u, recurrentT: r } = this;
+    const { z, h, c, units: u, r } = this;
     if (this.scale) lookUpQuantized(z, this.table, this.scale[id], id * 4 * u, u);
     else lookUpFloat(z, this.table, this.half, id * 4 * u);
-    // Measured on Node 20 (u = 64): this order, four columns a pass over contiguous rows, ran as fast as any
-    // other layout tried (eight columns, k unrolled, interleaved blocks) and 1.5x faster than float32 rows
-    // or a row-major axpy; about 0.5 ns a multiply-add, which is where plain JS stops.
     for (let j = 0, p = 0; j < 4 * u; j += 4, p += 4 * u) {
       let a0 = z[j];
       let a1 = z[j + 1];
@@ -1011,22 +1025,157 @@ function lookUpFloat(z, table, half, row) {
   for (let j = 0; j < half.length; j++) z[j] = table[row + j] * half[j];
 }
 
-// Eigen's rational tanh (the native kernel's, and ONNX Runtime's), in float64: within 3e-7 of tanh, 2.5 times
-// faster than Math.tanh in V8, and the same function the Python runtime's native backend computes.
+// Eigen's rational tanh (the native kernel's, and ONNX Runtime's MLAS): within 3e-7 of tanh; in V8, 2.5 times
+// faster than Math.tanh.
 const TANH_CLAMP = 7.90531110763549805;
+const TANH_P = [-2.76076847742355e-16, 2.00018790482477e-13, -8.60467152213735e-11, 5.12229709037114e-8, 1.48572235717979e-5, 6.37261928875436e-4, 4.89352455891786e-3];
+const TANH_Q = [1.19825839466702e-6, 1.18534705686654e-4, 2.268434632439e-3, 4.89352518554385e-3];
 function tanh(x) {
   const v = x < -TANH_CLAMP ? -TANH_CLAMP : x > TANH_CLAMP ? TANH_CLAMP : x;
   const x2 = v * v;
-  let p = -2.76076847742355e-16;
-  p = p * x2 + 2.00018790482477e-13;
-  p = p * x2 - 8.60467152213735e-11;
-  p = p * x2 + 5.12229709037114e-8;
-  p = p * x2 + 1.48572235717979e-5;
-  p = p * x2 + 6.37261928875436e-4;
-  p = p * x2 + 4.89352455891786e-3;
-  let q = 1.19825839466702e-6;
-  q = q * x2 + 1.18534705686654e-4;
-  q = q * x2 + 2.268434632439e-3;
-  q = q * x2 + 4.89352518554385e-3;
+  let p = TANH_P[0];
+  for (let k = 1; k < 7; k++) p = p * x2 + TANH_P[k];
+  let q = TANH_Q[0];
+  for (let k = 1; k < 4; k++) q = q * x2 + TANH_Q[k];
   return (v * p) / q;
+}
+
+// ---- the WebAssembly SIMD step --------------------------------------------------------------------------
+// The same step in float32 SIMD (f32x4; WebAssembly SIMD is in Node >= 16.4, Chrome 91, Firefox 89, Safari 16.4),
+// generated here as bytes, so the module stays one file with no build. z += h R over row-major R (halved), eight
+// vector accumulators a pass of 32 columns, each column summed in k order as the native kernel does; then the
+// gates with the same rational tanh. Memory: z (4u floats), h (u), c (u), R (u x 4u), from byte 0.
+
+const leb = (n) => {
+  const out = [];
+  do out.push((n & 0x7f) | (n > 0x7f ? 0x80 : 0));
+  while ((n >>>= 7));
+  return out;
+};
+const sleb = (n) => {
+  const out = [];
+  for (;;) {
+    const b = n & 0x7f;
+    n >>= 7;
+    if ((n === 0 && !(b & 0x40)) || (n === -1 && b & 0x40)) return [...out, b];
+    out.push(b | 0x80);
+  }
+};
+const wasmVec = (items) => [...leb(items.length), ...items.flat()];
+const wasmSection = (id, body) => [id, ...leb(body.length), ...body];
+const op = {
+  get: (i) => [0x20, i], set: (i) => [0x21, i], tee: (i) => [0x22, i], i32: (n) => [0x41, ...sleb(n)], call: (f) => [0x10, f],
+  add: [0x6a], shl: [0x74], ltU: [0x49], brIf: [0x0d, 0], loop: [0x03, 0x40], end: [0x0b],
+  load: (offset) => [0xfd, 0x00, 4, ...leb(offset)], store: (offset) => [0xfd, 0x0b, 4, ...leb(offset)], splatLoad: [0xfd, 0x09, 2, 0],
+  splat: (x) => [0x43, ...new Uint8Array(Float32Array.of(x).buffer), 0xfd, 0x13],
+  load8x8: [0xfd, 0x01, 3, 0], extendLow: [0xfd, 0xa7, 1], extendHigh: [0xfd, 0xa8, 1], convert: [0xfd, 0xfa, 1], fsplat: [0xfd, 0x13],
+  fadd: [0xfd, 0xe4, 1], fmul: [0xfd, 0xe6, 1], fdiv: [0xfd, 0xe7, 1], fmin: [0xfd, 0xe8, 1], fmax: [0xfd, 0xe9, 1],
+};
+
+function tanhBody() {
+  const { get, set, tee, splat, fmul, fadd } = op;
+  const poly = (coefficients) => [splat(coefficients[0]), coefficients.slice(1).map((k) => [get(1), fmul, splat(k), fadd])];
+  return [get(0), splat(TANH_CLAMP), op.fmin, splat(-TANH_CLAMP), op.fmax, tee(0), get(0), fmul, set(1), poly(TANH_P), get(0), fmul, poly(TANH_Q), op.fdiv, op.end];
+}
+
+// step(z, h, c, r, u); locals: 5 j, 6 row bytes, 7 r pointer, 8 h pointer, 9 h end, 10..12 u x 4, 8, 12 bytes;
+// 13 h[k] splat, 14..21 accumulators (then i, f, g, o, c).
+function stepBody() {
+  const { get, set, tee, i32, load, store, add, fmul, fadd } = op;
+  const acc = [0, 1, 2, 3, 4, 5, 6, 7];
+  const gate = (offset, local, sigmoid) => [get(0), get(5), add, ...(offset ? [get(offset), add] : []), load(0), op.call(0), ...(sigmoid ? [op.splat(0.5), fmul, op.splat(0.5), fadd] : []), set(local)];
+  const product = [
+    get(4), i32(2), op.shl, tee(10), i32(2), op.shl, set(6), get(10), get(10), add, set(11), get(11), get(10), add, set(12), get(1), get(10), add, set(9),
+    i32(0), set(5), op.loop,
+    acc.map((a) => [get(0), get(5), add, load(16 * a), set(14 + a)]),
+    get(3), get(5), add, set(7), get(1), set(8), op.loop,
+    get(8), op.splatLoad, set(13),
+    acc.map((a) => [get(14 + a), get(7), load(16 * a), get(13), fmul, fadd, set(14 + a)]),
+    get(7), get(6), add, set(7), get(8), i32(4), add, tee(8), get(9), op.ltU, op.brIf, op.end,
+    acc.map((a) => [get(0), get(5), add, get(14 + a), store(16 * a)]),
+    get(5), i32(128), add, tee(5), get(6), op.ltU, op.brIf, op.end,
+  ];
+  const gates = [
+    i32(0), set(5), op.loop,
+    gate(0, 14, true), gate(10, 15, true), gate(11, 16, false), gate(12, 17, true),
+    get(2), get(5), add, get(15), get(2), get(5), add, load(0), fmul, get(14), get(16), fmul, fadd, tee(18), store(0),
+    get(1), get(5), add, get(17), get(18), op.call(0), fmul, store(0),
+    get(5), i32(16), add, tee(5), get(10), op.ltU, op.brIf, op.end,
+  ];
+  return [product, gates, op.end];
+}
+
+// lookupQ(z, row, scale, half, n): z[j] = (q[j] x scale) x half[j] for the n int8 columns of a table row.
+function lookupBody() {
+  const { get, set, tee, i32, add, fmul } = op;
+  const at = (base) => [get(base), get(5), i32(2), op.shl, add];
+  const half = (extend, offset) => [at(0), get(6), extend, op.convert, get(7), fmul, at(3), op.load(offset), fmul, op.store(offset)];
+  return [
+    get(2), op.fsplat, set(7), i32(0), set(5), op.loop,
+    get(1), get(5), add, op.load8x8, set(6), half(op.extendLow, 0), half(op.extendHigh, 16),
+    get(5), i32(8), add, tee(5), get(4), op.ltU, op.brIf, op.end, op.end,
+  ];
+}
+
+// copy(to, from, bytes), 16 bytes at a time: a float table's row (halved at load) into z.
+function copyBody() {
+  const { get, tee, i32, add } = op;
+  return [i32(0), op.set(3), op.loop, get(0), get(3), add, get(1), get(3), add, op.load(0), op.store(0), get(3), i32(16), add, tee(3), get(2), op.ltU, op.brIf, op.end, op.end];
+}
+
+function wasmModule() {
+  const body = (locals, code) => {
+    const bytes = [...wasmVec(locals), ...code.flat(Infinity)];
+    return [...leb(bytes.length), ...bytes];
+  };
+  const I32 = 0x7f;
+  const V128 = 0x7b;
+  const text = (s) => wasmVec([...s].map((c) => c.charCodeAt(0)));
+  return Uint8Array.from([
+    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
+    ...wasmSection(1, wasmVec([[0x60, 1, V128, 1, V128], [0x60, 5, I32, I32, I32, I32, I32, 0], [0x60, 5, I32, I32, 0x7d, I32, I32, 0], [0x60, 3, I32, I32, I32, 0]])),
+    ...wasmSection(2, wasmVec([[...text("env"), ...text("memory"), 0x02, 0x00, 0x01]])),
+    ...wasmSection(3, wasmVec([[0], [1], [2], [3]])),
+    ...wasmSection(7, wasmVec([[...text("step"), 0x00, 1], [...text("lookupQ"), 0x00, 2], [...text("copy"), 0x00, 3]])),
+    ...wasmSection(10, wasmVec([body([[1, V128]], tanhBody()), body([[8, I32], [9, V128]], stepBody()), body([[1, I32], [2, V128]], lookupBody()), body([[1, I32]], copyBody())])),
+  ]);
+}
+
+class WasmKernel {
+  /** The kernel for `model`, or null where WebAssembly SIMD is missing (or refused, as by a page's CSP). */
+  static create(model, recurrent) {
+    const u = model.units;
+    if (u % 8 !== 0 || typeof WebAssembly !== "object") return null;
+    try {
+      const bytes = 40 * u + 16 * u * u + model.table.length * model.table.BYTES_PER_ELEMENT;
+      const memory = new WebAssembly.Memory({ initial: Math.ceil(bytes / 65536) });
+      const instance = new WebAssembly.Instance(new WebAssembly.Module(wasmModule()), { env: { memory } });
+      return new WasmKernel(model, recurrent, memory, instance.exports);
+    } catch {
+      return null;
+    }
+  }
+
+  // Memory, in bytes from 0: z (16u), h (4u), c (4u), half (16u), R (16u^2, halved), the table (halved when float).
+  constructor(model, recurrent, memory, exports) {
+    const u = model.units;
+    const buffer = memory.buffer;
+    Object.assign(this, { name: "wasm-simd", units: u, exports, scale: model.scale, at: { z: 0, h: 16 * u, c: 20 * u, half: 24 * u, r: 40 * u } });
+    this.at.table = this.at.r + 16 * u * u;
+    this.z = new Float32Array(buffer, 0, 4 * u);
+    this.h = new Float32Array(buffer, this.at.h, u);
+    this.c = new Float32Array(buffer, this.at.c, u);
+    new Float32Array(buffer, this.at.half, 4 * u).set(model.half);
+    const r = new Float32Array(buffer, this.at.r, 4 * u * u);
+    for (let k = 0; k < u; k++) for (let j = 0; j < 4 * u; j++) r[k * 4 * u + j] = recurrent[k * 4 * u + j] * model.half[j];
+    if (model.scale) new Int8Array(buffer, this.at.table, model.table.length).set(model.table);
+    else new Float32Array(buffer, this.at.table, model.table.length).set(model.table.map((x, i) => x * model.half[i % (4 * u)]));
+  }
+
+  step(id) {
+    const { units: u, at, exports } = this;
+    if (this.scale) exports.lookupQ(at.z, at.table + id * 4 * u, this.scale[id], at.half, 4 * u);
+    else exports.copy(at.z, at.table + id * 16 * u, 16 * u);
+    exports.step(at.z, at.h, at.c, at.r, u);
+  }
 }

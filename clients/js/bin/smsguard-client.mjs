@@ -3,18 +3,19 @@
 //   node smsguard-client.mjs BUNDLE [--model NAME] [--ids]      one JSON string a line in, one JSON object a line out
 //   node smsguard-client.mjs BUNDLE --conformance FILE           run a conformance file (exit 0: all cases pass)
 //   node smsguard-client.mjs BUNDLE --bench [--rounds N]         time each message of stdin alone, after warm-up
+// --kernel picks the model's step: wasm (WebAssembly SIMD, the default where there is one) or js (plain JS).
 // Exit 2 with one line on stderr for a missing or tampered bundle, a bad argument or a bad line of input.
 import { readFile } from "node:fs/promises";
 import { createInterface } from "node:readline";
 import { Bundle, SmsguardError } from "../smsguard.mjs";
 
-const USAGE = "usage: smsguard-client BUNDLE [--model NAME] [--ids] | --conformance FILE | --bench [--rounds N]";
+const USAGE = "usage: smsguard-client BUNDLE [--model NAME] [--kernel auto|wasm|js] [--ids] | --conformance FILE | --bench [--rounds N]";
 const WARM_UP_MS = 2000; // the JIT settles well within this on every message set we tried
 
 class UsageError extends Error {}
 
 function parseArgs(argv) {
-  const options = { bundle: null, model: undefined, ids: false, conformance: null, bench: false, rounds: 5 };
+  const options = { bundle: null, model: undefined, kernel: "auto", ids: false, conformance: null, bench: false, rounds: 5 };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     const value = () => {
@@ -23,6 +24,7 @@ function parseArgs(argv) {
     };
     if (arg === "--model") options.model = value();
     else if (arg === "--ids") options.ids = true;
+    else if (arg === "--kernel") options.kernel = value();
     else if (arg === "--conformance") options.conformance = value();
     else if (arg === "--bench") options.bench = true;
     else if (arg === "--rounds") options.rounds = Number(value());
@@ -31,6 +33,7 @@ function parseArgs(argv) {
     else if (options.bundle === null) options.bundle = arg;
     else throw new UsageError(`unexpected argument ${arg}; ${USAGE}`);
   }
+  if (!["auto", "wasm", "js"].includes(options.kernel)) throw new UsageError(`--kernel must be auto, wasm or js, found ${options.kernel}; ${USAGE}`);
   if (options.bundle === null) throw new UsageError(`a BUNDLE folder is needed; ${USAGE}`);
   if (!Number.isInteger(options.rounds) || options.rounds < 1) throw new UsageError(`--rounds must be a positive integer; ${USAGE}`);
   return options;
@@ -71,7 +74,7 @@ async function classifyStdin(classifier, withIds) {
 
 // ---- --conformance --------------------------------------------------------------------------------------
 
-async function conformance(bundle, file) {
+async function conformance(bundle, file, kernel) {
   let spec;
   try {
     spec = JSON.parse(await readFile(file, "utf8"));
@@ -85,10 +88,10 @@ async function conformance(bundle, file) {
   }
   const tolerance = spec.tolerance.probability;
   const log = (line) => process.stdout.write(`${line}\n`);
-  log(`* Conformance: ${spec.cases.length} cases, ${spec.models.length} models, probability tolerance ${tolerance} (smsguard.mjs, Node ${process.versions.node})`);
+  log(`* Conformance: ${spec.cases.length} cases, ${spec.models.length} models, probability tolerance ${tolerance} (smsguard.mjs, Node ${process.versions.node}, kernel ${kernel})`);
   let failed = 0;
   for (const name of spec.models) {
-    const failures = checkModel(await bundle.classifier(name), spec.cases, tolerance);
+    const failures = checkModel(await bundle.classifier(name, kernel), spec.cases, tolerance);
     failed += failures.problems.length ? 1 : 0;
     const mark = failures.problems.length ? "x" : "✓";
     log(`-[${mark}] ${name}: ${spec.cases.length - failures.cases} of ${spec.cases.length} cases pass (ids identical, probabilities within ${tolerance}: max diff ${failures.maxDiff.toExponential(2)}, labels identical)`);
@@ -159,7 +162,7 @@ async function bench(classifier, rounds) {
   if (Number.isNaN(sink)) throw new Error("a probability was NaN");
   const round2 = (x) => Math.round(x * 100) / 100;
   const result = {
-    runtime: `node ${process.versions.node} (V8 ${process.versions.v8})`,
+    runtime: `node ${process.versions.node} (V8 ${process.versions.v8}), ${classifier.kernel}`,
     model: classifier.model,
     messages: texts.length,
     rounds,
@@ -177,8 +180,8 @@ async function bench(classifier, rounds) {
 async function main(argv) {
   const options = parseArgs(argv);
   const bundle = await Bundle.load(options.bundle);
-  if (options.conformance) return conformance(bundle, options.conformance);
-  const classifier = await bundle.classifier(options.model);
+  if (options.conformance) return conformance(bundle, options.conformance, options.kernel);
+  const classifier = await bundle.classifier(options.model, options.kernel);
   return options.bench ? bench(classifier, options.rounds) : classifyStdin(classifier, options.ids);
 }
 
