@@ -215,8 +215,10 @@ export class Classifier {
     return { probability, label: this.labelOf(probability) };
   }
 
+  // The contract's rule, compared in float32 (what every model outputs and every threshold is chosen in), so that a
+  // probability at the threshold is positive in every runtime.
   labelOf(probability) {
-    return this.labels[probability >= this.threshold ? 1 : 0];
+    return this.labels[Math.fround(probability) >= Math.fround(this.threshold) ? 1 : 0];
   }
 }
 
