@@ -13,6 +13,7 @@ import numpy as np
 
 from smsguard._enum import TextEnum
 from smsguard._errors import BundleError, ConfigError
+from smsguard.runtime._contract import DEFAULT_MAXLEN, InputLayout
 from smsguard.runtime._text import TextSpec
 from smsguard.runtime.bundle import VOCAB_FORMAT
 
@@ -42,7 +43,7 @@ class TokenizerConfig:
     lower: bool = True
     split: str = " "
     oov_token: str | None = None  # None drops unknown words (the tutorial); a token gets id 1
-    maxlen: int = 40  # the model's fixed input length
+    maxlen: int = DEFAULT_MAXLEN  # the model's fixed input length
     padding: Side = Side.PRE  # where zeros go in a short text
     truncating: Side = Side.POST  # which end of a long text is cut: "post" keeps the first maxlen ids
 
@@ -147,9 +148,13 @@ class Vocabulary:
         return cls(config, dict(zip(ranked, range(1, len(ranked) + 1), strict=True)), text=text)
 
     @property
+    def layout(self) -> InputLayout:
+        """What a row of model input holds: `maxlen` word ids, then the n-gram ids when there are any."""
+        return InputLayout(self.config.maxlen, self.ngrams.config.length if self.ngrams else 0)
+
+    @property
     def width(self) -> int:
-        """Columns of a row of model input: `maxlen` word ids, then the n-gram ids when there are any."""
-        return self.config.maxlen + (self.ngrams.config.length if self.ngrams else 0)
+        return self.layout.width
 
     def with_ngrams(self, ngrams: NgramHasher | None) -> Vocabulary:
         """This tokenizer with `ngrams` after the word ids (None: the word ids alone)."""

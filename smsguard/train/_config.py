@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
-from smsguard.runtime import ConfigError, NgramConfig, Side, TokenizerConfig
+from smsguard.runtime import DEFAULT_MAXLEN, ConfigError, InputLayout, NgramConfig, Side, TokenizerConfig
 
 DEFAULT_PRESET = "fused"
 # The Keras tutorial as published: every field a preset sets, so `--preset tutorial` stays the tutorial
@@ -68,7 +68,7 @@ class TrainConfig:
     batch_size: int = 32  # Keras' default, as in the tutorial
     learning_rate: float = 1e-3  # Adam's default
     num_words: int = 7000  # ids kept; every word of a 3,103-message training part (at most 6,777) gets one
-    maxlen: int = 40  # tokens per message; longer ones are cut
+    maxlen: int = DEFAULT_MAXLEN  # tokens per message; longer ones are cut
     oov_token: str | None = "<UNKNOWN>"  # words unseen in training become this token (id 1); None drops them, as the tutorial does
     lower: bool = False  # lowercase text before splitting it into words (Keras' default; tuned); MediaPipe's tokenizer keeps case
     padding: Side = Side.PRE  # where a short message's zeros go
@@ -182,7 +182,7 @@ class TrainConfig:
 @dataclass(frozen=True)
 class ModelConfig:
     vocab_size: int = 10000  # embedding rows: the tokenizer's num_words
-    maxlen: int = 40
+    maxlen: int = DEFAULT_MAXLEN
     embedding_dim: int = 128
     lstm_units: int = 32
     activation: str = "tanh"  # the LSTM's cell activation
@@ -199,9 +199,13 @@ class ModelConfig:
         return self.ngram_buckets > 0
 
     @property
+    def layout(self) -> InputLayout:
+        """The model's input: the word ids, then the n-gram ids of a fused model."""
+        return InputLayout(self.maxlen, self.ngram_length if self.fused else 0)
+
+    @property
     def width(self) -> int:
-        """Columns of the model's input: the word ids, then the n-gram ids of a fused model."""
-        return self.maxlen + (self.ngram_length if self.fused else 0)
+        return self.layout.width
 
     @property
     def words(self) -> ModelConfig:
