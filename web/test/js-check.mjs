@@ -3,11 +3,12 @@
 // each message alone after a warm-up, a tampered file and bad input; then types a message and reads both columns of
 // the page, and takes a screenshot. Prints one JSON object on stdout.
 //   node web/test/js-check.mjs URL CONFORMANCE.json TEXTS.json SCREENSHOT.png [CHROMIUM] [ROUNDS]
+// With "-" for CONFORMANCE.json and SCREENSHOT.png it only times the messages (benchmarks/ports_js.py).
 import { readFileSync } from "node:fs";
 import puppeteer from "puppeteer-core";
 
 const [url, conformanceFile, textsFile, screenshot, executablePath = "/usr/bin/chromium", rounds = "3"] = process.argv.slice(2);
-const conformance = JSON.parse(readFileSync(conformanceFile, "utf8"));
+const conformance = conformanceFile === "-" ? null : JSON.parse(readFileSync(conformanceFile, "utf8"));
 const texts = JSON.parse(readFileSync(textsFile, "utf8"));
 const local = (address) => ["127.0.0.1", "localhost"].includes(new URL(address).hostname);
 const blocked = [];
@@ -105,7 +106,8 @@ try {
   await page.waitForSelector("body[data-ready=true], body[data-error]", { timeout: 120000 });
   const result = { userAgent: await page.evaluate(() => navigator.userAgent), version: await browser.version() };
   result.pageError = await page.evaluate(() => document.body.dataset.error ?? null);
-  if (!result.pageError) {
+  if (!result.pageError && !conformance) result.timing = await page.evaluate(timeMessages, texts, Number(rounds));
+  else if (!result.pageError) {
     result.conformance = await page.evaluate(runConformance, conformance);
     result.timing = await page.evaluate(timeMessages, texts, Number(rounds));
     result.refusals = await page.evaluate(refusals);

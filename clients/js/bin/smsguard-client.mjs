@@ -162,8 +162,9 @@ async function bench(classifier, rounds) {
   if (Number.isNaN(sink)) throw new Error("a probability was NaN");
   const round2 = (x) => Math.round(x * 100) / 100;
   const result = {
-    runtime: `node ${process.versions.node} (V8 ${process.versions.v8}), ${classifier.kernel}`,
+    runtime: `node ${process.versions.node} (V8 ${process.versions.v8})`,
     model: classifier.model,
+    kernel: classifier.kernel,
     messages: texts.length,
     rounds,
     p50_us: round2(median(figures.p50)),
