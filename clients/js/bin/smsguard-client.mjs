@@ -57,18 +57,22 @@ async function* messages() {
   }
 }
 
+// The results of the lines before a bad one are written before the error.
 async function classifyStdin(classifier, withIds) {
   let pending = "";
-  for await (const text of messages()) {
-    const { probability, label } = classifier.classify(text);
-    const out = withIds ? { probability, label, ids: Array.from(classifier.encode(text)) } : { probability, label };
-    pending += `${JSON.stringify(out)}\n`;
-    if (pending.length > 1 << 16) {
-      if (!process.stdout.write(pending)) await new Promise((resolve) => process.stdout.once("drain", resolve));
-      pending = "";
+  try {
+    for await (const text of messages()) {
+      const { probability, label } = classifier.classify(text);
+      const out = withIds ? { probability, label, ids: Array.from(classifier.encode(text)) } : { probability, label };
+      pending += `${JSON.stringify(out)}\n`;
+      if (pending.length > 1 << 16) {
+        if (!process.stdout.write(pending)) await new Promise((resolve) => process.stdout.once("drain", resolve));
+        pending = "";
+      }
     }
+  } finally {
+    process.stdout.write(pending);
   }
-  process.stdout.write(pending);
   return 0;
 }
 
