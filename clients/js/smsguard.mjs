@@ -36,7 +36,8 @@ const json = (value) => JSON.stringify(value);
 
 function describe(value) {
   if (value === null || Array.isArray(value)) return value === null ? "null" : "an array";
-  return typeof value === "object" ? `a ${value.constructor?.name ?? "Object"}` : typeof value;
+  const name = typeof value === "object" ? value.constructor?.name ?? "Object" : "";
+  return name ? `${/^[AEIOU]/.test(name) ? "an" : "a"} ${name}` : typeof value;
 }
 
 // ---- reading a bundle ------------------------------------------------------------------------------------
