@@ -354,3 +354,41 @@ def test_the_module_and_the_demo_page_in_headless_chromium(node: str, fused_bund
         threshold = section["models"][0]["threshold"]
         assert shown["mediapipe"]["label"] == ("spam" if float(shown["mediapipe"]["probability"]) >= threshold else "ham")
     assert screenshot.stat().st_size > 10_000
+
+
+# ---- serve-web: what the page needs -------------------------------------------------------------------------------
+
+
+def test_serve_web_serves_the_module_and_the_checked_bundle_files_cross_origin_isolated(tiny_bundle: Path) -> None:
+    """The tiny bundle has no MediaPipe client: the page runs the full model alone."""
+    import urllib.request
+
+    from smsguard._serve_web import make_server, serve_in_thread
+
+    server = make_server(tiny_bundle, 0)
+    serve_in_thread(server)
+    try:
+        base = f"http://127.0.0.1:{server.server_address[1]}"
+        config = json.loads(urllib.request.urlopen(f"{base}/bundle/config.json").read())
+        with urllib.request.urlopen(f"{base}/smsguard.mjs") as response:
+            assert response.read() == MODULE.read_bytes() and response.headers["Content-Type"] == "text/javascript"
+            assert (response.headers["Cross-Origin-Opener-Policy"], response.headers["Cross-Origin-Embedder-Policy"]) == ("same-origin", "require-corp")
+        for name in ("manifest.json", "vocab.json", *config["npz"]):
+            assert urllib.request.urlopen(f"{base}/bundle/{name}").read() == (tiny_bundle / name).read_bytes()
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert config["npz"] == ["model.int8.npz", "model.float32.npz"]  # the recommended one first: the page's default
+    assert (config["models"], config["probe"]) == ([], None)
+
+
+def test_serve_web_refuses_a_bundle_it_cannot_show_in_one_line(tiny_copy: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from smsguard.cli import main
+
+    path = tiny_copy / "model.float32.npz"
+    path.write_bytes(path.read_bytes()[:-1])
+    assert main(["serve-web", str(tiny_copy), "--port", "0"]) == 2
+    assert capsys.readouterr().err.startswith(f"ERROR bundle file '{path}' does not match its manifest: expected sha256 ")
+    edit_manifest(tiny_copy, lambda m: m.update(files=[f for f in m["files"] if not f["name"].endswith(".npz")], recommended={}))
+    assert main(["serve-web", str(tiny_copy), "--port", "0"]) == 2
+    assert capsys.readouterr().err == f"ERROR bundle '{tiny_copy}' has no .npz model for the page's JavaScript runtime; export the run again with this smsguard\n"
