@@ -213,14 +213,28 @@ def test_a_format_1_vocabulary_is_refused_in_one_line(node: str, tiny_copy: Path
 
 def test_bad_input_lines_end_the_run_in_one_line_after_the_results_before(node: str, tiny_bundle: Path) -> None:
     for bad, message in (
-        ("{bad", 'line 3 of standard input is not JSON: expected one JSON string a line, found "{bad"'),
-        ("null", "line 3 of standard input is a JSON null, expected a JSON string"),
-        ("42", "line 3 of standard input is a JSON number, expected a JSON string"),
-        ('["a"]', "line 3 of standard input is a JSON array, expected a JSON string"),
+        ("{bad", "line 3 of the input is not JSON (expected one JSON string per line): Expected property name or '}' in JSON at position 1"),
+        ("null", "line 3 of the input is null, expected a JSON string (the message's text)"),
+        ("42", "line 3 of the input is 42, expected a JSON string (the message's text)"),
+        ('["a"]', "line 3 of the input is an array, expected a JSON string (the message's text)"),
+        ("\udcff", "line 3 of the input is not UTF-8: The encoded data was not valid for encoding utf-8"),  # a surrogate written as UTF-8 bytes (surrogatepass): not UTF-8
     ):
         done = cli(tiny_bundle, lines=['"one"', '"two"', bad, '"four"'])
         assert (done.returncode, done.stderr) == (2, f"ERROR {message}\n")
         assert len(done.stdout.splitlines()) == 2
+
+
+def test_a_caller_may_write_one_message_and_wait_for_its_answer(node: str, tiny_bundle: Path) -> None:
+    with subprocess.Popen(["node", str(CLI), str(tiny_bundle)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) as client:
+        assert client.stdin and client.stdout
+        answers = []
+        for text in ("WINNER!! call now", "see you at 6"):
+            client.stdin.write(json.dumps(text) + "\n")
+            client.stdin.flush()
+            answers.append(json.loads(client.stdout.readline()))  # with stdin still open
+        client.stdin.close()
+        assert client.wait(timeout=30) == 0 and client.stdout.read() == ""
+    assert [sorted(answer) for answer in answers] == [["label", "probability"]] * 2
 
 
 def test_usage_errors_are_one_line(node: str, tiny_bundle: Path) -> None:
@@ -229,7 +243,7 @@ def test_usage_errors_are_one_line(node: str, tiny_bundle: Path) -> None:
     done = cli(tiny_bundle, "--kernel", "gpu")
     assert done.returncode == 2 and done.stderr.startswith("ERROR --kernel must be auto, wasm or js, found gpu; usage: ")
     done = cli(tiny_bundle, "--bench")
-    assert (done.returncode, done.stderr) == (2, "ERROR --bench needs messages on standard input, one JSON string a line\n")
+    assert (done.returncode, done.stderr) == (2, "ERROR --bench needs messages on standard input, one JSON string per line\n")
 
 
 def test_the_module_refuses_what_is_not_a_string_with_a_type_error(node: str, tiny_bundle: Path) -> None:

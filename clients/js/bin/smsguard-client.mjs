@@ -6,7 +6,6 @@
 // --kernel picks the model's step: wasm (WebAssembly SIMD, the default where there is one) or js (plain JS).
 // Exit 2 with one line on stderr for a missing or tampered bundle, a bad argument or a bad line of input.
 import { readFile } from "node:fs/promises";
-import { createInterface } from "node:readline";
 import { Bundle, SmsguardError } from "../smsguard.mjs";
 
 const USAGE = "usage: smsguard-client BUNDLE [--model NAME] [--kernel auto|wasm|js] [--ids] | --conformance FILE | --bench [--rounds N]";
@@ -41,34 +40,60 @@ function parseArgs(argv) {
 
 class InputError extends Error {}
 
-/** The messages of stdin, one JSON string a line, with their line numbers. */
-async function* messages() {
+/** The lines of stdin as batches of [number, bytes]: every complete line of a read, so that a batch's results are
+ * written before the next read waits (a caller may write one message and wait for its answer). */
+async function* lineBatches() {
   let number = 0;
-  for await (const line of createInterface({ input: process.stdin, crlfDelay: Infinity })) {
-    number++;
-    let text;
-    try {
-      text = JSON.parse(line);
-    } catch {
-      throw new InputError(`line ${number} of standard input is not JSON: expected one JSON string a line, found ${JSON.stringify(line.slice(0, 40))}`);
+  let partial = []; // the chunks of a line not yet ended
+  for await (const chunk of process.stdin) {
+    const batch = [];
+    let start = 0;
+    for (let end = chunk.indexOf(10); end >= 0; start = end + 1, end = chunk.indexOf(10, start)) {
+      batch.push([++number, partial.length ? Buffer.concat([...partial, chunk.subarray(start, end)]) : chunk.subarray(start, end)]);
+      partial = [];
     }
-    if (typeof text !== "string") throw new InputError(`line ${number} of standard input is a JSON ${text === null ? "null" : Array.isArray(text) ? "array" : typeof text}, expected a JSON string`);
-    yield text;
+    if (start < chunk.length) partial.push(chunk.subarray(start));
+    if (batch.length) yield batch;
   }
+  if (partial.length) yield [[++number, Buffer.concat(partial)]];
 }
 
-// The results of the lines before a bad one are written before the error.
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+
+/** The message of a line: a JSON string, or an InputError naming the line. */
+function textOf([number, bytes]) {
+  let text;
+  try {
+    text = JSON.parse(utf8.decode(bytes));
+  } catch (error) {
+    const what = error instanceof SyntaxError ? "JSON (expected one JSON string per line)" : "UTF-8";
+    throw new InputError(`line ${number} of the input is not ${what}: ${error.message}`);
+  }
+  if (typeof text !== "string") {
+    const found = text === null ? "null" : Array.isArray(text) ? "an array" : typeof text === "object" ? "an object" : String(text);
+    throw new InputError(`line ${number} of the input is ${found}, expected a JSON string (the message's text)`);
+  }
+  return text;
+}
+
+async function* messages() {
+  for await (const batch of lineBatches()) for (const line of batch) yield textOf(line);
+}
+
+// One write a batch of lines; the results of the lines before a bad one are written before the error.
 async function classifyStdin(classifier, withIds) {
   let pending = "";
   try {
-    for await (const text of messages()) {
-      const { probability, label } = classifier.classify(text);
-      const out = withIds ? { probability, label, ids: Array.from(classifier.encode(text)) } : { probability, label };
-      pending += `${JSON.stringify(out)}\n`;
-      if (pending.length > 1 << 16) {
-        if (!process.stdout.write(pending)) await new Promise((resolve) => process.stdout.once("drain", resolve));
-        pending = "";
+    for await (const batch of lineBatches()) {
+      for (const line of batch) {
+        const text = textOf(line);
+        const { probability, label } = classifier.classify(text);
+        const out = withIds ? { probability, label, ids: Array.from(classifier.encode(text)) } : { probability, label };
+        pending += `${JSON.stringify(out)}\n`;
       }
+      const written = process.stdout.write(pending);
+      pending = "";
+      if (!written) await new Promise((resolve) => process.stdout.once("drain", resolve));
     }
   } finally {
     process.stdout.write(pending);
@@ -142,7 +167,7 @@ const median = (values) => [...values].sort((a, b) => a - b)[Math.floor((values.
 async function bench(classifier, rounds) {
   const texts = [];
   for await (const text of messages()) texts.push(text);
-  if (!texts.length) throw new InputError("--bench needs messages on standard input, one JSON string a line");
+  if (!texts.length) throw new InputError("--bench needs messages on standard input, one JSON string per line");
   let sink = 0;
   const start = performance.now();
   do for (const text of texts) sink += classifier.probability(text);
