@@ -112,13 +112,19 @@ def golden_conformance(bundle: Path, out: Path) -> Path:
 def assert_conforms(bundle: Path, conformance: Path, kernel: str) -> None:
     done = cli(bundle, "--conformance", str(conformance), "--kernel", kernel)
     spec = json.loads(conformance.read_text(encoding="ascii"))
-    count = len(spec["cases"])
+    count, models = len(spec["cases"]), spec["models"]
     assert done.returncode == 0, done.stdout + done.stderr
     lines = done.stdout.splitlines()
-    assert lines[0].startswith(f"* Conformance: {count} cases, {len(spec['models'])} models, probability tolerance ")
-    for model in spec["models"]:
-        assert any(line.startswith(f"-[✓] {model}: {count} of {count} cases pass (ids identical") for line in lines), done.stdout
-    assert lines[-1] == f"* All {len(spec['models'])} models match the Python runtime on every case"
+    assert lines[0] == f"* Conformance of the JavaScript runtime (Node {node_version()}, kernel {kernel}) with '{conformance}': {count} cases, {len(models)} models"
+    assert lines[1] == f"  -[✓] ids: {count} of {count} cases identical"
+    for line, model in zip(lines[2:-1], models, strict=True):
+        assert line.startswith(f"  -[✓] {model}: {count} of {count} probabilities within 0.00001 with the same label (max diff "), done.stdout
+    assert lines[-1] == f"* All {count} cases conform: ids identical, {len(models)} models within 0.00001 with the same labels"
+
+
+@functools.cache
+def node_version() -> str:
+    return subprocess.run(["node", "--version"], capture_output=True, text=True, check=True).stdout.strip().removeprefix("v")
 
 
 # ---- fast: the tiny bundle ---------------------------------------------------------------------------------------
@@ -145,11 +151,15 @@ def test_a_conformance_run_that_differs_fails_and_says_where(node: str, tiny_bun
     done = cli(tiny_bundle, "--conformance", str(path))
     assert done.returncode == 1
     count = len(spec["cases"])
-    assert f"-[x] model.float32.npz: {count - 1} of {count} cases pass" in done.stdout  # the ids of case 2
-    assert f"-[x] model.int8.npz: {count - 2} of {count} cases pass" in done.stdout  # and its probability of case 3
-    assert f"    - golden 2: ids differ at {len(spec['cases'][2]['ids']) - 1} (" in done.stdout
-    assert "    - golden 3: probability " in done.stdout and "(diff 1.00e-3)" in done.stdout
-    assert done.stdout.splitlines()[-1] == "* FAILED: 2 of 2 models differ from the Python runtime"
+    lines = done.stdout.splitlines()
+    changed = spec["cases"][2]["ids"][-1]
+    assert lines[1:3] == [f"  -[x] ids: {count - 1} of {count} cases identical", f'        case "golden 2": column {len(spec["cases"][2]["ids"]) - 1} is {changed - 1}, expected {changed}']
+    by_model = {line.split(": ")[0][len("  -[x] "):]: i for i, line in enumerate(lines) if line.startswith("  -[")}
+    assert lines[by_model["model.float32.npz"]].startswith(f"  -[✓] model.float32.npz: {count} of {count} probabilities within 0.00001 with the same label")
+    failed = by_model["model.int8.npz"]
+    assert lines[failed].startswith(f"  -[x] model.int8.npz: {count - 1} of {count} probabilities within 0.00001 with the same label (max diff 0.0010)")
+    assert lines[failed + 1].startswith('        case "golden 3": probability ') and f"expected {spec['cases'][3]['probabilities']['model.int8.npz']} (" in lines[failed + 1]
+    assert lines[-1] == "ERROR ids differ; 1 of 2 models do not conform (details above)"
 
 
 def test_a_conformance_file_of_another_bundle_is_refused(node: str, tiny_bundle: Path, tmp_path: Path) -> None:
@@ -160,7 +170,10 @@ def test_a_conformance_file_of_another_bundle_is_refused(node: str, tiny_bundle:
     done = cli(tiny_bundle, "--conformance", str(path))
     actual = json.loads(golden_conformance(tiny_bundle, tmp_path / "again.json").read_text())["bundle"]["manifest_sha256"]
     assert (done.returncode, done.stdout) == (2, "")
-    assert done.stderr == f"ERROR conformance file '{path}' was made for the bundle whose manifest has sha256 {'0' * 64}, this bundle's is {actual}\n"
+    assert done.stderr == (
+        f"ERROR conformance file '{path}' was made for another bundle (manifest sha256 {'0' * 64}), not '{tiny_bundle}' (manifest sha256 {actual}); "
+        f"generate it with `smsguard conformance {tiny_bundle} --out FILE`\n"
+    )
 
 
 @pytest.mark.parametrize("kernel", KERNELS)
@@ -282,7 +295,7 @@ def test_a_deflated_npz_and_a_node_without_web_globals_read_the_same(node: str, 
     assert_conforms(tiny_copy, conformance, "auto")
     bare = "data:text/javascript,delete globalThis.DecompressionStream; delete globalThis.crypto;"
     done = subprocess.run(["node", "--import", bare, str(CLI), str(tiny_copy), "--conformance", str(conformance)], capture_output=True, text=True, check=False)
-    assert done.returncode == 0 and done.stdout.splitlines()[-1] == "* All 2 models match the Python runtime on every case", done.stdout + done.stderr
+    assert done.returncode == 0 and done.stdout.splitlines()[-1].startswith("* All 15 cases conform: ids identical, 2 models"), done.stdout + done.stderr
 
 
 # ---- slow: the trained default bundle ------------------------------------------------------------------------------

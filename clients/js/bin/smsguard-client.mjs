@@ -102,6 +102,10 @@ async function classifyStdin(classifier, withIds) {
 }
 
 // ---- --conformance --------------------------------------------------------------------------------------
+// The checklist the Java client prints too: ids, then each model's probabilities and labels; up to five cases of a
+// failed check.
+
+const SHOWN = 5;
 
 async function conformance(bundle, file, kernel) {
   let spec;
@@ -110,53 +114,70 @@ async function conformance(bundle, file, kernel) {
   } catch (error) {
     throw new InputError(`conformance file '${file}' cannot be read: ${error.code === "ENOENT" ? "it does not exist" : error.message}`);
   }
-  if (spec?.format !== 1 || !Array.isArray(spec.cases) || !Array.isArray(spec.models)) throw new InputError(`conformance file '${file}' is not format 1 (format, models, cases)`);
-  const manifestHash = bundle.manifestSha256;
-  if (spec.bundle?.manifest_sha256 && spec.bundle.manifest_sha256 !== manifestHash) {
-    throw new InputError(`conformance file '${file}' was made for the bundle whose manifest has sha256 ${spec.bundle.manifest_sha256}, this bundle's is ${manifestHash}`);
+  if (spec?.format !== 1) throw new InputError(`conformance file '${file}' has format ${JSON.stringify(spec?.format)}, this runtime reads format 1`);
+  if (!Array.isArray(spec.cases) || !Array.isArray(spec.models) || typeof spec.tolerance?.probability !== "number") throw new InputError(`conformance file '${file}' is malformed: expected models, cases and tolerance.probability`);
+  if (spec.bundle?.manifest_sha256 !== bundle.manifestSha256) {
+    const where = bundle.reader.base;
+    throw new InputError(`conformance file '${file}' was made for another bundle (manifest sha256 ${spec.bundle?.manifest_sha256}), not '${where}' (manifest sha256 ${bundle.manifestSha256}); generate it with \`smsguard conformance ${where} --out FILE\``);
   }
-  const tolerance = spec.tolerance.probability;
+  const { cases, models } = spec;
+  const within = decimal(spec.tolerance.probability);
   const log = (line) => process.stdout.write(`${line}\n`);
-  log(`* Conformance: ${spec.cases.length} cases, ${spec.models.length} models, probability tolerance ${tolerance} (smsguard.mjs, Node ${process.versions.node}, kernel ${kernel})`);
+  log(`* Conformance of the JavaScript runtime (Node ${process.versions.node}, kernel ${kernel}) with '${file}': ${cases.length} cases, ${models.length} models`);
+  const classifiers = [];
+  for (const model of models) classifiers.push(await bundle.classifier(model, kernel));
+  const idProblems = checkIds(bundle.vocabulary, cases);
+  mark(log, idProblems, `ids: ${cases.length - idProblems.length} of ${cases.length} cases identical`);
   let failed = 0;
-  for (const name of spec.models) {
-    const failures = checkModel(await bundle.classifier(name, kernel), spec.cases, tolerance);
-    failed += failures.problems.length ? 1 : 0;
-    const mark = failures.problems.length ? "x" : "✓";
-    log(`-[${mark}] ${name}: ${spec.cases.length - failures.cases} of ${spec.cases.length} cases pass (ids identical, probabilities within ${tolerance}: max diff ${failures.maxDiff.toExponential(2)}, labels identical)`);
-    for (const problem of failures.problems.slice(0, 20)) log(`    - ${problem}`);
-    if (failures.problems.length > 20) log(`    - ... and ${failures.problems.length - 20} more`);
+  for (const classifier of classifiers) {
+    const { problems, worst } = checkModel(classifier, cases, spec.tolerance.probability);
+    failed += problems.length ? 1 : 0;
+    mark(log, problems, `${classifier.model}: ${cases.length - problems.length} of ${cases.length} probabilities within ${within} with the same label (max diff ${g2(worst)})`);
   }
-  log(failed ? `* FAILED: ${failed} of ${spec.models.length} models differ from the Python runtime` : `* All ${spec.models.length} models match the Python runtime on every case`);
-  return failed ? 1 : 0;
+  if (!idProblems.length && !failed) log(`* All ${cases.length} cases conform: ids identical, ${models.length} models within ${within} with the same labels`);
+  else log(`ERROR ${idProblems.length ? "ids differ; " : ""}${failed} of ${models.length} models do not conform (details above)`);
+  return idProblems.length || failed ? 1 : 0;
+}
+
+function mark(log, problems, line) {
+  log(`  -[${problems.length ? "x" : "\u2713"}] ${line}`);
+  for (const problem of problems.slice(0, SHOWN)) log(`        ${problem}`);
+  if (problems.length > SHOWN) log(`        ... and ${problems.length - SHOWN} more`);
+}
+
+function checkIds(vocabulary, cases) {
+  const problems = [];
+  for (const one of cases) {
+    const ids = vocabulary.encode(one.text);
+    const first = ids.length === one.ids.length ? ids.findIndex((id, k) => id !== one.ids[k]) : Math.min(ids.length, one.ids.length);
+    if (first >= 0) problems.push(`case ${JSON.stringify(one.name)}: column ${first} is ${ids[first] ?? "missing"}, expected ${one.ids[first] ?? "missing"}`);
+  }
+  return problems;
 }
 
 function checkModel(classifier, cases, tolerance) {
   const problems = [];
-  const bad = new Set();
-  let maxDiff = 0;
-  for (const [index, one] of cases.entries()) {
-    const label = one.name ?? `case ${index}`;
-    const ids = classifier.encode(one.text);
-    const at = ids.length !== one.ids.length ? -1 : ids.findIndex((id, k) => id !== one.ids[k]);
-    if (ids.length !== one.ids.length || at >= 0) {
-      problems.push(`${label}: ids differ ${at < 0 ? `in length (${ids.length}, expected ${one.ids.length})` : `at ${at} (${ids[at]}, expected ${one.ids[at]})`}`);
-      bad.add(index);
-    }
+  let worst = 0;
+  for (const one of cases) {
     const expected = one.probabilities[classifier.model];
-    const probability = classifier.probability(one.text);
-    const diff = Math.abs(probability - expected);
-    maxDiff = Math.max(maxDiff, diff);
-    if (!(diff <= tolerance)) {
-      problems.push(`${label}: probability ${probability}, expected ${expected} (diff ${diff.toExponential(2)})`);
-      bad.add(index);
-    }
-    if (classifier.labelOf(probability) !== classifier.labelOf(expected)) {
-      problems.push(`${label}: label ${classifier.labelOf(probability)}, expected ${classifier.labelOf(expected)}`);
-      bad.add(index);
-    }
+    const got = classifier.classify(one.text);
+    const diff = Math.abs(got.probability - expected);
+    worst = Math.max(worst, diff);
+    const label = classifier.labelOf(expected);
+    if (!(diff <= tolerance) || got.label !== label) problems.push(`case ${JSON.stringify(one.name)}: probability ${got.probability} (${got.label}), expected ${expected} (${label})`);
   }
-  return { problems, cases: bad.size, maxDiff };
+  return { problems, worst };
+}
+
+/** 1e-05 as "0.00001". */
+const decimal = (x) => x.toFixed(Math.max(0, Math.ceil(-Math.log10(x))));
+
+/** Two significant digits, as Java's %.2g: "6.4e-08", "0.0012", "0.0". */
+function g2(x) {
+  if (x === 0) return "0.0";
+  const [mantissa, power] = x.toExponential(1).split("e");
+  if (Number(power) >= -4 && Number(power) < 2) return x.toFixed(1 - Number(power));
+  return `${mantissa}e${power[0]}${power.slice(1).padStart(2, "0")}`;
 }
 
 // ---- --bench --------------------------------------------------------------------------------------------
