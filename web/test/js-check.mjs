@@ -32,7 +32,9 @@ async function runConformance(spec) {
 // In the page: each message alone, after at least 2 s of warm-up on all of them; the median of the rounds' percentiles.
 async function timeMessages(texts, rounds) {
   const { Classifier } = await import("/smsguard.mjs");
+  const loading = performance.now();
   const classifier = await Classifier.load("/bundle/");
+  const loadMs = performance.now() - loading;
   let sink = 0;
   const start = performance.now();
   do for (const text of texts) sink += classifier.probability(text);
@@ -56,7 +58,7 @@ async function timeMessages(texts, rounds) {
     figures.bulk.push(texts.length / ((performance.now() - t0) / 1000));
   }
   return {
-    model: classifier.model, kernel: classifier.kernel, messages: texts.length, rounds, isolated: globalThis.crossOriginIsolated, finite: Number.isFinite(sink),
+    model: classifier.model, kernel: classifier.kernel, messages: texts.length, rounds, isolated: globalThis.crossOriginIsolated, finite: Number.isFinite(sink), load_ms: loadMs,
     p50_us: median(figures.p50), p90_us: median(figures.p90), p99_us: median(figures.p99), bulk_msgs_per_s: median(figures.bulk),
   };
 }

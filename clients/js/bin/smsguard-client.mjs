@@ -185,7 +185,7 @@ function g2(x) {
 const percentile = (sorted, q) => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))];
 const median = (values) => [...values].sort((a, b) => a - b)[Math.floor((values.length - 1) / 2)];
 
-async function bench(classifier, rounds) {
+async function bench(classifier, rounds, loadMs) {
   const texts = [];
   for await (const text of messages()) texts.push(text);
   if (!texts.length) throw new InputError("--bench needs messages on standard input, one JSON string per line");
@@ -193,6 +193,7 @@ async function bench(classifier, rounds) {
   const start = performance.now();
   do for (const text of texts) sink += classifier.probability(text);
   while (performance.now() - start < WARM_UP_MS);
+  const warmUp = (performance.now() - start) / 1000;
   const figures = { p50: [], p90: [], p99: [], bulk: [] };
   for (let round = 0; round < rounds; round++) {
     const times = new Float64Array(texts.length);
@@ -217,6 +218,8 @@ async function bench(classifier, rounds) {
     kernel: classifier.kernel,
     messages: texts.length,
     rounds,
+    load_ms: round2(loadMs),
+    warm_up_s: round2(warmUp),
     p50_us: round2(median(figures.p50)),
     p90_us: round2(median(figures.p90)),
     p99_us: round2(median(figures.p99)),
@@ -230,10 +233,11 @@ async function bench(classifier, rounds) {
 
 async function main(argv) {
   const options = parseArgs(argv);
+  const start = performance.now();
   const bundle = await Bundle.load(options.bundle);
   if (options.conformance) return conformance(bundle, options.conformance, options.kernel);
   const classifier = await bundle.classifier(options.model, options.kernel);
-  return options.bench ? bench(classifier, options.rounds) : classifyStdin(classifier, options.ids);
+  return options.bench ? bench(classifier, options.rounds, performance.now() - start) : classifyStdin(classifier, options.ids);
 }
 
 try {
