@@ -402,6 +402,13 @@ def test_serve_web_serves_the_module_and_the_checked_bundle_files_cross_origin_i
             assert (response.headers["Cross-Origin-Opener-Policy"], response.headers["Cross-Origin-Embedder-Policy"]) == ("same-origin", "require-corp")
         for name in ("manifest.json", "vocab.json", *config["npz"]):
             assert urllib.request.urlopen(f"{base}/bundle/{name}").read() == (tiny_bundle / name).read_bytes()
+        if shutil.which("node"):  # the module over fetch, in Node
+            script = f"""import {{ Classifier }} from {json.dumps(MODULE.as_uri())};
+                const classifier = await Classifier.load({json.dumps(base + "/bundle/")});
+                console.log(JSON.stringify(classifier.classify("WINNER!! call now")));"""
+            fetched = json.loads(subprocess.run(["node", "--input-type=module", "-e", script], capture_output=True, text=True, check=True, timeout=60).stdout)
+            _, probabilities, labels = python_results(tiny_bundle, config["npz"][0], ["WINNER!! call now"])
+            assert abs(fetched["probability"] - probabilities[0]) <= FLOAT_ATOL and fetched["label"] == labels[0]
     finally:
         server.shutdown()
         server.server_close()
