@@ -416,6 +416,7 @@ export class Vocabulary {
       if (this.numWords === null || id < this.numWords) this.words.set(word, id);
     }
     this.rows = this.numWords ?? largest + 1; // the embedding rows a model needs
+    this.longest = Math.max(0, ...Array.from(this.words.keys(), (word) => word.length)); // a longer word is unknown
     this.oov = t.oov_token != null && Object.hasOwn(index, t.oov_token) ? index[t.oov_token] : null;
     this.ngrams = ngrams ? new NgramRules(ngrams) : null;
     this.ngramLength = this.ngrams?.length ?? 0;
@@ -448,12 +449,12 @@ export class Vocabulary {
       if (!cut && split.length === 1) cut = src[i] === split[0] || this.filters.has(src[i]) ? 1 : 0;
       else if (!cut) cut = split.every((c, k) => src[i + k] === c) ? split.length : 0;
       if (!cut) {
-        word.push(src[i]);
+        if (word.length <= this.longest) word.push(src[i]); // past it, the word's length is all that matters
         continue;
       }
       i += cut - 1;
       if (!word.length) continue;
-      const id = this.words.get(wordKey(word));
+      const id = word.length > this.longest ? undefined : this.words.get(wordKey(word));
       if (id !== undefined) ids.push(id);
       else if (this.oov !== null) ids.push(this.oov);
       word.length = 0;
