@@ -359,7 +359,7 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(run=_train)
 
     p = commands.add_parser("export", help="export a run to quantized TFLite and ONNX models, checked for parity")
-    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("run_dir", metavar="RUN_DIR", help="the run folder `smsguard train` wrote")
     p.add_argument("--out", required=True, metavar="BUNDLE_DIR", help="folder to write the bundle to")
     p.add_argument("--force", action="store_true", help="replace BUNDLE_DIR if it exists")
     _add_config_flags(p, ExportConfig)
@@ -367,7 +367,7 @@ def _parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("predict", help="classify messages; prints one JSON object per message")
     p.add_argument("texts", nargs="*", metavar="TEXT", help="messages (default: one per line on stdin)")
-    p.add_argument("--bundle", required=True, metavar="DIR")
+    p.add_argument("--bundle", required=True, metavar="DIR", help="the bundle folder `smsguard export` wrote")
     p.add_argument("--backend", default="auto", choices=BACKEND_CHOICES, help="the inference backend; auto: the first installed of " + ", ".join(b.name for b in BACKENDS))
     p.add_argument("--model", help="a model file of the bundle (default: the recommended one)")
     p.add_argument("--csv", metavar="FILE", help="read messages from this CSV file")
@@ -380,7 +380,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_score_command(commands)
 
     p = commands.add_parser("verify", help="replay the bundle's golden vectors on every model and backend")
-    p.add_argument("bundle", metavar="DIR")
+    p.add_argument("bundle", metavar="DIR", help="the bundle folder")
     p.add_argument("--backend", action="append", metavar="BACKEND", help=f"only this backend: {', '.join(b.name for b in BACKENDS)} (repeatable; default: every installed one)")
     _add_trust_flags(p)
     p.set_defaults(run=_verify)
@@ -388,12 +388,12 @@ def _parser() -> argparse.ArgumentParser:
     _add_signing_commands(commands)
 
     p = commands.add_parser("bench", help="latency, load time and size of every model with every backend")
-    p.add_argument("bundle", metavar="DIR")
+    p.add_argument("bundle", metavar="DIR", help="the bundle folder")
     _add_config_flags(p, BenchConfig)
     p.set_defaults(run=_bench)
 
     p = commands.add_parser("serve-web", help="serve the browser demo of a bundle's MediaPipe client model on 127.0.0.1")
-    p.add_argument("bundle", metavar="DIR")
+    p.add_argument("bundle", metavar="DIR", help="the bundle folder")
     p.add_argument("--port", type=int, default=8000, help="port on 127.0.0.1 (default: 8000; 0 picks a free one)")
     p.add_argument("--web", metavar="DIR", help="the demo's folder, with node_modules from `make web` (default: web/ of this checkout)")
     p.add_argument("--quiet", action="store_true", help="do not log each request")
@@ -408,7 +408,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _add_score_command(commands: Any) -> None:
     p = commands.add_parser("score", help="score a data set (Parquet, CSV or JSON lines) into Parquet, locally, with Spark or with Dask")
-    p.add_argument("--bundle", required=True, metavar="DIR")
+    p.add_argument("--bundle", required=True, metavar="DIR", help="the bundle folder `smsguard export` wrote")
     p.add_argument("--input", required=True, metavar="PATH", help="a file, a folder or a glob of .parquet, .csv or .jsonl files")
     p.add_argument("--output", required=True, metavar="DIR", help="folder to write Parquet to, whole or not at all")
     p.add_argument("--engine", default=Engine.LOCAL.value, choices=[e.value for e in Engine], help="where to run (default: local, this process)")
@@ -431,7 +431,7 @@ def _add_signing_commands(commands: Any) -> None:
     p.set_defaults(run=_keygen)
 
     p = commands.add_parser("sign", help="sign a bundle's manifest, which pins every file (needs smsguard[sign])")
-    p.add_argument("bundle", metavar="DIR")
+    p.add_argument("bundle", metavar="DIR", help="the bundle folder")
     p.add_argument("--key", required=True, metavar="KEY", help="the private key file (smsguard keygen)")
     p.set_defaults(run=_sign)
 
