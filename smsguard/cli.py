@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from smsguard import __version__
 from smsguard import _console as console
 from smsguard._columns import TEXT_COLUMNS
+from smsguard._library_output import library_output
 from smsguard._staging import staged_file
 from smsguard.runtime import BACKENDS, ConfigError, SmsguardError
 from smsguard.runtime.bundle import ModelFormat, TextEnum
@@ -45,7 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, _terminate)  # so a killed export still removes its partial folder
     try:
-        status: int = args.run(args)
+        with library_output(_library_log(args), args.verbose):
+            status: int = args.run(args)
     except ConfigError as error:  # a flag value out of range
         console.error(f"invalid argument: {error}")
         return EXIT_USAGE
@@ -58,6 +60,15 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:
         return 0
     return status
+
+
+LIBRARY_LOGS = {"train": ("out", "train.log"), "export": ("run_dir", "export.log"), "demo": ("out", "demo.log")}  # command -> (its run folder's argument, the log's name)
+
+
+def _library_log(args: argparse.Namespace) -> Path | None:
+    """Where a command keeps what libraries printed: a file in its run folder; None (dropped) for the others."""
+    folder, name = LIBRARY_LOGS.get(args.command, (None, ""))
+    return Path(getattr(args, folder)) / name if folder else None
 
 
 class _Terminated(KeyboardInterrupt):
@@ -403,7 +414,15 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--data", help="the SMS Spam Collection (default: $SMSGUARD_DATA, ../shared/data, or a checked download)")
     p.add_argument("--out", default="smsguard-demo", help="folder for the run, bundle and benchmark (replaced; default: smsguard-demo)")
     p.set_defaults(run=_demo)
+    _add_verbose_flags(commands)
     return parser
+
+
+def _add_verbose_flags(commands: Any) -> None:
+    for name, command in commands.choices.items():
+        command.add_argument("--verbose", action="store_true", help="show what TensorFlow, ONNX Runtime, MediaPipe and other libraries print as it comes "
+                             "(by default train, export and demo keep it in a log file in the run folder, and other commands drop it)")
+        command.set_defaults(command=name)
 
 
 def _add_score_command(commands: Any) -> None:
