@@ -104,7 +104,7 @@ env CC=aarch64-linux-gnu-gcc LDSHARED="aarch64-linux-gnu-gcc -shared" CFLAGS="-O
     "$python" -m pip wheel --quiet --no-deps --disable-pip-version-check --wheel-dir "$work/built" "$work"/smsguard-*.tar.gz >>"$work/build.log" 2>&1 ||
     { tail -20 "$work/build.log" >&2; echo "ERROR the aarch64 wheel could not be built" >&2; exit 1; }
 PATH="$("$python" -c 'import os, sys; print(os.path.dirname(sys.executable))'):$PATH" \
-    "$python" -m auditwheel repair --plat manylinux_2_17_aarch64 --wheel-dir "$work/wheel" "$work"/built/smsguard-*.whl >>"$work/build.log" 2>&1 ||
+    "$python" -m auditwheel repair --wheel-dir "$work/wheel" "$work"/built/smsguard-*.whl >>"$work/build.log" 2>&1 ||
     { tail -20 "$work/build.log" >&2; echo "ERROR auditwheel found more than glibc in the aarch64 wheel" >&2; exit 1; }
 wheel=$(ls "$work"/wheel/smsguard-*.whl)
 [ -z "${2:-}" ] || { mkdir -p "$2" && cp "$wheel" "$2/"; }
@@ -119,7 +119,7 @@ rm -rf "$root/opt/lane-pip" && mkdir -p "$root/opt/lane-pip" && cp -r "$pip_dir"
 cp "$wheel" "$package/"
 # Host paths for what pip writes: under -L, qemu maps a path into the root only when it exists there already.
 (cd / && env -i PATH=/usr/bin:/bin HOME=/root LANG=C.UTF-8 PYTHONPATH="$root/opt/lane-pip" CC=/bin/false PIP_ONLY_BINARY=:all: \
-    qemu-aarch64-static -cpu cortex-a72 -L "$root" "$root/usr/bin/python3.11" -m pip install --quiet --no-index --no-deps \
+    qemu-aarch64-static -cpu cortex-a72 -L "$root" "$root/usr/bin/python3.11" -m pip install --quiet --no-index --no-deps --root-user-action=ignore \
     --disable-pip-version-check --no-compile --target "$package/site" "$package/$(basename "$wheel")") >&2 ||
     { echo "ERROR the emulated Python's pip did not install $(basename "$wheel")" >&2; exit 1; }
 step "Installed $(basename "$wheel") with the emulated Python's pip, in a root with no compiler"

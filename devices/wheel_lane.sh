@@ -20,6 +20,7 @@ python=${PYTHON:-python3}
 # Other CPythons to try the wheel with: on PATH, or pyenv's (whose shims answer only for the active version).
 others=${WHEEL_LANE_PYTHONS:-"python3.10 python3.12 python3.13 python3.14 $(ls -d "${PYENV_ROOT:-$HOME/.pyenv}"/versions/3.1[0-9]*/bin/python3.1[0-9] 2>/dev/null | tr '\n' ' ')"}
 
+unset PYTHONPATH PYTHONHOME  # the clean venvs must import the installed wheel, never a checkout
 skip() { echo "SKIP: $*" >&2; exit 77; }
 step() { echo "* $*" >&2; }
 fail() { echo "ERROR $*" >&2; exit 1; }
@@ -35,7 +36,6 @@ mkdir -p "$out"
 step "Building the sdist and, from it, the wheel ($("$python" --version))"
 started=$SECONDS
 SMSGUARD_NATIVE=required "$python" -m build --outdir "$work/built" "$repo" >"$work/build.log" 2>&1 || { tail -20 "$work/build.log" >&2; fail "python -m build failed"; }
-(cd "$work/built" && ls) >&2
 sdist=$(ls "$work"/built/smsguard-*.tar.gz)
 PATH="$("$python" -c 'import os, sys; print(os.path.dirname(sys.executable))'):$PATH" "$python" -m auditwheel repair --wheel-dir "$work/repaired" "$work"/built/smsguard-*.whl >"$work/auditwheel.log" 2>&1 || { cat "$work/auditwheel.log" >&2; fail "auditwheel found more than glibc in the wheel"; }
 wheel=$(ls "$work"/repaired/smsguard-*.whl)
