@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: demo test lint docs serve-docs wheels bench accuracy ood search scoring web mediapipe serve-web clean
+.PHONY: demo test check lint docs serve-docs wheels bench accuracy ood search scoring web mediapipe serve-web clean
 
 demo: $(STAMP)  ## train -> export -> verify -> bench -> two sample predictions, into smsguard-demo/
 	$(VENV)/bin/smsguard demo
@@ -11,9 +11,13 @@ demo: $(STAMP)  ## train -> export -> verify -> bench -> two sample predictions,
 test: lint $(STAMP) web/node_modules  ## lint, types, then the whole test suite (CI runs this)
 	$(VENV)/bin/python -m pytest
 
-lint: $(STAMP)  ## ruff (rules and reasons in pyproject.toml), mypy on the package, and the docs site with --strict
-	$(VENV)/bin/ruff check smsguard tests benchmarks docs/hooks
+check: lint  ## the fast tier: lint, types, layers, then every test that neither trains, exports, starts an engine nor imports TensorFlow (under 2 minutes)
+	$(VENV)/bin/python -m pytest -m "not slow" -q
+
+lint: $(STAMP)  ## ruff (rules and reasons in pyproject.toml), mypy on the package, the layers (import-linter contracts in pyproject.toml), and the docs site with --strict
+	$(VENV)/bin/ruff check smsguard tests benchmarks tools docs/hooks
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict  # not --quiet: it hides the warnings that --strict counts
 
 docs: $(STAMP)  ## the documentation site into site/ (offline: open site/index.html)

@@ -55,9 +55,10 @@ check() {  # PYTHON WHAT: a clean venv of PYTHON with WHAT installed, then smsgu
         "${nocc[@]}" "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "$what" >"$work/pip.log" 2>&1 || { tail -20 "$work/pip.log" >&2; fail "pip could not install the wheel with $interpreter"; }
     fi
     (cd "$work" && "${nocc[@]}" "$venv/bin/python" - <<'PY') >&2 || fail "the installed smsguard has no native kernel ($interpreter)"
-import platform, smsguard.runtime._lstm_native as native, smsguard.runtime._lstm_c as kernel
-assert native.available(), native.NOT_BUILT
-print(f"* Python {platform.python_version()}: {kernel.__file__.split('site-packages/')[1]}, native kernel {native.best_isa()}")
+import platform
+from smsguard.runtime import _native
+assert _native.available(), _native.NOT_BUILT
+print(f"* Python {platform.python_version()}: {_native.extension().__file__.split('site-packages/')[1]}, native kernel {_native.best_isa()}")
 PY
     (cd "$work" && "$venv/bin/smsguard" verify "$bundle" --backend native) 2>&1 | tee "$work/verify.log" >&2 || fail "verify failed with $interpreter"
     grep -q -- '-\[✓\] model\.int8\.npz \[native\]' "$work/verify.log" || fail "verify did not run the native backend ($interpreter)"

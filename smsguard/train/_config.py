@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
-from smsguard.runtime import ConfigError, NgramConfig, Side, TokenizerConfig
+from smsguard.runtime import DEFAULT_MAXLEN, ConfigError, InputLayout, NgramConfig, Side, TokenizerConfig
 
 DEFAULT_PRESET = "fused"
 # The Keras tutorial as published: every field a preset sets, so `--preset tutorial` stays the tutorial
@@ -37,6 +37,7 @@ TUTORIAL: dict[str, Any] = {
     "ngram_lower": True,
     "ngram_dim": 32,
     "ngram_scale": 30.0,
+    "normalise": False,
 }
 # "fused", the default (the field defaults below), is two models in one, trained separately and their
 # probabilities averaged: the "mediapipe" word LSTM (which the bundle's client model runs alone) and a bag of
@@ -48,7 +49,7 @@ TUTORIAL: dict[str, Any] = {
 # threshold of 0.5 (a validation part holds about 450 ham: too few to place a 0.2% threshold).
 # "mediapipe" is "tuned" with the tokenizer MediaPipe's TextClassifier reproduces from a model's metadata
 # (Android, iOS, web, Python): cased words, unknown words as `<UNKNOWN>`. Its export adds the client models.
-TUNED: dict[str, Any] = {"lower": True, "oov_token": "<OOV>", "ngram_buckets": 0, "target_ham_fpr": None, "threshold_folds": 0}
+TUNED: dict[str, Any] = {"lower": True, "oov_token": "<OOV>", "ngram_buckets": 0, "target_ham_fpr": None, "threshold_folds": 0, "normalise": False}
 MEDIAPIPE: dict[str, Any] = TUNED | {"lower": False, "oov_token": "<UNKNOWN>"}
 PRESETS: dict[str, dict[str, Any]] = {"fused": {}, "tuned": TUNED, "tutorial": TUTORIAL, "mediapipe": MEDIAPIPE}
 
@@ -67,7 +68,7 @@ class TrainConfig:
     batch_size: int = 32  # Keras' default, as in the tutorial
     learning_rate: float = 1e-3  # Adam's default
     num_words: int = 7000  # ids kept; every word of a 3,103-message training part (at most 6,777) gets one
-    maxlen: int = 40  # tokens per message; longer ones are cut
+    maxlen: int = DEFAULT_MAXLEN  # tokens per message; longer ones are cut
     oov_token: str | None = "<UNKNOWN>"  # words unseen in training become this token (id 1); None drops them, as the tutorial does
     lower: bool = False  # lowercase text before splitting it into words (Keras' default; tuned); MediaPipe's tokenizer keeps case
     padding: Side = Side.PRE  # where a short message's zeros go
@@ -90,6 +91,7 @@ class TrainConfig:
     ngram_lower: bool = True  # lowercase text before taking its n-grams (independent of `lower`, the word tokenizer's)
     ngram_dim: int = 32  # the n-gram embedding's width while training (export folds it to one score per bucket)
     ngram_scale: float = 30.0  # the mean n-gram embedding is multiplied by this while training, so Adam moves the table fast enough
+    normalise: bool = True  # before both branches: drop invisible characters, fold compatibility forms and look-alike letters, join spaced-out letters (vocab.json `text`)
 
     def __post_init__(self) -> None:
         if self.preset not in PRESETS:
@@ -173,13 +175,14 @@ class TrainConfig:
         """A run's recorded config. A run from before presets has no "preset": it was the tutorial."""
         known = {f.name for f in fields(cls)}
         recorded = {k: v for k, v in data.items() if k in known}
+        recorded.setdefault("normalise", False)  # a run from before the normaliser trained without one
         return cls.from_preset(recorded.pop("preset", "tutorial"), **recorded)
 
 
 @dataclass(frozen=True)
 class ModelConfig:
     vocab_size: int = 10000  # embedding rows: the tokenizer's num_words
-    maxlen: int = 40
+    maxlen: int = DEFAULT_MAXLEN
     embedding_dim: int = 128
     lstm_units: int = 32
     activation: str = "tanh"  # the LSTM's cell activation
@@ -196,9 +199,13 @@ class ModelConfig:
         return self.ngram_buckets > 0
 
     @property
+    def layout(self) -> InputLayout:
+        """The model's input: the word ids, then the n-gram ids of a fused model."""
+        return InputLayout(self.maxlen, self.ngram_length if self.fused else 0)
+
+    @property
     def width(self) -> int:
-        """Columns of the model's input: the word ids, then the n-gram ids of a fused model."""
-        return self.maxlen + (self.ngram_length if self.fused else 0)
+        return self.layout.width
 
     @property
     def words(self) -> ModelConfig:
