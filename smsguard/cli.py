@@ -327,9 +327,14 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="smsguard", description="Train, export and run an on-device SMS spam filter.")
     parser.add_argument("--version", action="version", version=f"smsguard {__version__}")
     commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
+    for add in (_add_build_commands, _add_predict_command, _add_score_command, _add_verify_command, _add_signing_commands, _add_device_commands):
+        add(commands)
+    _add_verbose_flags(commands)
+    return parser
 
-    from smsguard.bench import BenchConfig  # light: no TensorFlow at import
-    from smsguard.export import ExportConfig
+
+def _add_build_commands(commands: Any) -> None:
+    from smsguard.export import ExportConfig  # light: no TensorFlow at import
     from smsguard.train import PRESETS, TrainConfig
 
     p = commands.add_parser("train", help="train the LSTM and evaluate it on held-out data")
@@ -345,6 +350,13 @@ def _parser() -> argparse.ArgumentParser:
     _add_config_flags(p, ExportConfig)
     p.set_defaults(run=_export)
 
+    p = commands.add_parser("demo", help="train -> export -> verify -> bench -> predict, on the default data")
+    p.add_argument("--data", help="the SMS Spam Collection (default: $SMSGUARD_DATA, ../shared/data, or a checked download)")
+    p.add_argument("--out", default="smsguard-demo", help="folder for the run, bundle and benchmark (replaced; default: smsguard-demo)")
+    p.set_defaults(run=_demo)
+
+
+def _add_predict_command(commands: Any) -> None:
     p = commands.add_parser("predict", help="classify messages; prints one JSON object per message")
     p.add_argument("texts", nargs="*", metavar="TEXT", help="messages (default: one per line on stdin)")
     p.add_argument("--bundle", required=True, metavar="DIR", help="the bundle folder `smsguard export` wrote")
@@ -357,15 +369,17 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--min-serial", type=int, metavar="N", help="refuse a bundle whose serial is below N (one the device has moved past)")
     p.set_defaults(run=_predict)
 
-    _add_score_command(commands)
 
+def _add_verify_command(commands: Any) -> None:
     p = commands.add_parser("verify", help="replay the bundle's golden vectors on every model and backend")
     p.add_argument("bundle", metavar="DIR", help="the bundle folder")
     p.add_argument("--backend", action="append", metavar="BACKEND", help=f"only this backend: {', '.join(b.name for b in BACKENDS)} (repeatable; default: every installed one)")
     _add_trust_flags(p)
     p.set_defaults(run=_verify)
 
-    _add_signing_commands(commands)
+
+def _add_device_commands(commands: Any) -> None:
+    from smsguard.bench import BenchConfig  # light: no TensorFlow at import
 
     p = commands.add_parser("bench", help="latency, load time and size of every model with every backend")
     p.add_argument("bundle", metavar="DIR", help="the bundle folder")
@@ -378,13 +392,6 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--web", metavar="DIR", help="the demo's folder, with node_modules from `make web` (default: web/ of this checkout)")
     p.add_argument("--quiet", action="store_true", help="do not log each request")
     p.set_defaults(run=_serve_web)
-
-    p = commands.add_parser("demo", help="train -> export -> verify -> bench -> predict, on the default data")
-    p.add_argument("--data", help="the SMS Spam Collection (default: $SMSGUARD_DATA, ../shared/data, or a checked download)")
-    p.add_argument("--out", default="smsguard-demo", help="folder for the run, bundle and benchmark (replaced; default: smsguard-demo)")
-    p.set_defaults(run=_demo)
-    _add_verbose_flags(commands)
-    return parser
 
 
 def _add_verbose_flags(commands: Any) -> None:

@@ -20,7 +20,7 @@ from smsguard.export import _choice as choice
 from smsguard.export import _parity as parity
 from smsguard.export._check import CheckData, ModelCheck, check_model
 from smsguard.export._config import ExportConfig
-from smsguard.export._mediapipe_target import export_mediapipe
+from smsguard.export._mediapipe_target import CLIENT_TARGETS, ClientData
 from smsguard.export._run import RunInputs, read_run
 from smsguard.export._targets import TARGETS, ExportContext, ExportTarget
 from smsguard.runtime import BundleError, BundleFile, FileKind, GoldenVector, Manifest, Source, distribution_version
@@ -48,7 +48,7 @@ def export(run_dir: Path, out: Path, config: ExportConfig | None = None, force: 
     run = read_run(run_dir, config)
 
     console.step(f"Loading {run.model_path}")
-    from smsguard.train import ModelConfig, load_model, word_branch
+    from smsguard.train import ModelConfig, load_model
 
     model = load_model(run.model_path)
     _check_model_matches_vocabulary(model, run)
@@ -74,13 +74,7 @@ def export(run_dir: Path, out: Path, config: ExportConfig | None = None, force: 
         checks = check_targets(written, data, run)
         write_json(folder / PARITY_NAME, _parity_report(checks, run))
         golden = _golden_vectors(run, golden_rows, golden_ids, _keras(model, golden_ids), checks)
-        # The MediaPipe client models: a step of their own (post-padded ids, checked in the client itself), their
-        # files pinned like the others, their section under "clients"; nothing for a run the client cannot tokenize.
-        # A fused model's client is its word branch alone, at the threshold chosen for that branch.
-        client_files, clients = export_mediapipe(
-            word_branch(model), context.model_config.words, run.vocabulary.with_ngrams(None), run.client_threshold, folder, run.test_texts,
-            run.test_labels, [g.to_dict() for g in golden],
-        )
+        client_files, clients = export_clients(context, folder, ClientData(run.client_threshold, run.test_texts, run.test_labels, [g.to_dict() for g in golden]))
         manifest = build_manifest(folder, run, checks, golden, config.serial, client_files, clients)
         write_json(folder / MANIFEST_NAME, manifest.to_dict())
         if config.sign_key:
@@ -106,6 +100,21 @@ def convert_targets(context: ExportContext, folder: Path, targets: Sequence[Expo
     if context.model_config.fused and any(not target.fused for target in targets):
         console.info("  (no full-integer int8 TFLite model: a fused model's n-gram mean divides by the n-gram count, which int8 cannot do exactly)")
     return written
+
+
+def export_clients(context: ExportContext, folder: Path, data: ClientData) -> tuple[list[BundleFile], dict[str, Any]]:
+    """Every client target that can reproduce the run's tokenizer writes and checks its files; the others say why not."""
+    files: list[BundleFile] = []
+    clients: dict[str, Any] = {}
+    for target in CLIENT_TARGETS:
+        problem = target.why_not(context.vocabulary.with_ngrams(None))
+        if problem:
+            console.step(problem)
+            continue
+        entries, section = target.export(context, folder, data)
+        files += entries
+        clients |= section
+    return files, clients
 
 
 def check_targets(written: list[tuple[ExportTarget, Path]], data: CheckData, run: RunInputs) -> list[ModelCheck]:
