@@ -86,6 +86,8 @@ def test_every_file_a_bundle_can_hold_is_in_the_bundle_format():
 
 
 def test_every_manifest_field_is_in_the_bundle_format():
+    import dataclasses
+
     from smsguard.runtime.bundle import BundleFile, GoldenVector, Manifest, ModelFormat, Source, TensorSpec
 
     tensor = TensorSpec("token_ids", "int32", (None, 40))
@@ -94,16 +96,22 @@ def test_every_manifest_field_is_in_the_bundle_format():
     source = Source("run", "model.keras", "0" * 64, "0" * 64)
     manifest = Manifest(0.5, (model,), recommended={ModelFormat.NPZ: "model.int8.npz"}, golden=(golden,), source=source, clients={"mediapipe": {}})
     fields = set(manifest.to_dict()) | set(model.to_dict()) | set(golden.to_dict()) | set(source.to_dict()) | set(tensor.to_dict())
+    fields |= {f.name for kind in (Manifest, BundleFile, GoldenVector, Source, TensorSpec) for f in dataclasses.fields(kind)}  # optional ones too
     assert sorted(f for f in fields if not documented(f)) == []
 
 
 def test_every_vocabulary_field_is_in_the_bundle_format():
     from smsguard.runtime import NgramConfig, NgramHasher, TokenizerConfig, Vocabulary
+    from smsguard.runtime._text import TextSpec
 
-    words = Vocabulary.fit(["win a prize now", "see you at six"], TokenizerConfig(num_words=10, oov_token="<OOV>"))
+    words = Vocabulary.fit(["win a prize now", "see you at six"], TokenizerConfig(num_words=10, oov_token="<OOV>"), TextSpec.of_this_python(normalise=True))
     vocabulary = words.with_ngrams(NgramHasher(NgramConfig(buckets=64)))
     data = vocabulary.to_dict()
-    fields = set(data) | set(data["tokenizer"]) | set(data["sequence"]) | set(data["ngrams"])
+    fields = set(data) | set(data["tokenizer"]) | set(data["sequence"]) | set(data["ngrams"]) | set(data["text"])
+    assert data["text"]["normalise"] is not None
+    spec = (DOCS / "reference" / "input-spec.md").read_text(encoding="utf-8")  # the text section is specified there
+    text_fields = set(data["text"]["lowercase"]) | set(data["text"]["lowercase"]["final_sigma"]) | set(data["text"]["normalise"]) | set(data["text"]["normalise"]["join"])
+    assert sorted(f for f in text_fields if f'"{f}"' not in spec) == []
     assert sorted(f for f in fields if not documented(f)) == []
 
 
