@@ -37,8 +37,9 @@
  * tokenizer) must stay within the 3.11 limited API: no static PyTypeObject (PyType_FromSpec), no direct
  * access to object structs (tp_name, PyUnicode_DATA, PySequence_Fast_ITEMS, PyBytes_AS_STRING, ...), only
  * functions and macros that <Python.h> declares under Py_LIMITED_API. Building with the define checks it:
- * a call outside the limited API is an implicit declaration, which -Werror=implicit-function-declaration
- * in setup.py turns into a failed build. Code that needs 3.10 too keeps a PY_VERSION_HEX branch. */
+ * a struct's fields do not compile, and a call outside the limited API is an implicit declaration, which
+ * -Werror=implicit-function-declaration in setup.py turns into a failed build. Code that needs 3.10 too
+ * (built without the define, from the sdist) keeps a PY_VERSION_HEX branch, as text_of does. */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <math.h>
