@@ -191,3 +191,10 @@ def test_the_site_builds_strictly_and_loads_nothing_from_the_network(tmp_path):
     assert (site / "assets" / "performance.png").is_file()
     api = (site / "reference" / "python-api" / "index.html").read_text(encoding="utf-8")
     assert "predict_proba" in api and "verify_bundle" in api  # mkdocstrings rendered the docstrings
+
+
+def test_every_link_of_the_readme_leads_to_a_file_of_the_repository():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    targets = [t for t in re.findall(r"\]\(([^)#]+)(?:#[^)]*)?\)", readme) if "://" not in t]
+    assert "docs/tutorial/index.md" in targets
+    assert [t for t in targets if not (ROOT / t).exists()] == []
