@@ -115,10 +115,10 @@ for compiler in gcc cc aarch64-linux-gnu-gcc clang; do
     [ ! -e "$root/usr/bin/$compiler" ] || { echo "ERROR the root has a compiler ($root/usr/bin/$compiler): the lane must run without one" >&2; exit 1; }
 done
 pip_dir=$(dirname "$("$python" -c 'import pip; print(pip.__file__)')")
-rm -rf "$root/opt/lane-pip" && mkdir -p "$root/opt/lane-pip" && cp -r "$pip_dir" "$root/opt/lane-pip/"
+mkdir -p "$package/pip" && cp -r "$pip_dir" "$package/pip/"  # this run's own copy: lanes may run side by side on one cache
 cp "$wheel" "$package/"
 # Host paths for what pip writes: under -L, qemu maps a path into the root only when it exists there already.
-(cd / && env -i PATH=/usr/bin:/bin HOME=/root LANG=C.UTF-8 PYTHONPATH="$root/opt/lane-pip" CC=/bin/false PIP_ONLY_BINARY=:all: \
+(cd / && env -i PATH=/usr/bin:/bin HOME=/root LANG=C.UTF-8 PYTHONPATH="$package/pip" CC=/bin/false PIP_ONLY_BINARY=:all: \
     qemu-aarch64-static -cpu cortex-a72 -L "$root" "$root/usr/bin/python3.11" -m pip install --quiet --no-index --no-deps --root-user-action=ignore \
     --disable-pip-version-check --no-compile --target "$package/site" "$package/$(basename "$wheel")") >&2 ||
     { echo "ERROR the emulated Python's pip did not install $(basename "$wheel")" >&2; exit 1; }
