@@ -185,7 +185,8 @@ def table(result: dict, recommended: str) -> str:
     lines = [
         f"Measured {result['date'][:16].replace('T', ' ')} UTC on {machine['cpu']} ({machine['cores']} cores), Python {machine['python']}, Node {machine['node']}; "
         f"`{result['command']}`; {result['rows'][0]['messages']:,} messages one at a time, {result['rows'][0]['rounds']} rounds.",
-        f"Load average (1, 5, 15 min) before: {', '.join(f'{x:.2f}' for x in machine['load_before'])}, after: {', '.join(f'{x:.2f}' for x in machine['load_after'])}.",
+        f"Load average (1, 5, 15 min) before: {', '.join(f'{x:.2f}' for x in machine['load_before'])}, after: {', '.join(f'{x:.2f}' for x in machine['load_after'])}"
+        + (" — measured under load (other processes busy on this machine): ratios hold better than absolute figures." if machine["load_before"][0] > machine["cores"] else "."),
         "",
         "**Targets**",
         "",
