@@ -346,10 +346,13 @@ class Normaliser {
     const klass = used.map((c) => String.fromCharCode(c).replace(/[\\\]^-]/, "\\$&")).join("");
     this.join = new RegExp(`(?<![A-Za-z0-9])[A-Za-z0-9](?:[${klass}]{1,${run}}[A-Za-z0-9]){${letters - 1},}(?![A-Za-z0-9])`, "g");
     this.folded = [];
+    // ASCII text (most SMS) skips the first three steps when no table holds an ASCII code point, as in Python.
+    this.asciiFast = !this.remove.low.subarray(0, 128).includes(1) && ![...this.fold.keys(), ...this.lookalikes.keys()].some((c) => c < 128);
   }
 
-  /** normalise(src) into `out` (emptied first). */
+  /** normalise(src) into `out` (emptied first), or src itself when nothing changes it. */
   apply(src, out) {
+    if (this.asciiFast && src.every((c) => c < 128)) return this.joinLetters(src);
     const folded = this.folded;
     folded.length = 0;
     for (let i = 0; i < src.length; i++) if (!this.remove.has(src[i])) pushMapped(folded, this.fold, src[i]);
