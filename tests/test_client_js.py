@@ -23,7 +23,7 @@ from bundle_edits import edit_manifest, replace_file
 from unicode_texts import megabyte_texts, unicode_texts
 
 from smsguard.export import FLOAT_ATOL
-from smsguard.runtime import Bundle, Classifier, ModelFormat, TextSpec, Vocabulary
+from smsguard.runtime import Bundle, Classifier, ModelFormat, TextSpec, TokenizerConfig, Vocabulary
 
 ROOT = Path(__file__).resolve().parents[1]
 MODULE = ROOT / "clients" / "js" / "smsguard.mjs"
@@ -181,6 +181,27 @@ def test_node_gives_the_python_ids_and_probabilities(node: str, tiny_bundle: Pat
     texts = [g.text for g in Bundle.load(tiny_bundle).golden] + unicode_sample()
     for model in npz_models(tiny_bundle):
         assert_same_as_python(tiny_bundle, model, texts, classify(tiny_bundle, texts, "--model", model, "--ids", "--kernel", kernel))
+
+
+@pytest.fixture
+def word_bundle(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The tiny bundle as a word model alone, with the other tokenizer settings: lowercased, no OOV token, truncating
+    the front, padding at the front (what an .npz model needs)."""
+    import tiny
+
+    fused = tiny.weights
+    monkeypatch.setattr(tiny, "weights", lambda vocabulary, seed: {k: v for k, v in fused(vocabulary, seed).items() if not k.startswith("ngram")})
+    config = TokenizerConfig(num_words=40, lower=True, oov_token=None, maxlen=tiny.MAXLEN, truncating="pre")
+    return tiny.make_bundle(tmp_path / "words", edit=lambda v: Vocabulary.fit(tiny.TEXTS, config, v.text))
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_a_word_model_alone_with_other_tokenizer_settings(node: str, word_bundle: Path, tmp_path: Path, kernel: str) -> None:
+    assert Bundle.load(word_bundle).vocabulary.ngrams is None
+    assert_conforms(word_bundle, golden_conformance(word_bundle, tmp_path / "conformance.json"), kernel)
+    texts = [g.text for g in Bundle.load(word_bundle).golden] + unicode_sample()
+    for model in npz_models(word_bundle):
+        assert_same_as_python(word_bundle, model, texts, classify(word_bundle, texts, "--model", model, "--ids", "--kernel", kernel))
 
 
 def test_the_default_model_is_the_recommended_npz_and_the_output_is_the_contract(node: str, tiny_bundle: Path) -> None:
