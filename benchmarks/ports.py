@@ -60,11 +60,15 @@ def node_command(bundle: Path, model: str, rounds: int) -> list[str] | None:
 
 
 PORTS: dict[str, Callable[[Path, str, int], list[str] | None]] = {"java": java_command, "node": node_command}
-SIZES: dict[str, Path] = {"java: smsguard-client.jar (library and command line)": JAR}  # the JS helper adds its module
+SIZES: dict[str, Path] = {
+    "java: smsguard-client.jar (library and command line)": JAR,
+    "javascript: smsguard.mjs (the module)": ROOT / "clients" / "js" / "smsguard.mjs",
+}
 
 
 def browser_record(bundle: Path, model: str, messages: list[str], rounds: int) -> dict[str, Any] | None:
-    """Hook for the browser runner: the same `--bench` record from the module in headless Chromium (None: not wired)."""
+    """Hook for a browser runner: the same `--bench` record from the module in a page (None: not wired here; the
+    headless Chromium figure and the JavaScript kernels are in benchmarks/ports_js.py's ports-js.md)."""
     return None
 
 
@@ -167,9 +171,10 @@ def table(result: dict[str, Any]) -> str:
             )
     lines += ["", "**Size**", "", "| file | bytes | KB |", "|---|---:|---:|"]
     lines += [f"| {name} | {size:,} | {size / 1024:.1f} |" for name, size in result["sizes"].items()]
-    missing = [name for name in [*PORTS, "browser"] if all(name not in runtimes for runtimes in result["models"].values())]
+    missing = [name for name in PORTS if all(name not in runtimes for runtimes in result["models"].values())]
     if missing:
         lines += ["", f"Not measured (not built on this machine): {', '.join(missing)}."]
+    lines += ["", "The browser (headless Chromium) and the JavaScript kernels: `benchmarks/results/ports-js.md`."]
     return "\n".join(lines) + "\n"
 
 

@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from bundle_edits import edit_manifest, replace_file
-from client_ports import compare_with_python, megabyte_texts, require_tools, run_client, unicode_texts
+from client_ports import compare_with_python, require_tools, run_client
+from unicode_texts import megabyte_texts, unicode_texts
 
 from smsguard.export import MIN_LABEL_AGREEMENT, Conformance, python_problems, write_conformance
 from smsguard.runtime import Bundle, Classifier, Decision, backend_info, open_session
