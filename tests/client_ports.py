@@ -18,6 +18,7 @@ import pytest
 from smsguard.export import FLOAT_ATOL
 from smsguard.runtime import Classifier, Decision
 
+
 def require_tools(*names: str) -> None:
     """Skip when a tool is missing, except under CI (CI=true), where a real component that cannot run fails the run."""
     missing = [name for name in names if shutil.which(name) is None]
