@@ -434,7 +434,7 @@ def _add_score_command(commands: Any) -> None:
 
 def _add_conformance_command(commands: Any) -> None:
     p = commands.add_parser("conformance", help="write a bundle's conformance file: hard cases with their ids and probabilities, for every runtime to replay")
-    p.add_argument("bundle", metavar="BUNDLE")
+    p.add_argument("bundle", metavar="BUNDLE", help="the bundle folder")
     p.add_argument("--out", required=True, metavar="FILE", help="the JSON file to write")
     p.add_argument("--uci", metavar="PATH", help="add a seeded sample of real messages from the UCI file at PATH")
     p.set_defaults(run=_conformance)
