@@ -16,15 +16,25 @@ final class Json {
     private static final int MAX_DEPTH = 512; // far more than any bundle file nests; keeps a hostile file off the stack
 
     private final String text;
+    private final java.util.Set<String> skipped; // top-level keys whose values are checked for syntax but not built
     private int at;
 
-    private Json(String text) {
+    private Json(String text, java.util.Set<String> skipped) {
         this.text = text;
+        this.skipped = skipped;
     }
 
     /** The value of a whole JSON document; {@link JsonException} names the offset of the first problem. */
     static Object parse(String text) throws JsonException {
-        Json reader = new Json(text);
+        return parse(text, java.util.Collections.<String>emptySet());
+    }
+
+    /**
+     * The document, without the values of the top-level keys in {@code skipped} (read for their syntax, built as
+     * null): the manifest's golden vectors, hundreds of kB that only {@code verify} reads.
+     */
+    static Object parse(String text, java.util.Set<String> skipped) throws JsonException {
+        Json reader = new Json(text, skipped);
         reader.skipSpace();
         Object value = reader.value(0);
         reader.skipSpace();
@@ -93,7 +103,12 @@ final class Json {
             skipSpace();
             expect(':');
             skipSpace();
-            map.put(key, value(depth + 1));
+            if (depth == 0 && skipped.contains(key)) {
+                skipValue();
+                map.put(key, null);
+            } else {
+                map.put(key, value(depth + 1));
+            }
             skipSpace();
             if (peek() == ',') {
                 at++;
@@ -197,6 +212,44 @@ final class Json {
         }
         at += 4;
         return (char) value; // a lone surrogate stays one: a pair is two escapes, joined by the String itself
+    }
+
+    /** Past one value, its brackets balanced and its strings closed, building nothing. */
+    private void skipValue() throws JsonException {
+        int open = 0;
+        do {
+            if (at >= text.length()) {
+                throw problem("unterminated value");
+            }
+            char c = text.charAt(at);
+            if (c == '"') {
+                skipString();
+                continue;
+            }
+            if (c == '{' || c == '[') {
+                open++;
+            } else if (c == '}' || c == ']') {
+                if (--open < 0) {
+                    throw problem("unexpected '" + c + "'");
+                }
+            } else if (open == 0 && c == ',') {
+                throw problem("expected a value");
+            }
+            at++;
+        } while (open > 0 || (at < text.length() && ",}] \t\n\r".indexOf(text.charAt(at)) < 0));
+    }
+
+    private void skipString() throws JsonException {
+        for (at++; at < text.length(); at++) {
+            char c = text.charAt(at);
+            if (c == '\\') {
+                at++;
+            } else if (c == '"') {
+                at++;
+                return;
+            }
+        }
+        throw problem("unterminated string");
     }
 
     private Object number() throws JsonException {

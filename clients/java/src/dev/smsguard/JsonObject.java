@@ -17,9 +17,14 @@ final class JsonObject {
 
     /** The document in {@code bytes} (UTF-8) as an object, or BundleException naming {@code where}. */
     static JsonObject read(byte[] bytes, String where) throws BundleException {
+        return read(bytes, where, java.util.Collections.<String>emptySet());
+    }
+
+    /** As {@link #read(byte[], String)}, without the values of the top-level keys in {@code skipped} (null instead). */
+    static JsonObject read(byte[] bytes, String where, java.util.Set<String> skipped) throws BundleException {
         Object value;
         try {
-            value = Json.parse(Utf8.decode(bytes));
+            value = Json.parse(Utf8.decode(bytes), skipped);
         } catch (Utf8.MalformedException | Json.JsonException error) {
             throw new BundleException(where + " is not readable JSON: " + error.getMessage());
         }
