@@ -399,6 +399,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="do not log each request")
     p.set_defaults(run=_serve_web)
 
+    from smsguard.serve import add_commands as add_serve_commands
+
+    add_serve_commands(commands, BACKEND_CHOICES)
+
     p = commands.add_parser("demo", help="train -> export -> verify -> bench -> predict, on the default data")
     p.add_argument("--data", help="the SMS Spam Collection (default: $SMSGUARD_DATA, ../shared/data, or a checked download)")
     p.add_argument("--out", default="smsguard-demo", help="folder for the run, bundle and benchmark (replaced; default: smsguard-demo)")
