@@ -26,6 +26,7 @@ from smsguard._columns import TEXT_COLUMNS
 from smsguard._staging import staged_file
 from smsguard.runtime import BACKENDS, ConfigError, SmsguardError
 from smsguard.runtime.bundle import ModelFormat, TextEnum
+from smsguard.serve import add_commands as add_serve_commands
 
 BACKEND_CHOICES = ("auto", *(b.name for b in BACKENDS))
 
@@ -399,9 +400,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="do not log each request")
     p.set_defaults(run=_serve_web)
 
-    from smsguard.serve import add_commands as add_serve_commands
-
-    add_serve_commands(commands, BACKEND_CHOICES)
+    add_serve_commands(commands, BACKEND_CHOICES)  # serve, gammu
 
     p = commands.add_parser("demo", help="train -> export -> verify -> bench -> predict, on the default data")
     p.add_argument("--data", help="the SMS Spam Collection (default: $SMSGUARD_DATA, ../shared/data, or a checked download)")

@@ -4,6 +4,7 @@ Lines are buffered and flushed once a second by the service (`flush`), not writt
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import time
@@ -44,28 +45,22 @@ class AccessLog:
             "ms": round(seconds * 1000, 3),
             **response.log,
         }
-        try:
+        with contextlib.suppress(OSError, ValueError):  # a full disk or a closed stderr must not stop the service answering
             self.file.write(json.dumps(line, ensure_ascii=False) + "\n")
-        except (OSError, ValueError):
-            pass  # a full disk or a closed stderr must not stop the service answering
 
     def event(self, **fields: object) -> None:
         """A line that is not a request: started, reloaded, stopping."""
         if self.file is None:
             return
         line = {"time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + "Z", **fields}
-        try:
+        with contextlib.suppress(OSError, ValueError):
             self.file.write(json.dumps(line, ensure_ascii=False) + "\n")
             self.file.flush()
-        except (OSError, ValueError):
-            pass
 
     def flush(self) -> None:
         if self.file is not None:
-            try:
+            with contextlib.suppress(OSError, ValueError):
                 self.file.flush()
-            except (OSError, ValueError):
-                pass
 
     def close(self) -> None:
         if self.file is not None:

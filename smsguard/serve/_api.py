@@ -213,7 +213,7 @@ class Api:
         """What /v1/model says of the model serving now (computed once per bundle), also set in the metrics."""
         bundle = self.classifier.bundle
         if self._model is None or self._model[0] is not bundle:
-            document = {
+            document: dict[str, Any] = {
                 "api_version": API_VERSION,
                 "serial": bundle.manifest.serial,
                 "manifest_sha256": _manifest_sha256(bundle),

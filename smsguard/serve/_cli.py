@@ -33,6 +33,18 @@ def add_commands(commands: Any, backends: tuple[str, ...]) -> None:
     p.add_argument("--access-log", default="-", metavar="FILE", help="one JSON line per request: '-' stderr, a file, or 'off' (default: -)")
     p.set_defaults(run=_serve)
 
+    p = commands.add_parser("gammu", help="gammu-smsd's RunOnReceive hook: classify the message it received; move spam to a folder, keep ham")
+    p.add_argument("files", nargs="*", metavar="FILE", help="the message's files in the inbox, one per part (gammu-smsd appends them)")
+    p.add_argument("--inbox", required=True, metavar="DIR", help="gammu-smsd's inboxpath (files backend)")
+    p.add_argument("--spam-folder", required=True, metavar="DIR", help="where spam is moved; on the inbox's filesystem (nothing is ever deleted)")
+    p.add_argument("--unix", metavar="PATH", help="the UNIX socket of smsguard serve, asked first")
+    p.add_argument("--server", metavar="URL", help="or its URL, such as http://127.0.0.1:8000")
+    p.add_argument("--bundle", metavar="DIR", help="load this bundle in-process when the server does not answer")
+    p.add_argument("--trusted-key", action="append", metavar="PUB", help="the in-process bundle must be signed by this key (repeatable)")
+    p.add_argument("--timeout", type=float, default=5.0, metavar="SECONDS", help="to wait for the server before loading the bundle (default: 5)")
+    p.add_argument("--log", metavar="FILE", help="append one JSON line per message (gammu-smsd closes stdout and stderr)")
+    p.set_defaults(run=_gammu)
+
 
 def serve_config(args: argparse.Namespace) -> ServeConfig:
     return ServeConfig(
@@ -46,3 +58,15 @@ def _serve(args: argparse.Namespace) -> int:
     from smsguard.serve._service import serve
 
     return serve(serve_config(args))
+
+
+def _gammu(args: argparse.Namespace) -> int:
+    import os
+
+    from smsguard.serve._gammu import GammuConfig, run_hook
+
+    config = GammuConfig(
+        inbox=args.inbox, spam_folder=args.spam_folder, unix=args.unix, server=args.server, bundle=args.bundle,
+        trusted_key=tuple(args.trusted_key or ()), timeout=args.timeout, log=args.log,
+    )
+    return run_hook(config, args.files, os.environ)

@@ -133,7 +133,8 @@ def _systemd_fds() -> list[int]:
 
 async def _listen(config: ServeConfig, http: HttpServer) -> tuple[list[asyncio.AbstractServer], list[str]]:
     loop = asyncio.get_running_loop()
-    servers, addresses = [], []
+    servers: list[asyncio.AbstractServer] = []
+    addresses: list[str] = []
     fds = _systemd_fds()
     if fds:
         for fd in fds:
