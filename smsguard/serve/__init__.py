@@ -4,6 +4,7 @@ Importing this package is light (no asyncio, no NumPy): the CLI registers the co
 the heavy modules are imported when a command runs."""
 
 from smsguard.serve._cli import add_commands
+from smsguard.serve._client import Client, ServerError
 from smsguard.serve._config import ServeConfig
 
-__all__ = ["ServeConfig", "add_commands"]
+__all__ = ["Client", "ServeConfig", "ServerError", "add_commands"]

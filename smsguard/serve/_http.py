@@ -181,7 +181,7 @@ class _Connection(asyncio.Protocol):
 
     def _parse(self) -> tuple[Request, bool] | None:
         """The next whole request in the buffer and whether to keep the connection, or None until more arrives."""
-        end = self.buffer.find(b"\r\n\r\n")
+        end = self.buffer.find(b"\r\n\r\n", 0, MAX_HEAD + 4)
         if end < 0:
             if len(self.buffer) > MAX_HEAD:
                 raise HttpError(error_response(431, "head_too_large", f"the request line and headers are over {MAX_HEAD} bytes"))

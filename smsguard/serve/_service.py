@@ -50,9 +50,9 @@ async def _run(config: ServeConfig, classifier: Classifier) -> None:
     loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(_reload_on_signal(api)))
     housekeeping = loop.create_task(_housekeeping(api, log))
     model = api.note_model()
-    console.step(f"Serving {model['model']} [{model['backend']}] of bundle {config.bundle} (serial {model['serial']}) on {' and '.join(addresses)}; SIGHUP or POST /v1/reload reloads it")
     if not _loopback_only(config):
-        console.info(f"  note: {config.host} is not a loopback address: anyone who reaches it can classify messages and read /v1/model and /metrics (/v1/reload stays loopback-only)")
+        console.info(f"note: {config.host} is not a loopback address: anyone who reaches it can classify messages and read /v1/model and /metrics (/v1/reload stays loopback-only)")
+    console.step(f"Serving {model['model']} [{model['backend']}] of bundle {config.bundle} (serial {model['serial']}) on {' and '.join(addresses)}; SIGHUP or POST /v1/reload reloads it")
     log.event(event="started", serial=model["serial"], model=model["model"], backend=model["backend"], listen=addresses, pid=os.getpid())
     _notify("READY=1\nSTATUS=serving serial " + str(model["serial"]))
     try:
@@ -151,7 +151,7 @@ async def _listen(config: ServeConfig, http: HttpServer) -> tuple[list[asyncio.A
         try:
             server = await loop.create_server(http.protocol, config.host, port, backlog=BACKLOG)
         except OSError as error:
-            msg = f"cannot listen on {config.host}:{port}: {error.strerror}; is another service on that port? choose another --port"
+            msg = f"cannot listen on {config.host}:{port}: {_reason(error)}; is another service on that port? choose another --port"
             raise ServeError(msg) from None
         servers.append(server)
         addresses += [f"http://{_name(s.getsockname())}/" for s in server.sockets]
@@ -160,12 +160,17 @@ async def _listen(config: ServeConfig, http: HttpServer) -> tuple[list[asyncio.A
         try:
             server = await loop.create_unix_server(http.protocol, config.unix, backlog=BACKLOG)
         except OSError as error:
-            msg = f"cannot listen on UNIX socket '{config.unix}': {error.strerror}; check that its folder exists and is writable"
+            msg = f"cannot listen on UNIX socket '{config.unix}': {_reason(error)}; check that its folder exists and is writable"
             raise ServeError(msg) from None
         os.chmod(config.unix, 0o660)  # the owner and its group (for example gammu's user, added to it) may connect
         servers.append(server)
         addresses.append(f"unix:{config.unix}")
     return servers, addresses
+
+
+def _reason(error: OSError) -> str:
+    """The system's words for an error (asyncio wraps them in a longer sentence of its own)."""
+    return os.strerror(error.errno) if error.errno else str(error)
 
 
 def _clear_stale_socket(path: Path) -> None:
