@@ -22,6 +22,7 @@ from ipaddress import ip_address
 
 MAX_HEAD = 16_384  # bytes of request line and headers; more gets 431
 MAX_HEADERS = 100
+LINGER = 2.0  # seconds a refused client may keep sending (discarded) before the close, so it can read the refusal
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
 
@@ -119,6 +120,7 @@ class _Connection(asyncio.Protocol):
         self.timer: asyncio.TimerHandle | None = None
         self.peer, self.local = "unknown", False
         self.continued = False  # "100 Continue" sent for the request being read
+        self.discarding = False  # refused: what the client still sends is read and dropped until the close
 
     # ---- asyncio callbacks ----
 
@@ -134,6 +136,8 @@ class _Connection(asyncio.Protocol):
         self._start_timer()
 
     def data_received(self, data: bytes) -> None:
+        if self.discarding:
+            return
         self.buffer += data
         if self.busy:
             if len(self.buffer) > MAX_HEAD + self.server.limits.max_body and self.transport:
@@ -142,7 +146,7 @@ class _Connection(asyncio.Protocol):
         self._next_request()
 
     def eof_received(self) -> bool:
-        if not self.busy:
+        if not self.busy or self.discarding:
             self.close()
         return True  # half-closed: a request being handled still gets its answer
 
@@ -247,10 +251,20 @@ class _Connection(asyncio.Protocol):
         self.transport.write(head.encode("latin-1") if head_only else head.encode("latin-1") + response.body)
 
     def _refuse(self, response: Response) -> None:
-        """Answer a request that could not be read, and close: its remaining bytes cannot be trusted."""
+        """Answer a request that could not be read, and close: its remaining bytes cannot be trusted. The close
+        lingers: closing with unread bytes would reset the connection, and the client might lose the answer."""
         self._write(response, keep=False)
         self.server.log(None, response, 0.0, self.peer)
-        self.close()
+        self.server.connections.discard(self)
+        self.discarding = True
+        self.buffer.clear()
+        if self.transport is None or self.transport.is_closing():
+            return
+        self.transport.resume_reading()
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+        self._cancel_timer()
+        self.timer = asyncio.get_running_loop().call_later(LINGER, self.close)
 
     # ---- timeouts ----
 

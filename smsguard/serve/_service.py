@@ -18,7 +18,7 @@ from smsguard.runtime import Classifier, SmsguardError
 from smsguard.serve._access_log import AccessLog
 from smsguard.serve._api import Api, RequestError, score
 from smsguard.serve._config import ServeConfig
-from smsguard.serve._http import HttpServer, Limits
+from smsguard.serve._http import HttpServer, Limits, Request, Response
 from smsguard.serve._metrics import Metrics
 
 BACKLOG = 1024  # connections the kernel queues before accept: a burst waits instead of being refused
@@ -41,8 +41,15 @@ def serve(config: ServeConfig) -> int:
 async def _run(config: ServeConfig, classifier: Classifier) -> None:
     loop = asyncio.get_running_loop()
     log = AccessLog(config.access_log)
-    http = HttpServer(lambda request: api.handle(request), Limits(config.max_body, config.read_timeout, config.max_connections), log.write)
-    api = Api(classifier, config, Metrics(), log, lambda: len(http.connections))
+    metrics = Metrics()
+
+    def note(request: Request | None, response: Response, seconds: float, peer: str) -> None:
+        log.write(request, response, seconds, peer)
+        if request is None:  # refused by the HTTP layer before the API saw it: counted as endpoint "other"
+            metrics.request("", response.status, seconds, response.log.get("error"))
+
+    http = HttpServer(lambda request: api.handle(request), Limits(config.max_body, config.read_timeout, config.max_connections), note)
+    api = Api(classifier, config, metrics, log, lambda: len(http.connections))
     servers, addresses = await _listen(config, http)
     stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
