@@ -106,6 +106,14 @@ def parse_messages(body: bytes, max_messages: int, max_text: int) -> tuple[list[
     return texts, ids
 
 
+def classify_body(classifier: Classifier, body: bytes, max_messages: int, max_text: int) -> tuple[bytes, Scored]:
+    """A /v1/classify request body in, its answer's body out (with what scored it): the work of a worker thread."""
+    texts, ids = parse_messages(body, max_messages, max_text)
+    scored = score(classifier, texts)
+    results = [{"id": i, "probability": p, "label": label} for i, p, label in zip(ids, scored.probabilities, scored.labels, strict=True)]
+    return json.dumps({"serial": scored.serial, "model": scored.model, "results": results}, ensure_ascii=False).encode() + b"\n", scored
+
+
 def _surrogate(text: str) -> int:
     return next(i for i, c in enumerate(text) if 0xD800 <= ord(c) <= 0xDFFF)
 
@@ -165,15 +173,7 @@ class Api:
 
     async def classify(self, request: Request) -> Response:
         config = self.config
-
-        def work() -> tuple[bytes, Scored]:
-            texts, ids = parse_messages(request.body, config.max_messages, config.max_text)
-            scored = score(self.classifier, texts)
-            results = [{"id": i, "probability": p, "label": label} for i, p, label in zip(ids, scored.probabilities, scored.labels, strict=True)]
-            body = json.dumps({"serial": scored.serial, "model": scored.model, "results": results}, ensure_ascii=False).encode() + b"\n"
-            return body, scored
-
-        body, scored = await self._in_pool(work)
+        body, scored = await self._in_pool(lambda: classify_body(self.classifier, request.body, config.max_messages, config.max_text))
         for label in scored.labels:
             self.metrics.messages[label] += 1
         return Response(200, body, log={"messages": len(scored.labels), "serial": scored.serial})
