@@ -23,9 +23,10 @@ from typing import TYPE_CHECKING, Any
 from smsguard import __version__
 from smsguard import _console as console
 from smsguard._columns import TEXT_COLUMNS
+from smsguard._enum import TextEnum
 from smsguard._staging import staged_file
 from smsguard.runtime import BACKENDS, ConfigError, SmsguardError
-from smsguard.runtime.bundle import ModelFormat, TextEnum
+from smsguard.runtime.bundle import ModelFormat
 from smsguard.serve import add_commands as add_serve_commands
 
 BACKEND_CHOICES = ("auto", *(b.name for b in BACKENDS))
@@ -73,8 +74,7 @@ def _terminate(signum, frame) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from smsguard.train import TrainConfig, train
-    from smsguard.train._config import DEFAULT_PRESET
+    from smsguard.train import DEFAULT_PRESET, TrainConfig, train
 
     given = _given(TrainConfig, args)
     train(TrainConfig.from_preset(given.pop("preset", DEFAULT_PRESET), **given), Path(args.out), force=args.force)
@@ -172,10 +172,11 @@ def _verify_clients(bundle: Bundle) -> int:
 
 def _say_if_native_is_missing(bundle: Bundle) -> None:
     """Once per command: the .npz models run in NumPy because the C kernel was not built at install."""
-    from smsguard.runtime._lstm_native import NOT_BUILT, available
+    from smsguard.runtime import native_kernel
 
-    if not available() and any(entry.format is ModelFormat.NPZ for entry in bundle.models.values()):
-        console.info(f"  note: {NOT_BUILT}")
+    kernel = native_kernel()
+    if not kernel.available and any(entry.format is ModelFormat.NPZ for entry in bundle.models.values()):
+        console.info(f"  note: {kernel.problem}")
 
 
 def _bench(args: argparse.Namespace) -> int:
@@ -203,8 +204,7 @@ def _demo(args: argparse.Namespace) -> int:
     from smsguard.bench import BenchConfig, run_benchmark
     from smsguard.export import ExportConfig, export
     from smsguard.runtime import Classifier, verify_bundle
-    from smsguard.runtime.bundle import RUN_MODEL_NAME
-    from smsguard.train import TrainConfig, train
+    from smsguard.train import RUN_MODEL_NAME, TrainConfig, train
 
     out = Path(args.out)
     run_dir, bundle_dir = out / "run", out / "bundle"
@@ -351,7 +351,7 @@ def _parser() -> argparse.ArgumentParser:
 
     from smsguard.bench import BenchConfig  # light: no TensorFlow at import
     from smsguard.export._config import ExportConfig
-    from smsguard.train._config import PRESETS, TrainConfig
+    from smsguard.train import PRESETS, TrainConfig
 
     p = commands.add_parser("train", help="train the LSTM and evaluate it on held-out data")
     p.add_argument("--out", required=True, metavar="RUN_DIR", help="folder to write the run to")

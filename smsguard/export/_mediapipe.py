@@ -56,7 +56,7 @@ def convert_mediapipe(keras_model, model_config, vocabulary: Vocabulary, thresho
     problem = check_mediapipe(vocabulary)
     if problem:
         raise ClientModelError(problem)
-    from smsguard.train._model import inference_copy
+    from smsguard.train import inference_copy
 
     quantization = ClientQuantization(quantization)
     unrolled = inference_copy(keras_model, model_config, unroll=True)

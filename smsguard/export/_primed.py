@@ -18,7 +18,7 @@ FUSION = "mean of the word and n-gram probabilities; n-gram logit = ngram_bias +
 def keras_weights(model) -> dict[str, np.ndarray]:
     """The weights of the tutorial's Embedding -> LSTM -> Dense network, by role; for a fused model, those
     of its word branch and the n-gram branch folded into one score per bucket (`ngram_scores`, `ngram_bias`)."""
-    from smsguard.train._model import NGRAMS, folded_ngrams, word_branch
+    from smsguard.train import NGRAMS, folded_ngrams, word_branch
 
     words = word_branch(model)
     embedding = words.get_layer("embedding").get_weights()[0]

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from smsguard._errors import BackendError, BundleError, ReloadError, SmsguardError
 from smsguard.runtime._backends import (
     BACKENDS,
     BackendInfo,
@@ -22,7 +23,6 @@ from smsguard.runtime._backends import (
     open_session,
     require_installed,
 )
-from smsguard.runtime._errors import BackendError, BundleError, ReloadError, SmsguardError
 from smsguard.runtime._selection import default_model
 from smsguard.runtime._verify import golden_problems
 from smsguard.runtime._vocabulary import Vocabulary, as_texts

@@ -13,9 +13,10 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
+from smsguard._files import sha256_of
 from smsguard.runtime import Classifier, SmsguardError
 from smsguard.runtime._vocabulary import as_texts
-from smsguard.runtime.bundle import MANIFEST_NAME, sha256_of
+from smsguard.runtime.bundle import MANIFEST_NAME
 
 NULL_TEXT = "text is null"
 DEFAULT_TEXT_COLUMN = "text"

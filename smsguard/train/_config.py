@@ -37,6 +37,7 @@ TUTORIAL: dict[str, Any] = {
     "ngram_lower": True,
     "ngram_dim": 32,
     "ngram_scale": 30.0,
+    "normalise": False,
 }
 # "fused", the default (the field defaults below), is two models in one, trained separately and their
 # probabilities averaged: the "mediapipe" word LSTM (which the bundle's client model runs alone) and a bag of
@@ -48,7 +49,7 @@ TUTORIAL: dict[str, Any] = {
 # threshold of 0.5 (a validation part holds about 450 ham: too few to place a 0.2% threshold).
 # "mediapipe" is "tuned" with the tokenizer MediaPipe's TextClassifier reproduces from a model's metadata
 # (Android, iOS, web, Python): cased words, unknown words as `<UNKNOWN>`. Its export adds the client models.
-TUNED: dict[str, Any] = {"lower": True, "oov_token": "<OOV>", "ngram_buckets": 0, "target_ham_fpr": None, "threshold_folds": 0}
+TUNED: dict[str, Any] = {"lower": True, "oov_token": "<OOV>", "ngram_buckets": 0, "target_ham_fpr": None, "threshold_folds": 0, "normalise": False}
 MEDIAPIPE: dict[str, Any] = TUNED | {"lower": False, "oov_token": "<UNKNOWN>"}
 PRESETS: dict[str, dict[str, Any]] = {"fused": {}, "tuned": TUNED, "tutorial": TUTORIAL, "mediapipe": MEDIAPIPE}
 
@@ -90,6 +91,7 @@ class TrainConfig:
     ngram_lower: bool = True  # lowercase text before taking its n-grams (independent of `lower`, the word tokenizer's)
     ngram_dim: int = 32  # the n-gram embedding's width while training (export folds it to one score per bucket)
     ngram_scale: float = 30.0  # the mean n-gram embedding is multiplied by this while training, so Adam moves the table fast enough
+    normalise: bool = True  # before both branches: drop invisible characters, fold compatibility forms and look-alike letters, join spaced-out letters (vocab.json `text`)
 
     def __post_init__(self) -> None:
         if self.preset not in PRESETS:
@@ -173,6 +175,7 @@ class TrainConfig:
         """A run's recorded config. A run from before presets has no "preset": it was the tutorial."""
         known = {f.name for f in fields(cls)}
         recorded = {k: v for k, v in data.items() if k in known}
+        recorded.setdefault("normalise", False)  # a run from before the normaliser trained without one
         return cls.from_preset(recorded.pop("preset", "tutorial"), **recorded)
 
 
