@@ -240,6 +240,11 @@ def test_a_multi_part_message_is_read_from_its_decoded_text() -> None:
     assert read_message(["a_00.txt", "a_01.txt"], environ, Path("/nonexistent")).text == "Hello world"
 
 
+def test_bytes_of_the_environment_that_are_not_utf8_become_replacement_characters() -> None:
+    environ = {"SMS_MESSAGES": "1", "SMS_1_TEXT": b"caf\xe9 ok".decode("utf-8", "surrogateescape"), "SMS_1_NUMBER": "+1"}
+    assert read_message(["a_00.txt"], environ, Path("/nonexistent")).text == "caf\ufffd ok"
+
+
 def test_without_gammus_environment_the_text_is_read_from_the_inbox_files(tmp_path: Path) -> None:
     (tmp_path / "IN1_00_+1_00.txt").write_text("Привет, ", encoding="utf-8")
     (tmp_path / "IN1_00_+1_01.txt").write_text("мир", encoding="utf-16")

@@ -77,15 +77,24 @@ class Outcome:
 
 def read_message(files: Sequence[str], environ: Mapping[str, str], inbox: Path) -> Message:
     """The message gammu-smsd handed over: its text from the environment it sets, else from its files."""
-    sender = environ.get("SMS_1_NUMBER", "")
-    count = int(environ.get("SMS_MESSAGES", "0") or 0)
-    if int(environ.get("DECODED_PARTS", "0") or 0) >= 1 and "DECODED_1_TEXT" in environ:
-        return Message(tuple(files), environ["DECODED_1_TEXT"], sender)
+    sender = _unicode(environ.get("SMS_1_NUMBER", ""))
+    count = _number(environ.get("SMS_MESSAGES"))
+    if _number(environ.get("DECODED_PARTS")) >= 1 and "DECODED_1_TEXT" in environ:
+        return Message(tuple(files), _unicode(environ["DECODED_1_TEXT"]), sender)
     if count:
         parts = [environ.get(f"SMS_{n}_TEXT") for n in range(1, count + 1)]
-        text = None if any(p is None for p in parts) else "".join(p for p in parts if p is not None)
+        text = None if any(p is None for p in parts) else "".join(_unicode(p) for p in parts if p is not None)
         return Message(tuple(files), text, sender)
     return Message(tuple(files), _text_of_files(files, inbox), sender)
+
+
+def _number(value: str | None) -> int:
+    return int(value) if value and value.isdigit() else 0
+
+
+def _unicode(value: str) -> str:
+    """An environment value as text: bytes that were not UTF-8 (kept by Python as surrogates) become U+FFFD."""
+    return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 def _text_of_files(files: Sequence[str], inbox: Path) -> str | None:
