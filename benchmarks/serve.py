@@ -4,8 +4,6 @@ to a file as the journal would take it):
     python benchmarks/serve.py BUNDLE [--seconds 60] [--rate 500] [--batch 100] [--stack-seconds 10] [--data FILE]
                                       [--aiohttp-path DIR] [--out benchmarks/results]
 
-- in-process bulk rate: `Classifier.predict_proba` of every message of the data set, messages a second
-  (the median of 5 rounds): what the batched requests are held against (target: at least 0.8x);
 - start to first answer: from `exec` of `smsguard serve` to its first 200 on /healthz (which scores a
   message), the median of 5 starts (target: 0.5 s);
 - single-message requests, closed loop: Debian's `wrk` (apt-get install wrk), 8 connections kept alive,
@@ -13,11 +11,14 @@ to a file as the journal would take it):
 - single-message requests at a fixed `--rate` (500/s), open loop: a small asyncio client here, 32
   connections kept alive, each request sent on its schedule, latency from its send to its whole answer
   (target: p99 at most 5 ms);
-- batched requests: `wrk`, 4 connections, `--batch` messages each, for `--seconds`: messages a second and
-  its ratio to the in-process bulk rate;
+- batched requests: `wrk`, 4 connections, `--batch` messages each, for `--seconds` cut in 6 rounds, each
+  after a round of the in-process bulk rate (`Classifier.predict_proba` of every message of the data set,
+  in this process, the server idle): messages a second, and the median of the rounds' ratios (target:
+  at least 0.8x; alternating keeps a load that comes and goes from favouring either side);
 - the HTTP stacks considered (benchmarks/_serve_stacks.py: the standard library's http.server, tornado,
-  aiohttp), each serving the same work: start to first answer (median of 3), single and batched
-  throughput for `--stack-seconds`, memory (RSS) after.
+  aiohttp) and `smsguard serve`, each serving the same work with no access log, all started at once and
+  measured in turn for 3 rounds: start to first answer, single and batched throughput for
+  `--stack-seconds` a run (medians), memory (RSS) after.
 
 Every figure carries the time it was taken and the load average then: this machine has 2 cores shared
 with other agents, so figures taken while they work are low. Writes benchmarks/results/serve.{json,md}.
@@ -97,6 +98,8 @@ def wait_for_answer(port: int, process: subprocess.Popen, started: float) -> flo
 def server_command(stack: str, bundle: Path, port: int) -> list[str]:
     if stack == "smsguard serve":
         return [sys.executable, "-m", "smsguard", "serve", "--bundle", str(bundle), "--port", str(port)]
+    if stack == "smsguard serve, no access log":
+        return [*server_command("smsguard serve", bundle, port), "--access-log", "off"]
     return [sys.executable, str(ROOT / "benchmarks" / "_serve_stacks.py"), stack, "--bundle", str(bundle), "--port", str(port)]
 
 
@@ -204,17 +207,6 @@ async def open_loop(port: int, body: bytes, rate: float, seconds: float, connect
 # ---- in process ----
 
 
-def bulk_rate(bundle: Path, texts: list[str], rounds: int = 5) -> dict:
-    classifier = Classifier.load(bundle)
-    classifier.predict_proba(texts[:200])
-    rates = []
-    for _ in range(rounds):
-        started = time.perf_counter()
-        classifier.predict_proba(texts)
-        rates.append(len(texts) / (time.perf_counter() - started))
-    return {"messages_per_s": round(statistics.median(rates)), "rounds": [round(r) for r in rates], "model": classifier.model.name, "backend": classifier.backend, **now()}
-
-
 def load_texts(path: Path) -> list[str]:
     return [line.split("\t", 1)[1].rstrip("\n") for line in path.read_text(encoding="utf-8").splitlines() if "\t" in line]
 
@@ -243,8 +235,6 @@ def main() -> int:
     env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     log = work / "server.log"
 
-    print("* in-process bulk rate", file=sys.stderr)
-    bulk = bulk_rate(args.bundle, texts)
     print("* start to first answer", file=sys.stderr)
     starts = {**now(), "seconds": [round(s, 3) for s in start_times("smsguard serve", args.bundle, env, log, 5)]}
     sustained: dict = {}
@@ -253,16 +243,13 @@ def main() -> int:
         sustained["single_wrk"] = {**now(), **wrk(port, single, 8, args.seconds, script)}
         print(f"* single-message requests at {args.rate:g}/s, open loop, {args.seconds} s", file=sys.stderr)
         sustained["single_rate"] = {**now(), "rate": args.rate, **asyncio.run(open_loop(port, single.read_bytes(), args.rate, args.seconds))}
-        print(f"* batched requests of {args.batch}, wrk, {args.seconds} s", file=sys.stderr)
-        result = wrk(port, batch, 4, args.seconds, script)
-        result["messages_per_s"] = round(result["requests_per_s"] * args.batch)
-        result["vs_in_process_bulk"] = round(result["messages_per_s"] / bulk["messages_per_s"], 2)
-        sustained["batched_wrk"] = {**now(), "batch": args.batch, **result}
+        print(f"* batched requests of {args.batch}, wrk, {args.seconds} s in {ROUNDS} rounds, each beside an in-process bulk round", file=sys.stderr)
+        sustained["batched_wrk"] = batched_vs_bulk(port, batch, script, args, texts)
         sustained["rss_mb"] = rss_mb(process.pid)
     stacks = compare_stacks(args, env, log, single, batch, script) if args.stack_seconds else {}
     result = {
         "date": now()["at"], "cpu": cpu_name(), "cores": os.cpu_count(), "python": platform.python_version(), "bundle": args.bundle.name,
-        "in_process_bulk": bulk, "start_to_first_answer": starts, "sustained": sustained, "stacks": stacks,
+        "start_to_first_answer": starts, "sustained": sustained, "stacks": stacks,
         "note": "2 cores shared with other agents: figures taken under load are low; see each figure's load average",
     }
     took = f"{time.perf_counter() - began:.0f} s"
@@ -271,9 +258,42 @@ def main() -> int:
     return 0
 
 
+BULK_SECONDS = 3.0  # each in-process round: the data set scored again and again for this long
+ROUNDS = 6  # the batched run is cut in rounds, each next to an in-process round, so that a load that comes and goes weighs on both
+
+
+def batched_vs_bulk(port: int, batch: Path, script: Path, args: argparse.Namespace, texts: list[str]) -> dict:
+    """Batched requests against the in-process bulk rate, measured in alternating rounds (the server idles
+    during the in-process rounds): the ratio of each pair, and its median."""
+    classifier = Classifier.load(args.bundle)
+    classifier.predict_proba(texts[:200])
+    rounds = []
+    for _ in range(ROUNDS):
+        started, scored = time.perf_counter(), 0
+        while time.perf_counter() - started < BULK_SECONDS:
+            classifier.predict_proba(texts)
+            scored += len(texts)
+        bulk = scored / (time.perf_counter() - started)
+        result = wrk(port, batch, 4, max(1, args.seconds // ROUNDS), script)
+        rounds.append({**now(), "bulk_messages_per_s": round(bulk), "messages_per_s": round(result["requests_per_s"] * args.batch), **result})
+    ratios = [r["messages_per_s"] / r["bulk_messages_per_s"] for r in rounds]
+    worst = max(rounds, key=lambda r: r["p99_us"])
+    return {
+        **rounds[0], "batch": args.batch, "rounds": rounds, "model": classifier.model.name, "backend": classifier.backend, "texts": len(texts),
+        "messages_per_s": round(statistics.median(r["messages_per_s"] for r in rounds)),
+        "bulk_messages_per_s": round(statistics.median(r["bulk_messages_per_s"] for r in rounds)),
+        "requests_per_s": round(statistics.median(r["requests_per_s"] for r in rounds), 1),
+        "vs_in_process_bulk": round(statistics.median(ratios), 2), "ratios": [round(x, 2) for x in ratios],
+        "p50_us": statistics.median(r["p50_us"] for r in rounds), "p99_us": worst["p99_us"], "p999_us": max(r["p999_us"] for r in rounds),
+        "non_2xx": sum(r["non_2xx"] for r in rounds), "socket_errors": sum(r["socket_errors"] for r in rounds),
+    }
+
+
 def compare_stacks(args: argparse.Namespace, env: dict, log: Path, single: Path, batch: Path, script: Path) -> dict:
-    stacks = {}
-    for stack in ("smsguard serve", "http.server", "tornado", "aiohttp"):
+    """Every stack started at once (idle servers cost nothing), then measured in turn, round after round, so
+    that a load that comes and goes weighs on all alike; medians of the rounds. No access log on any."""
+    envs = {}
+    for stack in ("smsguard serve, no access log", "http.server", "tornado", "aiohttp"):
         stack_env = dict(env)
         if stack == "aiohttp":
             if not args.aiohttp_path:
@@ -283,26 +303,39 @@ def compare_stacks(args: argparse.Namespace, env: dict, log: Path, single: Path,
         if version is None:
             print(f"* {stack}: not installed, left out", file=sys.stderr)
             continue
-        print(f"* stack {stack}", file=sys.stderr)
-        entry = {"version": version, **now(), "start_s": round(statistics.median(start_times(stack, args.bundle, stack_env, log, 3)), 3)}
-        with server(stack, args.bundle, stack_env, log) as (port, process, _):
-            one = wrk(port, single, 8, args.stack_seconds, script)
-            entry["single_per_s"], entry["single_p99_ms"] = one["requests_per_s"], round(one["p99_us"] / 1000, 2)
-            entry["batched_messages_per_s"] = round(wrk(port, batch, 4, args.stack_seconds, script)["requests_per_s"] * args.batch)
-            entry["rss_mb"] = rss_mb(process.pid)
-        stacks[stack] = entry
-    return stacks
+        envs[stack] = (stack_env, version)
+    starts: dict[str, list[float]] = {stack: [] for stack in envs}
+    for _ in range(3):
+        for stack, (stack_env, _) in envs.items():
+            starts[stack] += start_times(stack, args.bundle, stack_env, log, 1)
+    runs: dict[str, list[dict]] = {stack: [] for stack in envs}
+    with contextlib.ExitStack() as servers:
+        up = {stack: servers.enter_context(server(stack, args.bundle, stack_env, log)) for stack, (stack_env, _) in envs.items()}
+        for n in range(3):
+            for stack, (port, _, _) in up.items():
+                print(f"* stack {stack}, round {n + 1} of 3", file=sys.stderr)
+                one, many = wrk(port, single, 8, args.stack_seconds, script), wrk(port, batch, 4, args.stack_seconds, script)
+                runs[stack].append({**now(), "single": one["requests_per_s"], "p99": one["p99_us"], "batched": many["requests_per_s"] * args.batch})
+        rss = {stack: rss_mb(process.pid) for stack, (_, process, _) in up.items()}
+    return {
+        stack: {
+            "version": envs[stack][1], **runs[stack][0], "start_s": round(statistics.median(starts[stack]), 3),
+            "single_per_s": round(statistics.median(r["single"] for r in runs[stack])), "single_p99_ms": round(statistics.median(r["p99"] for r in runs[stack]) / 1000, 2),
+            "batched_messages_per_s": round(statistics.median(r["batched"] for r in runs[stack])), "rss_mb": rss[stack], "rounds": runs[stack],
+        }
+        for stack in envs
+    }
 
 
 def _version(stack: str, env: dict) -> str | None:
-    module = {"smsguard serve": "smsguard", "http.server": "http.server", "tornado": "tornado", "aiohttp": "aiohttp"}[stack]
+    module = {"smsguard serve, no access log": "smsguard", "http.server": "http.server", "tornado": "tornado", "aiohttp": "aiohttp"}[stack]
     code = f"import {module} as m, platform; print(getattr(m, '__version__', None) or getattr(m, 'version', None) or 'Python ' + platform.python_version())"
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=False)
     return done.stdout.strip() if done.returncode == 0 else None
 
 
 def markdown(r: dict, args: argparse.Namespace) -> str:
-    s, bulk, starts = r["sustained"], r["in_process_bulk"], r["start_to_first_answer"]
+    s, starts = r["sustained"], r["start_to_first_answer"]
     sw, sr, bw = s["single_wrk"], s["single_rate"], s["batched_wrk"]
     rows = [
         "| figure | value | target | taken (load avg 1/5 min) |",
@@ -310,9 +343,9 @@ def markdown(r: dict, args: argparse.Namespace) -> str:
         f"| start to first answer (median of 5; all: {', '.join(f'{x:.2f}' for x in starts['seconds'])} s) | {statistics.median(starts['seconds']):.2f} s | ≤ 0.5 s | {starts['at']} ({starts['load'][0]}/{starts['load'][1]}) |",
         f"| single-message requests at {sr['rate']:g}/s (open loop, 32 connections): p50 / p99 / p99.9 | {sr['p50_ms']:.2f} / {sr['p99_ms']:.2f} / {sr['p999_ms']:.2f} ms ({sr['answered_200']:,} answered 200, {sr['errors']} errors) | p99 ≤ 5 ms | {sr['at']} ({sr['load'][0]}/{sr['load'][1]}) |",
         f"| single-message requests, closed loop (wrk, 8 connections) | {sw['requests_per_s']:,.0f} requests/s; p50 / p99 / p99.9 {sw['p50_us'] / 1000:.2f} / {sw['p99_us'] / 1000:.2f} / {sw['p999_us'] / 1000:.2f} ms ({sw['non_2xx'] + sw['socket_errors']} errors) | | {sw['at']} ({sw['load'][0]}/{sw['load'][1]}) |",
-        f"| batched requests of {bw['batch']} (wrk, 4 connections) | {bw['messages_per_s']:,} messages/s ({bw['requests_per_s']:,.0f} requests/s); p50 / p99 / p99.9 {bw['p50_us'] / 1000:.1f} / {bw['p99_us'] / 1000:.1f} / {bw['p999_us'] / 1000:.1f} ms ({bw['non_2xx'] + bw['socket_errors']} errors) | | {bw['at']} ({bw['load'][0]}/{bw['load'][1]}) |",
-        f"| in-process bulk rate, `predict_proba` of {len(load_texts(args.data)):,} messages ({bulk['model']}, {bulk['backend']}) | {bulk['messages_per_s']:,} messages/s | | {bulk['at']} ({bulk['load'][0]}/{bulk['load'][1]}) |",
-        f"| batched over HTTP vs in-process bulk | {bw['vs_in_process_bulk']:.2f}x | ≥ 0.8x | |",
+        f"| batched requests of {bw['batch']} (wrk, 4 connections; median of {len(bw['rounds'])} rounds) | {bw['messages_per_s']:,} messages/s ({bw['requests_per_s']:,.0f} requests/s); p50 {bw['p50_us'] / 1000:.1f} ms, worst round's p99 / p99.9 {bw['p99_us'] / 1000:.1f} / {bw['p999_us'] / 1000:.1f} ms ({bw['non_2xx'] + bw['socket_errors']} errors) | | {bw['at']} ({bw['load'][0]}/{bw['load'][1]}) |",
+        f"| in-process bulk rate, `predict_proba` of {bw['texts']:,} messages ({bw['model']}, {bw['backend']}), a round before each batched round | {bw['bulk_messages_per_s']:,} messages/s (median) | | |",
+        f"| batched over HTTP vs in-process bulk (median of the rounds' ratios: {', '.join(f'{x:.2f}' for x in bw['ratios'])}) | {bw['vs_in_process_bulk']:.2f}x | ≥ 0.8x | |",
         f"| server memory (RSS) after the runs | {s['rss_mb']} MB | | |",
     ]
     out = [
@@ -324,9 +357,9 @@ def markdown(r: dict, args: argparse.Namespace) -> str:
     if r["stacks"]:
         out += [
             "",
-            f"HTTP stacks considered, each serving the same work (benchmarks/_serve_stacks.py), {args.stack_seconds} s a run:",
+            f"HTTP stacks considered, each serving the same work with no access log (benchmarks/_serve_stacks.py): medians of 3 rounds taken in turn, {args.stack_seconds} s a run; start to first answer: median of 3:",
             "",
-            "| stack | version | start to first answer | single (wrk, 8 conn.) | single p99 | batched of " + str(args.batch) + " | RSS | taken (load avg) |",
+            "| stack | version | start to first answer | single (wrk, 8 conn.) | single p99 | batched of " + str(args.batch) + " | RSS | first round taken (load avg) |",
             "| --- | --- | --- | --- | --- | --- | --- | --- |",
             *(
                 f"| {name} | {e['version']} | {e['start_s']:.2f} s | {e['single_per_s']:,.0f} requests/s | {e['single_p99_ms']:.2f} ms | {e['batched_messages_per_s']:,} messages/s | {e['rss_mb']} MB | {e['at']} ({e['load'][0]}/{e['load'][1]}) |"

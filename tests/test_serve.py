@@ -93,6 +93,25 @@ def test_many_requests_on_one_kept_alive_connection(server: Server) -> None:
     assert len(sockets) == 1
 
 
+def test_expect_100_continue_pipelining_and_head_are_answered_as_http_1_1_says(server: Server) -> None:
+    body = b'{"messages": [{"id": "x", "text": "hello"}]}'
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+        sock.sendall(b"POST /v1/classify HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: %d\r\n\r\n" % len(body))
+        assert sock.recv(1024) == b"HTTP/1.1 100 Continue\r\n\r\n"  # curl waits for it before sending a body over 1 KB
+        sock.sendall(body)
+        status, _, answer = split_response(sock.recv(65536))
+        assert (status, json.loads(answer)["results"][0]["id"]) == (200, "x")
+        two = b"GET /healthz HTTP/1.1\r\n\r\nHEAD /v1/model HTTP/1.1\r\nConnection: close\r\n\r\n"
+        sock.sendall(two)  # pipelined: answered in order
+        raw = b"".join(iter(lambda: sock.recv(65536), b""))
+    first, _, rest = raw.partition(b"\r\n\r\n")
+    length = int(next(line.split(b":")[1] for line in first.split(b"\r\n") if line.lower().startswith(b"content-length")))
+    status, headers, empty = split_response(rest[length:])
+    assert first.startswith(b"HTTP/1.1 200") and json.loads(rest[:length])["status"] == "ok"
+    assert (status, headers["connection"], empty) == (200, "close", b"")  # HEAD: the length of the body, no body
+    assert int(headers["content-length"]) > 0
+
+
 REFUSALS = [
     (b"{not json", 400, "invalid_json", "the request body is not JSON: Expecting property name enclosed in double quotes at line 1 column 2"),
     (b'{"messages": [{"text": "caf\xe9"}]}', 400, "invalid_utf8", "the request body is not UTF-8: byte 0xe9 at offset 27"),

@@ -27,6 +27,7 @@ from smsguard.serve._http import Request, Response, error_response
 from smsguard.serve._metrics import CONTENT_TYPE, Metrics
 
 API_VERSION = 1
+INLINE_BODY = 2048  # bytes: a body this small (a few messages) is scored on the loop's thread: handing it to a worker and back costs more
 SCORE_ATTEMPTS = 5  # a request scored while a reload swapped the model is scored again, on the new one
 HEALTH_PROBE = "smsguard health check"
 
@@ -173,7 +174,8 @@ class Api:
 
     async def classify(self, request: Request) -> Response:
         config = self.config
-        body, scored = await self._in_pool(lambda: classify_body(self.classifier, request.body, config.max_messages, config.max_text))
+        work = lambda: classify_body(self.classifier, request.body, config.max_messages, config.max_text)  # noqa: E731
+        body, scored = work() if len(request.body) <= INLINE_BODY else await self._in_pool(work)
         for label in scored.labels:
             self.metrics.messages[label] += 1
         return Response(200, body, log={"messages": len(scored.labels), "serial": scored.serial})

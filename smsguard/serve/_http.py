@@ -121,6 +121,7 @@ class _Connection(asyncio.Protocol):
         self.peer, self.local = "unknown", False
         self.continued = False  # "100 Continue" sent for the request being read
         self.discarding = False  # refused: what the client still sends is read and dropped until the close
+        self.eof = False  # the client has half-closed: answer what it sent, then close
 
     # ---- asyncio callbacks ----
 
@@ -146,6 +147,7 @@ class _Connection(asyncio.Protocol):
         self._next_request()
 
     def eof_received(self) -> bool:
+        self.eof = True
         if not self.busy or self.discarding:
             self.close()
         return True  # half-closed: a request being handled still gets its answer
@@ -220,7 +222,7 @@ class _Connection(asyncio.Protocol):
             self.server.idle.set()
         if self.write_paused is not None:
             await self._drain()
-        if not keep or self.closed:
+        if not keep or self.closed or (self.eof and not self.buffer):
             self.close()
             return
         self._start_timer()
