@@ -267,6 +267,16 @@ def test_when_nothing_can_classify_the_message_is_kept_as_received(tmp_path: Pat
     ]
 
 
+def test_a_log_that_cannot_be_written_is_one_line_after_the_message_was_handled(tmp_path: Path) -> None:
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "IN1_00_+1_00.txt").write_text("hi", encoding="utf-8")
+    args = ["gammu", "--inbox", str(inbox), "--spam-folder", str(tmp_path / "spam"), "--unix", str(tmp_path / "none.sock"), "--log", str(tmp_path / "no" / "log"), "IN1_00_+1_00.txt"]
+    done = subprocess.run([sys.executable, "-m", "smsguard", *args], cwd=ROOT, capture_output=True, text=True, timeout=60, check=False, env={**os.environ, "SMS_MESSAGES": "0"})
+    assert (done.returncode, done.stderr.strip()) == (2, f"ERROR hook log '{tmp_path / 'no' / 'log'}' cannot be appended to: No such file or directory; the message was kept all the same")
+    assert (inbox / "IN1_00_+1_00.txt").exists()
+
+
 def test_a_move_never_overwrites(tmp_path: Path) -> None:
     (tmp_path / "spam").mkdir()
     (tmp_path / "spam" / "IN1.txt").write_text("earlier", encoding="utf-8")

@@ -215,5 +215,9 @@ def _report(path: str | None, outcome: Outcome) -> None:
             sys.stdout.write(text)
             sys.stdout.flush()
     if path:
-        with open(path, "a", encoding="utf-8") as file:
-            file.write(text)
+        try:
+            with open(path, "a", encoding="utf-8") as file:
+                file.write(text)
+        except OSError as error:
+            msg = f"hook log '{path}' cannot be appended to: {error.strerror}; the message was {outcome.action} all the same"
+            raise SmsguardError(msg) from None
