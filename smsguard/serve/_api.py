@@ -8,6 +8,7 @@ writing the JSON of a classify request happen there too, so the event loop only 
 from __future__ import annotations
 
 import asyncio
+import gc
 import hashlib
 import json
 import time
@@ -206,6 +207,8 @@ class Api:
             self.log.event(event="reload", cause=cause, result="refused", serial=before, error=str(error))
             raise RequestError(409, "reload_refused", str(error)) from None
         result = "swapped" if swapped else "unchanged"
+        if swapped:
+            gc.freeze()  # as at start: the new bundle's objects out of the collector's way (the old ones are freed by reference counting)
         self.metrics.reloads[result] += 1
         model = self.note_model()
         self.log.event(event="reload", cause=cause, result=result, serial=model["serial"], previous_serial=before)

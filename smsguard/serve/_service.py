@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import os
 import resource
 import signal
@@ -51,6 +52,7 @@ async def _run(config: ServeConfig, classifier: Classifier) -> None:
     http = HttpServer(lambda request: api.handle(request), Limits(config.max_body, config.read_timeout, config.max_connections), note)
     api = Api(classifier, config, metrics, log, lambda: len(http.connections))
     servers, addresses = await _listen(config, http)
+    gc.freeze()  # the loaded bundle (a vocabulary of many small objects) is never garbage; a full collection walking it would stall answers
     stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
