@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import select
 import socket
 import subprocess
 import time
@@ -176,13 +177,11 @@ def test_a_10_mb_body_is_refused_from_its_length_before_it_is_read(server: Serve
 
 def test_a_client_sending_one_byte_at_a_time_gets_408_while_others_are_served(server: Server) -> None:
     data = b'POST /v1/classify HTTP/1.1\r\nContent-Length: 30\r\n\r\n{"messages": [{"text": "a"}]}'
-    started = time.monotonic()
     with socket.create_connection(("127.0.0.1", server.port), timeout=10) as slow:
-        for byte in data[:20]:
+        for byte in data:
             slow.sendall(bytes([byte]))
             assert request(server, "GET", "/healthz")[0] == 200  # others keep being served meanwhile
-            time.sleep(0.1)
-            if time.monotonic() - started > 1.6:
+            if select.select([slow], [], [], 0.2)[0]:  # answered: stop sending
                 break
         status, _, body = split_response(slow.recv(65536))
     assert status == 408
@@ -193,7 +192,7 @@ def test_an_idle_connection_is_closed_after_the_read_timeout(server: Server) -> 
     with socket.create_connection(("127.0.0.1", server.port), timeout=10) as idle:
         started = time.monotonic()
         assert idle.recv(1) == b""  # closed by the server, with nothing sent
-        assert 1.0 < time.monotonic() - started < 8
+        assert time.monotonic() - started > 1.0  # kept open for the read timeout, not closed at once
 
 
 def test_metrics_count_requests_errors_latency_and_name_the_serial(server: Server, reference: Classifier) -> None:

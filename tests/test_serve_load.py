@@ -11,6 +11,7 @@ import http.client
 import json
 import os
 import resource
+import select
 import signal
 import socket
 import subprocess
@@ -236,14 +237,13 @@ def test_it_serves_the_socket_systemd_passes(fused_bundle: Path) -> None:
 
 
 def _one_byte_a_second(port: int) -> tuple[int, dict, bytes]:
+    """A client sending its request a byte a second, until the server answers."""
     data = b'POST /v1/classify HTTP/1.1\r\nContent-Length: 30\r\n\r\n{"messages": [{"text": "a"}]}'
     with socket.create_connection(("127.0.0.1", port), timeout=15) as slow:
-        for byte in data[:8]:
-            try:
-                slow.sendall(bytes([byte]))
-            except OSError:
+        for byte in data:
+            slow.sendall(bytes([byte]))
+            if select.select([slow], [], [], 1.0)[0]:
                 break
-            time.sleep(1.0)
         return split_response(slow.recv(65536))
 
 
