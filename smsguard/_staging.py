@@ -38,9 +38,14 @@ def write_atomic(path: Path, content: bytes) -> None:
 
 
 def write_json(path: Path, data: Any, compact: bool = False) -> None:
-    """UTF-8 JSON, indented for people to read, or `compact` (a vocabulary's tables: half the bytes on a device)."""
-    text = json.dumps(data, ensure_ascii=False, separators=(",", ":")) if compact else json.dumps(data, indent=2, ensure_ascii=False)
-    write_atomic(path, (text + "\n").encode("utf-8"))
+    """UTF-8 JSON, indented for people to read, or `compact` (a vocabulary's tables: half the bytes on a device).
+    A text holding a lone surrogate, which UTF-8 cannot carry, is written with JSON's \\u escapes instead."""
+    layout: dict[str, Any] = {"separators": (",", ":")} if compact else {"indent": 2}
+    try:
+        encoded = json.dumps(data, ensure_ascii=False, **layout).encode("utf-8")
+    except UnicodeEncodeError:
+        encoded = json.dumps(data, ensure_ascii=True, **layout).encode("ascii")
+    write_atomic(path, encoded + b"\n")
 
 
 @contextlib.contextmanager

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from smsguard import __version__
 from smsguard import _console as console
 from smsguard._columns import TEXT_COLUMNS
-from smsguard._enum import TextEnum
+from smsguard._library_output import library_output
 from smsguard._staging import staged_file
 from smsguard.runtime import BACKENDS, ConfigError, SmsguardError
 from smsguard.runtime.bundle import ModelFormat
@@ -47,7 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, _terminate)  # so a killed export still removes its partial folder
     try:
-        status: int = args.run(args)
+        with library_output(_library_log(args), args.verbose):
+            status: int = args.run(args)
     except ConfigError as error:  # a flag value out of range
         console.error(f"invalid argument: {error}")
         return EXIT_USAGE
@@ -60,6 +61,15 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:
         return 0
     return status
+
+
+LIBRARY_LOGS = {"train": ("out", "train.log"), "export": ("run_dir", "export.log"), "demo": ("out", "demo.log")}  # command -> (its run folder's argument, the log's name)
+
+
+def _library_log(args: argparse.Namespace) -> Path | None:
+    """Where a command keeps what libraries printed: a file in its run folder; None (dropped) for the others."""
+    folder, name = LIBRARY_LOGS.get(args.command, (None, ""))
+    return Path(getattr(args, folder)) / name if folder else None
 
 
 class _Terminated(KeyboardInterrupt):
@@ -92,12 +102,12 @@ def _predict(args: argparse.Namespace) -> int:
     from smsguard.runtime import Classifier
 
     texts = _texts(args)
-    classifier = Classifier.load(args.bundle, backend=args.backend, model=args.model, trusted_keys=args.trusted_key, min_serial=args.min_serial)
+    classifier = Classifier.load(args.bundle, backend=args.backend, model=args.model, trusted_keys=args.trusted_key, min_serial=args.min_serial).snapshot()
     count = 0
     with staged_file(Path(args.output)) if args.output else contextlib.nullcontext(sys.stdout) as out:
         for batch, probabilities in classifier.iter_chunks(texts):
-            for text, probability in zip(batch, probabilities, strict=True):
-                print(_prediction_line(classifier, text, probability), file=out)
+            for text, probability, label in zip(batch, probabilities, classifier.decision.labels_of(probabilities), strict=True):
+                print(_prediction_line(text, probability, label), file=out)
             count += len(batch)
             out.flush()
     if args.output:
@@ -105,9 +115,7 @@ def _predict(args: argparse.Namespace) -> int:
     return 0
 
 
-def _prediction_line(classifier: Any, text: str, probability: float) -> str:
-    negative, positive = classifier.bundle.labels
-    label = positive if probability >= classifier.threshold else negative
+def _prediction_line(text: str, probability: float, label: str) -> str:
     return json.dumps({"text": text, "probability": round(float(probability), 6), "label": label}, ensure_ascii=False)
 
 
@@ -148,7 +156,7 @@ def _sign(args: argparse.Namespace) -> int:
 
 def _verify_clients(bundle: Bundle) -> int:
     """The bundle's MediaPipe client models in MediaPipe's TextClassifier, when both are there; the number of problems."""
-    from smsguard.runtime._mediapipe_client import mediapipe_version, verify_clients
+    from smsguard.runtime.mediapipe import mediapipe_version, verify_clients
 
     if "mediapipe" not in bundle.manifest.clients:
         return 0
@@ -221,48 +229,20 @@ def _demo(args: argparse.Namespace) -> int:
     run_benchmark(bundle_dir, BenchConfig(keras_model=str(run_dir / RUN_MODEL_NAME), json=str(out / "bench.json"), markdown=str(out / "bench.md")))
     console.info("\n== 5/5 predict")
     classifier = Classifier.load(bundle_dir)
-    for text, probability in zip(SAMPLE_MESSAGES, classifier.predict_proba(SAMPLE_MESSAGES), strict=True):
-        print(_prediction_line(classifier, text, probability))
+    classified = classifier.classify(SAMPLE_MESSAGES)
+    for text, probability, label in zip(SAMPLE_MESSAGES, classified.probabilities, classified.labels, strict=True):
+        print(_prediction_line(text, probability, label))
     console.step(f"Done: run in {run_dir}, bundle in {bundle_dir}, benchmark in {out / 'bench.md'} (model {classifier.model.name}, backend {classifier.backend})")
     return 0
 
 
-class Engine(TextEnum):
-    """Where `smsguard score` runs: this process, a Spark session on this machine, or a Dask LocalCluster."""
-
-    LOCAL = "local"
-    SPARK = "spark"
-    DASK = "dask"
-
-
-ENGINE_EXTRAS = {Engine.LOCAL: ("pyarrow", "score"), Engine.SPARK: ("pyspark", "spark"), Engine.DASK: ("distributed", "dask")}
-
-
 def _score(args: argparse.Namespace) -> int:
-    import importlib.util
+    from smsguard.score import InputFormat, ScoreConfig, engine_for, score_files
 
-    engine = Engine(args.engine)
-    for module, extra in {ENGINE_EXTRAS[Engine.LOCAL], ENGINE_EXTRAS[engine]}:
-        if importlib.util.find_spec(module) is None:
-            msg = f"--engine {engine.value} needs {module}: pip install 'smsguard[{extra}]'"
-            raise SmsguardError(msg)
-    from smsguard.score import InputFormat, ScoreConfig
-
+    engine = engine_for(args.engine, master=args.master, workers=args.workers)  # what it needs is installed, or one line says what to install
     config = ScoreConfig(text_column=args.text_column, id_column=args.id_column, out_col=args.out_col, backend=args.backend,
                          model=args.model, input_format=InputFormat(args.input_format), batch_rows=args.batch_rows)
-    if engine is Engine.SPARK:
-        from smsguard.spark import score_files as spark_score_files
-
-        summary = spark_score_files(args.bundle, args.input, args.output, config, force=args.force, master=args.master)
-    elif engine is Engine.DASK:
-        from smsguard.dask import score_files as dask_score_files
-
-        summary = dask_score_files(args.bundle, args.input, args.output, config, force=args.force, workers=args.workers)
-    else:
-        from smsguard.score import score_files
-
-        summary = score_files(args.bundle, args.input, args.output, config, force=args.force)
-        console.step(f"{summary.rows:,} rows scored ({summary.errors:,} with an error) into {args.output}")
+    summary = score_files(args.bundle, args.input, args.output, config, force=args.force, engine=engine)
     if summary.errors and summary.error_ids:
         console.info(f"  rows with an error ({args.id_column}): {', '.join(map(str, summary.error_ids))}" + (" ..." if summary.errors > len(summary.error_ids) else ""))
     return 0
@@ -348,9 +328,14 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="smsguard", description="Train, export and run an on-device SMS spam filter.")
     parser.add_argument("--version", action="version", version=f"smsguard {__version__}")
     commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
+    for add in (_add_build_commands, _add_predict_command, _add_score_command, _add_verify_command, _add_signing_commands, _add_device_commands):
+        add(commands)
+    _add_verbose_flags(commands)
+    return parser
 
-    from smsguard.bench import BenchConfig  # light: no TensorFlow at import
-    from smsguard.export._config import ExportConfig
+
+def _add_build_commands(commands: Any) -> None:
+    from smsguard.export import ExportConfig  # light: no TensorFlow at import
     from smsguard.train import PRESETS, TrainConfig
 
     p = commands.add_parser("train", help="train the LSTM and evaluate it on held-out data")
@@ -360,15 +345,22 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(run=_train)
 
     p = commands.add_parser("export", help="export a run to quantized TFLite and ONNX models, checked for parity")
-    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("run_dir", metavar="RUN_DIR", help="the run folder `smsguard train` wrote")
     p.add_argument("--out", required=True, metavar="BUNDLE_DIR", help="folder to write the bundle to")
     p.add_argument("--force", action="store_true", help="replace BUNDLE_DIR if it exists")
     _add_config_flags(p, ExportConfig)
     p.set_defaults(run=_export)
 
+    p = commands.add_parser("demo", help="train -> export -> verify -> bench -> predict, on the default data")
+    p.add_argument("--data", help="the SMS Spam Collection (default: $SMSGUARD_DATA, ../shared/data, or a checked download)")
+    p.add_argument("--out", default="smsguard-demo", help="folder for the run, bundle and benchmark (replaced; default: smsguard-demo)")
+    p.set_defaults(run=_demo)
+
+
+def _add_predict_command(commands: Any) -> None:
     p = commands.add_parser("predict", help="classify messages; prints one JSON object per message")
     p.add_argument("texts", nargs="*", metavar="TEXT", help="messages (default: one per line on stdin)")
-    p.add_argument("--bundle", required=True, metavar="DIR")
+    p.add_argument("--bundle", required=True, metavar="DIR", help="the bundle folder `smsguard export` wrote")
     p.add_argument("--backend", default="auto", choices=BACKEND_CHOICES, help="the inference backend; auto: the first installed of " + ", ".join(b.name for b in BACKENDS))
     p.add_argument("--model", help="a model file of the bundle (default: the recommended one)")
     p.add_argument("--csv", metavar="FILE", help="read messages from this CSV file")
@@ -378,23 +370,25 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--min-serial", type=int, metavar="N", help="refuse a bundle whose serial is below N (one the device has moved past)")
     p.set_defaults(run=_predict)
 
-    _add_score_command(commands)
 
+def _add_verify_command(commands: Any) -> None:
     p = commands.add_parser("verify", help="replay the bundle's golden vectors on every model and backend")
-    p.add_argument("bundle", metavar="DIR")
+    p.add_argument("bundle", metavar="DIR", help="the bundle folder")
     p.add_argument("--backend", action="append", metavar="BACKEND", help=f"only this backend: {', '.join(b.name for b in BACKENDS)} (repeatable; default: every installed one)")
     _add_trust_flags(p)
     p.set_defaults(run=_verify)
 
-    _add_signing_commands(commands)
+
+def _add_device_commands(commands: Any) -> None:
+    from smsguard.bench import BenchConfig  # light: no TensorFlow at import
 
     p = commands.add_parser("bench", help="latency, load time and size of every model with every backend")
-    p.add_argument("bundle", metavar="DIR")
+    p.add_argument("bundle", metavar="DIR", help="the bundle folder")
     _add_config_flags(p, BenchConfig)
     p.set_defaults(run=_bench)
 
     p = commands.add_parser("serve-web", help="serve the browser demo of a bundle's MediaPipe client model on 127.0.0.1")
-    p.add_argument("bundle", metavar="DIR")
+    p.add_argument("bundle", metavar="DIR", help="the bundle folder")
     p.add_argument("--port", type=int, default=8000, help="port on 127.0.0.1 (default: 8000; 0 picks a free one)")
     p.add_argument("--web", metavar="DIR", help="the demo's folder, with node_modules from `make web` (default: web/ of this checkout)")
     p.add_argument("--quiet", action="store_true", help="do not log each request")
@@ -402,19 +396,21 @@ def _parser() -> argparse.ArgumentParser:
 
     add_serve_commands(commands, BACKEND_CHOICES)  # serve, gammu
 
-    p = commands.add_parser("demo", help="train -> export -> verify -> bench -> predict, on the default data")
-    p.add_argument("--data", help="the SMS Spam Collection (default: $SMSGUARD_DATA, ../shared/data, or a checked download)")
-    p.add_argument("--out", default="smsguard-demo", help="folder for the run, bundle and benchmark (replaced; default: smsguard-demo)")
-    p.set_defaults(run=_demo)
-    return parser
+def _add_verbose_flags(commands: Any) -> None:
+    for name, command in commands.choices.items():
+        command.add_argument("--verbose", action="store_true", help="show what TensorFlow, ONNX Runtime, MediaPipe and other libraries print as it comes "
+                             "(by default train, export and demo keep it in a log file in the run folder, and other commands drop it)")
+        command.set_defaults(command=name)
 
 
 def _add_score_command(commands: Any) -> None:
     p = commands.add_parser("score", help="score a data set (Parquet, CSV or JSON lines) into Parquet, locally, with Spark or with Dask")
-    p.add_argument("--bundle", required=True, metavar="DIR")
+    p.add_argument("--bundle", required=True, metavar="DIR", help="the bundle folder `smsguard export` wrote")
     p.add_argument("--input", required=True, metavar="PATH", help="a file, a folder or a glob of .parquet, .csv or .jsonl files")
     p.add_argument("--output", required=True, metavar="DIR", help="folder to write Parquet to, whole or not at all")
-    p.add_argument("--engine", default=Engine.LOCAL.value, choices=[e.value for e in Engine], help="where to run (default: local, this process)")
+    from smsguard.score import EngineName  # light: no pyarrow at import
+
+    p.add_argument("--engine", default=EngineName.LOCAL.value, choices=[e.value for e in EngineName], help="where to run (default: local, this process)")
     p.add_argument("--text-column", default="text", help="the column holding the messages (default: text)")
     p.add_argument("--id-column", help="a column identifying rows: must exist; rows with an error are listed by it")
     p.add_argument("--out-col", default="spam", metavar="PREFIX", help="prefix of the added columns: PREFIX_probability, _label, _error, _model, _manifest_sha256 (default: spam)")
@@ -434,7 +430,7 @@ def _add_signing_commands(commands: Any) -> None:
     p.set_defaults(run=_keygen)
 
     p = commands.add_parser("sign", help="sign a bundle's manifest, which pins every file (needs smsguard[sign])")
-    p.add_argument("bundle", metavar="DIR")
+    p.add_argument("bundle", metavar="DIR", help="the bundle folder")
     p.add_argument("--key", required=True, metavar="KEY", help="the private key file (smsguard keygen)")
     p.set_defaults(run=_sign)
 

@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from smsguard.export import FLOAT_ATOL, QUANTIZED_ATOL
 from smsguard.runtime import SmsguardError
 from smsguard.runtime._mediapipe import LABELS_FILE, VOCAB_FILE, client_ids, client_text, delimiter_pattern, vocab_file
-from smsguard.export import FLOAT_ATOL, QUANTIZED_ATOL
 
 ROOT = Path(__file__).resolve().parents[1]
 FLOAT, INT8, PROBE = "model.mediapipe.float32.tflite", "model.mediapipe.dynamic_int8.tflite", "mediapipe.probe.tflite"

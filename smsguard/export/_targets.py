@@ -19,7 +19,7 @@ from smsguard.export._onnx import convert_onnx, quantize_onnx
 from smsguard.export._parity import FLOAT_ATOL
 from smsguard.export._primed import PRIMED_STATE_NODES, keras_weights, write_npz, write_primed_onnx
 from smsguard.export._quiet import converter_output
-from smsguard.export._tflite import convert_tflite
+from smsguard.export._tflite import convert_tflite, with_layout
 from smsguard.runtime import ModelFormat, Quantization, Side, Variant, Vocabulary
 from smsguard.runtime.bundle import INPUT_NAME, OUTPUT_NAME, model_file_name
 
@@ -97,7 +97,8 @@ class ExportTarget:
 def _tflite(quantization: Quantization, title: str) -> Converter:
     def convert(context: ExportContext, folder: Path, path: Path) -> None:
         with converter_output(f"the model to TFLite ({title})"):
-            path.write_bytes(convert_tflite(context.unrolled_model, quantization, context.calibration_ids))
+            model = convert_tflite(context.unrolled_model, quantization, context.calibration_ids)
+        path.write_bytes(with_layout(model, context.model_config.layout))
 
     return convert
 
@@ -105,7 +106,7 @@ def _tflite(quantization: Quantization, title: str) -> Converter:
 def _onnx(context: ExportContext, folder: Path, path: Path) -> None:
     opset = context.config.opset
     with converter_output(f"the model to ONNX (opset {opset})"):
-        convert_onnx(context.inference_model, context.model_config.width, INPUT_NAME, path, opset)
+        convert_onnx(context.inference_model, context.model_config.layout, INPUT_NAME, path, opset)
 
 
 def _onnx_primed(context: ExportContext, folder: Path, path: Path) -> None:

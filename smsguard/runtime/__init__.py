@@ -5,8 +5,9 @@ public surface is re-exported here."""
 
 from smsguard._errors import BackendError, BundleError, ConfigError, IntegrityError, ReloadError, SmsguardError
 from smsguard.runtime._backends import BACKENDS, BackendInfo, Session, backend_info, distribution_version, installed_backends, open_session
-from smsguard.runtime._classifier import Classifier
+from smsguard.runtime._classifier import Classification, Classifier
 from smsguard.runtime._contract import DEFAULT_MAXLEN, Decision, InputLayout
+from smsguard.runtime._inputs import as_texts
 from smsguard.runtime._native import NativeKernel
 from smsguard.runtime._native import status as native_kernel
 from smsguard.runtime._ngrams import NgramConfig, NgramHasher
@@ -35,6 +36,7 @@ __all__ = [
     "Bundle",
     "BundleError",
     "BundleFile",
+    "Classification",
     "Classifier",
     "ConfigError",
     "Decision",
@@ -62,6 +64,7 @@ __all__ = [
     "VerifyReport",
     "VerifyResult",
     "Vocabulary",
+    "as_texts",
     "backend_info",
     "distribution_version",
     "installed_backends",

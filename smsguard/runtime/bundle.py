@@ -14,7 +14,7 @@ from pathlib import Path
 
 from smsguard._errors import BundleError, IntegrityError
 from smsguard._files import parse_json, read_bytes, read_json, sha256_of
-from smsguard.runtime._contract import INPUT_NAME, LABELS, NGRAM_LENGTH_KEY, OUTPUT_NAME, Decision, InputLayout
+from smsguard.runtime._contract import INPUT_NAME, LABELS, LAYOUT_METADATA, NGRAM_LENGTH_KEY, OUTPUT_NAME, Decision, InputLayout
 from smsguard.runtime._manifest import (
     FORMAT_VERSION,
     LEGACY_TOLERANCE,
@@ -44,6 +44,7 @@ __all__ = [
     "FORMAT_VERSION",
     "INPUT_NAME",
     "LABELS",
+    "LAYOUT_METADATA",
     "LEGACY_TOLERANCE",
     "MANIFEST_NAME",
     "NGRAM_FORMAT",

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
-from smsguard.runtime import ConfigError, NgramConfig, Side, TokenizerConfig
+from smsguard.runtime import DEFAULT_MAXLEN, ConfigError, InputLayout, NgramConfig, Side, TokenizerConfig
 
 DEFAULT_PRESET = "fused"
 # The Keras tutorial as published: every field a preset sets, so `--preset tutorial` stays the tutorial
@@ -43,7 +43,7 @@ TUTORIAL: dict[str, Any] = {
 # probabilities averaged: the "mediapipe" word LSTM (which the bundle's client model runs alone) and a bag of
 # hashed character n-grams (`smsguard.runtime.NgramHasher`), which sees what the word ids cannot (numbers,
 # new spellings, words unseen in training); its threshold flags at most 0.2% of ham on 5-fold out-of-fold
-# predictions over train + validation. benchmarks/results/accuracy-fused.md measures it beside the others.
+# predictions over train + validation. benchmarks/results/accuracy.md measures it beside the others.
 # "tuned" is the word LSTM alone, the best of benchmarks/search.py (benchmarks/results/search.md), judged on the
 # validation parts: an OOV token, 64 LSTM units, early stopping, a 7,000-word table, lowercased words, and a
 # threshold of 0.5 (a validation part holds about 450 ham: too few to place a 0.2% threshold).
@@ -68,14 +68,14 @@ class TrainConfig:
     batch_size: int = 32  # Keras' default, as in the tutorial
     learning_rate: float = 1e-3  # Adam's default
     num_words: int = 7000  # ids kept; every word of a 3,103-message training part (at most 6,777) gets one
-    maxlen: int = 40  # tokens per message; longer ones are cut
+    maxlen: int = DEFAULT_MAXLEN  # tokens per message; longer ones are cut
     oov_token: str | None = "<UNKNOWN>"  # words unseen in training become this token (id 1); None drops them, as the tutorial does
     lower: bool = False  # lowercase text before splitting it into words (Keras' default; tuned); MediaPipe's tokenizer keeps case
     padding: Side = Side.PRE  # where a short message's zeros go
     truncating: Side = Side.POST  # which end of a long message is cut: post keeps its first maxlen tokens
-    embedding_dim: int = 128
-    lstm_units: int = 64
-    activation: str = "tanh"
+    embedding_dim: int = 128  # width of a word's learned vector
+    lstm_units: int = 64  # size of the LSTM's state: the search kept 64 over the tutorial's 32 (benchmarks/results/search.md)
+    activation: str = "tanh"  # the LSTM's cell activation; the .npz backends run tanh only
     dropout: float = 0.0  # LSTM input dropout while training; inference skips it, so exports are unchanged
     recurrent_dropout: float = 0.0  # LSTM recurrent-state dropout while training, likewise
     spam_weight: float = 1.0  # class weight: a spam message's share of the loss against a ham one
@@ -182,7 +182,7 @@ class TrainConfig:
 @dataclass(frozen=True)
 class ModelConfig:
     vocab_size: int = 10000  # embedding rows: the tokenizer's num_words
-    maxlen: int = 40
+    maxlen: int = DEFAULT_MAXLEN
     embedding_dim: int = 128
     lstm_units: int = 32
     activation: str = "tanh"  # the LSTM's cell activation
@@ -199,9 +199,13 @@ class ModelConfig:
         return self.ngram_buckets > 0
 
     @property
+    def layout(self) -> InputLayout:
+        """The model's input: the word ids, then the n-gram ids of a fused model."""
+        return InputLayout(self.maxlen, self.ngram_length if self.fused else 0)
+
+    @property
     def width(self) -> int:
-        """Columns of the model's input: the word ids, then the n-gram ids of a fused model."""
-        return self.maxlen + (self.ngram_length if self.fused else 0)
+        return self.layout.width
 
     @property
     def words(self) -> ModelConfig:
