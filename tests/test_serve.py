@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import select
 import socket
 import subprocess
@@ -14,7 +15,7 @@ from pathlib import Path
 import pytest
 from serve_helpers import ROOT, Server, bundle_variant, point, raw_exchange, request, running, smsguard_command, split_response
 
-from smsguard.runtime import Classifier
+from smsguard.runtime import Classifier, ConfigError
 from smsguard.serve import Client, ServeConfig
 
 MESSAGES = [
@@ -24,15 +25,15 @@ MESSAGES = [
     "",
     "URGENT! Your mobile number has won £2000 bonus caller prize. Call 09058095201 now",
 ]
-LIMITS = ("--max-body", "4096", "--max-messages", "8", "--max-text", "300", "--read-timeout", "1.5", "--workers", "2", "--queue", "4")
+LIMITS = ("--max-body", "4096", "--max-messages", "8", "--max-text", "300", "--read-timeout", "1", "--workers", "2", "--queue", "4")
 
 
 @pytest.fixture(scope="module")
-def bundle_link(bundle_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def bundle_link(tiny_bundle: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The bundle behind a symlink, as an updater keeps it; the module's reload test re-points it."""
     folder = tmp_path_factory.mktemp("serve")
     link = folder / "current"
-    point(link, bundle_dir)
+    point(link, tiny_bundle)
     return link
 
 
@@ -44,8 +45,8 @@ def server(bundle_link: Path, tmp_path_factory: pytest.TempPathFactory):
 
 
 @pytest.fixture(scope="module")
-def reference(bundle_dir: Path) -> Classifier:
-    return Classifier.load(bundle_dir)
+def reference(tiny_bundle: Path) -> Classifier:
+    return Classifier.load(tiny_bundle)
 
 
 def one_line_error(body: object, code: str, message: str) -> None:
@@ -67,11 +68,11 @@ def test_a_message_without_id_gets_null_and_no_messages_get_no_results(server: S
     assert request(server, "POST", "/v1/classify", {"messages": []})[2] == {"serial": reference.serial, "model": reference.model.name, "results": []}
 
 
-def test_model_names_serial_manifest_hash_model_backend_threshold(server: Server, bundle_dir: Path, reference: Classifier) -> None:
+def test_model_names_serial_manifest_hash_model_backend_threshold(server: Server, tiny_bundle: Path, reference: Classifier) -> None:
     status, _, body = request(server, "GET", "/v1/model")
     assert status == 200
     assert body["serial"] == reference.serial
-    assert body["manifest_sha256"] == hashlib.sha256((bundle_dir / "manifest.json").read_bytes()).hexdigest()
+    assert body["manifest_sha256"] == hashlib.sha256((tiny_bundle / "manifest.json").read_bytes()).hexdigest()
     assert (body["model"], body["backend"], body["threshold"], body["labels"]) == (reference.model.name, reference.backend, reference.threshold, ["ham", "spam"])
     assert body["api_version"] == 1
 
@@ -144,8 +145,8 @@ def test_a_bad_classify_request_is_refused_with_its_status_and_a_one_line_json_e
 
 
 HTTP_REFUSALS = [
-    (b"GET /v2/classify HTTP/1.1\r\nHost: x\r\n\r\n", 404, "not_found", "no such path '/v2/classify'; the API has /v1/classify, /v1/model, /v1/reload, /healthz, /metrics"),
-    (b"GET /v1/classify HTTP/1.1\r\nHost: x\r\n\r\n", 405, "method_not_allowed", "/v1/classify takes POST, not GET"),
+    (b"GET /v2/classify HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 404, "not_found", "no such path '/v2/classify'; the API has /v1/classify, /v1/model, /v1/reload, /healthz, /metrics"),
+    (b"GET /v1/classify HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 405, "method_not_allowed", "/v1/classify takes POST, not GET"),
     (b"POST /v1/classify HTTP/1.1\r\nHost: x\r\n\r\n", 411, "length_required", "a POST request needs a Content-Length header"),
     (b"POST /v1/classify HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n", 501, "chunked_body", "request bodies sent with Transfer-Encoding are not supported; send Content-Length"),
     (b"POST /v1/classify HTTP/1.1\r\nContent-Length: 10485760\r\n\r\n", 413, "body_too_large", "the request body has 10485760 bytes, more than the limit of 4096 (--max-body)"),
@@ -185,14 +186,14 @@ def test_a_client_sending_one_byte_at_a_time_gets_408_while_others_are_served(se
                 break
         status, _, body = split_response(slow.recv(65536))
     assert status == 408
-    one_line_error(json.loads(body), "read_timeout", "the request did not arrive whole within 1.5 s (--read-timeout)")
+    one_line_error(json.loads(body), "read_timeout", "the request did not arrive whole within 1 s (--read-timeout)")
 
 
 def test_an_idle_connection_is_closed_after_the_read_timeout(server: Server) -> None:
     with socket.create_connection(("127.0.0.1", server.port), timeout=10) as idle:
         started = time.monotonic()
         assert idle.recv(1) == b""  # closed by the server, with nothing sent
-        assert time.monotonic() - started > 1.0  # kept open for the read timeout, not closed at once
+        assert time.monotonic() - started > 0.8  # kept open for the read timeout, not closed at once
 
 
 def test_metrics_count_requests_errors_latency_and_name_the_serial(server: Server, reference: Classifier) -> None:
@@ -203,31 +204,35 @@ def test_metrics_count_requests_errors_latency_and_name_the_serial(server: Serve
     lines = dict(line.rsplit(" ", 1) for line in text.splitlines() if not line.startswith("#"))
     assert int(lines['smsguard_requests_total{endpoint="/v1/classify",status="200"}']) >= 1
     assert int(lines['smsguard_request_errors_total{code="invalid_json"}']) >= 1
-    assert int(lines['smsguard_messages_total{label="spam"}']) >= 1
+    assert sum(int(lines.get(f'smsguard_messages_total{{label="{label}"}}', 0)) for label in ("ham", "spam")) >= 2
     assert int(lines['smsguard_request_duration_seconds_bucket{endpoint="/v1/classify",le="+Inf"}']) == int(lines['smsguard_request_duration_seconds_count{endpoint="/v1/classify"}'])
     assert int(lines["smsguard_model_serial"]) == reference.serial
 
 
 def test_the_access_log_has_one_json_object_per_request(server: Server) -> None:
-    request(server, "GET", "/v1/model")
-    time.sleep(1.5)  # the log is flushed once a second
+    request(server, "GET", "/v1/model", headers={"X-Mark": "x"})
     assert server.log is not None
-    entries = [json.loads(line) for line in server.log.read_text(encoding="utf-8").splitlines()]
+    deadline = time.monotonic() + 10  # the log is flushed once a second
+    while time.monotonic() < deadline:
+        entries = [json.loads(line) for line in server.log.read_text(encoding="utf-8").splitlines()]
+        if any(e.get("path") == "/v1/model" for e in entries):
+            break
+        time.sleep(0.1)
     assert entries[0]["event"] == "started"
     requests = [e for e in entries if "status" in e]
     assert {"time", "peer", "method", "path", "status", "bytes_in", "bytes_out", "ms"} <= set(requests[-1])
     assert any(e.get("error") == "invalid_json" for e in requests)
 
 
-def test_reload_takes_a_newer_bundle_and_refuses_a_broken_one_while_serving(server: Server, bundle_link: Path, bundle_dir: Path, reference: Classifier, tmp_path: Path) -> None:
+def test_reload_takes_a_newer_bundle_and_refuses_a_broken_one_while_serving(server: Server, bundle_link: Path, tiny_bundle: Path, reference: Classifier, tmp_path: Path) -> None:
     status, _, body = request(server, "POST", "/v1/reload")
     assert (status, body["reloaded"], body["serial"]) == (200, False, reference.serial)
-    newer = bundle_variant(bundle_dir, tmp_path / "newer", serial=reference.serial + 1)
+    newer = bundle_variant(tiny_bundle, tmp_path / "newer", serial=reference.serial + 1)
     point(bundle_link, newer)
     status, _, body = request(server, "POST", "/v1/reload")
     assert (status, body) == (200, {"reloaded": True, "serial": reference.serial + 1, "previous_serial": reference.serial, "model": reference.model.name})
     assert request(server, "POST", "/v1/classify", {"messages": [{"text": "hi"}]})[2]["serial"] == reference.serial + 1
-    broken = bundle_variant(bundle_dir, tmp_path / "broken", serial=reference.serial + 2)
+    broken = bundle_variant(tiny_bundle, tmp_path / "broken", serial=reference.serial + 2)
     (broken / "vocab.json").write_text("{}", encoding="utf-8")
     point(bundle_link, broken)
     status, _, body = request(server, "POST", "/v1/reload")
@@ -237,7 +242,7 @@ def test_reload_takes_a_newer_bundle_and_refuses_a_broken_one_while_serving(serv
     point(bundle_link, newer)
 
 
-def test_reload_is_refused_to_a_peer_that_is_not_local(bundle_dir: Path, reference: Classifier) -> None:
+def test_reload_is_refused_to_a_peer_that_is_not_local(tiny_bundle: Path, reference: Classifier) -> None:
     """Tests bind loopback only, so the API is asked directly, as the HTTP layer does for a peer that is neither
     loopback nor the UNIX socket (a service bound to another address)."""
     import asyncio
@@ -247,7 +252,7 @@ def test_reload_is_refused_to_a_peer_that_is_not_local(bundle_dir: Path, referen
     from smsguard.serve._http import Request
     from smsguard.serve._metrics import Metrics
 
-    api = Api(reference, ServeConfig(bundle=str(bundle_dir)), Metrics(), AccessLog("off"), lambda: 0)
+    api = Api(reference, ServeConfig(bundle=str(tiny_bundle)), Metrics(), AccessLog("off"), lambda: 0)
     response = asyncio.run(api.handle(Request("POST", "/v1/reload", {}, b"", "192.0.2.7:5000", local=False)))
     api.pool.shutdown()
     assert response.status == 403
@@ -255,30 +260,37 @@ def test_reload_is_refused_to_a_peer_that_is_not_local(bundle_dir: Path, referen
 
 
 @pytest.mark.parametrize(
-    ("flags", "error"),
+    ("field", "value", "error"),
     [
-        (["--workers", "0"], "ERROR invalid argument: --workers must be at least 1, not 0"),
-        (["--read-timeout", "0"], "ERROR invalid argument: --read-timeout must be more than 0 seconds, not 0.0"),
-        (["--port", "70000"], "ERROR invalid argument: --port must be between 0 and 65535, not 70000"),
+        ("workers", 0, "--workers must be at least 1, not 0"),
+        ("max_body", -5, "--max-body must be at least 1, not -5"),
+        ("queue", -1, "--queue must be 0 or more, not -1"),
+        ("read_timeout", 0.0, "--read-timeout must be more than 0 seconds, not 0.0"),
+        ("port", 70000, "--port must be between 0 and 65535, not 70000"),
     ],
 )
-def test_a_bad_flag_is_one_line_and_status_2(bundle_dir: Path, flags: list[str], error: str) -> None:
-    done = subprocess.run(smsguard_command("serve", "--bundle", str(bundle_dir), *flags), cwd=ROOT, capture_output=True, text=True, timeout=60, check=False)
-    assert (done.returncode, done.stderr.strip()) == (2, error)
+def test_a_setting_out_of_range_is_refused_naming_its_flag(field: str, value: object, error: str) -> None:
+    with pytest.raises(ConfigError, match=f"^{re.escape(error)}$"):
+        ServeConfig(bundle="b", **{field: value})
 
 
-def test_a_port_in_use_is_one_line_and_status_2(server: Server, bundle_dir: Path) -> None:
-    done = subprocess.run(smsguard_command("serve", "--bundle", str(bundle_dir), "--port", str(server.port)), cwd=ROOT, capture_output=True, text=True, timeout=60, check=False)
+def test_a_bad_flag_is_one_line_and_status_2(tiny_bundle: Path) -> None:
+    done = subprocess.run(smsguard_command("serve", "--bundle", str(tiny_bundle), "--workers", "0"), cwd=ROOT, capture_output=True, text=True, timeout=60, check=False)
+    assert (done.returncode, done.stderr.strip()) == (2, "ERROR invalid argument: --workers must be at least 1, not 0")
+
+
+def test_a_port_in_use_is_one_line_and_status_2(server: Server, tiny_bundle: Path) -> None:
+    done = subprocess.run(smsguard_command("serve", "--bundle", str(tiny_bundle), "--port", str(server.port)), cwd=ROOT, capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 2
     assert done.stderr.strip() == f"ERROR cannot listen on 127.0.0.1:{server.port}: Address already in use; is another service on that port? choose another --port"
 
 
-def test_the_unix_socket_serves_and_a_stale_one_is_replaced(bundle_dir: Path, tmp_path: Path) -> None:
+def test_the_unix_socket_serves_and_a_stale_one_is_replaced(tiny_bundle: Path, tmp_path: Path) -> None:
     path = tmp_path / "serve.sock"
     stale = socket.socket(socket.AF_UNIX)
     stale.bind(str(path))
     stale.close()  # a socket file nobody listens on, as a killed server leaves it
-    with running(bundle_dir, "--unix", str(path)) as server:
+    with running(tiny_bundle, "--unix", str(path)) as server:
         assert server.port == 0
         client = Client(unix=str(path))
         assert client.classify(["hello"])["results"][0]["id"] == 0
