@@ -210,7 +210,8 @@ def test_metrics_count_requests_errors_latency_and_name_the_serial(server: Serve
 
 
 def test_the_access_log_has_one_json_object_per_request(server: Server) -> None:
-    request(server, "GET", "/v1/model", headers={"X-Mark": "x"})
+    request(server, "POST", "/v1/classify", body=b"{")
+    request(server, "GET", "/v1/model")
     assert server.log is not None
     deadline = time.monotonic() + 10  # the log is flushed once a second
     while time.monotonic() < deadline:
