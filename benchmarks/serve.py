@@ -129,6 +129,12 @@ def start_times(stack: str, bundle: Path, env: dict, log: Path, runs: int) -> li
     return times
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system, all threads) a process has used: unlike wall time, it hardly depends on what else runs."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -240,11 +246,13 @@ def main() -> int:
     sustained: dict = {}
     with server("smsguard serve", args.bundle, env, log) as (port, process, _):
         print(f"* single-message requests, wrk, {args.seconds} s", file=sys.stderr)
+        cpu = cpu_seconds(process.pid)
         sustained["single_wrk"] = {**now(), **wrk(port, single, 8, args.seconds, script)}
+        sustained["single_wrk"]["server_cpu_us_per_request"] = round((cpu_seconds(process.pid) - cpu) / sustained["single_wrk"]["requests"] * 1e6, 1)
         print(f"* single-message requests at {args.rate:g}/s, open loop, {args.seconds} s", file=sys.stderr)
         sustained["single_rate"] = {**now(), "rate": args.rate, **asyncio.run(open_loop(port, single.read_bytes(), args.rate, args.seconds))}
         print(f"* batched requests of {args.batch}, wrk, {args.seconds} s in {ROUNDS} rounds, each beside an in-process bulk round", file=sys.stderr)
-        sustained["batched_wrk"] = batched_vs_bulk(port, batch, script, args, texts)
+        sustained["batched_wrk"] = batched_vs_bulk(port, process.pid, batch, script, args, texts)
         sustained["rss_mb"] = rss_mb(process.pid)
     stacks = compare_stacks(args, env, log, single, batch, script) if args.stack_seconds else {}
     result = {
@@ -262,20 +270,25 @@ BULK_SECONDS = 3.0  # each in-process round: the data set scored again and again
 ROUNDS = 6  # the batched run is cut in rounds, each next to an in-process round, so that a load that comes and goes weighs on both
 
 
-def batched_vs_bulk(port: int, batch: Path, script: Path, args: argparse.Namespace, texts: list[str]) -> dict:
+def batched_vs_bulk(port: int, pid: int, batch: Path, script: Path, args: argparse.Namespace, texts: list[str]) -> dict:
     """Batched requests against the in-process bulk rate, measured in alternating rounds (the server idles
     during the in-process rounds): the ratio of each pair, and its median."""
     classifier = Classifier.load(args.bundle)
     classifier.predict_proba(texts[:200])
     rounds = []
     for _ in range(ROUNDS):
-        started, scored = time.perf_counter(), 0
+        started, cpu, scored = time.perf_counter(), time.process_time(), 0
         while time.perf_counter() - started < BULK_SECONDS:
             classifier.predict_proba(texts)
             scored += len(texts)
-        bulk = scored / (time.perf_counter() - started)
+        bulk, bulk_cpu = scored / (time.perf_counter() - started), (time.process_time() - cpu) / scored
+        server_cpu = cpu_seconds(pid)
         result = wrk(port, batch, 4, max(1, args.seconds // ROUNDS), script)
-        rounds.append({**now(), "bulk_messages_per_s": round(bulk), "messages_per_s": round(result["requests_per_s"] * args.batch), **result})
+        served_cpu = (cpu_seconds(pid) - server_cpu) / (result["requests"] * args.batch)
+        rounds.append({
+            **now(), "bulk_messages_per_s": round(bulk), "messages_per_s": round(result["requests_per_s"] * args.batch),
+            "bulk_cpu_us_per_message": round(bulk_cpu * 1e6, 2), "server_cpu_us_per_message": round(served_cpu * 1e6, 2), **result,
+        })
     ratios = [r["messages_per_s"] / r["bulk_messages_per_s"] for r in rounds]
     worst = max(rounds, key=lambda r: r["p99_us"])
     return {
@@ -284,6 +297,8 @@ def batched_vs_bulk(port: int, batch: Path, script: Path, args: argparse.Namespa
         "bulk_messages_per_s": round(statistics.median(r["bulk_messages_per_s"] for r in rounds)),
         "requests_per_s": round(statistics.median(r["requests_per_s"] for r in rounds), 1),
         "vs_in_process_bulk": round(statistics.median(ratios), 2), "ratios": [round(x, 2) for x in ratios],
+        "bulk_cpu_us_per_message": statistics.median(r["bulk_cpu_us_per_message"] for r in rounds),
+        "server_cpu_us_per_message": statistics.median(r["server_cpu_us_per_message"] for r in rounds),
         "p50_us": statistics.median(r["p50_us"] for r in rounds), "p99_us": worst["p99_us"], "p999_us": max(r["p999_us"] for r in rounds),
         "non_2xx": sum(r["non_2xx"] for r in rounds), "socket_errors": sum(r["socket_errors"] for r in rounds),
     }
@@ -346,6 +361,8 @@ def markdown(r: dict, args: argparse.Namespace) -> str:
         f"| batched requests of {bw['batch']} (wrk, 4 connections; median of {len(bw['rounds'])} rounds) | {bw['messages_per_s']:,} messages/s ({bw['requests_per_s']:,.0f} requests/s); p50 {bw['p50_us'] / 1000:.1f} ms, worst round's p99 / p99.9 {bw['p99_us'] / 1000:.1f} / {bw['p999_us'] / 1000:.1f} ms ({bw['non_2xx'] + bw['socket_errors']} errors) | | {bw['at']} ({bw['load'][0]}/{bw['load'][1]}) |",
         f"| in-process bulk rate, `predict_proba` of {bw['texts']:,} messages ({bw['model']}, {bw['backend']}), a round before each batched round | {bw['bulk_messages_per_s']:,} messages/s (median) | | |",
         f"| batched over HTTP vs in-process bulk (median of the rounds' ratios: {', '.join(f'{x:.2f}' for x in bw['ratios'])}) | {bw['vs_in_process_bulk']:.2f}x | ≥ 0.8x | |",
+        f"| CPU time a message (all threads; hardly depends on the load): batched over HTTP, server process / in-process bulk | {bw['server_cpu_us_per_message']:.1f} / {bw['bulk_cpu_us_per_message']:.1f} µs ({bw['bulk_cpu_us_per_message'] / bw['server_cpu_us_per_message']:.2f}x the in-process efficiency) | | |",
+        f"| CPU time a single-message request, server process (closed loop) | {sw['server_cpu_us_per_request']:.0f} µs | | |",
         f"| server memory (RSS) after the runs | {s['rss_mb']} MB | | |",
     ]
     out = [
