@@ -27,6 +27,7 @@ from smsguard._library_output import library_output
 from smsguard._staging import staged_file
 from smsguard.runtime import BACKENDS, ConfigError, SmsguardError
 from smsguard.runtime.bundle import ModelFormat
+from smsguard.serve import add_commands as add_serve_commands
 
 BACKEND_CHOICES = ("auto", *(b.name for b in BACKENDS))
 
@@ -403,6 +404,7 @@ def _add_device_commands(commands: Any) -> None:
     p.add_argument("--quiet", action="store_true", help="do not log each request")
     p.set_defaults(run=_serve_web)
 
+    add_serve_commands(commands, BACKEND_CHOICES)  # serve, gammu
 
 def _add_verbose_flags(commands: Any) -> None:
     for name, command in commands.choices.items():
