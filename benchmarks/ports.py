@@ -194,7 +194,7 @@ def table(result: dict[str, Any]) -> str:
             target = TARGETS.get(name)
             met = "" if target is None else ("yes" if ratio <= target else "no")
             lines.append(
-                f"| {model} | {figures['runtime']} | {figures['p50_us']:.1f} | {figures['p90_us']:.1f} | {figures['p99_us']:.1f} | "
+                f"| {model} | {name}: {figures['runtime']} | {figures['p50_us']:.1f} | {figures['p90_us']:.1f} | {figures['p99_us']:.1f} | "
                 f"{figures['bulk_msgs_per_s']:,.0f} | {figures.get('load_ms', float('nan')):.0f} | {ratio:.2f} | "
                 f"{'' if target is None else f'<= {target:g}'} | {met} |"
             )

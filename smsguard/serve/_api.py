@@ -29,7 +29,6 @@ from smsguard.serve._metrics import CONTENT_TYPE, Metrics
 
 API_VERSION = 1
 INLINE_BODY = 2048  # bytes: a body this small (a few messages) is scored on the loop's thread: handing it to a worker and back costs more
-SCORE_ATTEMPTS = 5  # a request scored while a reload swapped the model is scored again, on the new one
 HEALTH_PROBE = "smsguard health check"
 
 
@@ -55,19 +54,10 @@ class Scored:
 
 
 def score(classifier: Classifier, texts: list[str]) -> Scored:
-    """Score `texts` on one model and say which. A call of `predict_proba` runs one model from start to end;
-    the bundle read before and after it tells whether a reload swapped models in between (a new load makes a
-    new Bundle), in which case the texts are scored again: the serial, threshold and labels given are then
-    those of the model that scored."""
-    for _ in range(SCORE_ATTEMPTS):
-        bundle, threshold, model = classifier.bundle, classifier.threshold, classifier.model.name
-        probabilities = classifier.predict_proba(texts)
-        if classifier.bundle is bundle:
-            negative, positive = bundle.labels
-            spam = (probabilities.astype(np.float64) >= threshold).tolist()  # in float64, as Classifier.predict compares
-            labels = [positive if s else negative for s in spam]
-            return Scored(bundle.manifest.serial, model, np.round(probabilities.astype(np.float64), 6).tolist(), labels)
-    raise RequestError(503, "reloading", f"the model was swapped {SCORE_ATTEMPTS} times while this request was scored; send it again")
+    """Score `texts` on one model and say which: `Classifier.classify` takes the probabilities, the decision, the
+    serial and the model file from the model running when the call starts, whatever a reload does meanwhile."""
+    classified = classifier.classify(texts)
+    return Scored(classified.serial, classified.model, np.round(classified.probabilities.astype(np.float64), 6).tolist(), classified.labels)
 
 
 def parse_messages(body: bytes, max_messages: int, max_text: int) -> tuple[list[str], list[Any]]:
