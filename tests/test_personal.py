@@ -232,3 +232,19 @@ def test_the_command_line(tiny_bundle: Path, folder: Path, capsys: pytest.Captur
     assert f"no corrections in {folder}" in capsys.readouterr().out
     assert cli.main(["report", "--bundle", str(tiny_bundle), "--personal", str(folder / "missing"), "--ham", HAM]) == 2
     assert capsys.readouterr().err.strip().endswith(f"personal state folder '{folder / 'missing'}' does not exist; create it (mkdir) or give another --personal")
+
+
+def test_smsguard_serve_applies_a_personal_folder_and_reads_it_again_at_a_reload(tiny_bundle: Path, folder: Path) -> None:
+    from serve_helpers import request, running
+
+    clf = loaded(tiny_bundle, folder)
+    clf.report([SPAM], ["ham"])
+    with running(tiny_bundle, "--personal", str(folder)) as server:
+        status, _, body = request(server, "POST", "/v1/classify", {"messages": [{"text": SPAM}, {"text": HAM}]})
+        assert status == 200
+        assert [r["probability"] for r in body["results"]] == [round(float(p), 6) for p in clf.predict_proba([SPAM, HAM])]
+        clf.report([HAM], ["spam"])  # another process records a correction; a reload reads it
+        assert request(server, "POST", "/v1/reload")[2]["reloaded"] is False
+        _, _, body = request(server, "POST", "/v1/classify", {"messages": [{"text": HAM}]})
+        assert body["results"][0]["probability"] == round(float(loaded(tiny_bundle, folder).predict_proba([HAM])[0]), 6)
+        assert body["results"][0]["label"] == "spam"

@@ -268,6 +268,8 @@ class Classifier:
                 msg = f"bundle '{bundle_dir}' not taken, still running serial {current.bundle.manifest.serial} from '{current.bundle.path}': {error}"
                 raise ReloadError(msg) from None
             if new is None:
+                if self._personal is not None:  # the same bundle: the corrections are read again all the same
+                    self._loaded = _with_personal(replace(current, personal=None, personal_note=""), self._personal)
                 return False
             self._loaded = _with_personal(new, self._personal)
             return True
