@@ -74,7 +74,7 @@ def test_one_file_still_writes_and_reads_format_1(files: tuple[Path, Path], tmp_
     split.to_json(ds, dropped, 7, tmp_path / "split.json")
     document = json.loads((tmp_path / "split.json").read_text())
     assert document["format"] == 1 and document["source"]["name"] == "first.csv" and isinstance(document["test"][0], int)
-    again, read = read_split(tmp_path / "split.json", files[0])
+    _, read = read_split(tmp_path / "split.json", files[0])
     assert np.array_equal(read.test, split.test) and read.kind == "stratified"
 
 
