@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from pathlib import Path
 
 import numpy as np
@@ -107,3 +108,26 @@ def test_the_words_found_are_the_models_word_ids(config: TokenizerConfig) -> Non
         assert [index for index, _, _ in tokens] == row[row > 0].tolist(), repr(text)
         for _, start, end in tokens:
             assert 0 <= start < end <= len(normalised)
+
+
+def test_the_command_line_prints_plain_text_json_or_colour(tiny_bundle: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    from smsguard import cli
+
+    assert cli.main(["explain", "--bundle", str(tiny_bundle), "--backend", "numpy", "--top", "2", TEXTS[0]]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    explanation = Classifier.load(tiny_bundle, backend="numpy").explain(TEXTS[0])
+    assert lines[0] == f"{explanation.label} {explanation.probability:.3f} (threshold 0.500)  {TEXTS[0]}"  # not a terminal: no colour
+    top = sorted(explanation.spans, key=lambda s: -abs(s.log_odds))[:2]
+    assert lines[1:] == [f"  {s.log_odds:+6.2f}  {s.text!r}: {explanation.probability:.4f} -> {explanation.probability - s.contribution:.4f} without it" for s in top]
+    assert cli.main(["explain", "--bundle", str(tiny_bundle), "--backend", "numpy", "--json", TEXTS[0], TEXTS[4]]) == 0
+    documents = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [d["text"] for d in documents] == [TEXTS[0], TEXTS[4]] and documents[0]["spans"][0]["start"] == 0
+    from smsguard.cli import _explained_line
+
+    coloured = _explained_line(explanation, colour=True)
+    strongest = max(explanation.spans, key=lambda s: abs(s.log_odds))
+    assert re.sub("\033\\[[0-9;]*m", "", coloured) == lines[0]  # the same line, with colours
+    assert f"\033[30;4{1 if strongest.log_odds > 0 else 2}m{strongest.text}\033[0m" in coloured
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert cli.main(["explain", "--bundle", str(tiny_bundle), "--backend", "numpy", TEXTS[0]]) == 0
+    assert "\033[" not in capsys.readouterr().out
