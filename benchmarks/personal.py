@@ -225,7 +225,7 @@ def table(result: dict) -> str:
             f"| {name} | {span(s['reports'])} ({span(s['spam_reports'])}) | {span(s['caught_shipped'])} -> {span(s['caught'])} | {span(s['caught_rise'])} "
             f"| {span(s['flagged_shipped'])} -> {span(s['flagged'])} | {span(s['uci_flagged_rise'])} | {'yes' if s['met'] else 'no'} |"
         )
-    lines += ["", "![spam caught and ham flagged against the number of reports](personal.png)", "",
+    lines += ["", "The curves, spam caught and ham flagged against the number of reports: `personal.png` beside this file.", "",
               "**One report, its near-duplicates**: each message of the out-of-domain set the bundle gets wrong and that holds a number or a "
               "name, reported alone into an empty state; then up to 5 copies with other numbers and names that the bundle also got wrong:", "",
               "| reported as | messages | copies put right | messages with every copy put right |", "|---|---:|---:|---:|"]

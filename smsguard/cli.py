@@ -153,7 +153,24 @@ def _report(args: argparse.Namespace) -> int:
         shown = text if len(text) <= 60 else text[:57] + "..."
         print(f"#{correction.id} {label}: {old:.3f} -> {new:.3f} ({new_label})  {shown}")
     console.step(f"{len(made)} correction{'s' if len(made) != 1 else ''} recorded in {args.personal} ({len(classifier.personal.corrections) if classifier.personal else 0} in all)")
+    if args.save_text:
+        _append_labelled(Path(args.save_text), texts, label)
+        console.step(f"{len(texts)} message{'s' if len(texts) != 1 else ''} and label{'s' if len(texts) != 1 else ''} appended to {args.save_text} (text in clear: for smsguard train --data)")
     return 0
+
+
+def _append_labelled(path: Path, texts: list[str], label: str) -> None:
+    """Append `label,text` rows to a CSV file `smsguard train --data` reads (created with its header), whole or not at all."""
+    if path.is_dir():
+        msg = f"--save-text '{path}' is a folder; give a CSV file name"
+        raise SmsguardError(msg)
+    if path.suffix.lower() != ".csv":
+        msg = f"--save-text '{path}' must end in .csv (smsguard train reads other files as the UCI format)"
+        raise SmsguardError(msg)
+    old = path.read_text(encoding="utf-8") if path.exists() else "label,text\n"
+    with staged_file(path) as out:
+        out.write(old if old.endswith("\n") else old + "\n")
+        csv.writer(out, lineterminator="\n").writerows([label, text] for text in texts)
 
 
 def _personal(args: argparse.Namespace) -> int:
@@ -495,6 +512,7 @@ def _add_personal_commands(commands: Any) -> None:
     p.add_argument("--model", help="a model file of the bundle (default: the recommended one)")
     p.add_argument("--csv", metavar="FILE", help="read messages from this CSV file")
     p.add_argument("--text-column", help="the CSV column holding the messages (default: SMS, text, message or v2)")
+    p.add_argument("--save-text", metavar="FILE.csv", help="also append each message and its label to this CSV file, the text in clear (your choice: training data for smsguard train --data)")
     _add_trust_flags(p)
     p.set_defaults(run=_report)
 

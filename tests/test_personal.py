@@ -216,6 +216,11 @@ def test_the_command_line(tiny_bundle: Path, folder: Path, capsys: pytest.Captur
     out = capsys.readouterr()
     assert out.out.splitlines()[0].startswith("#1 spam: ") and out.out.splitlines()[1].startswith("#2 spam: ")
     assert out.err.strip().endswith(f"2 corrections recorded in {folder} (2 in all)")
+    assert cli.main(["report", "--bundle", str(tiny_bundle), "--personal", str(folder), "--ham", TEXTS[6], "--save-text", str(folder / "mine.csv")]) == 0
+    assert capsys.readouterr().err.strip().endswith(f"1 message and label appended to {folder / 'mine.csv'} (text in clear: for smsguard train --data)")
+    assert (folder / "mine.csv").read_text() == f"label,text\nham,\"{TEXTS[6]}\"\n"
+    assert cli.main(["personal", str(folder), "--undo", "3"]) == 0
+    capsys.readouterr()
     assert cli.main(["personal", str(folder)]) == 0
     listed = capsys.readouterr().out.splitlines()
     assert listed[0].split() == ["id", "label", "reported", "(UTC)", "n-grams", "score", "then", "bundle", "serial"] and len(listed) == 3
