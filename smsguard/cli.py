@@ -488,7 +488,7 @@ def _add_predict_command(commands: Any) -> None:
 def _add_explain_command(commands: Any) -> None:
     p = commands.add_parser("explain", help="show why messages score what they do: what each word does to the score, coloured on a terminal")
     p.add_argument("texts", nargs="*", metavar="TEXT", help="messages (default: one per line on stdin)")
-    p.add_argument("--bundle", required=True, metavar="DIR")
+    p.add_argument("--bundle", required=True, metavar="DIR", help="the bundle folder")
     p.add_argument("--backend", default="auto", choices=BACKEND_CHOICES, help="the inference backend (default: auto)")
     p.add_argument("--model", help="a model file of the bundle (default: the recommended one)")
     p.add_argument("--csv", metavar="FILE", help="read messages from this CSV file")
@@ -503,7 +503,7 @@ def _add_explain_command(commands: Any) -> None:
 def _add_personal_commands(commands: Any) -> None:
     p = commands.add_parser("report", help="correct the filter: record messages as spam or not, in a personal state folder (no text is kept)")
     p.add_argument("texts", nargs="*", metavar="TEXT", help="messages (default: one per line on stdin)")
-    p.add_argument("--bundle", required=True, metavar="DIR")
+    p.add_argument("--bundle", required=True, metavar="DIR", help="the bundle folder")
     p.add_argument("--personal", required=True, metavar="DIR", help="the personal state folder (must exist; the state is created in it)")
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--spam", action="store_true", help="these messages are spam (the bundle's second label)")
@@ -517,7 +517,7 @@ def _add_personal_commands(commands: Any) -> None:
     p.set_defaults(run=_report)
 
     p = commands.add_parser("personal", help="list the corrections of a personal state folder, or forget some or all of them")
-    p.add_argument("folder", metavar="DIR")
+    p.add_argument("folder", metavar="DIR", help="the personal state folder")
     action = p.add_mutually_exclusive_group()
     action.add_argument("--undo", type=int, nargs="+", metavar="ID", help="forget these corrections (ids as listed)")
     action.add_argument("--clear", action="store_true", help="forget every correction")
