@@ -109,8 +109,8 @@ def test_no_text_is_kept(tiny_bundle: Path, folder: Path) -> None:
     loaded(tiny_bundle, folder).report([SPAM, "meet Priyanka at Waterloo 1830"], ["spam", "ham"])
     content = (folder / STATE_NAME).read_bytes()
     data = json.loads(content)
-    assert set(data) == {"format", "kind", "salt", "bag", "learner", "next_id", "corrections", "weights"}
-    assert set(data["corrections"][0]) == {"id", "label", "reported", "message", "bag", "probability", "serial"}
+    assert set(data) == {"format", "kind", "salt", "bag", "learner", "next_id", "corrections", "bags", "weights"}
+    assert set(data["corrections"][0]) == {"id", "label", "reported", "message", "size", "probability", "serial"}
     for word in ("WINNER", "winner", "09061701461", "prize", "Priyanka", "priyanka", "Waterloo", "1830"):
         assert word.encode() not in content, word
 

@@ -65,13 +65,13 @@ class Correction:
     serial: int  # the serial of the bundle that scored it
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "label": self.label, "reported": self.reported, "message": self.message,
-                "bag": _b64(self.bag.astype("<u4")), "probability": self.probability, "serial": self.serial}
+        """The correction's fields; its bag's ids go in the state's one `bags` array (`size` of them, in order)."""
+        return {"id": self.id, "label": self.label, "reported": self.reported, "message": self.message, "size": len(self.bag),
+                "probability": self.probability, "serial": self.serial}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Correction:
-        return cls(int(data["id"]), str(data["label"]), str(data["reported"]), str(data["message"]),
-                   np.frombuffer(base64.b64decode(data["bag"]), dtype="<u4").astype(np.int64), float(data["probability"]), int(data["serial"]))
+    def from_dict(cls, data: dict[str, Any], bag: np.ndarray) -> Correction:
+        return cls(int(data["id"]), str(data["label"]), str(data["reported"]), str(data["message"]), bag, float(data["probability"]), int(data["serial"]))
 
 
 @dataclass(frozen=True)
@@ -120,8 +120,9 @@ class PersonalState:
     def to_dict(self) -> dict[str, Any]:
         weights = None if self.weights is None else {"ids": _b64(self.weights.ids.astype("<u4")), "values": _b64(self.weights.values.astype("<f4")),
                                                      "fitted_for": self.fitted_for}
+        bags = np.concatenate([c.bag for c in self.corrections]) if self.corrections else np.zeros(0, dtype=np.int64)
         return {"format": STATE_FORMAT, "kind": STATE_KIND, "salt": self.salt, "bag": self.bag.to_dict(), "learner": self.learner.to_dict(),
-                "next_id": self.next_id, "corrections": [c.to_dict() for c in self.corrections], "weights": weights}
+                "next_id": self.next_id, "corrections": [c.to_dict() for c in self.corrections], "bags": _b64(bags.astype("<u4")), "weights": weights}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> PersonalState:
@@ -131,8 +132,14 @@ class PersonalState:
         stored = data.get("weights")
         weights = None if stored is None else Weights(np.frombuffer(base64.b64decode(stored["ids"]), dtype="<u4").astype(np.int64),
                                                       np.frombuffer(base64.b64decode(stored["values"]), dtype="<f4").astype(np.float32))
+        ids = np.frombuffer(base64.b64decode(data["bags"]), dtype="<u4").astype(np.int64)
+        sizes = [int(c["size"]) for c in data["corrections"]]
+        if sum(sizes) != len(ids):
+            msg = f"the corrections' sizes add up to {sum(sizes)} n-gram ids, but 'bags' holds {len(ids)}"
+            raise ValueError(msg)
+        bags = np.split(ids, np.cumsum(sizes)[:-1]) if sizes else []
         return cls(str(data["salt"]), BagSpec.from_dict(data["bag"]), LearnerConfig(**data["learner"]),
-                   tuple(Correction.from_dict(c) for c in data["corrections"]), int(data["next_id"]), weights,
+                   tuple(Correction.from_dict(c, bag) for c, bag in zip(data["corrections"], bags, strict=True)), int(data["next_id"]), weights,
                    "" if stored is None else str(stored["fitted_for"]))
 
 
@@ -141,10 +148,10 @@ def _b64(array: np.ndarray) -> str:
 
 
 def fit_digest(state: PersonalState, vocabulary_sha256: str) -> str:
-    """What a fit depends on: the learner, the vocabulary (its anchors) and every correction."""
-    parts = [json.dumps(state.learner.to_dict(), sort_keys=True), vocabulary_sha256]
-    parts += [f"{c.id}:{c.label}:{c.message}:{c.probability!r}:{_b64(c.bag)}" for c in state.corrections]
-    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+    """What a fit depends on: the learner, the vocabulary (its anchors) and which corrections (every write that changes
+    them refits or drops the weights, so their ids and labels name them)."""
+    corrections = ",".join(f"{c.id}{c.label}" for c in state.corrections)
+    return hashlib.sha256("\n".join([json.dumps(state.learner.to_dict(), sort_keys=True), vocabulary_sha256, corrections]).encode()).hexdigest()
 
 
 @dataclass(frozen=True, eq=False)
@@ -186,13 +193,17 @@ class PersonalModel:
         return (1.0 / (1.0 + np.exp(-z))).astype(np.float32)
 
 
-def read_state(folder: Path) -> PersonalState | None:
-    """The state in `folder` (None when it holds none yet); a PersonalError names what is wrong with it."""
-    path = Path(folder) / STATE_NAME
+def check_folder(folder: Path) -> None:
     if not Path(folder).is_dir():
         what = "is not a folder" if Path(folder).exists() else "does not exist"
         msg = f"personal state folder '{folder}' {what}; create it (mkdir) or give another --personal"
         raise PersonalError(msg)
+
+
+def read_state(folder: Path) -> PersonalState | None:
+    """The state in `folder` (None when it holds none yet); a PersonalError names what is wrong with it."""
+    path = Path(folder) / STATE_NAME
+    check_folder(folder)
     try:
         data = path.read_bytes()
     except FileNotFoundError:
@@ -257,7 +268,7 @@ def refit(state: PersonalState, vocabulary: Vocabulary, vocabulary_sha256: str, 
     hasher = _hasher(vocabulary)
     words = [w for w, i in sorted(vocabulary.word_index.items(), key=lambda item: item[1]) if w != vocabulary.config.oov_token]
     anchors = Bags.of(list(hasher.encode_checked([vocabulary.normalise(t) for t in anchor_texts(words, state.learner)])))
-    reports = Bags.of([c.bag for c in state.corrections])
+    reports = Bags.of_sorted([c.bag for c in state.corrections])
     p = np.clip(np.array([c.probability for c in state.corrections]), 1e-7, 1 - 1e-7)
     y = np.array([c.label == labels[1] for c in state.corrections])
     weights = fit(reports, np.log(p) - np.log1p(-p), y, anchors, state.learner)
@@ -268,7 +279,7 @@ def model_of(state: PersonalState, labels: tuple[str, str], threshold: float) ->
     assert state.weights is not None
     spam = np.array([c.label == labels[1] for c in state.corrections], dtype=bool)
     t = min(max(threshold, 1e-7), 1 - 1e-7)
-    return PersonalModel(state.learner, state.weights, Bags.of([c.bag for c in state.corrections]), spam, float(np.log(t) - np.log1p(-t)))
+    return PersonalModel(state.learner, state.weights, Bags.of_sorted([c.bag for c in state.corrections]), spam, float(np.log(t) - np.log1p(-t)))
 
 
 def _hasher(vocabulary: Vocabulary) -> NgramHasher:
@@ -291,8 +302,8 @@ class Personal:
     Reading never writes, except a refreshed fit; every write holds the folder's lock and is atomic."""
 
     def __init__(self, folder: str | os.PathLike[str]) -> None:
-        self.folder = Path(folder)
-        read_state(self.folder)  # the folder exists, and its state (if any) is readable
+        self.folder = Path(folder).expanduser()
+        check_folder(self.folder)
 
     @property
     def corrections(self) -> tuple[Correction, ...]:
@@ -336,7 +347,7 @@ class Personal:
             for item in reports:
                 message = hashlib.sha256(bytes.fromhex(state.salt) + item.normalised.encode("utf-8", "surrogatepass")).hexdigest()
                 corrections = [c for c in corrections if c.message != message]
-                corrections.append(Correction(next_id, item.label, now(), message, np.unique(item.bag[item.bag > 0]), round(float(item.probability), 7), serial))
+                corrections.append(Correction(next_id, item.label, now(), message, np.unique(item.bag[item.bag > 0]).astype(np.int64), round(float(item.probability), 7), serial))
                 next_id += 1
             state = replace(state, corrections=tuple(corrections[-MAX_CORRECTIONS:]), next_id=next_id)
             state = refit(state, vocabulary, vocabulary_sha256, labels)

@@ -64,6 +64,13 @@ class Bags:
         indptr[1:] = np.cumsum([len(row) for row in distinct])
         return cls(indptr, np.concatenate(distinct) if distinct else np.zeros(0, dtype=np.int64))
 
+    @classmethod
+    def of_sorted(cls, rows: Sequence[np.ndarray]) -> Bags:
+        """From rows already distinct, sorted and without padding (a personal state's own): no sorting again."""
+        indptr = np.zeros(len(rows) + 1, dtype=np.int64)
+        indptr[1:] = np.cumsum([len(row) for row in rows])
+        return cls(indptr, np.concatenate(rows).astype(np.int64, copy=False) if len(rows) else np.zeros(0, dtype=np.int64))
+
     def __len__(self) -> int:
         return len(self.indptr) - 1
 
@@ -203,10 +210,12 @@ class NearIndex:
 
     @classmethod
     def of(cls, memory: Bags) -> NearIndex:
-        order = np.argsort(memory.ids, kind="stable")
-        keys, starts = np.unique(memory.ids[order], return_index=True)
+        small = len(memory.ids) and memory.ids.max() < 2**15  # a radix sort then: a default bag's ids are below 8,193
+        order = np.argsort(memory.ids.astype(np.int16) if small else memory.ids, kind="stable")
+        ordered = memory.ids[order]
+        starts = np.flatnonzero(np.diff(ordered, prepend=-1)) if len(ordered) else np.zeros(0, dtype=np.int64)
         owner = np.repeat(np.arange(len(memory)), memory.sizes)
-        return cls(keys, np.append(starts, len(order)), owner[order], memory.sizes)
+        return cls(ordered[starts], np.append(starts, len(order)), owner[order], memory.sizes)
 
     def jaccard(self, bags: Bags) -> np.ndarray:
         """(len(bags), remembered bags): the Jaccard similarity of each bag with each remembered one."""
