@@ -149,9 +149,10 @@ def _report(args: argparse.Namespace) -> int:
     if classifier.personal_note:
         console.info(f"  note: {classifier.personal_note}")
     after = classifier.classify(texts)
-    for correction, text, old, new, new_label in zip(made, texts, before, after.probabilities, after.labels, strict=True):
+    ids = [f"#{c.id}" for c in made] if len(made) == len(texts) else ["#"] * len(texts)  # a message given twice is one correction
+    for number, text, old, new, new_label in zip(ids, texts, before, after.probabilities, after.labels, strict=True):
         shown = text if len(text) <= 60 else text[:57] + "..."
-        print(f"#{correction.id} {label}: {old:.3f} -> {new:.3f} ({new_label})  {shown}")
+        print(f"{number} {label}: {old:.3f} -> {new:.3f} ({new_label})  {shown}")
     console.step(f"{len(made)} correction{'s' if len(made) != 1 else ''} recorded in {args.personal} ({len(classifier.personal.corrections) if classifier.personal else 0} in all)")
     if args.save_text:
         _append_labelled(Path(args.save_text), texts, label)

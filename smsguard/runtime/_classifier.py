@@ -331,12 +331,12 @@ def _reported(loaded: _Loaded, personal: Personal, texts: list[str], labels: lis
     vocabulary = bundle.vocabulary
     ids = vocabulary.encode_checked(texts)
     probabilities = loaded.session.run(ids)  # the model's own, before any correction
-    bags = (PersonalModel.bags_of(vocabulary, texts, ids))
+    bags = PersonalModel.bags_of(vocabulary, texts, ids)
     reports = [Report(vocabulary.normalise(t), bag, label, float(p)) for t, bag, label, p in zip(texts, bags, labels, probabilities, strict=True)]
     vocabulary_sha256 = bundle.files[bundle.manifest.vocabulary].sha256
-    state, note = personal.report(reports, vocabulary, vocabulary_sha256, bundle.labels, bundle.manifest.serial)
+    _, note, made = personal.report(reports, vocabulary, vocabulary_sha256, bundle.labels, bundle.manifest.serial)
     new = _with_personal(replace(loaded, personal=None, personal_note=""), personal)
-    return replace(new, personal_note=note or new.personal_note), list(state.corrections[-len(reports) :])
+    return replace(new, personal_note=note or new.personal_note), made
 
 
 def _decision(bundle: Bundle, session: Session) -> Decision:

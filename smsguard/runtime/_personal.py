@@ -330,9 +330,10 @@ class Personal:
             if current is not None and [c.id for c in current.corrections] == [c.id for c in fitted.corrections] and current.salt == fitted.salt:
                 write_state(self.folder, fitted)
 
-    def report(self, reports: Sequence[Report], vocabulary: Vocabulary, vocabulary_sha256: str, labels: tuple[str, str], serial: int) -> tuple[PersonalState, str]:
-        """Remember `reports` (a repeat of a remembered message replaces it), refit, write; the new state, and "" or
-        the message saying an earlier state that did not fit this bundle was set aside."""
+    def report(self, reports: Sequence[Report], vocabulary: Vocabulary, vocabulary_sha256: str, labels: tuple[str, str],
+               serial: int) -> tuple[PersonalState, str, list[Correction]]:
+        """Remember `reports` (a repeat of a remembered message replaces it), refit, write; the new state, "" or the
+        message saying an earlier state that did not fit this bundle was set aside, and the corrections made."""
         spec = BagSpec.of(vocabulary)
         note = ""
         with locked(self.folder):
@@ -349,10 +350,11 @@ class Personal:
                 corrections = [c for c in corrections if c.message != message]
                 corrections.append(Correction(next_id, item.label, now(), message, np.unique(item.bag[item.bag > 0]).astype(np.int64), round(float(item.probability), 7), serial))
                 next_id += 1
+            first = state.next_id
             state = replace(state, corrections=tuple(corrections[-MAX_CORRECTIONS:]), next_id=next_id)
             state = refit(state, vocabulary, vocabulary_sha256, labels)
             write_state(self.folder, state)
-        return state, note
+        return state, note, [c for c in state.corrections if c.id >= first]
 
     def undo(self, ids: Sequence[int]) -> list[Correction]:
         """Forget these corrections (the weights are fitted again at the next load); the ones forgotten."""
