@@ -36,20 +36,9 @@ def train(config: TrainConfig, out: Path, force: bool = False) -> TrainResult:
     """Train, evaluate on the held-out parts, and write the run folder whole (or not at all)."""
     out = Path(out)
     check_target(out, force, "run folder")
-    paths = [locate_data(path) for path in config.data] or [locate_data(None)]
-    full = load_sources(paths, config.text_column, config.label_column)
-    dataset, dropped = deduplicate(full)
-    console.step(
-        f"Loaded {len(full):,} messages ({int(full.labels.sum()):,} spam) from {', '.join(map(str, paths))}; "
-        f"dropped {dropped:,} exact duplicate texts, {len(dataset):,} left"
-        + (" (" + ", ".join(f"{f.name}: {int((dataset.sources == k).sum()):,}" for k, f in enumerate(dataset.files)) + ")" if len(paths) > 1 else "")
-    )
-    split = make_split(dataset, config.seed, config.test_size, config.validation_size, config.split)
+    dataset, dropped, split = _data_and_split(config)
     texts = np.asarray(dataset.texts, dtype=object)
     parts = {name: getattr(split, name) for name in ("train", "validation", "test")}
-    console.step(
-        f"Split ({config.split}, seed {config.seed}): " + ", ".join(f"{name} {len(p):,}" for name, p in parts.items())
-    )
 
     vocabulary = fit_vocabulary(config, texts[split.train].tolist())
     x = {name: vocabulary.encode(texts[p].tolist()) for name, p in parts.items()}
@@ -96,6 +85,22 @@ def train(config: TrainConfig, out: Path, force: bool = False) -> TrainResult:
     console.info("\n" + metrics_table({"validation": metrics["validation"], "test": metrics["test"]} | {f"test: {name}": m for name, m in by_source.items()}))
     console.step(f"Trained in {seconds:.1f} s; run written to {out}")
     return TrainResult(out, threshold, metrics["validation"], metrics["test"])
+
+
+def _data_and_split(config: TrainConfig) -> tuple[Dataset, int, Split]:
+    """The data files, read in order with exact duplicates dropped, and the run's split (what it says on the console)."""
+    paths = [locate_data(path) for path in config.data] or [locate_data(None)]
+    full = load_sources(paths, config.text_column, config.label_column)
+    dataset, dropped = deduplicate(full)
+    per_file = ", ".join(f"{f.name}: {int((dataset.sources == k).sum()):,}" for k, f in enumerate(dataset.files))
+    console.step(
+        f"Loaded {len(full):,} messages ({int(full.labels.sum()):,} spam) from {', '.join(map(str, paths))}; "
+        f"dropped {dropped:,} exact duplicate texts, {len(dataset):,} left" + (f" ({per_file})" if len(paths) > 1 else "")
+    )
+    split = make_split(dataset, config.seed, config.test_size, config.validation_size, config.split)
+    sizes = ", ".join(f"{name} {len(getattr(split, name)):,}" for name in ("train", "validation", "test"))
+    console.step(f"Split ({config.split}, seed {config.seed}): {sizes}")
+    return dataset, dropped, split
 
 
 def _metrics_by_source(dataset: Dataset, split: Split, labels: np.ndarray, proba: np.ndarray, threshold: float) -> dict[str, Metrics]:
