@@ -179,9 +179,12 @@ class PersonalModel:
         return list(_hasher(vocabulary).encode_checked([vocabulary.normalise(t) for t in texts]))
 
     def adjust(self, probabilities: np.ndarray, bags: Bags) -> np.ndarray:
-        """The model's probabilities with the layer applied (float32, as every model outputs)."""
+        """The model's probabilities with the layer applied (float32, as every model outputs); a message the layer does
+        not move keeps its probability bit for bit."""
         p = np.clip(probabilities.astype(np.float64), 1e-7, 1 - 1e-7)
-        z = np.log(p) - np.log1p(-p) + self.weights.shift(bags, self.learner)
+        shift = self.weights.shift(bags, self.learner)
+        z = np.log(p) - np.log1p(-p) + shift
+        moved = shift != 0
         if len(self.memory):
             similarity = self.index.jaccard(bags)
             closest = similarity.shape[1] - 1 - np.argmax(similarity[:, ::-1], axis=1)  # the latest of equals
@@ -190,7 +193,10 @@ class PersonalModel:
             spam = self.spam[closest]
             z = np.where(near & spam, np.maximum(z, self.threshold_logit + margin), z)
             z = np.where(near & ~spam, np.minimum(z, self.threshold_logit - margin), z)
-        return (1.0 / (1.0 + np.exp(-z))).astype(np.float32)
+            moved |= near
+        out = np.array(probabilities, dtype=np.float32)
+        out[moved] = 1.0 / (1.0 + np.exp(-z[moved]))
+        return out
 
 
 def check_folder(folder: Path) -> None:
