@@ -84,8 +84,7 @@ class BagSpec:
 
     @classmethod
     def of(cls, vocabulary: Vocabulary) -> BagSpec:
-        text = vocabulary.text
-        digest = hashlib.sha256(json.dumps(text.to_dict(), sort_keys=True).encode()).hexdigest() if text is not None else ""
+        digest = vocabulary.text.sha256 if vocabulary.text is not None else ""
         return cls(vocabulary.ngrams.config if vocabulary.ngrams is not None else NgramConfig(), digest)
 
     def to_dict(self) -> dict[str, Any]:
@@ -321,6 +320,8 @@ class Personal:
         state = read_state(self.folder)
         if state is None or not state.corrections:
             return None, ""
+        if state.weights is not None and state.fitted_for == fit_digest(state, vocabulary_sha256):  # fitted for this very vocabulary
+            return model_of(state, labels, threshold), ""
         spec = BagSpec.of(vocabulary)
         if state.bag != spec:
             return None, warn_set_aside(self.folder, state, spec)

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import bisect
 import functools
+import hashlib
+import json
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
@@ -346,6 +348,11 @@ class TextSpec:
 
     def normalise(self, text: str) -> str:
         return text if self.normaliser is None else self.normaliser(text)
+
+    @functools.cached_property
+    def sha256(self) -> str:
+        """SHA-256 of the section as JSON with sorted keys: names the tables (a personal state records which it was made with)."""
+        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()
 
     @classmethod
     def of_this_python(cls, normalise: bool) -> TextSpec:
