@@ -15,6 +15,7 @@ less); a single report on messages with another number or name (near-duplicates)
 unrelated messages; the state's size and the extra time to load a bundle with it.
 
     python benchmarks/personal.py --bundle B --run R --campaign-bundle CB --campaign-run CR [--data PATH] [--seeds 0 1 2]
+    python benchmarks/personal.py --bundle B --run R --campaign-bundle CB --campaign-run CR --render benchmarks/results/personal.json
 
 Writes benchmarks/results/personal.{json,md,png}.
 """
@@ -22,6 +23,7 @@ Writes benchmarks/results/personal.{json,md,png}.
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import platform
@@ -171,22 +173,27 @@ def plot(streams: dict, path: Path) -> None:
 
     figure, axes = plt.subplots(1, len(streams), figsize=(6.5 * len(streams), 4.5), squeeze=False)
     for axis, (name, result) in zip(axes[0], streams.items(), strict=True):
+        uci = axis.twinx()
         for k, run in enumerate(result["runs"].values()):
             records = run["records"]
             x = [r["reports"] for r in records]
             for key, colour, label in (("caught", "tab:red", "spam caught, rest of stream"), ("caught_shipped", "tab:red", "  without corrections"),
-                                       ("flagged", "tab:blue", "ham flagged, rest of stream"), ("flagged_shipped", "tab:blue", "  without corrections"),
-                                       ("uci_flagged", "tab:green", "ham flagged, UCI test part")):
+                                       ("flagged", "tab:blue", "ham flagged, rest of stream"), ("flagged_shipped", "tab:blue", "  without corrections")):
                 axis.plot(x, [100 * r[key] for r in records], color=colour, linestyle=":" if key.endswith("shipped") else "-", alpha=0.8,
                           label=label if k == 0 else None)
-            point = result["at_10_percent"][list(result["runs"])[k]]
+            for key, style, label in (("uci_flagged", "-", "ham flagged, UCI test part (right axis)"), ("uci_flagged_shipped", ":", "  without corrections")):
+                uci.plot(x, [100 * r[key] for r in records], color="tab:green", linestyle=style, alpha=0.8, label=label if k == 0 else None)
+            point = list(result["at_10_percent"].values())[k]
             if point:
                 axis.axvline(point["reports"], color="grey", linewidth=0.6)
         axis.set_title(f"{name}: {result['messages']} messages, {result['spam']} spam")
         axis.set_xlabel("reports (every mistake the user saw)")
         axis.set_ylabel("%")
         axis.set_ylim(0, 100)
-        axis.legend(fontsize=8)
+        uci.set_ylim(0, 1)
+        uci.set_ylabel("% of UCI test ham flagged", color="tab:green")
+        axis.legend(fontsize=8, loc="upper left")
+        uci.legend(fontsize=8, loc="lower right")
     figure.tight_layout()
     figure.savefig(path, dpi=110)
 
@@ -271,7 +278,14 @@ def main() -> int:
     parser.add_argument("--backend", default="native")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--out", default=str(RESULTS))
+    parser.add_argument("--render", metavar="JSON", help="only write the table and the plot again from a results file this script wrote")
     args = parser.parse_args()
+    if args.render:
+        result = json.loads(Path(args.render).read_text())
+        Path(args.out).mkdir(parents=True, exist_ok=True)
+        plot(result["streams"], Path(args.out) / "personal.png")
+        write_results(Path(args.out), "personal", result, table(result), "rendered again")
+        return 0
     started, load_before = time.perf_counter(), _load()
     ood = load_ood(OOD_SET)
     ood_texts, ood_labels = list(ood.texts), np.asarray(ood.labels)
