@@ -2,10 +2,11 @@
 one per `Family`: training adds obfuscated copies of its messages (`smsguard.train._augment`) and
 benchmarks/evasion.py scores obfuscated test messages. docs/explanation/evasion.md says where each comes from.
 
-`rate` is the share of the eligible characters or words a family changes (about a third in the issue's table):
-a character family draws each eligible character with probability `rate`, a word family each eligible word,
-and a sentence family adds benign text of about `rate` times the message's words. Rate 0 returns the text
-unchanged. The functions draw from `rng` (numpy's `Generator`) and nothing else, so a seed fixes the output.
+`rate` is the share of the eligible words a family changes (about a third in the issue's table): each word it
+applies to is drawn with probability `rate`; a character family then changes one character of the word (a
+look-alike, a digit, an invisible character; about half of them for homoglyphs and case; all of them for
+full-width forms), a word family the whole word; a sentence family adds benign text of about `rate` times the
+message's words. Rate 0 returns the text unchanged. The functions draw from `rng` (numpy's `Generator`) and nothing else, so a seed fixes the output.
 
 The word lists behind the word- and sentence-level families (misspellings and synonyms, benign sentences, chatty
 openers and closers) come in two disjoint halves: training copies draw from one (`Use.TRAINING`), the
@@ -186,21 +187,6 @@ def _pick(rng: np.random.Generator, options: Sequence[str] | str) -> str:
     return options[int(rng.integers(len(options)))]
 
 
-def _by_character(text: str, rng: np.random.Generator, rate: float, eligible: Callable[[str], bool], change: Callable[[str, np.random.Generator], str]) -> str:
-    """`rate` of the `eligible` characters replaced by `change`."""
-    chars = list(text)
-    where = [i for i, c in enumerate(text) if eligible(c)]
-    for i, chosen in zip(where, _draw(rng, len(where), rate), strict=True):
-        if chosen:
-            chars[i] = change(text[i], rng)
-    return "".join(chars)
-
-
-def _by_table(text: str, rng: np.random.Generator, rate: float, table: dict[str, str]) -> str:
-    """`rate` of the characters `table` has replacements for, each replaced by one of them."""
-    return _by_character(text, rng, rate, table.__contains__, lambda c, rng: _pick(rng, table[c]))
-
-
 def _split_core(token: str) -> tuple[str, str, str]:
     """A token as (leading punctuation, its core: the letters and digits from the first to the last, trailing punctuation)."""
     start, end = 0, len(token)
@@ -224,57 +210,87 @@ def _by_word(text: str, rng: np.random.Generator, rate: float, eligible: Callabl
     return "".join(tokens)
 
 
-# ---- character level -------------------------------------------------------------------------------------
+# ---- character level: in each word drawn, one character changed (or about half of them, or all) -------------
+def _in_one_place(text: str, rng: np.random.Generator, rate: float, eligible: Callable[[str], bool], change: Callable[[str, np.random.Generator], str]) -> str:
+    """`rate` of the words with an `eligible` character get one of those characters, drawn at random, changed."""
+
+    def changed(core: str, rng: np.random.Generator) -> str:
+        where = [i for i, c in enumerate(core) if eligible(c)]
+        i = where[int(rng.integers(len(where)))]
+        return core[:i] + change(core[i], rng) + core[i + 1 :]
+
+    return _by_word(text, rng, rate, lambda core: any(map(eligible, core)), changed)
+
+
+def _in_many_places(text: str, rng: np.random.Generator, rate: float, eligible: Callable[[str], bool], change: Callable[[str, np.random.Generator], str]) -> str:
+    """`rate` of the words with an `eligible` character get each of those characters changed with probability
+    1/2, at least one."""
+
+    def changed(core: str, rng: np.random.Generator) -> str:
+        where = [i for i, c in enumerate(core) if eligible(c)]
+        chosen = rng.random(len(where)) < 0.5
+        chosen[int(rng.integers(len(where)))] = True
+        chars = list(core)
+        for i in np.asarray(where)[chosen]:
+            chars[i] = change(core[i], rng)
+        return "".join(chars)
+
+    return _by_word(text, rng, rate, lambda core: any(map(eligible, core)), changed)
+
+
+def _from(table: dict[str, str]) -> Callable[[str, np.random.Generator], str]:
+    return lambda c, rng: _pick(rng, table[c])
+
+
 def lookalikes(text: str, rng: np.random.Generator, rate: float) -> str:
-    """Latin letters replaced by Cyrillic or Greek look-alikes: `FREE` -> `FR\u0415E`."""
-    return _by_table(text, rng, rate, CYRILLIC_GREEK)
+    """One Latin letter of a word replaced by a Cyrillic or Greek look-alike: `FREE` -> `FR\u0415E`."""
+    return _in_one_place(text, rng, rate, CYRILLIC_GREEK.__contains__, _from(CYRILLIC_GREEK))
 
 
 def homoglyphs(text: str, rng: np.random.Generator, rate: float) -> str:
-    """Latin letters replaced by look-alikes drawn from several scripts and forms: Cyrillic, Greek, Armenian,
-    Cherokee, small capitals, mathematical bold and monospace, circled letters; mixed within a word."""
-    return _by_table(text, rng, rate, HOMOGLYPHS)
+    """About half the Latin letters of a word replaced by look-alikes drawn from several scripts and forms:
+    Cyrillic, Greek, Armenian, Cherokee, small capitals, mathematical bold and monospace, circled letters."""
+    return _in_many_places(text, rng, rate, HOMOGLYPHS.__contains__, _from(HOMOGLYPHS))
 
 
 def zero_width(text: str, rng: np.random.Generator, rate: float) -> str:
-    """An invisible format character inserted in the gap between two characters of a word."""
-    gaps = [i for i in range(1, len(text)) if not text[i - 1].isspace() and not text[i].isspace()]
-    out, last = [], 0
-    for i, chosen in zip(gaps, _draw(rng, len(gaps), rate), strict=True):
-        if chosen:
-            out += [text[last:i], _pick(rng, INVISIBLES)]
-            last = i
-    return "".join([*out, text[last:]])
+    """An invisible format character inserted inside a word of 2 or more letters and digits: `FR\u200bEE`."""
+
+    def changed(core: str, rng: np.random.Generator) -> str:
+        at = 1 + int(rng.integers(len(core) - 1))
+        return core[:at] + _pick(rng, INVISIBLES) + core[at:]
+
+    return _by_word(text, rng, rate, lambda core: len(core) >= 2, changed)
 
 
 def digits(text: str, rng: np.random.Generator, rate: float) -> str:
-    """Letters replaced by the digits that look like them: `FREE` -> `FR3E`."""
-    return _by_table(text, rng, rate, DIGITS)
+    """One letter of a word replaced by the digit that looks like it: `FREE` -> `FR3E`."""
+    return _in_one_place(text, rng, rate, DIGITS.__contains__, _from(DIGITS))
 
 
 def symbols(text: str, rng: np.random.Generator, rate: float) -> str:
-    """Letters replaced by symbols that look like them: `cash` -> `c@$h`."""
-    return _by_table(text, rng, rate, SYMBOLS)
+    """One letter of a word replaced by a symbol that looks like it: `cash` -> `c@sh`."""
+    return _in_one_place(text, rng, rate, SYMBOLS.__contains__, _from(SYMBOLS))
 
 
 def full_width(text: str, rng: np.random.Generator, rate: float) -> str:
-    """Printable ASCII characters (not the space) replaced by their full-width forms: `A` -> U+FF21."""
-    return _by_character(text, rng, rate, lambda c: "!" <= c <= "~", lambda c, rng: chr(ord(c) + 0xFEE0))
+    """A whole word in full-width forms, as a full-width keyboard types it: `FREE` -> U+FF26 U+FF32 U+FF25 U+FF25."""
+    return _by_word(text, rng, rate, lambda core: core.isascii(), lambda core, rng: "".join(chr(ord(c) + 0xFEE0) for c in core))
 
 
 def accents(text: str, rng: np.random.Generator, rate: float) -> str:
-    """Letters given an accent: half the time a precomposed letter (`\u00e9`), half the time the letter and a
-    combining mark (`e` U+0301), which looks the same and is another string."""
+    """One letter of a word given an accent: half the time a precomposed letter (`\u00e9`), half the time the
+    letter and a combining mark (`e` U+0301), which looks the same and is another string."""
 
     def change(c: str, rng: np.random.Generator) -> str:
         return _pick(rng, ACCENTED[c]) if rng.random() < 0.5 else c + _pick(rng, COMBINING)
 
-    return _by_character(text, rng, rate, ACCENTED.__contains__, change)
+    return _in_one_place(text, rng, rate, ACCENTED.__contains__, change)
 
 
 def case(text: str, rng: np.random.Generator, rate: float) -> str:
-    """ASCII letters with their case flipped: `free` -> `fReE`."""
-    return _by_character(text, rng, rate, lambda c: c.isascii() and c.isalpha(), lambda c, rng: c.swapcase())
+    """About half the ASCII letters of a word with their case flipped: `free` -> `fReE`."""
+    return _in_many_places(text, rng, rate, lambda c: c.isascii() and c.isalpha(), lambda c, rng: c.swapcase())
 
 
 def typos(text: str, rng: np.random.Generator, rate: float) -> str:
