@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: demo test lint bench accuracy ood search scoring web mediapipe serve-web clean
+.PHONY: demo test check lint bench accuracy ood search scoring web mediapipe serve-web clean
 
 demo: $(STAMP)  ## train -> export -> verify -> bench -> two sample predictions, into smsguard-demo/
 	$(VENV)/bin/smsguard demo
@@ -11,9 +11,13 @@ demo: $(STAMP)  ## train -> export -> verify -> bench -> two sample predictions,
 test: lint $(STAMP) web/node_modules  ## lint, types, then the whole test suite (CI runs this)
 	$(VENV)/bin/python -m pytest
 
-lint: $(STAMP)  ## ruff (rules and reasons in pyproject.toml) and mypy on the package
-	$(VENV)/bin/ruff check smsguard tests benchmarks
+check: lint  ## the fast tier: lint, types, layers, then every test that neither trains, exports, starts an engine nor imports TensorFlow (under 2 minutes)
+	$(VENV)/bin/python -m pytest -m "not slow" -q
+
+lint: $(STAMP)  ## ruff (rules and reasons in pyproject.toml), mypy on the package, and the layers (import-linter contracts in pyproject.toml)
+	$(VENV)/bin/ruff check smsguard tests benchmarks tools
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 bench: $(STAMP)  ## the performance suite behind the README tables, into benchmarks/results/
 	$(VENV)/bin/python benchmarks/performance.py

@@ -145,8 +145,8 @@ def recall_at_ham_rate(labels, scores, rate: float = HAM_RATE) -> float:
 
 def _keras_scores(run_dir: Path, texts: list[str]) -> np.ndarray:
     """A run's Keras model on `texts`, through its own vocabulary."""
+    from smsguard._files import read_json
     from smsguard.runtime import Vocabulary
-    from smsguard.runtime.bundle import read_json
     from smsguard.train._model import load_model
 
     vocabulary = Vocabulary.from_dict(read_json(run_dir / "vocab.json", "vocabulary"))

@@ -117,11 +117,11 @@ def combinations(labels: np.ndarray, words: np.ndarray, ngrams: np.ndarray, seed
 
 def run_seed(preset: str, overrides: dict, seed: int, data: str | None, runs: Path) -> dict[str, dict]:
     """Each combination's test figures on one seed."""
+    from smsguard._files import read_json
     from smsguard.runtime import Vocabulary
-    from smsguard.runtime.bundle import read_json
     from smsguard.train import TrainConfig, deduplicate, evaluate, load_messages, locate_data, split_dataset, threshold_for_ham_fpr
     from smsguard.train._model import NGRAMS, WORDS, load_model
-    from smsguard.train._trainer import OUT_OF_FOLD_NAME
+    from smsguard.train._run_folder import OUT_OF_FOLD_NAME
 
     config = TrainConfig.from_preset(preset, **(overrides | {"seed": seed, "data": data}))
     run_dir = trained_run(config, runs, needs=(OUT_OF_FOLD_NAME,))

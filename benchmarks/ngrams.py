@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from smsguard.runtime import NgramHasher, Vocabulary
-from smsguard.runtime._lstm_native import NOT_BUILT, available
+from smsguard.runtime._native import NOT_BUILT, available
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "SMSSpamCollection"
 MESSAGES = 4096  # a pass: two batches of 2048, or 4096 calls of one

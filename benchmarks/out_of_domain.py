@@ -113,9 +113,10 @@ def main() -> int:
 
 def run_seed(preset: str, seed: int, data: str | None, ood: OodSet) -> dict[str, dict]:
     """Every system's figures on the out-of-domain set (and on the seed's UCI test part): name -> entry."""
+    from smsguard._files import read_json
     from smsguard.export import ExportConfig, export
     from smsguard.runtime import Bundle, Classifier, Vocabulary
-    from smsguard.runtime.bundle import ModelFormat, read_json
+    from smsguard.runtime.bundle import ModelFormat
     from smsguard.train import TrainConfig, deduplicate, evaluate, load_messages, locate_data, split_dataset, train
     from smsguard.train._model import load_model
 

@@ -125,7 +125,7 @@ import importlib.metadata as m, json, platform, sys
 from smsguard.runtime import Classifier
 print(f"* Python {platform.python_version()} on {platform.machine()} ({platform.libc_ver()[0]} {platform.libc_ver()[1]}): "
       + ", ".join(f"{d} {m.version(d)}" for d in ("numpy", "ai-edge-litert", "onnxruntime")), file=sys.stderr)
-from smsguard.runtime._lstm_native import best_isa
+from smsguard.runtime._native import best_isa
 print(f"* native kernel: {best_isa() or 'not built'}", file=sys.stderr)
 texts = ["WINNER!! Claim your £900 prize now, call 09061701461", "Are we still on for dinner tonight?"]
 for backend in ("litert", "onnxruntime", "native"):

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
-from smsguard.runtime import SmsguardError
+from smsguard._errors import SmsguardError
 
 _PARTIAL = ".partial-"  # `.NAME.partial-PID`: the folder being built
 _OLD = ".old-"  # `.NAME.old-PID`: the earlier folder, moved aside for the moment of the swap
@@ -37,8 +37,15 @@ def write_atomic(path: Path, content: bytes) -> None:
         raise
 
 
-def write_json(path: Path, data: Any) -> None:
-    write_atomic(path, (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
+def write_json(path: Path, data: Any, compact: bool = False) -> None:
+    """UTF-8 JSON, indented for people to read, or `compact` (a vocabulary's tables: half the bytes on a device).
+    A text holding a lone surrogate, which UTF-8 cannot carry, is written with JSON's \\u escapes instead."""
+    layout: dict[str, Any] = {"separators": (",", ":")} if compact else {"indent": 2}
+    try:
+        encoded = json.dumps(data, ensure_ascii=False, **layout).encode("utf-8")
+    except UnicodeEncodeError:
+        encoded = json.dumps(data, ensure_ascii=True, **layout).encode("ascii")
+    write_atomic(path, encoded + b"\n")
 
 
 @contextlib.contextmanager

@@ -20,9 +20,9 @@ import numpy as np
 
 from smsguard import __version__
 from smsguard import _console as console
+from smsguard._files import sha256_of
 from smsguard._staging import write_atomic, write_json
-from smsguard.runtime import Bundle, Classifier, ConfigError, SmsguardError, installed_backends, open_session
-from smsguard.runtime.bundle import sha256_of
+from smsguard.runtime import Bundle, Classifier, ConfigError, SmsguardError, installed_backends, native_kernel, open_session
 
 
 @dataclass(frozen=True)
@@ -80,10 +80,9 @@ def run_benchmark(bundle_dir: Path, config: BenchConfig) -> dict:
     message = config.message if config.message is not None else _median_message(bundle)
     tokens = int(np.count_nonzero(bundle.vocabulary.encode([message])))
     console.step(f"Benchmarking {bundle_dir}: one message of {len(message)} characters ({tokens} tokens), {config.runs} runs after {config.warmup} warm-up")
-    from smsguard.runtime._lstm_native import NOT_BUILT, available
-
-    if not available():
-        console.info(f"  note: {NOT_BUILT}")
+    kernel = native_kernel()
+    if not kernel.available:
+        console.info(f"  note: {kernel.problem}")
     timings, throughputs = [], []
     for entry in bundle.models.values():
         for info in installed_backends():
@@ -245,7 +244,7 @@ def _keras_timing(bundle: Bundle, config: BenchConfig, message: str) -> Timing |
         import keras
         import tensorflow as tf
 
-        from smsguard.train._model import load_model
+        from smsguard.train import load_model
     except ImportError:
         console.info("  (Keras not timed: TensorFlow is not installed; pip install 'smsguard[train]')")
         return None

@@ -25,7 +25,7 @@ from smsguard import _console as console
 from smsguard._columns import TEXT_COLUMNS
 from smsguard._staging import staged_file
 from smsguard.runtime import BACKENDS, ConfigError, SmsguardError
-from smsguard.runtime.bundle import ModelFormat, TextEnum
+from smsguard.runtime.bundle import ModelFormat
 
 BACKEND_CHOICES = ("auto", *(b.name for b in BACKENDS))
 
@@ -72,8 +72,7 @@ def _terminate(signum, frame) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from smsguard.train import TrainConfig, train
-    from smsguard.train._config import DEFAULT_PRESET
+    from smsguard.train import DEFAULT_PRESET, TrainConfig, train
 
     given = _given(TrainConfig, args)
     train(TrainConfig.from_preset(given.pop("preset", DEFAULT_PRESET), **given), Path(args.out), force=args.force)
@@ -91,12 +90,12 @@ def _predict(args: argparse.Namespace) -> int:
     from smsguard.runtime import Classifier
 
     texts = _texts(args)
-    classifier = Classifier.load(args.bundle, backend=args.backend, model=args.model, trusted_keys=args.trusted_key, min_serial=args.min_serial)
+    classifier = Classifier.load(args.bundle, backend=args.backend, model=args.model, trusted_keys=args.trusted_key, min_serial=args.min_serial).snapshot()
     count = 0
     with staged_file(Path(args.output)) if args.output else contextlib.nullcontext(sys.stdout) as out:
         for batch, probabilities in classifier.iter_chunks(texts):
-            for text, probability in zip(batch, probabilities, strict=True):
-                print(_prediction_line(classifier, text, probability), file=out)
+            for text, probability, label in zip(batch, probabilities, classifier.decision.labels_of(probabilities), strict=True):
+                print(_prediction_line(text, probability, label), file=out)
             count += len(batch)
             out.flush()
     if args.output:
@@ -104,9 +103,7 @@ def _predict(args: argparse.Namespace) -> int:
     return 0
 
 
-def _prediction_line(classifier: Any, text: str, probability: float) -> str:
-    negative, positive = classifier.bundle.labels
-    label = positive if probability >= classifier.threshold else negative
+def _prediction_line(text: str, probability: float, label: str) -> str:
     return json.dumps({"text": text, "probability": round(float(probability), 6), "label": label}, ensure_ascii=False)
 
 
@@ -147,7 +144,7 @@ def _sign(args: argparse.Namespace) -> int:
 
 def _verify_clients(bundle: Bundle) -> int:
     """The bundle's MediaPipe client models in MediaPipe's TextClassifier, when both are there; the number of problems."""
-    from smsguard.runtime._mediapipe_client import mediapipe_version, verify_clients
+    from smsguard.runtime.mediapipe import mediapipe_version, verify_clients
 
     if "mediapipe" not in bundle.manifest.clients:
         return 0
@@ -171,10 +168,11 @@ def _verify_clients(bundle: Bundle) -> int:
 
 def _say_if_native_is_missing(bundle: Bundle) -> None:
     """Once per command: the .npz models run in NumPy because the C kernel was not built at install."""
-    from smsguard.runtime._lstm_native import NOT_BUILT, available
+    from smsguard.runtime import native_kernel
 
-    if not available() and any(entry.format is ModelFormat.NPZ for entry in bundle.models.values()):
-        console.info(f"  note: {NOT_BUILT}")
+    kernel = native_kernel()
+    if not kernel.available and any(entry.format is ModelFormat.NPZ for entry in bundle.models.values()):
+        console.info(f"  note: {kernel.problem}")
 
 
 def _bench(args: argparse.Namespace) -> int:
@@ -202,8 +200,7 @@ def _demo(args: argparse.Namespace) -> int:
     from smsguard.bench import BenchConfig, run_benchmark
     from smsguard.export import ExportConfig, export
     from smsguard.runtime import Classifier, verify_bundle
-    from smsguard.runtime.bundle import RUN_MODEL_NAME
-    from smsguard.train import TrainConfig, train
+    from smsguard.train import RUN_MODEL_NAME, TrainConfig, train
 
     out = Path(args.out)
     run_dir, bundle_dir = out / "run", out / "bundle"
@@ -220,48 +217,20 @@ def _demo(args: argparse.Namespace) -> int:
     run_benchmark(bundle_dir, BenchConfig(keras_model=str(run_dir / RUN_MODEL_NAME), json=str(out / "bench.json"), markdown=str(out / "bench.md")))
     console.info("\n== 5/5 predict")
     classifier = Classifier.load(bundle_dir)
-    for text, probability in zip(SAMPLE_MESSAGES, classifier.predict_proba(SAMPLE_MESSAGES), strict=True):
-        print(_prediction_line(classifier, text, probability))
+    classified = classifier.classify(SAMPLE_MESSAGES)
+    for text, probability, label in zip(SAMPLE_MESSAGES, classified.probabilities, classified.labels, strict=True):
+        print(_prediction_line(text, probability, label))
     console.step(f"Done: run in {run_dir}, bundle in {bundle_dir}, benchmark in {out / 'bench.md'} (model {classifier.model.name}, backend {classifier.backend})")
     return 0
 
 
-class Engine(TextEnum):
-    """Where `smsguard score` runs: this process, a Spark session on this machine, or a Dask LocalCluster."""
-
-    LOCAL = "local"
-    SPARK = "spark"
-    DASK = "dask"
-
-
-ENGINE_EXTRAS = {Engine.LOCAL: ("pyarrow", "score"), Engine.SPARK: ("pyspark", "spark"), Engine.DASK: ("distributed", "dask")}
-
-
 def _score(args: argparse.Namespace) -> int:
-    import importlib.util
+    from smsguard.score import InputFormat, ScoreConfig, engine_for, score_files
 
-    engine = Engine(args.engine)
-    for module, extra in {ENGINE_EXTRAS[Engine.LOCAL], ENGINE_EXTRAS[engine]}:
-        if importlib.util.find_spec(module) is None:
-            msg = f"--engine {engine.value} needs {module}: pip install 'smsguard[{extra}]'"
-            raise SmsguardError(msg)
-    from smsguard.score import InputFormat, ScoreConfig
-
+    engine = engine_for(args.engine, master=args.master, workers=args.workers)  # what it needs is installed, or one line says what to install
     config = ScoreConfig(text_column=args.text_column, id_column=args.id_column, out_col=args.out_col, backend=args.backend,
                          model=args.model, input_format=InputFormat(args.input_format), batch_rows=args.batch_rows)
-    if engine is Engine.SPARK:
-        from smsguard.spark import score_files as spark_score_files
-
-        summary = spark_score_files(args.bundle, args.input, args.output, config, force=args.force, master=args.master)
-    elif engine is Engine.DASK:
-        from smsguard.dask import score_files as dask_score_files
-
-        summary = dask_score_files(args.bundle, args.input, args.output, config, force=args.force, workers=args.workers)
-    else:
-        from smsguard.score import score_files
-
-        summary = score_files(args.bundle, args.input, args.output, config, force=args.force)
-        console.step(f"{summary.rows:,} rows scored ({summary.errors:,} with an error) into {args.output}")
+    summary = score_files(args.bundle, args.input, args.output, config, force=args.force, engine=engine)
     if summary.errors and summary.error_ids:
         console.info(f"  rows with an error ({args.id_column}): {', '.join(map(str, summary.error_ids))}" + (" ..." if summary.errors > len(summary.error_ids) else ""))
     return 0
@@ -349,8 +318,8 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
 
     from smsguard.bench import BenchConfig  # light: no TensorFlow at import
-    from smsguard.export._config import ExportConfig
-    from smsguard.train._config import PRESETS, TrainConfig
+    from smsguard.export import ExportConfig
+    from smsguard.train import PRESETS, TrainConfig
 
     p = commands.add_parser("train", help="train the LSTM and evaluate it on held-out data")
     p.add_argument("--out", required=True, metavar="RUN_DIR", help="folder to write the run to")
@@ -411,7 +380,9 @@ def _add_score_command(commands: Any) -> None:
     p.add_argument("--bundle", required=True, metavar="DIR")
     p.add_argument("--input", required=True, metavar="PATH", help="a file, a folder or a glob of .parquet, .csv or .jsonl files")
     p.add_argument("--output", required=True, metavar="DIR", help="folder to write Parquet to, whole or not at all")
-    p.add_argument("--engine", default=Engine.LOCAL.value, choices=[e.value for e in Engine], help="where to run (default: local, this process)")
+    from smsguard.score import EngineName  # light: no pyarrow at import
+
+    p.add_argument("--engine", default=EngineName.LOCAL.value, choices=[e.value for e in EngineName], help="where to run (default: local, this process)")
     p.add_argument("--text-column", default="text", help="the column holding the messages (default: text)")
     p.add_argument("--id-column", help="a column identifying rows: must exist; rows with an error are listed by it")
     p.add_argument("--out-col", default="spam", metavar="PREFIX", help="prefix of the added columns: PREFIX_probability, _label, _error, _model, _manifest_sha256 (default: spam)")

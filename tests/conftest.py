@@ -1,4 +1,10 @@
-"""Shared fixtures: the real data set, and one real run and bundle trained and exported per session."""
+"""Shared fixtures: the real data set, one real run and bundle trained and exported per session, and the fast
+tier's tiny bundle (NumPy alone, `tiny.py`).
+
+Tiers: a test is slow when it is marked so, or when it uses a fixture that trains, exports, starts an engine
+or imports TensorFlow (`SLOW_FIXTURES`, followed through every fixture it depends on): its tier follows from
+what it uses, not from remembering a marker. `make check` runs the rest (`-m "not slow"`), and a fast test
+that imports TensorFlow fails, naming itself."""
 
 from __future__ import annotations
 
@@ -57,16 +63,60 @@ def pytest_configure(config: pytest.Config) -> None:
     socket.getaddrinfo = _guard(socket.getaddrinfo, lambda host, *a, **k: host)
 
 
+# Fixtures that make a test slow: what each costs.
+SLOW_FIXTURES = {
+    "run_dir": "trains a model",
+    "bundle_dir": "exports a bundle",
+    "demo_dir": "runs smsguard demo (trains and exports)",
+    "mediapipe_run": "trains a model",
+    "keras": "imports TensorFlow (tf_keras)",
+    "spark": "starts a Spark session",
+    "dask_client": "starts a Dask cluster",
+}
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Fast tests first, slow ones (training, export, subprocesses) last."""
+    """Mark every test slow that uses a slow fixture; then fast tests first, slow ones last."""
+    for item in items:
+        if set(getattr(item, "fixturenames", ())) & SLOW_FIXTURES.keys() and item.get_closest_marker("slow") is None:
+            item.add_marker(pytest.mark.slow)
     items.sort(key=lambda item: item.get_closest_marker("slow") is not None)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item: pytest.Item):
+    """A fast test must not import TensorFlow (it costs seconds and belongs to the slow tier)."""
+    before = "tensorflow" in sys.modules
+    yield
+    if not before and "tensorflow" in sys.modules and item.get_closest_marker("slow") is None:
+        pytest.fail(f"{item.nodeid} imported TensorFlow: mark it slow, or give it the tiny bundle instead of a trained one", pytrace=False)
 
 
 @pytest.fixture(scope="session")
 def data_path() -> Path:
     if not DATA.is_file():
-        pytest.fail(f"the SMS Spam Collection is expected at {DATA} (see ../shared/data/README.md)")
+        where = f"the SMS Spam Collection is expected at {DATA} (see ../shared/data/README.md)"
+        if IN_CI:
+            pytest.fail(where)
+        pytest.skip(where)
     return DATA
+
+
+@pytest.fixture(scope="session")
+def tiny_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The fast tier's bundle: a fused model of seeded weights, made with NumPy alone (`tiny.py`); read-only."""
+    from tiny import make_bundle
+
+    return make_bundle(tmp_path_factory.mktemp("tiny") / "bundle")
+
+
+@pytest.fixture
+def tiny_copy(tiny_bundle: Path, tmp_path: Path) -> Path:
+    """A copy of the tiny bundle that a test may change."""
+    copy = tmp_path / "tiny"
+    shutil.copytree(tiny_bundle, copy)
+    return copy
 
 
 @pytest.fixture(scope="session")

@@ -37,6 +37,14 @@ TUTORIAL_BEFORE_PRESETS = {
 ADDED_SINCE = {"dropout": 0.0, "recurrent_dropout": 0.0, "spam_weight": 1.0, "early_stopping_patience": 0, "lower": True, "threshold_folds": 0}
 ADDED_SINCE |= {"ngram_buckets": 0, "ngram_min_n": 2, "ngram_max_n": 5, "ngram_length": 512, "ngram_lower": True, "ngram_dim": 32, "ngram_scale": 30.0}
 ADDED_SINCE |= {"augment_copies": 0, "augment_rate": 0.33, "augment_families": "all"}
+ADDED_SINCE |= {"normalise": False}
+
+
+def test_a_run_recorded_before_the_normaliser_reads_back_without_one() -> None:
+    recorded = dataclasses.asdict(TrainConfig())
+    del recorded["normalise"]
+    assert TrainConfig.from_dict(recorded).normalise is False
+    assert TrainConfig().normalise is True
 
 
 def test_the_tutorial_preset_is_the_old_default() -> None:

@@ -24,7 +24,6 @@ from smsguard.train._evasion import (
     DIGITS,
     EMOJI,
     GOOD_SENTENCES,
-    HOMOGLYPHS,
     INVISIBLES,
     PUNCTUATION,
     SUBSTITUTES,

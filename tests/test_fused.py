@@ -87,8 +87,8 @@ def test_a_fused_run_records_both_branches_and_an_out_of_fold_threshold(fused_ru
 
 @pytest.mark.slow
 def test_the_fused_keras_model_is_the_mean_of_its_branches(fused_run: Path, uci_texts: list[str]) -> None:
+    from smsguard._files import read_json
     from smsguard.runtime import Vocabulary
-    from smsguard.runtime.bundle import read_json
     from smsguard.train._model import NGRAMS, WORDS, load_model
 
     vocabulary = Vocabulary.from_dict(read_json(fused_run / VOCAB_NAME, "vocabulary"))

@@ -16,8 +16,9 @@ from smsguard.export._primed import write_npz
 from smsguard.runtime import BackendError, NgramConfig, NgramHasher, Vocabulary
 from smsguard.runtime._backends import backend_info, open_session
 from smsguard.runtime._lstm import LstmWeights, proba
-from smsguard.runtime._lstm_native import NOT_BUILT, NativeArrays, available, best_isa
+from smsguard.runtime._lstm_native import NativeArrays
 from smsguard.runtime._lstm_native import proba as native_proba
+from smsguard.runtime._native import NOT_BUILT, available, best_isa
 from smsguard.runtime.bundle import BundleFile
 
 pytestmark = pytest.mark.skipif(not available(), reason=NOT_BUILT)

@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from smsguard.export import FLOAT_ATOL, QUANTIZED_ATOL
 from smsguard.runtime import SmsguardError
 from smsguard.runtime._mediapipe import LABELS_FILE, VOCAB_FILE, client_ids, client_text, delimiter_pattern, vocab_file
-from smsguard.runtime.bundle import FLOAT_ATOL, QUANTIZED_ATOL
 
 ROOT = Path(__file__).resolve().parents[1]
 FLOAT, INT8, PROBE = "model.mediapipe.float32.tflite", "model.mediapipe.dynamic_int8.tflite", "mediapipe.probe.tflite"
@@ -42,8 +42,8 @@ def mediapipe_bundle(mediapipe_run: Path, tmp_path_factory: pytest.TempPathFacto
 @pytest.fixture(scope="module")
 def test_part(mediapipe_run: Path, data_path: Path) -> tuple[list[str], np.ndarray]:
     """The run's test messages and Keras' probabilities for them."""
+    from smsguard._files import read_json
     from smsguard.runtime import Vocabulary
-    from smsguard.runtime.bundle import read_json
     from smsguard.train._data import read_split
     from smsguard.train._model import load_model
 

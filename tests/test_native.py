@@ -19,7 +19,7 @@ import pytest
 
 from smsguard.runtime import BackendError, Bundle, Classifier
 from smsguard.runtime._backends import backend_info
-from smsguard.runtime._lstm_native import NOT_BUILT, available, best_isa
+from smsguard.runtime._native import NOT_BUILT, available, best_isa
 
 ROOT = Path(__file__).resolve().parents[1]
 FLOAT_ATOL = 1e-5  # a float32 model computes the Keras function; only summation order and tanh differ

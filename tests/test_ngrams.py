@@ -15,8 +15,8 @@ from dataclasses import asdict
 import numpy as np
 import pytest
 
-from smsguard.runtime import BackendError, BundleError, ConfigError, NgramConfig, NgramHasher, _lstm_native
-from smsguard.runtime._lstm_native import NOT_BUILT, available
+from smsguard.runtime import BackendError, BundleError, ConfigError, NgramConfig, NgramHasher, _native
+from smsguard.runtime._native import NOT_BUILT, available
 from smsguard.runtime._ngrams import WHITESPACE
 
 needs_native = pytest.mark.skipif(not available(), reason=NOT_BUILT)
@@ -409,7 +409,7 @@ def test_a_bad_config_says_which_setting_and_what_it_found(fields: dict, message
 def test_without_the_extension_the_reference_runs(monkeypatch: pytest.MonkeyPatch) -> None:
     texts = ["Hi  mum!", "Σίσυφος İzmir 😀", ""]
     expected = reference_rows(NgramHasher(native=False), texts)
-    monkeypatch.setattr(_lstm_native, "available", lambda: False)
+    monkeypatch.setattr(_native, "available", lambda: False)
     hasher = NgramHasher()
     assert not hasher.native
     assert repr(hasher) == "NgramHasher(NgramConfig(buckets=8192, min_n=2, max_n=5, length=512, lower=True), python)"

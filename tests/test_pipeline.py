@@ -16,10 +16,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from smsguard._files import sha256_of
 from smsguard._staging import check_target, staged_folder
 from smsguard.export._targets import TARGETS
 from smsguard.runtime import Bundle, Classifier, SmsguardError
-from smsguard.runtime.bundle import ModelFormat, sha256_of
+from smsguard.runtime.bundle import ModelFormat
 from smsguard.train import evaluate, threshold_for_ham_fpr
 
 TFLITE_MODELS = {t.file_name for t in TARGETS if t.format is ModelFormat.TFLITE}  # the names are pinned in test_targets.py
@@ -132,15 +133,15 @@ def test_the_leftovers_of_a_live_process_are_left_alone(tmp_path: Path) -> None:
 
 def test_parity_gates_fail_with_the_model_and_the_figure() -> None:
     from smsguard.export import ParityError
-    from smsguard.export._parity import compare, raise_on_failures
+    from smsguard.export._parity import Subject, compare, raise_on_failures
 
     labels = np.array([0] * 150 + [1] * 50)
     reference = np.where(labels == 1, 0.9, 0.1).astype(np.float64)
-    close = compare("a.float32.tflite", "litert", "float32", 1, labels, reference, reference + 5e-6, 0.5)
-    far = compare("b.float32.onnx", "onnxruntime", "float32", 1, labels, reference, reference + 2e-5, 0.5)
+    close = compare(Subject("a.float32.tflite", "litert", "float32", 1), labels, reference, reference + 5e-6, 0.5)
+    far = compare(Subject("b.float32.onnx", "onnxruntime", "float32", 1), labels, reference, reference + 2e-5, 0.5)
     flipped = reference.copy()
     flipped[:2] = 0.9  # two ham now flagged: 99.0% agreement, 1 point of accuracy lost
-    quantized = compare("c.int8.tflite", "litert", "int8", 1, labels, reference, flipped, 0.5)
+    quantized = compare(Subject("c.int8.tflite", "litert", "int8", 1), labels, reference, flipped, 0.5)
     assert close.passed and not far.passed and not quantized.passed
     assert far.failures == ("max abs difference 2e-05 exceeds 1e-05",)
     assert quantized.failures == (

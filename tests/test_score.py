@@ -24,7 +24,7 @@ from score_cases import (
 
 from smsguard.cli import main
 from smsguard.runtime import Classifier, IntegrityError
-from smsguard.score import OutputColumns, ScoreConfig, ScoreError, Scorer, manifest_sha256, score_files
+from smsguard.score import LocalEngine, OutputColumns, ScoreConfig, ScoreError, Scorer, manifest_sha256, score_files
 from smsguard.score._shipping import pack, scorer_for, ticket_for, unpack
 
 COLUMNS = ["spam_probability", "spam_label", "spam_error", "spam_model", "spam_manifest_sha256"]
@@ -196,7 +196,7 @@ def test_score_writes_every_row_and_column_of_a_parquet_folder(capsys, bundle_di
 def test_local_scores_equal_plain_scoring_bit_for_bit_whatever_the_batch(bundle_dir, uci_table, tmp_path, backend, batch_rows):
     table = uci_table if batch_rows > 1 else uci_table.slice(0, 1500)  # one row at a time is slow: fewer rows
     inputs = write_parts(table, tmp_path / "in", 2)
-    score_files(bundle_dir, str(inputs), tmp_path / "out", ScoreConfig(backend=backend, batch_rows=batch_rows), progress=None)
+    score_files(bundle_dir, str(inputs), tmp_path / "out", ScoreConfig(backend=backend, batch_rows=batch_rows), engine=LocalEngine(progress=False))
     out = read_output(tmp_path / "out")
     assert same_bits(out.column("spam_probability").to_numpy(), reference(bundle_dir, backend, table.column("text").to_pylist()))
 

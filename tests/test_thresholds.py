@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from smsguard.runtime import Bundle, BundleError, Classifier, TokenizerConfig, Vocabulary
+from smsguard.runtime import Bundle, BundleError, Classifier, Session, TokenizerConfig, Vocabulary
 from smsguard.runtime.bundle import BundleFile, FileKind, Manifest, ModelFormat, Quantization
 from smsguard.train import evaluate
 
@@ -32,10 +32,10 @@ def write_bundle(folder: Path, thresholds: dict[str, float | None], format_versi
     return folder
 
 
-class FixedSession:
-    """Stands in for an interpreter: every message gets the same probability."""
+class FixedSession(Session):
+    """Stands in for an interpreter: every message gets the same probability (a session states no layout)."""
 
-    backend = None
+    backend = None  # type: ignore[assignment]
 
     def __init__(self, entry: BundleFile, probability: float) -> None:
         self.entry, self.probability = entry, probability

@@ -494,11 +494,24 @@ def _broken(data: dict, path: tuple[str, ...], value=None, *, delete: bool = Fal
 
 @pytest.mark.parametrize(
     ("version", "shown"),
-    [(2, "2"), (0, "0"), ("1", "'1'"), (None, "None")],
+    [(3, "3"), (0, "0"), ("1", "'1'"), (None, "None")],
 )
 def test_from_dict_rejects_other_format_versions(fitted, version, shown):
     data = _broken(fitted.to_dict(), ("format",), version)
-    with pytest.raises(BundleError, match=rf"^vocabulary format {re.escape(shown)} is not supported \(this smsguard reads 1\)$"):
+    with pytest.raises(BundleError, match=rf"^vocabulary format {re.escape(shown)} is not supported \(this smsguard reads 1 and 2\): upgrade smsguard$"):
+        Vocabulary.from_dict(data)
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_from_dict_requires_the_text_section_of_format_2_only(fitted, version):
+    data = fitted.to_dict()
+    data["format"] = version
+    if version == 1:
+        data["text"] = {}
+    else:
+        data.pop("text", None)
+    must = "must have" if version == 2 else "must not have"
+    with pytest.raises(BundleError, match=rf"^vocabulary format {version} {must} a 'text' section$"):
         Vocabulary.from_dict(data)
 
 

@@ -13,24 +13,28 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up 
 if TYPE_CHECKING:  # what editors and type checkers see; at run time `__getattr__` imports on first use
     from smsguard.export._config import ExportConfig
     from smsguard.export._exporter import export
-    from smsguard.export._parity import MAX_ACCURACY_DROP, MIN_LABEL_AGREEMENT, ModelParity, ParityError
+    from smsguard.export._parity import FLOAT_ATOL, MAX_ACCURACY_DROP, MIN_LABEL_AGREEMENT, ModelParity, ParityError
     from smsguard.export._quiet import ConversionError
-    from smsguard.export._targets import TARGETS, ExportTarget
+    from smsguard.export._targets import QUANTIZED_ATOL, TARGETS, ExportTarget
 
 _WHERE = {
     "ExportConfig": "_config",
     "export": "_exporter",
+    "FLOAT_ATOL": "_parity",
     "MAX_ACCURACY_DROP": "_parity",
     "MIN_LABEL_AGREEMENT": "_parity",
     "ModelParity": "_parity",
     "ParityError": "_parity",
     "ConversionError": "_quiet",
+    "QUANTIZED_ATOL": "_targets",
     "TARGETS": "_targets",
     "ExportTarget": "_targets",
 }
 __all__ = [
+    "FLOAT_ATOL",
     "MAX_ACCURACY_DROP",
     "MIN_LABEL_AGREEMENT",
+    "QUANTIZED_ATOL",
     "TARGETS",
     "ConversionError",
     "ExportConfig",

@@ -60,12 +60,13 @@ def check_model(target: ExportTarget, path: Path, data: CheckData) -> ModelCheck
         oldest = min_runtime_version(path.read_bytes())
         min_runtime = {"tflite-runtime": oldest} if oldest else None
     entry = dataclasses.replace(
-        described, inputs=inputs, outputs=outputs, min_runtime=min_runtime, threshold=None if own == data.threshold else own
+        described, inputs=inputs, outputs=outputs, min_runtime=min_runtime, threshold=None if own == data.threshold else own, tolerance=target.atol
     )
     return ModelCheck(
         entry=entry,
         parity=parity.compare(
-            path.name, info.name, target.quantization, entry.size, data.test_labels, data.keras_test, on_test, data.threshold, target.variant, own
+            parity.Subject(path.name, info.name, target.quantization, entry.size, target.variant, target.atol),
+            data.test_labels, data.keras_test, on_test, data.threshold, own,
         ),
         candidate=choice.Candidate(
             path.name, target.format, target.quantization, target.variant, entry.size, own, own != data.threshold,

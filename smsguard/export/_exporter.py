@@ -24,8 +24,9 @@ from smsguard.export._mediapipe_target import export_mediapipe
 from smsguard.export._run import RunInputs, read_run
 from smsguard.export._targets import TARGETS, ExportContext, ExportTarget
 from smsguard.runtime import BundleError, BundleFile, FileKind, GoldenVector, Manifest, Source, distribution_version
-from smsguard.runtime.bundle import LABELS, MANIFEST_NAME, PARITY_NAME, RUN_MODEL_NAME, VOCAB_NAME
+from smsguard.runtime.bundle import LABELS, MANIFEST_NAME, PARITY_NAME, VOCAB_NAME
 from smsguard.runtime.signing import read_private_key, sign_manifest
+from smsguard.train import RUN_MODEL_NAME
 
 _TOOLS = ("tensorflow", "keras", "tf2onnx", "onnx", "onnxruntime", "ai-edge-litert", "numpy")
 
@@ -47,7 +48,7 @@ def export(run_dir: Path, out: Path, config: ExportConfig | None = None, force: 
     run = read_run(run_dir, config)
 
     console.step(f"Loading {run.model_path}")
-    from smsguard.train._model import ModelConfig, load_model, word_branch
+    from smsguard.train import ModelConfig, load_model, word_branch
 
     model = load_model(run.model_path)
     _check_model_matches_vocabulary(model, run)
@@ -68,7 +69,7 @@ def export(run_dir: Path, out: Path, config: ExportConfig | None = None, force: 
     )
 
     with staged_folder(out, force, "bundle") as folder:
-        write_json(folder / VOCAB_NAME, run.vocabulary.to_dict())
+        write_json(folder / VOCAB_NAME, run.vocabulary.to_dict(), compact=True)
         written = convert_targets(context, folder, targets)
         checks = check_targets(written, data, run)
         write_json(folder / PARITY_NAME, _parity_report(checks, run))
@@ -76,12 +77,9 @@ def export(run_dir: Path, out: Path, config: ExportConfig | None = None, force: 
         # The MediaPipe client models: a step of their own (post-padded ids, checked in the client itself), their
         # files pinned like the others, their section under "clients"; nothing for a run the client cannot tokenize.
         # A fused model's client is its word branch alone, at the threshold chosen for that branch.
-        words, maxlen = word_branch(model), context.model_config.maxlen
-        fused = words is not model
         client_files, clients = export_mediapipe(
-            words, context.model_config.words, run.vocabulary.with_ngrams(None), run.client_threshold, folder, run.test_texts, run.test_labels,
-            _keras(words, run.test_ids[:, :maxlen]) if fused else data.keras_test, [g.to_dict() for g in golden],
-            _keras(words, golden_ids[:, :maxlen]) if fused else None,
+            word_branch(model), context.model_config.words, run.vocabulary.with_ngrams(None), run.client_threshold, folder, run.test_texts,
+            run.test_labels, [g.to_dict() for g in golden],
         )
         manifest = build_manifest(folder, run, checks, golden, config.serial, client_files, clients)
         write_json(folder / MANIFEST_NAME, manifest.to_dict())
@@ -195,7 +193,7 @@ def _keras(model, ids: np.ndarray) -> np.ndarray:
 
 
 def _check_model_matches_vocabulary(model, run: RunInputs) -> None:
-    from smsguard.train._model import word_branch
+    from smsguard.train import word_branch
 
     embedding_rows = word_branch(model).get_layer("embedding").input_dim
     width = model.inputs[0].shape[1]

@@ -20,9 +20,8 @@ import numpy as np
 import smsguard
 from smsguard._staging import write_atomic
 from smsguard.export._tflite_metadata import TextClassifierMetadata, metadata_buffer, populate
-from smsguard.runtime import SmsguardError
-from smsguard.runtime._mediapipe import LABELS_FILE, VOCAB_FILE, delimiter_pattern, incompatibility, vocab_file
-from smsguard.runtime._vocabulary import Vocabulary
+from smsguard.runtime import SmsguardError, Vocabulary
+from smsguard.runtime.mediapipe import LABELS_FILE, VOCAB_FILE, delimiter_pattern, incompatibility, vocab_file
 
 INPUT_NAME = "token_ids"
 OUTPUT_NAME = "probability"
@@ -56,7 +55,7 @@ def convert_mediapipe(keras_model, model_config, vocabulary: Vocabulary, thresho
     problem = check_mediapipe(vocabulary)
     if problem:
         raise ClientModelError(problem)
-    from smsguard.train._model import inference_copy
+    from smsguard.train import inference_copy
 
     quantization = ClientQuantization(quantization)
     unrolled = inference_copy(keras_model, model_config, unroll=True)

@@ -18,10 +18,9 @@ from smsguard import _console as console
 from smsguard.export import _parity as parity
 from smsguard.export._mediapipe import PROBE_NAME, ClientQuantization, check_mediapipe, convert_mediapipe, model_name, write_probe
 from smsguard.export._quiet import converter_output
-from smsguard.runtime._mediapipe import LABELS_FILE, PAD, UNKNOWN, VOCAB_FILE, client_ids, delimiter_pattern
-from smsguard.runtime._mediapipe_client import check_clients, mediapipe_version
-from smsguard.runtime._vocabulary import Vocabulary
+from smsguard.runtime import Quantization, Side, Vocabulary
 from smsguard.runtime.bundle import BundleFile, FileKind
+from smsguard.runtime.mediapipe import LABELS_FILE, PAD, UNKNOWN, VOCAB_FILE, check_clients, client_ids, delimiter_pattern, mediapipe_version, pre_padded
 
 
 def export_mediapipe(
@@ -32,12 +31,10 @@ def export_mediapipe(
     folder: Path,
     test_texts: list[str],
     test_labels: np.ndarray,
-    reference: np.ndarray,
     golden: list[Mapping[str, Any]],
-    golden_keras: np.ndarray | None = None,
 ) -> tuple[list[BundleFile], dict[str, Any]]:
-    """`golden_keras`: `model`'s outputs on the golden messages when they are not the golden vectors' own (the
-    word branch of a fused model)."""
+    """`model`: the Keras word model the client runs (a fused model's word branch). Its reference outputs are
+    Keras' on the ids the client computes (the text as given: MediaPipe cannot normalise)."""
     problem = check_mediapipe(vocabulary)
     if problem:
         console.step(problem)
@@ -54,11 +51,13 @@ def export_mediapipe(
     console.step(f"Checking the client models in LiteRT against Keras on the {len(test_texts):,} test messages, as MediaPipe tokenizes them ...")
     test_ids = client_ids(vocabulary, test_texts)
     golden_ids = client_ids(vocabulary, [g["text"] for g in golden])
+    reference, golden_keras = _keras(model, vocabulary, test_ids), _keras(model, vocabulary, golden_ids)
     results, golden_probabilities = [], {}
     for quantization, name in zip(ClientQuantization, names, strict=True):
         path = folder / name
         outputs = litert_scores(path, test_ids)
-        results.append(parity.compare(name, "litert", quantization.value, path.stat().st_size, test_labels, reference, outputs, threshold))
+        subject = parity.Subject(name, "litert", Quantization(quantization.value), path.stat().st_size)
+        results.append(parity.compare(subject, test_labels, reference, outputs, threshold))
         golden_probabilities[name] = litert_scores(path, golden_ids).tolist()
     parity.print_checklist(results)
     parity.raise_on_failures(results)
@@ -80,14 +79,13 @@ def export_mediapipe(
         "parity": [r.__dict__ | {"passed": r.passed} for r in results],
         "golden_probabilities": golden_probabilities,
     }
-    if golden_keras is not None:
-        section["keras_probabilities"] = [float(p) for p in golden_keras]
+    section["keras_probabilities"] = [float(p) for p in golden_keras]
     version = mediapipe_version()
     if version is None:
         console.info("  (mediapipe is not installed: the client models were checked in LiteRT only; pip install 'smsguard[mediapipe]' to check them in MediaPipe)")
     else:
         console.step(f"Checking the client models in MediaPipe {version}'s TextClassifier on the {len(golden)} golden messages ...")
-        problems, checks = check_clients(folder, section, {e.name: e for e in entries}, golden)
+        problems, checks = check_clients(folder, section, {e.name: e for e in entries}, golden, vocabulary)
         console.check(not problems, f"{PROBE_NAME} [mediapipe {version}]: {len(golden) - len(problems)} of {len(golden)} messages give the golden ids")
         for r in checks:
             console.check(r.passed, f"{r.model} [{r.backend}]: max diff {r.max_abs_diff:.2g} vs {r.compared_to} (atol {r.tolerance:g})" + (f": {r.skipped}" if r.skipped else ""))
@@ -97,6 +95,12 @@ def export_mediapipe(
             raise parity.ParityError(f"the MediaPipe client models do not match smsguard in MediaPipe {version}: {details}")
         section["checked_in"] = {"mediapipe": version}
     return entries, {"mediapipe": section}
+
+
+def _keras(model, vocabulary: Vocabulary, ids: np.ndarray) -> np.ndarray:
+    """The Keras word model's outputs on client ids (padded after the words), fed as it was trained."""
+    fed = pre_padded(ids) if vocabulary.config.padding is Side.PRE else ids
+    return model.predict(fed, batch_size=1024, verbose=0).reshape(-1).astype(np.float64)
 
 
 def litert_scores(path: Path, ids: np.ndarray) -> np.ndarray:

@@ -4,18 +4,22 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from smsguard.runtime import InputLayout
 from smsguard.runtime.bundle import OUTPUT_NAME
 
 
-def convert_onnx(model, maxlen: int, input_name: str, path: Path, opset: int) -> None:
-    """`tf2onnx.convert.from_keras` fails on Keras 3; a tf.function with an explicit signature works."""
+def convert_onnx(model, layout: InputLayout, input_name: str, path: Path, opset: int) -> None:
+    """`tf2onnx.convert.from_keras` fails on Keras 3; a tf.function with an explicit signature works. The model
+    file states its input layout in its metadata."""
     import tensorflow as tf
     import tf2onnx
+    from onnx import helper
 
-    signature = [tf.TensorSpec([None, maxlen], tf.int32, name=input_name)]
+    signature = [tf.TensorSpec([None, layout.width], tf.int32, name=input_name)]
     function = tf.function(lambda ids: model(ids, training=False), input_signature=signature)
     proto, _ = tf2onnx.convert.from_function(function, input_signature=signature, opset=opset)
     _rename_output(proto, OUTPUT_NAME)
+    helper.set_model_props(proto, layout.metadata())
     path.write_bytes(proto.SerializeToString())
 
 

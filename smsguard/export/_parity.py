@@ -10,10 +10,10 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from smsguard import _console as console
-from smsguard.runtime import Quantization, SmsguardError, Variant
-from smsguard.runtime.bundle import FLOAT_ATOL
+from smsguard.runtime import Decision, Quantization, SmsguardError, Variant
 from smsguard.train import evaluate
 
+FLOAT_ATOL = 1e-5  # a float32 model computes the Keras function; only summation order differs (a target's `atol`)
 MIN_LABEL_AGREEMENT = 0.995  # quantized exports may flip at most 1 label in 200
 MAX_ACCURACY_DROP = 0.005  # ... and lose at most half a point of accuracy
 
@@ -45,32 +45,39 @@ class ModelParity:
         return not self.failures
 
 
+@dataclass(frozen=True)
+class Subject:
+    """A model whose outputs are compared: its file, the backend that ran it, its kind and size, and how far its
+    outputs may be from the reference when it is a float32 model (a target's `atol`)."""
+
+    model: str
+    backend: str
+    quantization: Quantization
+    size: int
+    variant: Variant = Variant.FIXED
+    atol: float = FLOAT_ATOL
+
+    def __post_init__(self) -> None:
+        for name, kind in (("quantization", Quantization), ("variant", Variant)):
+            object.__setattr__(self, name, kind(getattr(self, name)))  # a typo fails here, not silently below
+
+
 def compare(
-    model: str,
-    backend: str,
-    quantization: Quantization | str,
-    size: int,
-    labels: np.ndarray,
-    reference: np.ndarray,
-    exported: np.ndarray,
-    threshold: float,
-    variant: Variant | str = Variant.FIXED,
-    model_threshold: float | None = None,
+    subject: Subject, labels: np.ndarray, reference: np.ndarray, exported: np.ndarray, threshold: float, model_threshold: float | None = None
 ) -> ModelParity:
     """Figures of one model against the reference, and the gates it fails (empty when it passes).
 
     The reference is labelled at `threshold`, the model at `model_threshold` (default: the same):
     each as it ships.
     """
-    quantization, variant = Quantization(quantization), Variant(variant)  # a typo fails here, not silently below
     own = threshold if model_threshold is None else model_threshold
     diff = float(np.max(np.abs(exported.astype(np.float64) - reference))) if len(reference) else 0.0
-    agreement = float(np.mean((exported >= own) == (reference >= threshold)))
+    agreement = float(np.mean(Decision(own).flags(exported) == Decision(threshold).flags(reference)))
     ours, theirs = evaluate(labels, exported, own), evaluate(labels, reference, threshold)
     failures = []
-    if quantization is Quantization.FLOAT32:
-        if diff > FLOAT_ATOL:
-            failures.append(f"max abs difference {diff:.3g} exceeds {FLOAT_ATOL:g}")
+    if subject.quantization is Quantization.FLOAT32:
+        if diff > subject.atol:
+            failures.append(f"max abs difference {diff:.3g} exceeds {subject.atol:g}")
     else:
         if agreement < MIN_LABEL_AGREEMENT:
             failures.append(f"label agreement {100 * agreement:.2f}% is below {100 * MIN_LABEL_AGREEMENT:.1f}%")
@@ -78,10 +85,10 @@ def compare(
             drop = 100 * (theirs.accuracy - ours.accuracy)
             failures.append(f"accuracy drops {drop:.2f} points, more than {100 * MAX_ACCURACY_DROP:.1f}")
     return ModelParity(
-        model=model,
-        backend=backend,
-        quantization=quantization,
-        variant=variant,
+        model=subject.model,
+        backend=subject.backend,
+        quantization=subject.quantization,
+        variant=subject.variant,
         threshold=own,
         messages=len(reference),
         max_abs_diff=diff,
@@ -91,7 +98,7 @@ def compare(
         spam_f1=ours.spam_f1,
         spam_f1_change=ours.spam_f1 - theirs.spam_f1,
         ham_false_positive_rate=ours.ham_false_positive_rate,
-        size=size,
+        size=subject.size,
         failures=tuple(failures),
     )
 

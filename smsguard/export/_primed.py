@@ -9,7 +9,8 @@ from typing import Any
 
 import numpy as np
 
-from smsguard.runtime.bundle import NGRAM_LENGTH_KEY, NPZ_FORMAT, OUTPUT_NAME
+from smsguard.runtime import InputLayout
+from smsguard.runtime.bundle import NPZ_FORMAT, OUTPUT_NAME
 
 PRIMED_STATE_NODES = ("gather_primed_h", "gather_primed_c")  # left float when the model is quantized
 FUSION = "mean of the word and n-gram probabilities; n-gram logit = ngram_bias + mean of ngram_scores over the non-zero ids (0 for none)"
@@ -18,7 +19,7 @@ FUSION = "mean of the word and n-gram probabilities; n-gram logit = ngram_bias +
 def keras_weights(model) -> dict[str, np.ndarray]:
     """The weights of the tutorial's Embedding -> LSTM -> Dense network, by role; for a fused model, those
     of its word branch and the n-gram branch folded into one score per bucket (`ngram_scores`, `ngram_bias`)."""
-    from smsguard.train._model import NGRAMS, folded_ngrams, word_branch
+    from smsguard.train import NGRAMS, folded_ngrams, word_branch
 
     words = word_branch(model)
     embedding = words.get_layer("embedding").get_weights()[0]
@@ -177,8 +178,7 @@ def write_primed_onnx(weights: dict[str, np.ndarray], maxlen: int, input_name: s
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], producer_name="smsguard")
     model.ir_version = 8  # readable by ONNX Runtime 1.13 and later
-    if fused:
-        helper.set_model_props(model, {NGRAM_LENGTH_KEY: str(int(weights["ngram_length"]))})
+    helper.set_model_props(model, InputLayout(maxlen, int(weights["ngram_length"]) if fused else 0).metadata())
     onnx.checker.check_model(model)
     path.write_bytes(model.SerializeToString())
 

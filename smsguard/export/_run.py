@@ -8,10 +8,11 @@ from pathlib import Path
 
 import numpy as np
 
+from smsguard._files import read_json, sha256_of
 from smsguard.export._config import ExportConfig
 from smsguard.runtime import Vocabulary
-from smsguard.runtime.bundle import METRICS_NAME, RUN_MODEL_NAME, SPLIT_NAME, VOCAB_NAME, read_json, sha256_of
-from smsguard.train import TrainConfig, read_run_config, read_split
+from smsguard.runtime.bundle import VOCAB_NAME
+from smsguard.train import METRICS_NAME, RUN_MODEL_NAME, SPLIT_NAME, TrainConfig, read_run_config, read_split
 
 
 @dataclass(frozen=True, eq=False)

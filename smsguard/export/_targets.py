@@ -16,14 +16,15 @@ import numpy as np
 
 from smsguard.export._config import ExportConfig
 from smsguard.export._onnx import convert_onnx, quantize_onnx
+from smsguard.export._parity import FLOAT_ATOL
 from smsguard.export._primed import PRIMED_STATE_NODES, keras_weights, write_npz, write_primed_onnx
 from smsguard.export._quiet import converter_output
-from smsguard.export._tflite import convert_tflite
+from smsguard.export._tflite import convert_tflite, with_layout
 from smsguard.runtime import ModelFormat, Quantization, Side, Variant, Vocabulary
 from smsguard.runtime.bundle import INPUT_NAME, OUTPUT_NAME, model_file_name
 
 if TYPE_CHECKING:
-    from smsguard.train._model import ModelConfig
+    from smsguard.train import ModelConfig
 
 
 @dataclass
@@ -40,14 +41,14 @@ class ExportContext:
     @cached_property
     def inference_model(self) -> Any:
         """The same weights without training-only dropout: what tf2onnx converts."""
-        from smsguard.train._model import inference_copy
+        from smsguard.train import inference_copy
 
         return inference_copy(self.model, self.model_config)
 
     @cached_property
     def unrolled_model(self) -> Any:
         """The fixed-steps twin: a Keras 3 LSTM converts to builtin TFLite ops only unrolled."""
-        from smsguard.train._model import inference_copy
+        from smsguard.train import inference_copy
 
         return inference_copy(self.model, self.model_config, unroll=True)
 
@@ -62,6 +63,9 @@ class ExportContext:
 
 
 Converter = Callable[[ExportContext, Path, Path], None]  # (context, bundle folder being built, target path)
+
+
+QUANTIZED_ATOL = 0.01  # a quantized model against its own output on the export machine: about 2 output steps of the int8 model, for CPUs whose integer kernels round differently
 
 
 @dataclass(frozen=True)
@@ -79,6 +83,13 @@ class ExportTarget:
     def file_name(self) -> str:
         return model_file_name(self.format, self.quantization, self.variant)
 
+    @property
+    def atol(self) -> float:
+        """How far the model may be from its reference: Keras' probability for a float32 model (the parity gate,
+        and on a device), its own output on the export machine for a quantized one (on a device; at export a
+        quantized model is held to Keras' labels instead). Recorded as the model's `tolerance` in the manifest."""
+        return FLOAT_ATOL if self.quantization is Quantization.FLOAT32 else QUANTIZED_ATOL
+
     def applies_to(self, context: ExportContext) -> bool:
         return (context.can_prime or not self.primed) and (self.fused or not context.model_config.fused)
 
@@ -86,7 +97,8 @@ class ExportTarget:
 def _tflite(quantization: Quantization, title: str) -> Converter:
     def convert(context: ExportContext, folder: Path, path: Path) -> None:
         with converter_output(f"the model to TFLite ({title})"):
-            path.write_bytes(convert_tflite(context.unrolled_model, quantization, context.calibration_ids))
+            model = convert_tflite(context.unrolled_model, quantization, context.calibration_ids)
+        path.write_bytes(with_layout(model, context.model_config.layout))
 
     return convert
 
@@ -94,7 +106,7 @@ def _tflite(quantization: Quantization, title: str) -> Converter:
 def _onnx(context: ExportContext, folder: Path, path: Path) -> None:
     opset = context.config.opset
     with converter_output(f"the model to ONNX (opset {opset})"):
-        convert_onnx(context.inference_model, context.model_config.width, INPUT_NAME, path, opset)
+        convert_onnx(context.inference_model, context.model_config.layout, INPUT_NAME, path, opset)
 
 
 def _onnx_primed(context: ExportContext, folder: Path, path: Path) -> None:

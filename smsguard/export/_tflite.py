@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import numpy as np
 
-from smsguard.runtime import Quantization
+from smsguard.runtime import InputLayout, Quantization
+from smsguard.runtime.bundle import LAYOUT_METADATA
 
 
 def convert_tflite(unrolled_model: Any, quantization: Quantization, calibration_ids: np.ndarray) -> bytes:
@@ -47,3 +49,10 @@ def min_runtime_version(model: bytes) -> str | None:
             data = root.Buffers(metadata.Buffer()).DataAsNumpy()
             return bytes(data).rstrip(b"\0").decode("ascii") or None
     return None
+
+
+def with_layout(model: bytes, layout: InputLayout) -> bytes:
+    """`model` with its input layout in a named metadata buffer (`LAYOUT_METADATA`), which the runtime reads."""
+    from smsguard.export._tflite_metadata import with_metadata
+
+    return with_metadata(model, LAYOUT_METADATA, json.dumps(layout.metadata(), sort_keys=True).encode("utf-8"))

@@ -134,20 +134,7 @@ def populate(model: bytes, metadata: bytes, files: dict[str, bytes]) -> bytes:
     """`model` with `metadata` in a buffer named TFLITE_METADATA (replacing one already there) and
     `files` appended as an uncompressed zip, as MetadataPopulator does; the zip's dates are fixed, so
     the same inputs give the same bytes."""
-    from tensorflow.lite.python import schema_py_generated as schema
-
-    tree = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(model, 0))
-    buffer = schema.BufferT()
-    buffer.data = list(metadata)
-    tree.metadata = [m for m in (tree.metadata or []) if m.name != METADATA_NAME.encode()]
-    tree.buffers = [*(tree.buffers or []), buffer]
-    entry = schema.MetadataT()
-    entry.name = METADATA_NAME
-    entry.buffer = len(tree.buffers) - 1
-    tree.metadata.append(entry)
-    builder = flatbuffers.Builder(len(model) + len(metadata) + 1024)
-    builder.Finish(tree.Pack(builder), file_identifier=TFLITE_IDENTIFIER)
-    out = io.BytesIO(bytes(builder.Output()))
+    out = io.BytesIO(with_metadata(model, METADATA_NAME, metadata))
     out.seek(0, io.SEEK_END)
     with zipfile.ZipFile(out, "a", compression=zipfile.ZIP_STORED) as archive:
         for file_name, content in files.items():
@@ -155,6 +142,24 @@ def populate(model: bytes, metadata: bytes, files: dict[str, bytes]) -> bytes:
             info.external_attr = 0o644 << 16
             archive.writestr(info, content)
     return out.getvalue()
+
+
+def with_metadata(model: bytes, name: str, data: bytes) -> bytes:
+    """`model` with `data` in a new buffer listed in the model's metadata under `name` (replacing one of that name)."""
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    tree = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(model, 0))
+    buffer = schema.BufferT()
+    buffer.data = list(data)
+    tree.metadata = [m for m in (tree.metadata or []) if m.name != name.encode()]
+    tree.buffers = [*(tree.buffers or []), buffer]
+    entry = schema.MetadataT()
+    entry.name = name
+    entry.buffer = len(tree.buffers) - 1
+    tree.metadata.append(entry)
+    builder = flatbuffers.Builder(len(model) + len(data) + 1024)
+    builder.Finish(tree.Pack(builder), file_identifier=TFLITE_IDENTIFIER)
+    return bytes(builder.Output())
 
 
 def read_metadata(model: bytes) -> dict[str, object]:

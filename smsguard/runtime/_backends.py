@@ -6,16 +6,20 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import json
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from smsguard.runtime._errors import BackendError
-from smsguard.runtime.bundle import INPUT_NAME, NGRAM_LENGTH_KEY, OUTPUT_NAME, BundleFile, ModelFormat, TensorSpec, Variant
+from smsguard._errors import BackendError
+from smsguard.runtime import _flatbuffer, _native
+from smsguard.runtime._contract import INPUT_NAME, LAYOUT_METADATA, NGRAM_LENGTH_KEY, OUTPUT_NAME, InputLayout
+from smsguard.runtime._manifest import BundleFile, ModelFormat, TensorSpec, Variant
 
 
 def distribution_version(distribution: str) -> str:
@@ -30,34 +34,25 @@ def distribution_version(distribution: str) -> str:
 
 @dataclass(frozen=True)
 class BackendInfo:
+    """One entry of `BACKENDS`: a backend, the model files it runs, and the `Session` that runs them."""
+
     name: str  # what users pass as `backend=`
     module: str  # what it imports
     format: ModelFormat  # the model files it runs
     extra: str  # the pip extra that installs it
     distribution: str  # its PyPI name, for its version
+    session: Callable[..., Session]  # opens a model file: `session(info, path, entry, **options)`
 
     @property
     def installed(self) -> bool:
         if self.module.startswith("smsguard."):  # built with smsguard, or not (no compiler at install)
-            from smsguard.runtime import _lstm_native
-
-            return _lstm_native.available()
+            return _native.available()
         top = self.module.split(".")[0]
         return importlib.util.find_spec(top) is not None
 
     @property
     def version(self) -> str:
         return distribution_version(self.distribution)
-
-
-BACKENDS = (  # the order `backend="auto"` tries them in: fastest first, pure NumPy last
-    BackendInfo("native", "smsguard.runtime._lstm_c", ModelFormat.NPZ, "", "smsguard"),  # built at install when a C compiler is there
-    BackendInfo("numba", "numba", ModelFormat.NPZ, "fast", "numba"),
-    BackendInfo("litert", "ai_edge_litert.interpreter", ModelFormat.TFLITE, "litert", "ai-edge-litert"),
-    BackendInfo("tflite-runtime", "tflite_runtime.interpreter", ModelFormat.TFLITE, "tflite", "tflite-runtime"),
-    BackendInfo("onnxruntime", "onnxruntime", ModelFormat.ONNX, "onnx", "onnxruntime"),
-    BackendInfo("numpy", "numpy", ModelFormat.NPZ, "", "numpy"),  # always there: the base install
-)
 
 
 def backend_info(name: str) -> BackendInfo:
@@ -74,9 +69,7 @@ def installed_backends() -> list[BackendInfo]:
 
 def require_installed(info: BackendInfo) -> None:
     if not info.installed and info.name == "native":
-        from smsguard.runtime._lstm_native import NOT_BUILT
-
-        msg = f"backend 'native' is not available: {NOT_BUILT}"
+        msg = f"backend 'native' is not available: {_native.NOT_BUILT}"
         raise BackendError(msg)
     if not info.installed:
         msg = f"backend '{info.name}' is not installed; install it with: pip install 'smsguard[{info.extra}]'"
@@ -84,11 +77,13 @@ def require_installed(info: BackendInfo) -> None:
 
 
 class Session:
-    """A loaded model: int32 ids of shape (n, width) in (word ids, then a fused model's n-gram ids), float32
-    spam probabilities of shape (n,) out."""
+    """A loaded model: int32 ids of shape (n, layout.width) in (word ids, then a fused model's n-gram ids),
+    float32 spam probabilities of shape (n,) out. `layout` is what the model file states (None for a TFLite or
+    ONNX model written before files stated it)."""
 
     backend: BackendInfo
     entry: BundleFile
+    layout: InputLayout | None = None
 
     def run(self, ids: np.ndarray) -> np.ndarray:
         raise NotImplementedError
@@ -105,13 +100,8 @@ def open_session(info: BackendInfo, path: Path, entry: BundleFile, builtin_kerne
     if entry.format is not info.format:
         msg = f"backend '{info.name}' runs {info.format} models, not '{entry.name}' ({entry.format})"
         raise BackendError(msg)
-    if info.format is ModelFormat.TFLITE:
-        return TFLiteSession(info, path, entry, builtin_kernels)
-    if info.name == "native":
-        return NativeSession(info, path, entry)
-    if info.format is ModelFormat.NPZ:
-        return NumbaSession(info, path, entry) if info.name == "numba" else NumpySession(info, path, entry)
-    return OnnxSession(info, path, entry)
+    options = {"builtin_kernels": True} if builtin_kernels else {}
+    return info.session(info, path, entry, **options)
 
 
 _OLD_OP = re.compile(r"builtin opcode '(\w+)' version '(\d+)'")
@@ -135,6 +125,8 @@ class TFLiteSession(Session):
         self._output = self._interpreter.get_output_details()[0]
         self._batch = int(self._input["shape"][0])
         self._lock = threading.Lock()
+        stated = _flatbuffer.metadata(path.read_bytes()).get(LAYOUT_METADATA)
+        self.layout = None if stated is None else InputLayout.from_metadata(json.loads(stated), entry.name)
 
     def run(self, ids: np.ndarray) -> np.ndarray:
         ids = np.ascontiguousarray(ids, dtype=self._input["dtype"])
@@ -176,8 +168,10 @@ class OnnxSession(Session):
         self._input = self._session.get_inputs()[0].name
         self._output = self._session.get_outputs()[0].name
         self._primed = entry.variant is Variant.PRIMED
-        # A fused primed model: this many n-gram ids follow the word ids of a row (see export/_primed.py).
-        self._ngram_length = int(self._session.get_modelmeta().custom_metadata_map.get(NGRAM_LENGTH_KEY, 0))
+        metadata = self._session.get_modelmeta().custom_metadata_map
+        self.layout = InputLayout.from_metadata(metadata, entry.name)
+        # A model written before files stated their layout: a fused primed one still named its n-gram length.
+        self._ngram_length = self.layout.ngram_length if self.layout else int(metadata.get(NGRAM_LENGTH_KEY, 0))
 
     def run(self, ids: np.ndarray) -> np.ndarray:
         ids = np.ascontiguousarray(ids, dtype=np.int32)
@@ -185,7 +179,10 @@ class OnnxSession(Session):
             return self._run(ids)
         # Feed each message's last max(L, 1) word ids (and its n-gram ids after them); the model starts from
         # the state after the pads.
-        maxlen = ids.shape[1] - self._ngram_length
+        maxlen = self.layout.maxlen if self.layout else ids.shape[1] - self._ngram_length
+        if ids.ndim != 2 or ids.shape[1] != maxlen + self._ngram_length:
+            msg = f"onnxruntime backend: expected int32 ids of shape (n, {maxlen + self._ngram_length}), found {ids.shape}"
+            raise BackendError(msg)
         steps = np.maximum(np.count_nonzero(ids[:, :maxlen], axis=1), 1)
         if len(ids) == 1:
             return self._run(ids[:, maxlen - int(steps[0]) :])
@@ -241,6 +238,7 @@ class NumpySession(Session):
             self.weights = _lstm.LstmWeights.load(path)
         except (OSError, ValueError, KeyError, EOFError) as error:  # np.load's errors for a file that is not an npz
             raise _load_error(info, entry, error) from None
+        self.layout = self.weights.layout
 
     def run(self, ids: np.ndarray) -> np.ndarray:
         try:
@@ -250,9 +248,7 @@ class NumpySession(Session):
             raise BackendError(msg) from None
 
     def signature(self) -> tuple[tuple[TensorSpec, ...], tuple[TensorSpec, ...]]:
-        w = self.weights
-        width = w.maxlen + (w.ngrams.length if w.ngrams else 0)
-        return (TensorSpec(INPUT_NAME, "int32", (None, width)),), (TensorSpec(OUTPUT_NAME, "float32", (None,)),)
+        return _npz_signature(self.weights.layout)
 
 
 class NumbaSession(NumpySession):
@@ -272,7 +268,7 @@ class NumbaSession(NumpySession):
     def run(self, ids: np.ndarray) -> np.ndarray:
         ngrams = self.weights.ngrams
         try:
-            words, ngram_ids = self._lstm.split_input(np.ascontiguousarray(ids, dtype=np.int32), self.weights.maxlen, ngrams)
+            words, ngram_ids = self.weights.layout.split(np.ascontiguousarray(ids, dtype=np.int32))
             out = self._kernel(words, *self._args)
             return out if ngrams is None or ngram_ids is None else ngrams.fuse(out, ngram_ids)
         except ValueError as error:
@@ -297,7 +293,7 @@ class NativeSession(Session):
             self._model = arrays.model(isa)
         except (OSError, ValueError, KeyError, EOFError) as error:  # np.load's errors for a file that is not an npz
             raise _load_error(info, entry, error) from None
-        self.maxlen, self.units, self._ngrams = arrays.maxlen, arrays.recurrent.shape[0], arrays.ngrams
+        self.layout, self._layout, self.units = arrays.layout, arrays.layout, arrays.recurrent.shape[0]
 
     @property
     def isa(self) -> str:
@@ -311,5 +307,18 @@ class NativeSession(Session):
             raise BackendError(msg) from None
 
     def signature(self) -> tuple[tuple[TensorSpec, ...], tuple[TensorSpec, ...]]:
-        width = self.maxlen + (self._ngrams.length if self._ngrams else 0)
-        return (TensorSpec(INPUT_NAME, "int32", (None, width)),), (TensorSpec(OUTPUT_NAME, "float32", (None,)),)
+        return _npz_signature(self._layout)
+
+
+def _npz_signature(layout: InputLayout) -> tuple[tuple[TensorSpec, ...], tuple[TensorSpec, ...]]:
+    return (TensorSpec(INPUT_NAME, "int32", (None, layout.width)),), (TensorSpec(OUTPUT_NAME, "float32", (None,)),)
+
+
+BACKENDS = (  # the order `backend="auto"` tries them in: fastest first, pure NumPy last
+    BackendInfo("native", _native.MODULE, ModelFormat.NPZ, "", "smsguard", NativeSession),  # built at install when a C compiler is there
+    BackendInfo("numba", "numba", ModelFormat.NPZ, "fast", "numba", NumbaSession),
+    BackendInfo("litert", "ai_edge_litert.interpreter", ModelFormat.TFLITE, "litert", "ai-edge-litert", TFLiteSession),
+    BackendInfo("tflite-runtime", "tflite_runtime.interpreter", ModelFormat.TFLITE, "tflite", "tflite-runtime", TFLiteSession),
+    BackendInfo("onnxruntime", "onnxruntime", ModelFormat.ONNX, "onnx", "onnxruntime", OnnxSession),
+    BackendInfo("numpy", "numpy", ModelFormat.NPZ, "", "numpy", NumpySession),  # always there: the base install
+)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from smsguard._errors import BackendError, BundleError, ReloadError, SmsguardError
 from smsguard.runtime._backends import (
     BACKENDS,
     BackendInfo,
@@ -22,7 +23,7 @@ from smsguard.runtime._backends import (
     open_session,
     require_installed,
 )
-from smsguard.runtime._errors import BackendError, BundleError, ReloadError, SmsguardError
+from smsguard.runtime._contract import Decision
 from smsguard.runtime._selection import default_model
 from smsguard.runtime._verify import golden_problems
 from smsguard.runtime._vocabulary import Vocabulary, as_texts
@@ -41,7 +42,22 @@ class _Loaded:
 
     bundle: Bundle
     session: Session
-    threshold: float
+    decision: Decision
+
+
+@dataclass(frozen=True, eq=False)
+class Classification:
+    """What one call computed, all by one model: each text's probability, the decision that labels it, and the
+    serial and model file that scored it (a `reload` during the call changes none of them)."""
+
+    probabilities: np.ndarray  # float32, one per text
+    decision: Decision
+    serial: int
+    model: str
+
+    @property
+    def labels(self) -> list[str]:
+        return self.decision.labels_of(self.probabilities)
 
 
 class Classifier:
@@ -53,7 +69,7 @@ class Classifier:
     """
 
     def __init__(self, bundle: Bundle, session: Session, trusted_keys: Sequence[PublicKey] | None = None, model: str | None = None) -> None:
-        self._loaded = _Loaded(bundle, session, bundle.threshold_of(session.entry))
+        self._loaded = _Loaded(bundle, session, _decision(bundle, session))
         self._trusted = None if trusted_keys is None else tuple(trusted_keys)
         self._model_asked = model  # a model named at load is kept across reloads; else the new bundle's recommended one
         self._reload_lock = threading.Lock()
@@ -92,7 +108,12 @@ class Classifier:
     @property
     def threshold(self) -> float:
         """The model's own threshold when the manifest gives one, else the bundle's."""
-        return self._loaded.threshold
+        return self._loaded.decision.threshold
+
+    @property
+    def decision(self) -> Decision:
+        """How the running model's probabilities become labels: its threshold and the bundle's labels."""
+        return self._loaded.decision
 
     @property
     def serial(self) -> int:
@@ -152,9 +173,19 @@ class Classifier:
     def predict(self, texts: Iterable[str | bytes], workers: int = 1) -> list[str]:
         """The label of each text at the model's threshold (`threshold`: the model's own when the manifest
         gives one, else the bundle's): the second label ("spam") at or above it."""
+        return self.classify(texts, workers).labels
+
+    def classify(self, texts: Iterable[str | bytes], workers: int = 1) -> Classification:
+        """Probabilities, and the decision, serial and model that go with them: everything from one model, so
+        a caller that reports them (a server's response, a scored data set's columns) never mixes two."""
         snapshot = self._snapshot()
-        negative, positive = snapshot.bundle.labels
-        return [positive if p >= snapshot.threshold else negative for p in snapshot._predict_proba(texts, workers)]
+        loaded = snapshot._loaded
+        return Classification(snapshot._predict_proba(texts, workers), loaded.decision, loaded.bundle.manifest.serial, loaded.session.entry.name)
+
+    def snapshot(self) -> Classifier:
+        """This Classifier fixed on the model running now: calls on it never see a later `reload` (for a caller
+        that reads `decision`, `serial` or `model` beside the probabilities of several calls)."""
+        return self._snapshot()
 
     def reload(self, bundle_dir: str | os.PathLike[str]) -> bool:
         """Take a new bundle while serving: load it completely (hashes, signature by a trusted key when
@@ -212,7 +243,16 @@ def _load_checked(bundle_dir: str | os.PathLike[str], current: _Loaded, trusted:
     if problems:
         msg = f"{entry.name} [{info.name}] does not reproduce its golden vectors: {problems[0]}"
         raise BundleError(msg)
-    return _Loaded(bundle, session, bundle.threshold_of(entry))
+    return _Loaded(bundle, session, _decision(bundle, session))
+
+
+def _decision(bundle: Bundle, session: Session) -> Decision:
+    """The running model's decision, after checking that its file takes the rows the vocabulary gives."""
+    layout, entry = bundle.vocabulary.layout, session.entry
+    if session.layout is not None and session.layout != layout:
+        msg = f"model '{entry.name}' of bundle '{bundle.path}' takes {session.layout.describe()}, but its vocabulary gives {layout.describe()}; re-export the bundle"
+        raise BundleError(msg)
+    return Decision(bundle.threshold_of(entry), bundle.labels)
 
 
 @functools.cache

@@ -25,7 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from smsguard.runtime.bundle import NPZ_FORMAT
+from smsguard.runtime._contract import InputLayout
+from smsguard.runtime._manifest import NPZ_FORMAT
 
 # Multiply-adds in one matrix product that OpenBLAS runs on the calling thread (m n k <= 65536 x 4,
 # its default threshold). The step's product is cut into row blocks this small: with a BLAS thread
@@ -81,17 +82,6 @@ def gate_halving(units: int) -> np.ndarray:
     return half
 
 
-def split_input(ids: np.ndarray, maxlen: int, ngrams: NgramBranch | None) -> tuple[np.ndarray, np.ndarray | None]:
-    """(word ids, n-gram ids or None) of a batch of model input, checked against the model's width."""
-    width = maxlen + (ngrams.length if ngrams else 0)
-    if ids.ndim != 2 or ids.shape[1] != width:
-        msg = f"expected int32 ids of shape (n, {width}), found {ids.shape}"
-        raise ValueError(msg)
-    if ngrams is None:
-        return ids, None
-    return np.ascontiguousarray(ids[:, :maxlen]), ids[:, maxlen:]
-
-
 @dataclass(frozen=True)
 class LstmWeights:
     """Weights ready for the kernels: the i, f, o columns are halved so that one tanh gives every
@@ -109,6 +99,11 @@ class LstmWeights:
     @property
     def units(self) -> int:
         return self.recurrent.shape[0]
+
+    @property
+    def layout(self) -> InputLayout:
+        """The input these weights take, as the file's `meta` states it."""
+        return InputLayout(self.maxlen, self.ngrams.length if self.ngrams else 0)
 
     @classmethod
     def load(cls, path: Path) -> LstmWeights:
@@ -151,7 +146,7 @@ class LstmWeights:
 
 def proba(ids: np.ndarray, weights: LstmWeights) -> np.ndarray:
     """Spam probabilities for rows of model input (front-padded word ids, then a fused model's n-gram ids)."""
-    words, ngram_ids = split_input(ids, weights.maxlen, weights.ngrams)
+    words, ngram_ids = weights.layout.split(ids)
     out = lstm_proba(words, weights)
     return out if weights.ngrams is None or ngram_ids is None else weights.ngrams.fuse(out, ngram_ids)
 

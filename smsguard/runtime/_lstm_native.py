@@ -7,43 +7,21 @@ as `LstmWeights.load` dequantizes the whole table for the NumPy backend. A fused
 (`NgramBranch`) runs in the same call: the kernel gathers the scores of a row's n-gram ids, takes their
 mean and averages the two branches as `NgramBranch.fuse` does, so a fused message is one C call too.
 
-`available()` is False where the extension was not built (no C compiler at install time); the
-runtime then falls back to the NumPy backend, and `verify`/`bench` say so once.
+Where the extension was not built (no C compiler at install time, `_native.available()` is False) the
+runtime falls back to the NumPy backend, and `verify`/`bench` say so once.
 """
 
 from __future__ import annotations
 
-import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from smsguard.runtime import _native
+from smsguard.runtime._contract import InputLayout
 from smsguard.runtime._lstm import NgramBranch, gate_halving, read_meta
-
-MODULE = "smsguard.runtime._lstm_c"
-NOT_BUILT = (
-    "the native kernel (smsguard.runtime._lstm_c) was not built when smsguard was installed (no C compiler?); "
-    ".npz models run in the NumPy backend, slower: install a C compiler (apt-get install gcc python3-dev) "
-    "and reinstall smsguard"
-)
-
-
-def available() -> bool:
-    try:
-        return importlib.util.find_spec(MODULE) is not None
-    except (ImportError, ValueError):
-        return False
-
-
-def best_isa() -> str:
-    """The instruction set the kernel uses on this CPU ("avx2+fma", "sse2", "neon"), or "" unbuilt."""
-    if not available():
-        return ""
-    from smsguard.runtime import _lstm_c  # type: ignore[attr-defined]
-
-    return str(_lstm_c.best_isa())
 
 
 @dataclass(frozen=True)
@@ -85,17 +63,20 @@ class NativeArrays:
                 ngrams=NgramBranch.load(data, meta, path),
             )
 
+    @property
+    def layout(self) -> InputLayout:
+        """The input these arrays take, as the file's `meta` states it."""
+        return InputLayout(self.maxlen, self.ngrams.length if self.ngrams else 0)
+
     def model(self, isa: str = "auto") -> Any:
         """The kernel's `Model` over these arrays (it keeps them alive through their buffers); a fused
         model's takes rows of its word ids then its n-gram ids, and fuses the branches itself."""
-        from smsguard.runtime import _lstm_c  # type: ignore[attr-defined]
-
         if self.primed_h.shape[0] != self.maxlen + 1:
             msg = f"primed states have {self.primed_h.shape[0]} rows, expected maxlen + 1 = {self.maxlen + 1}"
             raise ValueError(msg)
         ngrams = self.ngrams
         branch = {} if ngrams is None else {"ngram_scores": ngrams.scores, "ngram_bias": float(ngrams.bias), "ngram_length": ngrams.length}
-        return _lstm_c.Model(self.table, self.table_scale, self.recurrent, self.dense_kernel, self.dense_bias, self.primed_h, self.primed_c, isa, **branch)
+        return _native.lstm_model(self.table, self.table_scale, self.recurrent, self.dense_kernel, self.dense_bias, self.primed_h, self.primed_c, isa=isa, **branch)
 
 
 def proba(model: Any, ids: np.ndarray) -> np.ndarray:

@@ -16,10 +16,11 @@ from typing import Any
 
 import numpy as np
 
-from smsguard.runtime._errors import BackendError
-from smsguard.runtime._mediapipe import client_text
+from smsguard._errors import BackendError
+from smsguard.runtime._mediapipe import client_ids, client_text, pre_padded
 from smsguard.runtime._verify import VerifyResult
-from smsguard.runtime.bundle import FLOAT_ATOL, QUANTIZED_ATOL, Bundle, BundleFile, verified_path
+from smsguard.runtime._vocabulary import Vocabulary
+from smsguard.runtime.bundle import LEGACY_TOLERANCE, Bundle, BundleFile, verified_path
 
 CLIENT = "mediapipe"
 
@@ -81,12 +82,15 @@ def client_section(bundle: Bundle) -> Mapping[str, Any] | None:
     return bundle.manifest.clients.get(CLIENT)
 
 
-def check_clients(folder: Path, section: Mapping[str, Any], files: Mapping[str, BundleFile], golden: list[Mapping[str, Any]]) -> tuple[list[str], list[VerifyResult]]:
+def check_clients(
+    folder: Path, section: Mapping[str, Any], files: Mapping[str, BundleFile], golden: list[Mapping[str, Any]], vocabulary: Vocabulary
+) -> tuple[list[str], list[VerifyResult]]:
     """Id problems and one result per client model, on the golden vectors (`golden`: manifest entries).
 
-    A text MediaPipe cannot take (a lone surrogate has no UTF-8 form) or reads only in part (a NUL
-    ends it for MediaPipe) has no golden counterpart and is left out of the probabilities; its ids are
-    compared with the rule (`client_text`).
+    The probe's ids must be what the spec says MediaPipe computes (`client_ids`: the text as given, up to a
+    NUL, never normalised), rotated as the client model rotates them. A text MediaPipe cannot take (a lone
+    surrogate has no UTF-8 form) or reads only in part (a NUL ends it for MediaPipe) is left out of the
+    probabilities.
     """
     version = mediapipe_version()
     if version is None:
@@ -99,18 +103,15 @@ def check_clients(folder: Path, section: Mapping[str, Any], files: Mapping[str, 
     problems: list[str] = []
     with classifier(verified_path(folder, files[section["probe"]])) as probe:
         found = probe.ids(texts)
-    expected = np.array([golden[i]["ids"] for i in usable], dtype=np.int32)
-    expected = expected[:, : found.shape[1]]  # a fused model's golden ids go on with its n-gram ids; the client takes the words
+    expected = pre_padded(client_ids(vocabulary, texts)) if texts else np.zeros((0, found.shape[1]), dtype=np.int32)
     for row, i in enumerate(usable):
-        if "\0" in golden[i]["text"]:
-            continue  # the golden ids are of the whole text; MediaPipe reads it up to its NUL
         if not (found[row] == expected[row]).all():
             problems.append(f"message {i} ({golden[i]['text'][:40]!r}...): MediaPipe's ids differ from the golden ids")
     results = []
     for model in section["models"]:
         name, is_float = model["name"], model["quantization"] == "float32"
         reference = "keras" if is_float else "export"
-        tolerance = FLOAT_ATOL if is_float else QUANTIZED_ATOL
+        tolerance = float(model.get("tolerance", LEGACY_TOLERANCE[is_float]))
         result = VerifyResult(name, backend, reference, tolerance)
         try:
             with classifier(verified_path(folder, files[name])) as client:
@@ -119,7 +120,7 @@ def check_clients(folder: Path, section: Mapping[str, Any], files: Mapping[str, 
             result.skipped = str(error)
             results.append(result)
             continue
-        # A fused bundle's client is its word branch alone, whose Keras outputs the section gives.
+        # A fused bundle's client is its word branch alone, whose Keras outputs (on the client's own ids) the section gives.
         keras = section.get("keras_probabilities") or [g["keras_probability"] for g in golden]
         want = np.array([keras[i] for i in whole]) if is_float else np.array(section["golden_probabilities"][name])[whole]
         diff = np.abs(got - want)
@@ -136,7 +137,7 @@ def verify_clients(bundle: Bundle) -> tuple[list[str], list[VerifyResult]] | Non
     section = client_section(bundle)
     if not section:
         return None
-    return check_clients(bundle.path, section, bundle.files, [g.to_dict() for g in bundle.golden])
+    return check_clients(bundle.path, section, bundle.files, [g.to_dict() for g in bundle.golden], bundle.vocabulary)
 
 
 def _encodable(text: str) -> bool:

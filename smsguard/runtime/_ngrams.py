@@ -3,7 +3,8 @@ depend on a vocabulary, so a word never seen in training still counts. One spec,
 reference in plain Python, and the C extension (`_lstm_c.ngram_rows`) computes the same ids faster.
 
 The spec, everything a port needs (`NgramHasher.to_dict` writes it into a bundle):
-1. if `lower`, `text = text.lower()` (Python's full Unicode lowering: 'İ' becomes 'i' and a combining dot);
+1. if `lower`, `text = lowercase(text)`: the vocabulary's pinned table (`_text.Lowercase`: Python's full Unicode
+   lowering, 'İ' becomes 'i' and a combining dot), or, in a format 1 vocabulary, the running Python's `str.lower()`;
 2. the words are `text.split()`: runs of characters that are not whitespace (`WHITESPACE`);
 3. for each word in order, w = "<" + word + ">"; for each start position i over w's code points, for
    n = min_n..max_n ascending while i + n <= len(w): the id of w[i:i+n] is
@@ -14,14 +15,15 @@ The spec, everything a port needs (`NgramHasher.to_dict` writes it into a bundle
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from smsguard.runtime import _lstm_native
-from smsguard.runtime._errors import BackendError, BundleError, ConfigError
+from smsguard._errors import BackendError, BundleError, ConfigError
+from smsguard.runtime import _native
+from smsguard.runtime._text import WHITESPACE
 from smsguard.runtime._vocabulary import _is_int, as_texts
 from smsguard.runtime.bundle import NGRAM_FORMAT
 
@@ -32,8 +34,6 @@ ORDER = "word, start, n"
 HASH = "crc32"  # zlib's CRC-32 (IEEE 802.3): in every language's standard library
 ENCODING = "utf-8"
 ENCODING_ERRORS = "surrogatepass"  # a lone surrogate is encoded as its 3 bytes, not refused
-# The characters `str.split()` splits on (`str.isspace()`), as of Unicode 6.3 and every Python smsguard supports.
-WHITESPACE = "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
 _FIELDS = ("buckets", "min_n", "max_n", "length", "lower")  # the config, in the frozen spec
 _CONSTANTS = {"hash": HASH, "encoding": ENCODING, "encoding_errors": ENCODING_ERRORS, "wrap": list(WRAP), "order": ORDER, "whitespace": WHITESPACE}
 
@@ -70,24 +70,22 @@ class NgramHasher:
     otherwise, False always the reference, True the extension or a BackendError. Both give the same ids.
     """
 
-    def __init__(self, config: NgramConfig | None = None, *, native: bool | None = None) -> None:
+    def __init__(self, config: NgramConfig | None = None, *, native: bool | None = None, lowercase: Callable[[str], str] = str.lower) -> None:
+        """`lowercase`: the vocabulary's pinned table (`Vocabulary` binds it, `with_lowercase`); `str.lower` alone."""
         self.config = config or NgramConfig()
+        self.lowercase = lowercase
         if native is None:
-            native = _lstm_native.available()
-        elif native and not _lstm_native.available():
-            raise BackendError(_lstm_native.NOT_BUILT)
+            native = _native.available()
+        elif native and not _native.available():
+            raise BackendError(_native.NOT_BUILT)
         self.native = native
-        self._rows: Any = None
-        if native:
-            from smsguard.runtime import _lstm_c  # type: ignore[attr-defined]
-
-            self._rows = _lstm_c.ngram_rows
+        self._rows: Any = _native.ngram_rows if native else None
 
     def ids(self, text: str) -> list[int]:
         """The ids of `text` in order, at most `length` of them: the spec, written to be read."""
         config = self.config
         if config.lower:
-            text = text.lower()
+            text = self.lowercase(text)
         kept: list[int] = []
         seen: set[int] = set()
         for word in text.split():
@@ -127,7 +125,7 @@ class NgramHasher:
         # and joined by spaces, since C knows no Unicode.
         lower = config.lower
         self._rows(
-            [text if text.isascii() else _joined(text.lower() if lower else text) for text in texts],
+            [text if text.isascii() else _joined(self.lowercase(text) if lower else text) for text in texts],
             config.buckets,
             config.min_n,
             config.max_n,
@@ -135,6 +133,10 @@ class NgramHasher:
             out,
         )
         return out
+
+    def with_lowercase(self, lowercase: Callable[[str], str]) -> NgramHasher:
+        """The same hasher lowering with `lowercase` (a vocabulary's pinned table)."""
+        return NgramHasher(self.config, native=self.native, lowercase=lowercase)
 
     def to_dict(self) -> dict[str, Any]:
         """The frozen spec: the config and every constant a port needs to compute the same ids."""

@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING, NamedTuple
 import numpy as np
 
 from smsguard import _console as console
+from smsguard._errors import BackendError
 from smsguard.runtime._backends import Session, backend_info, installed_backends, open_session
-from smsguard.runtime._errors import BackendError
-from smsguard.runtime.bundle import FLOAT_ATOL, QUANTIZED_ATOL, Bundle, BundleFile, GoldenVector
+from smsguard.runtime.bundle import Bundle, BundleFile, GoldenVector
 
 if TYPE_CHECKING:
     from smsguard.runtime.signing import PublicKey
@@ -147,11 +147,11 @@ def _references(entry: BundleFile, golden: tuple[GoldenVector, ...]) -> list[tup
     the export machine, or, for TFLite, those of LiteRT's builtin kernels (a runtime that runs the
     model without XNNPACK, such as tflite-runtime 2.14 with the full-integer model, rounds like them)."""
     if entry.is_float:
-        return [("keras", FLOAT_ATOL, np.array([g.keras_probability for g in golden]))]
-    references = [("export", QUANTIZED_ATOL, np.array([g.probabilities[entry.name] for g in golden]))]
+        return [("keras", entry.atol, np.array([g.keras_probability for g in golden]))]
+    references = [("export", entry.atol, np.array([g.probabilities[entry.name] for g in golden]))]
     if all(entry.name in g.builtin_kernel_probabilities for g in golden):
         builtin = np.array([g.builtin_kernel_probabilities[entry.name] for g in golden])
-        references.append(("export's builtin kernels", QUANTIZED_ATOL, builtin))
+        references.append(("export's builtin kernels", entry.atol, builtin))
     return references
 
 

@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
-from smsguard.runtime._errors import BundleError, ConfigError
-from smsguard.runtime.bundle import VOCAB_FORMAT, TextEnum
+from smsguard._enum import TextEnum
+from smsguard._errors import BundleError, ConfigError
+from smsguard.runtime._contract import DEFAULT_MAXLEN, InputLayout
+from smsguard.runtime._text import TextSpec
+from smsguard.runtime.bundle import VOCAB_FORMAT
 
 if TYPE_CHECKING:
     from smsguard.runtime._ngrams import NgramHasher
@@ -20,6 +23,8 @@ if TYPE_CHECKING:
 DEFAULT_FILTERS = '!"#$%&()*+,-./:;<=>?@[\\]^_`{|}~\t\n'  # Keras' default: ASCII punctuation, tab, newline
 _Word = TypeVar("_Word", str, bytes)  # a word as text, or as ASCII bytes on the fast path
 _CHUNK = 2048  # characters tokenized at a time in a long text, so a 1 MB text stops after `maxlen` ids
+LEGACY_VOCAB_FORMAT = 1  # no `text` section: the running Python's str.lower(), no normalisation
+Lower = Callable[[str], str]
 
 
 class Side(TextEnum):
@@ -38,7 +43,7 @@ class TokenizerConfig:
     lower: bool = True
     split: str = " "
     oov_token: str | None = None  # None drops unknown words (the tutorial); a token gets id 1
-    maxlen: int = 40  # the model's fixed input length
+    maxlen: int = DEFAULT_MAXLEN  # the model's fixed input length
     padding: Side = Side.PRE  # where zeros go in a short text
     truncating: Side = Side.POST  # which end of a long text is cut: "post" keeps the first maxlen ids
 
@@ -65,10 +70,11 @@ def as_side(name: str, value: object) -> Side:
         raise ConfigError(msg) from None
 
 
-def text_to_word_sequence(text: str, config: TokenizerConfig) -> list[str]:
-    """The words of `text`, exactly as `keras.preprocessing.text.text_to_word_sequence` gives them."""
+def text_to_word_sequence(text: str, config: TokenizerConfig, lower: Lower = str.lower) -> list[str]:
+    """The words of `text`, exactly as `keras.preprocessing.text.text_to_word_sequence` gives them (`lower`: the
+    pinned lowercase of a vocabulary's `TextSpec`; Keras uses `str.lower`)."""
     if config.lower:
-        text = text.lower()
+        text = lower(text)
     table: dict[str, str | int | None] = dict.fromkeys(config.filters, config.split)
     text = text.translate(str.maketrans(table))
     return [word for word in text.split(config.split) if word]
@@ -92,6 +98,10 @@ class Vocabulary:
     each row the word ids (`maxlen`), then, for a fused model, the message's hashed character n-gram ids
     (`ngrams`, see `_ngrams.py`), so that every model keeps one int32 input of `width` columns.
 
+    `text` (vocab.json format 2) pins what happens before: the lowercase table both branches use instead of
+    the running Python's `str.lower()`, and the normaliser `encode` applies first when the model was trained
+    with one (`_text.py`). A format 1 vocabulary has neither: `str.lower()`, no normalisation.
+
     Keras quirks kept on purpose (it is the reference): ties in word frequency rank in order of first
     appearance; an `oov_token` that also occurs as a word in the texts takes that word's rank, and
     id 1 is then unused; characters outside `filters` (for example '\\r' or a no-break space) are
@@ -100,9 +110,12 @@ class Vocabulary:
     lone surrogates and unassigned code points are characters like any other.
     """
 
-    def __init__(self, config: TokenizerConfig, word_index: Mapping[str, int], ngrams: NgramHasher | None = None) -> None:
+    def __init__(self, config: TokenizerConfig, word_index: Mapping[str, int], ngrams: NgramHasher | None = None, text: TextSpec | None = None) -> None:
         self.config = config
-        self.ngrams = ngrams
+        self.text = text
+        self._lower: Lower = text.lowercase if text is not None else str.lower
+        self._normalise = text.normaliser if text is not None else None
+        self.ngrams = None if ngrams is None else ngrams.with_lowercase(self._lower)
         self.word_index = dict(word_index)
         self._table = str.maketrans(dict.fromkeys(config.filters, config.split))
         self._oov_id = self.word_index.get(config.oov_token) if config.oov_token is not None else None
@@ -115,31 +128,37 @@ class Vocabulary:
                 self._lookup[word] = index
             elif self._oov_id is not None:
                 self._lookup[word] = self._oov_id
-        self._cut_chars = _cut_chars(config)
+        self._cut_chars = _cut_chars(config, self._lower)
         self._cut = re.compile("[" + re.escape(self._cut_chars) + "]") if self._cut_chars else None
-        self._ascii_table, self._ascii_split, self._ascii_lookup = _ascii_path(config, self._lookup)
+        self._ascii_table, self._ascii_split, self._ascii_lookup = _ascii_path(config, self._lookup, self._lower)
 
     @classmethod
-    def fit(cls, texts: Iterable[str], config: TokenizerConfig | None = None) -> Vocabulary:
-        """Rank words by count like `Tokenizer.fit_on_texts`: most frequent first, ties by first appearance."""
+    def fit(cls, texts: Iterable[str], config: TokenizerConfig | None = None, text: TextSpec | None = None) -> Vocabulary:
+        """Rank words by count like `Tokenizer.fit_on_texts`: most frequent first, ties by first appearance;
+        with `text`, of the texts as `encode` sees them (normalised, lowered by its table)."""
         config = config or TokenizerConfig()
+        lower: Lower = text.lowercase if text is not None else str.lower
         counts: Counter[str] = Counter()
-        for text in as_texts(texts):
-            counts.update(text_to_word_sequence(text, config))
+        for message in as_texts(texts):
+            counts.update(text_to_word_sequence(text.normalise(message) if text is not None else message, config, lower))
         ranked = [word for word, _ in sorted(counts.items(), key=lambda item: item[1], reverse=True)]
         if config.oov_token is not None:
             ranked.insert(0, config.oov_token)
         # dict(zip(...)) as in Keras: a repeated key keeps its last rank.
-        return cls(config, dict(zip(ranked, range(1, len(ranked) + 1), strict=True)))
+        return cls(config, dict(zip(ranked, range(1, len(ranked) + 1), strict=True)), text=text)
+
+    @property
+    def layout(self) -> InputLayout:
+        """What a row of model input holds: `maxlen` word ids, then the n-gram ids when there are any."""
+        return InputLayout(self.config.maxlen, self.ngrams.config.length if self.ngrams else 0)
 
     @property
     def width(self) -> int:
-        """Columns of a row of model input: `maxlen` word ids, then the n-gram ids when there are any."""
-        return self.config.maxlen + (self.ngrams.config.length if self.ngrams else 0)
+        return self.layout.width
 
     def with_ngrams(self, ngrams: NgramHasher | None) -> Vocabulary:
         """This tokenizer with `ngrams` after the word ids (None: the word ids alone)."""
-        return Vocabulary(self.config, self.word_index, ngrams)
+        return Vocabulary(self.config, self.word_index, ngrams, self.text)
 
     @property
     def size(self) -> int:
@@ -147,10 +166,15 @@ class Vocabulary:
         return self.config.num_words or max(self.word_index.values(), default=0) + 1
 
     def words(self, text: str) -> list[str]:
-        return text_to_word_sequence(text, self.config)
+        """The words of `text` as given (not normalised), lowered by the vocabulary's table when it lowers."""
+        return text_to_word_sequence(text, self.config, self._lower)
+
+    def normalise(self, text: str) -> str:
+        """`text` as both branches see it: the vocabulary's normaliser applied, or `text` itself without one."""
+        return text if self._normalise is None else self._normalise(text)
 
     def texts_to_sequences(self, texts: Iterable[str | bytes]) -> list[list[int]]:
-        """Unpadded ids per text, as `Tokenizer.texts_to_sequences` gives them."""
+        """Unpadded ids per text as given (not normalised), as `Tokenizer.texts_to_sequences` gives them."""
         return [self._segment_ids(text) for text in as_texts(texts)]
 
     def encode(self, texts: Iterable[str | bytes]) -> np.ndarray:
@@ -160,6 +184,8 @@ class Vocabulary:
     def encode_checked(self, texts: list[str]) -> np.ndarray:
         """`encode` for a list that `as_texts` has already checked (the classifier's chunks). A fused
         model's row is written in place: the word ids, then the n-gram ids into the same array."""
+        if self._normalise is not None:
+            texts = [self._normalise(text) for text in texts]
         if self.ngrams is None:
             return self.encode_words(texts)
         maxlen = self.config.maxlen
@@ -169,8 +195,8 @@ class Vocabulary:
         return out
 
     def encode_words(self, texts: list[str], out: np.ndarray | None = None) -> np.ndarray:
-        """The word ids alone, (len(texts), maxlen): the input of a word-only model (a fused model's word
-        branch); into `out` when given (returned), which must hold zeros (the padding is not written)."""
+        """The word ids alone of `texts` as given (normalise first for model input: `encode_checked` does),
+        (len(texts), maxlen); into `out` when given (returned), which must hold zeros (the padding is not written)."""
         config = self.config
         maxlen = config.maxlen
         if out is None:
@@ -190,7 +216,7 @@ class Vocabulary:
         if self._ascii_table is not None and text.isascii():  # most SMS: one C pass lowers and filters
             return self._ids(text.encode("ascii").translate(self._ascii_table).split(self._ascii_split), self._ascii_lookup)
         if self.config.lower:
-            text = text.lower()
+            text = self._lower(text)
         return self._ids(text.translate(self._table).split(self.config.split), self._lookup)
 
     def _ids(self, words: list[_Word], lookup: Mapping[_Word, int]) -> list[int]:
@@ -244,19 +270,26 @@ class Vocabulary:
         config = {key: str(value) if isinstance(value, Side) else value for key, value in asdict(self.config).items()}
         limit = self.config.num_words
         kept = {w: i for w, i in self.word_index.items() if not limit or i < limit or w == self.config.oov_token}
-        return {
-            "format": VOCAB_FORMAT,
-            "tokenizer": {key: config[key] for key in ("filters", "lower", "split", "num_words", "oov_token")},
-            "sequence": {key: config[key] for key in ("maxlen", "padding", "truncating")} | {"value": 0},
-            "word_index": dict(sorted(kept.items(), key=lambda item: item[1])),
-        } | ({"ngrams": self.ngrams.to_dict()} if self.ngrams else {})
+        return (
+            {
+                "format": VOCAB_FORMAT if self.text is not None else LEGACY_VOCAB_FORMAT,
+                "tokenizer": {key: config[key] for key in ("filters", "lower", "split", "num_words", "oov_token")},
+                "sequence": {key: config[key] for key in ("maxlen", "padding", "truncating")} | {"value": 0},
+                "word_index": dict(sorted(kept.items(), key=lambda item: item[1])),
+            }
+            | ({"ngrams": self.ngrams.to_dict()} if self.ngrams else {})
+            | ({"text": self.text.to_dict()} if self.text is not None else {})
+        )
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Vocabulary:
         """Read what `to_dict` wrote; raise BundleError naming the first field that is wrong."""
         try:
-            if not _is_int(data["format"]) or data["format"] != VOCAB_FORMAT:
-                msg = f"vocabulary format {data['format']!r} is not supported (this smsguard reads {VOCAB_FORMAT})"
+            if not _is_int(data["format"]) or data["format"] not in (LEGACY_VOCAB_FORMAT, VOCAB_FORMAT):
+                msg = f"vocabulary format {data['format']!r} is not supported (this smsguard reads {LEGACY_VOCAB_FORMAT} and {VOCAB_FORMAT}): upgrade smsguard"
+                raise BundleError(msg)
+            if (data["format"] == VOCAB_FORMAT) != ("text" in data):
+                msg = f"vocabulary format {data['format']} must {'' if data['format'] == VOCAB_FORMAT else 'not '}have a 'text' section"
                 raise BundleError(msg)
             tokenizer, sequence = data["tokenizer"], data["sequence"]
             config = TokenizerConfig(
@@ -276,7 +309,8 @@ class Vocabulary:
             from smsguard.runtime._ngrams import NgramHasher  # here: it imports this module
 
             ngrams = NgramHasher.from_dict(data["ngrams"])
-        return cls(config, word_index, ngrams)
+        text = TextSpec.from_dict(data["text"]) if "text" in data else None
+        return cls(config, word_index, ngrams, text)
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Vocabulary) and self.to_dict() == other.to_dict()
@@ -321,7 +355,7 @@ def _as_text(text: object, position: int) -> str:
     raise TypeError(msg)
 
 
-def _cut_chars(config: TokenizerConfig) -> str:
+def _cut_chars(config: TokenizerConfig, lower: Lower) -> str:
     """Characters where a long text can be cut into pieces that tokenize exactly as the whole.
 
     A cut must fall on a word separator (a filtered character, or `split` itself when it is one
@@ -332,10 +366,10 @@ def _cut_chars(config: TokenizerConfig) -> str:
     if len(config.split) != 1:
         return ""
     candidates = set(config.filters) | {config.split}
-    return "".join(sorted(c for c in candidates if not config.lower or ("AΣ" + c + "A").lower()[1] == "ς"))
+    return "".join(sorted(c for c in candidates if not config.lower or lower("AΣ" + c + "A")[1] == "ς"))
 
 
-def _ascii_path(config: TokenizerConfig, lookup: Mapping[str, int]) -> tuple[bytes | None, bytes, dict[bytes, int]]:
+def _ascii_path(config: TokenizerConfig, lookup: Mapping[str, int], lower: Lower) -> tuple[bytes | None, bytes, dict[bytes, int]]:
     """The tokenizer for ASCII text as bytes: one 256-byte table that lowers (when `lower`) and then
     maps filters to `split`, exactly what `str.lower` then `str.translate` do to ASCII characters,
     and the word ids keyed by bytes. (None, ...) when `split` is not one ASCII character."""
@@ -344,6 +378,8 @@ def _ascii_path(config: TokenizerConfig, lookup: Mapping[str, int]) -> tuple[byt
     filters = set(config.filters)
     table = bytearray(range(256))
     for code in range(128):
-        char = chr(code).lower() if config.lower else chr(code)
+        char = lower(chr(code)) if config.lower else chr(code)
+        if len(char) != 1 or not char.isascii():
+            return None, b"", {}  # a hand-made lowercase table that takes ASCII elsewhere: the str path for all text
         table[code] = ord(config.split) if char in filters else ord(char)
     return bytes(table), config.split.encode("ascii"), {word.encode("ascii"): index for word, index in lookup.items() if word.isascii()}

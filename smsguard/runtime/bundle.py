@@ -1,5 +1,5 @@
-"""The bundle format, in one place: every file name, format version, label and tensor name, the typed
-manifest (`Manifest`, with its `Source`, files and golden vectors) and the loaded `Bundle`.
+"""The bundle format's public module: the loaded `Bundle`, `verified_path`, and (from `_manifest` and
+`_contract`) the typed manifest, its file names and format versions, and the model contract's names.
 
 Export builds a `Manifest` and writes `Manifest.to_dict()`; the runtime, `verify`, `bench` and the tests
 read it back with `Manifest.from_dict`. A reader refuses a newer major format and ignores unknown fields.
@@ -7,381 +7,71 @@ read it back with `Manifest.from_dict`. A reader refuses a newer major format an
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from enum import Enum
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
-from smsguard import __version__
-from smsguard.runtime._errors import BundleError, IntegrityError, SmsguardError
+from smsguard._errors import BundleError, IntegrityError
+from smsguard._files import parse_json, read_bytes, read_json, sha256_of
+from smsguard.runtime._contract import INPUT_NAME, LABELS, LAYOUT_METADATA, NGRAM_LENGTH_KEY, OUTPUT_NAME, Decision, InputLayout
+from smsguard.runtime._manifest import (
+    FORMAT_VERSION,
+    LEGACY_TOLERANCE,
+    MANIFEST_NAME,
+    NGRAM_FORMAT,
+    NPZ_FORMAT,
+    OUTPUT_MEANING,
+    PARITY_NAME,
+    VOCAB_FORMAT,
+    VOCAB_NAME,
+    BundleFile,
+    FileKind,
+    GoldenVector,
+    Manifest,
+    ModelFormat,
+    Quantization,
+    Source,
+    TensorSpec,
+    Variant,
+    check_format_version,
+    model_file_name,
+)
+from smsguard.runtime._vocabulary import Vocabulary
+from smsguard.runtime.signing import PublicKey, check_signature
 
-if TYPE_CHECKING:
-    from smsguard.runtime._vocabulary import Vocabulary
-    from smsguard.runtime.signing import PublicKey
-
-# ---- names and versions -----------------------------------------------------------------------------
-
-MANIFEST_NAME = "manifest.json"
-VOCAB_NAME = "vocab.json"
-PARITY_NAME = "parity.json"
-
-# A training run folder (what `smsguard export` reads).
-RUN_MODEL_NAME = "model.keras"
-RUN_CONFIG_NAME = "config.json"
-SPLIT_NAME = "split.json"
-METRICS_NAME = "metrics.json"
-HISTORY_NAME = "history.json"
-
-# major.minor: a reader refuses a newer major, ignores unknown fields. 1.1 added a model's own
-# `threshold` and `variant`, and the golden vectors' `builtin_kernel_probabilities`; 1.2 the `serial`.
-FORMAT_VERSION = "1.2"
-VOCAB_FORMAT = 1  # vocab.json
-NPZ_FORMAT = 1  # the folded LSTM's .npz (its `meta` array)
-NGRAM_FORMAT = 1  # the n-gram bag's frozen spec (NgramHasher.to_dict)
-SPLIT_FORMAT = 1  # a run's split.json
-
-LABELS = ("ham", "spam")  # (negative, positive): every model outputs the probability of the second
-OUTPUT_MEANING = "probability of the second label"
-NGRAM_LENGTH_KEY = "smsguard.ngram_length"  # a fused primed ONNX model's metadata: n-gram ids after the word ids
-INPUT_NAME = "token_ids"  # every model's input: int32 (batch, maxlen [+ n-gram length]), or (batch, steps [+ n-gram length]) for a primed one
-OUTPUT_NAME = "spam_probability"  # every model's output: float32 (batch, 1)
-
-# What a model's outputs must match, at export (the parity gates) and on a device (`verify`).
-FLOAT_ATOL = 1e-5  # float32 models compute the Keras function; only summation order differs
-QUANTIZED_ATOL = 0.01  # a quantized model against its own output on the export machine: about 2 output steps of the int8 model, for CPUs whose integer kernels round differently
-
-
-class TextEnum(str, Enum):
-    """A string-valued setting that prints as its value (Python 3.10 and 3.11 format mixed-in enums
-    differently; `enum.StrEnum` needs 3.11). Compares equal to its value."""
-
-    def __str__(self) -> str:
-        return str(self.value)
-
-
-class ModelFormat(TextEnum):
-    TFLITE = "tflite"
-    ONNX = "onnx"
-    NPZ = "npz"  # the folded, pad-primed LSTM as plain arrays, for the NumPy backends
-
-
-class Quantization(TextEnum):
-    FLOAT32 = "float32"
-    DYNAMIC_INT8 = "dynamic_int8"  # int8 weights, float activations (quantized per message at run time in TFLite)
-    FLOAT16 = "float16"  # float16 weights, float32 compute
-    INT8 = "int8"  # full integer (TFLite), or an int8 table (npz)
-
-
-class Variant(TextEnum):
-    FIXED = "fixed"  # runs all maxlen steps
-    PRIMED = "primed"  # runs only the real tokens, from the stored pad state
-
-
-class FileKind(TextEnum):
-    MODEL = "model"  # run by the runtime's backends
-    VOCABULARY = "vocabulary"
-    REPORT = "report"
-    CLIENT = "client"  # for another client (MediaPipe's TextClassifier): the manifest's `clients` section says how
-
-
-def model_file_name(fmt: ModelFormat, quantization: Quantization, variant: Variant) -> str:
-    """`model.<quantization>[.primed].<format>`; an `.npz` model is always primed, so it carries no infix."""
-    infix = ".primed" if variant is Variant.PRIMED and fmt is not ModelFormat.NPZ else ""
-    return f"model.{quantization.value}{infix}.{fmt.value}"
-
-
-# ---- reading files ----------------------------------------------------------------------------------
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as file:
-        for block in iter(lambda: file.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def read_json(path: Path, what: str) -> Any:
-    return parse_json(read_bytes(path, what), path, what)
-
-
-def read_bytes(path: Path, what: str, error: type[SmsguardError] = BundleError) -> bytes:
-    """A file's bytes, or `error` saying that `what` is missing or cannot be read."""
-    try:
-        return Path(path).read_bytes()
-    except FileNotFoundError:
-        msg = f"{what} '{path}' is missing"
-        raise error(msg) from None
-    except OSError as problem:
-        msg = f"{what} '{path}' cannot be read: {problem.strerror}"
-        raise error(msg) from None
-
-
-def parse_json(data: bytes, path: Path, what: str) -> Any:
-    try:
-        return json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        msg = f"{what} '{path}' is not readable JSON: {error}"
-        raise BundleError(msg) from None
-
-
-# ---- the manifest -----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class TensorSpec:
-    name: str
-    dtype: str  # numpy dtype name: "int32", "float32", "int8"
-    shape: tuple[int | None, ...]  # None for a dynamic axis
-    scale: float = 0.0  # quantization of an integer tensor: real = scale * (q - zero_point)
-    zero_point: int = 0
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> TensorSpec:
-        return cls(
-            name=data["name"],
-            dtype=data["dtype"],
-            shape=tuple(data["shape"]),
-            scale=float(data.get("scale", 0.0)),
-            zero_point=int(data.get("zero_point", 0)),
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "dtype": self.dtype, "shape": list(self.shape), "scale": self.scale, "zero_point": self.zero_point}
-
-
-@dataclass(frozen=True)
-class BundleFile:
-    """One file of a bundle as its manifest records it."""
-
-    name: str
-    kind: FileKind
-    size: int
-    sha256: str
-    format: ModelFormat | None = None  # models only
-    quantization: Quantization | None = None  # models only
-    variant: Variant = Variant.FIXED
-    inputs: tuple[TensorSpec, ...] = ()
-    outputs: tuple[TensorSpec, ...] = ()
-    min_runtime: Mapping[str, str] | None = None  # backend -> oldest version known to run it
-    threshold: float | None = None  # a model's own threshold, when it needs one to meet the target; else the bundle's
-
-    def __post_init__(self) -> None:
-        """Text given for an enum field becomes its member, and a typo is an error here, not a silent mismatch later."""
-        object.__setattr__(self, "kind", FileKind(self.kind))
-        object.__setattr__(self, "variant", Variant(self.variant))
-        if self.format is not None:
-            object.__setattr__(self, "format", ModelFormat(self.format))
-        if self.quantization is not None:
-            object.__setattr__(self, "quantization", Quantization(self.quantization))
-
-    @property
-    def is_float(self) -> bool:
-        return self.quantization is Quantization.FLOAT32
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> BundleFile:
-        is_model = data["kind"] == FileKind.MODEL
-        return cls(
-            name=data["name"],
-            kind=data["kind"],
-            size=int(data["size"]),
-            sha256=data["sha256"],
-            format=data["format"] if is_model else None,
-            quantization=data["quantization"] if is_model else None,
-            variant=data.get("variant", Variant.FIXED),
-            inputs=tuple(TensorSpec.from_dict(t) for t in data.get("inputs", ())),
-            outputs=tuple(TensorSpec.from_dict(t) for t in data.get("outputs", ())),
-            min_runtime=data.get("min_runtime"),
-            threshold=None if data.get("threshold") is None else float(data["threshold"]),
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        data: dict[str, Any] = {"name": self.name, "kind": self.kind.value, "size": self.size, "sha256": self.sha256}
-        if self.kind is FileKind.MODEL:
-            assert self.format is not None and self.quantization is not None
-            data |= {
-                "format": self.format.value,
-                "quantization": self.quantization.value,
-                "variant": self.variant.value,
-                "inputs": [t.to_dict() for t in self.inputs],
-                "outputs": [t.to_dict() for t in self.outputs],
-            }
-            if self.min_runtime:
-                data["min_runtime"] = dict(self.min_runtime)
-            if self.threshold is not None:
-                data["threshold"] = self.threshold
-        return data
-
-    @classmethod
-    def describe(cls, path: Path, kind: FileKind, **fields: Any) -> BundleFile:
-        """The manifest entry of a file written into a bundle being built (its bytes hashed once, here)."""
-        return cls(name=path.name, kind=kind, size=path.stat().st_size, sha256=sha256_of(path), **fields)
-
-
-@dataclass(frozen=True)
-class GoldenVector:
-    """A test message with the ids and probabilities the export machine computed, for a device to replay."""
-
-    text: str
-    ids: tuple[int, ...]
-    label: str
-    keras_probability: float
-    probabilities: Mapping[str, float]  # model file name -> its probability on the export machine
-    builtin_kernel_probabilities: Mapping[str, float] = field(default_factory=dict)  # TFLite model -> its probability with LiteRT's builtin kernels, no XNNPACK
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> GoldenVector:
-        return cls(
-            text=data["text"],
-            ids=tuple(int(i) for i in data["ids"]),
-            label=data["label"],
-            keras_probability=float(data["keras_probability"]),
-            probabilities={k: float(v) for k, v in data["probabilities"].items()},
-            builtin_kernel_probabilities={k: float(v) for k, v in data.get("builtin_kernel_probabilities", {}).items()},
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "text": self.text,
-            "ids": list(self.ids),
-            "label": self.label,
-            "keras_probability": self.keras_probability,
-            "probabilities": dict(self.probabilities),
-            "builtin_kernel_probabilities": dict(self.builtin_kernel_probabilities),
-        }
-
-
-@dataclass(frozen=True)
-class Source:
-    """What a bundle was exported from, by name and hash: never a path of the machine that made it."""
-
-    run: str  # the run folder's name
-    model: str  # the Keras file in it
-    model_sha256: str
-    data_sha256: str  # the data file the run was trained on
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Source:
-        return cls(run=Path(str(data["run"])).name, model=data["model"], model_sha256=data["model_sha256"], data_sha256=data["data_sha256"])
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"run": self.run, "model": self.model, "model_sha256": self.model_sha256, "data_sha256": self.data_sha256}
-
-
-@dataclass(frozen=True)
-class Manifest:
-    """`manifest.json`: what a bundle holds and how to check it."""
-
-    threshold: float  # for every model without a threshold of its own
-    files: tuple[BundleFile, ...]
-    vocabulary: str = VOCAB_NAME
-    labels: tuple[str, str] = LABELS
-    recommended: Mapping[ModelFormat, str] = field(default_factory=dict)  # format -> model file name
-    golden: tuple[GoldenVector, ...] = ()
-    source: Source | None = None
-    serial: int = 0  # set at export, never lower for a later bundle of the same filter: a device refuses to go back
-    created: str = ""  # ISO 8601, UTC
-    tools: Mapping[str, str] = field(default_factory=dict)  # distribution -> version on the export machine
-    clients: Mapping[str, Any] = field(default_factory=dict)  # client name -> how its files are used and were checked
-    smsguard_version: str = __version__
-    format_version: str = FORMAT_VERSION
-    output: str = OUTPUT_MEANING
-
-    @property
-    def models(self) -> dict[str, BundleFile]:
-        return {entry.name: entry for entry in self.files if entry.kind is FileKind.MODEL}
-
-    @classmethod
-    def from_dict(cls, data: object, where: Path) -> Manifest:
-        """Check and read a manifest; `where` (its path) names it in every error."""
-        if not isinstance(data, dict):
-            msg = f"manifest '{where}' must hold a JSON object"
-            raise BundleError(msg)
-        check_format_version(data.get("format_version"), where, data.get("smsguard_version"))
-        try:
-            files = tuple(BundleFile.from_dict(entry) for entry in data["files"])
-            threshold = float(data["threshold"])
-            labels = tuple(data["labels"])
-            vocabulary = data["vocabulary"]
-            if vocabulary not in {entry.name for entry in files}:
-                raise KeyError(vocabulary)
-            recommended = {ModelFormat(fmt): name for fmt, name in data.get("recommended", {}).items()}
-            golden = tuple(GoldenVector.from_dict(g) for g in data.get("golden", ()))
-            source = Source.from_dict(data["source"]) if data.get("source") else None
-            serial = data.get("serial", 0)
-            if not isinstance(serial, int) or isinstance(serial, bool) or serial < 0:
-                raise ValueError(f"serial {serial!r}")
-        except (KeyError, TypeError, ValueError) as error:
-            msg = f"manifest '{where}' is malformed: missing or invalid {error}"
-            raise BundleError(msg) from None
-        if len(labels) != 2 or not 0.0 <= threshold <= 1.0:
-            msg = f"manifest '{where}' is malformed: expected two labels and a threshold in [0, 1]"
-            raise BundleError(msg)
-        for entry in files:
-            if entry.threshold is not None and not 0.0 <= entry.threshold <= 1.0:
-                msg = f"manifest '{where}' is malformed: model '{entry.name}' has threshold {entry.threshold}, expected one in [0, 1]"
-                raise BundleError(msg)
-        return cls(
-            threshold=threshold,
-            files=files,
-            vocabulary=vocabulary,
-            labels=(labels[0], labels[1]),
-            recommended=recommended,
-            golden=golden,
-            source=source,
-            serial=serial,
-            created=str(data.get("created", "")),
-            tools=dict(data.get("tools", {})),
-            clients=dict(data.get("clients", {})),
-            smsguard_version=str(data.get("smsguard_version", "")),
-            format_version=str(data["format_version"]),
-            output=str(data.get("output", OUTPUT_MEANING)),
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "format_version": self.format_version,
-            "created": self.created,
-            "smsguard_version": self.smsguard_version,
-            "tools": dict(self.tools),
-            "labels": list(self.labels),
-            "output": self.output,
-            "threshold": self.threshold,
-            "serial": self.serial,
-            "vocabulary": self.vocabulary,
-            "recommended": {fmt.value: name for fmt, name in self.recommended.items()},
-            **({"source": self.source.to_dict()} if self.source else {}),
-            "files": [entry.to_dict() for entry in self.files],
-            "golden": [g.to_dict() for g in self.golden],
-            **({"clients": dict(self.clients)} if self.clients else {}),
-        }
-
-
-def check_format_version(version: object, where: Path, writer: object = None) -> None:
-    """Refuse a manifest of a newer major format, naming the smsguard that wrote it (which reads it)."""
-    reader_major = FORMAT_VERSION.split(".")[0]
-    try:
-        major = int(str(version).split(".")[0])
-    except ValueError:
-        msg = f"manifest '{where}' has no valid format_version (found {version!r}); re-export the bundle"
-        raise BundleError(msg) from None
-    if major > int(reader_major):
-        upgrade = (
-            f"upgrade to smsguard {writer} or later (pip install -U 'smsguard>={writer}')"
-            if isinstance(writer, str) and writer
-            else "upgrade smsguard (pip install -U smsguard)"
-        )
-        written = f", written by smsguard {writer}" if isinstance(writer, str) and writer else ""
-        msg = (
-            f"manifest '{where}' has format {version}{written}; this smsguard {__version__} reads format "
-            f"{reader_major}.x: {upgrade}"
-        )
-        raise BundleError(msg)
+__all__ = [
+    "FORMAT_VERSION",
+    "INPUT_NAME",
+    "LABELS",
+    "LAYOUT_METADATA",
+    "LEGACY_TOLERANCE",
+    "MANIFEST_NAME",
+    "NGRAM_FORMAT",
+    "NGRAM_LENGTH_KEY",
+    "NPZ_FORMAT",
+    "OUTPUT_MEANING",
+    "OUTPUT_NAME",
+    "PARITY_NAME",
+    "VOCAB_FORMAT",
+    "VOCAB_NAME",
+    "Bundle",
+    "BundleFile",
+    "Decision",
+    "FileKind",
+    "GoldenVector",
+    "InputLayout",
+    "Manifest",
+    "ModelFormat",
+    "Quantization",
+    "Source",
+    "TensorSpec",
+    "Variant",
+    "check_format_version",
+    "manifest_file",
+    "model_file_name",
+    "verified_path",
+]
 
 
 def verified_path(folder: Path, entry: BundleFile) -> Path:
@@ -425,8 +115,6 @@ class Bundle:
     def load(cls, path: str | os.PathLike[str], trusted_keys: Sequence[PublicKey] | None = None, min_serial: int | None = None) -> Bundle:
         """Read and check a bundle. With `trusted_keys`, its manifest must carry a signature by one of them
         (see `smsguard.runtime.signing`); with `min_serial`, its serial must be at least that."""
-        from smsguard.runtime._vocabulary import Vocabulary  # it reads VOCAB_FORMAT from here
-
         path = Path(path)
         if not path.is_dir():
             what = "is not a folder" if path.exists() else "does not exist"
@@ -435,8 +123,6 @@ class Bundle:
         raw = read_bytes(path / MANIFEST_NAME, "manifest")
         signed_by = None
         if trusted_keys is not None:
-            from smsguard.runtime.signing import check_signature
-
             signed_by = check_signature(path, raw, trusted_keys)  # before the manifest is believed at all
         manifest = Manifest.from_dict(parse_json(raw, path / MANIFEST_NAME, "manifest"), path / MANIFEST_NAME)
         if min_serial is not None and manifest.serial < min_serial:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from smsguard.runtime._errors import BundleError, SmsguardError
+from smsguard._errors import BundleError, SmsguardError
 
 SIGNATURE_NAME = "manifest.sig"
 SIGNATURE_FORMAT = 1
@@ -196,6 +196,6 @@ def check_signature(bundle: Path, manifest: bytes, trusted: Sequence[PublicKey])
 
 
 def _read_key_file(path: Path, what: str) -> bytes:
-    from smsguard.runtime.bundle import read_bytes
+    from smsguard._files import read_bytes
 
     return read_bytes(path, what, KeyFileError)

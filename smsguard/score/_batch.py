@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from smsguard.runtime import Classifier, SmsguardError
-from smsguard.runtime._vocabulary import as_texts
-from smsguard.runtime.bundle import MANIFEST_NAME, sha256_of
+from smsguard._files import sha256_of
+from smsguard.runtime import Classifier, SmsguardError, as_texts
+from smsguard.runtime.bundle import MANIFEST_NAME
 
 NULL_TEXT = "text is null"
 DEFAULT_TEXT_COLUMN = "text"
@@ -130,9 +130,17 @@ class Scorer:
         self.classifier = classifier
         self.text_column = text_column
         self.columns = OutputColumns(out_col)
-        self.manifest_sha256 = manifest_hash or manifest_sha256(classifier.bundle.path)
-        self.threshold = classifier.threshold
-        self.labels = classifier.bundle.labels
+        self._hashes = {classifier.bundle.path: manifest_hash or manifest_sha256(classifier.bundle.path)}
+
+    @property
+    def manifest_sha256(self) -> str:
+        """The SHA-256 of the manifest of the bundle running now."""
+        return self._hash_of(self.classifier.bundle.path)
+
+    def _hash_of(self, bundle: Path) -> str:
+        if bundle not in self._hashes:  # a bundle a reload swapped in: hashed once
+            self._hashes[bundle] = manifest_sha256(bundle)
+        return self._hashes[bundle]
 
     def check(self, schema: pa.Schema, where: str = "input", id_column: str | None = None) -> None:
         check_arrow_schema(schema, self.text_column, self.columns, where, id_column)
@@ -144,21 +152,21 @@ class Scorer:
         texts, errors = read_texts(batch.column(self.text_column))
         rows = len(texts)
         good = np.fromiter((i for i, error in enumerate(errors) if error is None), dtype=np.int64)
+        model = self.classifier.snapshot()  # the probabilities, labels, model and hash of one model, whatever a reload does
         probabilities = np.zeros(rows, dtype=np.float32)
-        scored = self.classifier.predict_proba([texts[i] for i in good]) if len(good) else np.zeros(0, dtype=np.float32)
+        scored = model.predict_proba([texts[i] for i in good]) if len(good) else np.zeros(0, dtype=np.float32)
         probabilities[good] = scored
         missing = np.ones(rows, dtype=bool)
         missing[good] = False
-        negative, positive = self.labels
         labels: list[str | None] = [None] * rows
-        for i, p in zip(good.tolist(), scored, strict=True):  # the comparison `Classifier.predict` makes, element by element
-            labels[i] = positive if p >= self.threshold else negative
+        for i, label in zip(good.tolist(), model.decision.labels_of(scored), strict=True):
+            labels[i] = label
         added = [
             pa.array(probabilities, type=pa.float32(), mask=missing),
             pa.array(labels, type=pa.string()),
             pa.array(errors, type=pa.string()),
-            _constant(self.classifier.model.name, rows),
-            _constant(self.manifest_sha256, rows),
+            _constant(model.model.name, rows),
+            _constant(self._hash_of(model.bundle.path), rows),
         ]
         return pa.RecordBatch.from_arrays([*batch.columns, *added], schema=self.output_schema(batch.schema))
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
-from smsguard.runtime import ConfigError, NgramConfig, Side, TokenizerConfig
+from smsguard.runtime import DEFAULT_MAXLEN, ConfigError, InputLayout, NgramConfig, Side, TokenizerConfig
 from smsguard.train._evasion import Family, parse_families
 
 DEFAULT_PRESET = "fused"
@@ -38,6 +38,7 @@ TUTORIAL: dict[str, Any] = {
     "ngram_lower": True,
     "ngram_dim": 32,
     "ngram_scale": 30.0,
+    "normalise": False,
     "augment_copies": 0,
     "augment_rate": 0.33,
     "augment_families": "all",
@@ -52,12 +53,12 @@ TUTORIAL: dict[str, Any] = {
 # threshold of 0.5 (a validation part holds about 450 ham: too few to place a 0.2% threshold).
 # "mediapipe" is "tuned" with the tokenizer MediaPipe's TextClassifier reproduces from a model's metadata
 # (Android, iOS, web, Python): cased words, unknown words as `<UNKNOWN>`. Its export adds the client models.
-TUNED: dict[str, Any] = {"lower": True, "oov_token": "<OOV>", "ngram_buckets": 0, "target_ham_fpr": None, "threshold_folds": 0, "augment_copies": 0}
+TUNED: dict[str, Any] = {"lower": True, "oov_token": "<OOV>", "ngram_buckets": 0, "target_ham_fpr": None, "threshold_folds": 0, "normalise": False, "augment_copies": 0}
 MEDIAPIPE: dict[str, Any] = TUNED | {"lower": False, "oov_token": "<UNKNOWN>"}
 PRESETS: dict[str, dict[str, Any]] = {"fused": {}, "tuned": TUNED, "tutorial": TUTORIAL, "mediapipe": MEDIAPIPE}
 # What a run recorded before a field existed trained with: read back, a missing field takes this value, not
 # today's default.
-BEFORE_IT_EXISTED: dict[str, Any] = {"augment_copies": 0}
+BEFORE_IT_EXISTED: dict[str, Any] = {"normalise": False, "augment_copies": 0}
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,7 @@ class TrainConfig:
     batch_size: int = 32  # Keras' default, as in the tutorial
     learning_rate: float = 1e-3  # Adam's default
     num_words: int = 7000  # ids kept; every word of a 3,103-message training part (at most 6,777) gets one
-    maxlen: int = 40  # tokens per message; longer ones are cut
+    maxlen: int = DEFAULT_MAXLEN  # tokens per message; longer ones are cut
     oov_token: str | None = "<UNKNOWN>"  # words unseen in training become this token (id 1); None drops them, as the tutorial does
     lower: bool = False  # lowercase text before splitting it into words (Keras' default; tuned); MediaPipe's tokenizer keeps case
     padding: Side = Side.PRE  # where a short message's zeros go
@@ -97,8 +98,9 @@ class TrainConfig:
     ngram_lower: bool = True  # lowercase text before taking its n-grams (independent of `lower`, the word tokenizer's)
     ngram_dim: int = 32  # the n-gram embedding's width while training (export folds it to one score per bucket)
     ngram_scale: float = 30.0  # the mean n-gram embedding is multiplied by this while training, so Adam moves the table fast enough
+    normalise: bool = True  # before both branches: drop invisible characters, fold compatibility forms and look-alike letters, join spaced-out letters (vocab.json `text`)
     augment_copies: int = 0  # obfuscated copies of each training message added to the training part, labels kept (docs/explanation/evasion.md); 0: none
-    augment_rate: float = 0.33  # share of the eligible characters or words an obfuscated copy changes
+    augment_rate: float = 0.33  # share of the eligible words an obfuscated copy changes (one letter each for a character family)
     augment_families: str = "all"  # the obfuscations copies are drawn from, one family per copy: all, or names separated by commas (lookalikes, spaced, ...)
 
     def __post_init__(self) -> None:
@@ -208,7 +210,7 @@ class TrainConfig:
 @dataclass(frozen=True)
 class ModelConfig:
     vocab_size: int = 10000  # embedding rows: the tokenizer's num_words
-    maxlen: int = 40
+    maxlen: int = DEFAULT_MAXLEN
     embedding_dim: int = 128
     lstm_units: int = 32
     activation: str = "tanh"  # the LSTM's cell activation
@@ -225,9 +227,13 @@ class ModelConfig:
         return self.ngram_buckets > 0
 
     @property
+    def layout(self) -> InputLayout:
+        """The model's input: the word ids, then the n-gram ids of a fused model."""
+        return InputLayout(self.maxlen, self.ngram_length if self.fused else 0)
+
+    @property
     def width(self) -> int:
-        """Columns of the model's input: the word ids, then the n-gram ids of a fused model."""
-        return self.maxlen + (self.ngram_length if self.fused else 0)
+        return self.layout.width
 
     @property
     def words(self) -> ModelConfig:

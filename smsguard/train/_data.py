@@ -19,9 +19,10 @@ from sklearn.model_selection import train_test_split
 
 from smsguard import _console as console
 from smsguard._columns import LABEL_COLUMNS, TEXT_COLUMNS
+from smsguard._files import sha256_of
 from smsguard._staging import write_atomic
 from smsguard.runtime import SmsguardError
-from smsguard.runtime.bundle import SPLIT_FORMAT, sha256_of
+from smsguard.train._run_folder import SPLIT_FORMAT
 
 __all__ = [
     "UPSTREAM_SHA256",

@@ -23,7 +23,7 @@ from functools import partial
 
 import numpy as np
 
-from smsguard.runtime.bundle import TextEnum
+from smsguard._enum import TextEnum
 
 Obfuscation = Callable[[str, np.random.Generator, float], str]
 DEFAULT_RATE = 1 / 3  # the table: about a third of the eligible characters or words

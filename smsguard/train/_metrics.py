@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from smsguard.runtime import ConfigError
+from smsguard.runtime import ConfigError, Decision
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,7 @@ class Metrics:
 def evaluate(labels: np.ndarray, probabilities: np.ndarray, threshold: float) -> Metrics:
     labels = np.asarray(labels).astype(bool)
     probabilities = np.asarray(probabilities, dtype=np.float64)
-    flagged = probabilities >= threshold
+    flagged = Decision(threshold).flags(probabilities)
     tp = int(np.sum(flagged & labels))
     fp = int(np.sum(flagged & ~labels))
     fn = int(np.sum(~flagged & labels))

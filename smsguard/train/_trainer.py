@@ -13,15 +13,15 @@ from typing import Any
 import numpy as np
 
 from smsguard import _console as console
+from smsguard._files import read_json
 from smsguard._staging import check_target, staged_folder, write_json
-from smsguard.runtime import NgramHasher, Vocabulary
-from smsguard.runtime.bundle import HISTORY_NAME, METRICS_NAME, RUN_CONFIG_NAME, RUN_MODEL_NAME, SPLIT_NAME, VOCAB_NAME, read_json
+from smsguard.runtime import NgramHasher, TextSpec, Vocabulary
+from smsguard.runtime.bundle import VOCAB_NAME
 from smsguard.train._augment import Copies, obfuscated_copies
 from smsguard.train._config import ModelConfig, TrainConfig
 from smsguard.train._data import deduplicate, load_messages, locate_data, split_dataset
 from smsguard.train._metrics import Metrics, evaluate, threshold_for_ham_fpr
-
-OUT_OF_FOLD_NAME = "out_of_fold.json"  # a fused run's out-of-fold scores per branch (benchmarks/fusion.py)
+from smsguard.train._run_folder import HISTORY_NAME, METRICS_NAME, OUT_OF_FOLD_NAME, RUN_CONFIG_NAME, RUN_MODEL_NAME, SPLIT_NAME
 
 
 @dataclass(frozen=True)
@@ -48,8 +48,9 @@ def train(config: TrainConfig, out: Path, force: bool = False) -> TrainResult:
     parts = {name: getattr(split, name) for name in ("train", "validation", "test")}
     console.step(f"Split (stratified, seed {config.seed}): " + ", ".join(f"{name} {len(p):,}" for name, p in parts.items()))
 
-    vocabulary = Vocabulary.fit(texts[split.train].tolist(), config.tokenizer)
-    console.step(f"Fitted the tokenizer on the training part: {len(vocabulary.word_index):,} words, keeping ids below {vocabulary.size:,}")
+    vocabulary = Vocabulary.fit(texts[split.train].tolist(), config.tokenizer, TextSpec.of_this_python(config.normalise))
+    normalised = ", normalised first" if config.normalise else ""
+    console.step(f"Fitted the tokenizer on the training part{normalised}: {len(vocabulary.word_index):,} words, keeping ids below {vocabulary.size:,}")
     if config.ngrams is not None:
         vocabulary = vocabulary.with_ngrams(NgramHasher(config.ngrams))
         ngrams = config.ngrams
@@ -76,7 +77,7 @@ def train(config: TrainConfig, out: Path, force: bool = False) -> TrainResult:
 
     with staged_folder(out, force, "run folder") as folder:
         model.save(folder / RUN_MODEL_NAME)
-        write_json(folder / VOCAB_NAME, vocabulary.to_dict())
+        write_json(folder / VOCAB_NAME, vocabulary.to_dict(), compact=True)
         split.to_json(dataset, dropped, config.seed, folder / SPLIT_NAME)
         # The data file by name and hash (split.json): a run folder carries no path of the machine that made it.
         recorded = asdict(config) | {"data": None, "data_file": {"name": data_path.name, "sha256": dataset.sha256}}
