@@ -43,7 +43,8 @@ from out_of_domain import OOD_SET, load_ood
 RESULTS = Path(__file__).resolve().parent / "results"
 BUNDLE = "default bundle"
 CLIENT = "word branch, MediaPipe client"
-SYSTEMS = (BUNDLE, CLIENT, SVM)
+CLIENT_NORMALISED = "same, fed normalised text"  # what the client would get if it could normalise: its cost, measured
+SYSTEMS = (BUNDLE, CLIENT, CLIENT_NORMALISED, SVM)
 CLEAN = ("accuracy", "spam_f1", "roc_auc", "ham_false_positive_rate", "spam_recall")
 MIN_STILL_CAUGHT = 0.95  # issue 19: for every family, spam still caught >= 95% of the spam caught on clean text
 MAX_HAM_RISE = 0.002  # ... and ham flagged <= the clean rate + 0.2 point
@@ -105,14 +106,19 @@ def scorers(bundle_dir: Path, config, texts: np.ndarray, labels: np.ndarray, spl
     classifier = Classifier.load(bundle_dir)
     bundle = Bundle.load(bundle_dir)
     client = bundle.manifest.clients["mediapipe"]["models"][0]
-    words = bundle.vocabulary.with_ngrams(None)
+    vocabulary = bundle.vocabulary
+    words = vocabulary.with_ngrams(None)
     name, pipeline, svm_score = next(b for b in baselines() if b[0] == SVM)
     pipeline.fit(texts[split.train], labels[split.train])
-    return {
+    systems = {
         BUNDLE: (classifier.predict_proba, classifier.threshold, f"{classifier.model.name}, {classifier.backend}"),
         CLIENT: (lambda t: litert_scores(bundle_dir / client["name"], client_ids(words, t)), float(client["threshold"]), f"{client['name']}, litert"),
         SVM: (lambda t: svm_score(pipeline, np.asarray(t, dtype=object)), baseline_threshold(name, config, pipeline, svm_score, texts, labels, split), "scikit-learn"),
     }
+    if vocabulary.normalise("F R E E") != "F R E E":  # a vocabulary with a normaliser
+        normalised = lambda t: litert_scores(bundle_dir / client["name"], client_ids(words, [vocabulary.normalise(x) for x in t]))  # noqa: E731
+        systems[CLIENT_NORMALISED] = (normalised, float(client["threshold"]), f"{client['name']}, litert, on normalised text")
+    return systems
 
 
 def run_seed(preset: str, overrides: dict, seed: int, data: str | None, runs: Path, families: list, rate: float, ood) -> dict[str, dict]:
@@ -170,7 +176,7 @@ def _ood(scores: np.ndarray, threshold: float, labels: np.ndarray) -> dict:
 def summarize(per_seed: dict[int, dict], families: list) -> dict:
     """Per system: the mean over the seeds of each figure, and the counts summed."""
     summary = {}
-    for name in SYSTEMS:
+    for name in (s for s in SYSTEMS if s in next(iter(per_seed.values()))):
         rows = [systems[name] for systems in per_seed.values()]
         summary[name] = {
             "clean": {k: float(np.mean([r["clean"][k] for r in rows])) for k in CLEAN},
@@ -206,6 +212,7 @@ def markdown(result: dict, compare: dict | None) -> str:
         return f"{100 * x:.1f}%"
 
     summary = result["summary"]
+    systems = [s for s in SYSTEMS if s in summary]
     level = {f.value: name for name, group in (("character", CHARACTER_LEVEL), ("word", WORD_LEVEL), ("sentence", SENTENCE_LEVEL)) for f in group}
     before = compare["summary"][BUNDLE] if compare else None
     setting = ", ".join(f"{k}={v}" for k, v in result["overrides"].items()) or "no overrides"
@@ -215,23 +222,23 @@ def markdown(result: dict, compare: dict | None) -> str:
         "",
         "Spam still caught (of the test spam each system catches on clean text) and ham flagged (of the obfuscated test ham):",
         "",
-        "| family | level | " + " | ".join(f"caught: {s}" for s in SYSTEMS) + " | " + " | ".join(f"ham flagged: {s}" for s in SYSTEMS) + (" | before: caught | before: ham flagged |" if before else " |"),
-        "|---|---|" + "---:|" * (2 * len(SYSTEMS) + (2 if before else 0)),
+        "| family | level | " + " | ".join(f"caught: {s}" for s in systems) + " | " + " | ".join(f"ham flagged: {s}" for s in systems) + (" | before: caught | before: ham flagged |" if before else " |"),
+        "|---|---|" + "---:|" * (2 * len(systems) + (2 if before else 0)),
     ]
-    clean = " | ".join(f"100% ({summary[s]['caught']} of {summary[s]['spam']})" for s in SYSTEMS) + " | " + " | ".join(pct(summary[s]["clean"]["ham_false_positive_rate"]) for s in SYSTEMS)
+    clean = " | ".join(f"100% ({summary[s]['caught']} of {summary[s]['spam']})" for s in systems) + " | " + " | ".join(pct(summary[s]["clean"]["ham_false_positive_rate"]) for s in systems)
     lines.append(f"| none (clean) | | {clean} |" + (f" 100% | {pct(before['clean']['ham_false_positive_rate'])} |" if before else ""))
     for family in result["families"]:
-        cells = [pct(summary[s]["families"][family]["still_caught_share"]) for s in SYSTEMS] + [pct(summary[s]["families"][family]["ham_flagged_rate"]) for s in SYSTEMS]
+        cells = [pct(summary[s]["families"][family]["still_caught_share"]) for s in systems] + [pct(summary[s]["families"][family]["ham_flagged_rate"]) for s in systems]
         if before:
             old = before["families"].get(family)
             cells += [pct(old["still_caught_share"]), pct(old["ham_flagged_rate"])] if old else ["", ""]
         lines.append(f"| {family} | {level.get(family, 'all three')} | " + " | ".join(cells) + " |")
     lines += ["", "Clean test part and out-of-domain set (benchmarks/ood/messages.csv), same models and thresholds:", ""]
     lines += ["| system | model | accuracy | spam F1 | ROC-AUC | ham flagged | OOD accuracy | OOD spam recall | OOD ham flagged | OOD ROC-AUC |", "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    rows = [(s, summary[s]) for s in SYSTEMS] + ([("default bundle, before", before)] if before else [])
+    rows = [(s, summary[s]) for s in systems] + ([("default bundle, before", before)] if before else [])
     for name, s in rows:
         c, o = s["clean"], s["ood"]
-        model = result["per_seed"][str(result["seeds"][0])][name]["model"] if name in SYSTEMS else ""
+        model = result["per_seed"][str(result["seeds"][0])][name]["model"] if name in systems else ""
         lines.append(
             f"| {name} | {model} | {pct(c['accuracy'])} | {c['spam_f1']:.4f} | {c['roc_auc']:.4f} | {100 * c['ham_false_positive_rate']:.2f}% | "
             f"{pct(o['accuracy'])} | {pct(o['spam_recall'])} | {pct(o['ham_false_positive_rate'])} | {o['roc_auc']:.3f} |"
@@ -241,7 +248,8 @@ def markdown(result: dict, compare: dict | None) -> str:
     lines += [
         "",
         "How the obfuscated messages are made: docs/explanation/evasion.md. The MediaPipe client tokenizes the raw text: it "
-        "cannot apply the bundle's text normalisation, so the client column is what a MediaPipe app gets.",
+        f"cannot apply the bundle's text normalisation, so its column is what a MediaPipe app gets; \"{CLIENT_NORMALISED}\" is the same "
+        "client model on the ids of the normalised text, what the client would get if it could normalise (only for a bundle with a normaliser).",
         "",
     ]
     return "\n".join(lines)

@@ -54,13 +54,16 @@ def obfuscated(texts: Sequence[str], families: Sequence[Family], rate: float, co
 
 def obfuscated_copies(config: TrainConfig, vocabulary: Vocabulary, texts: Sequence[str], labels: np.ndarray) -> Copies | None:
     """The run's copies of the pool `texts` (training part, then validation part), encoded; None when the
-    config asks for none (`augment_copies` 0)."""
+    config asks for none (`augment_copies` 0). A copy whose ids are its original's (the normaliser undid the
+    obfuscation, or it touched only what the tokenizer drops) is dropped too."""
     if not config.augment_copies:
         return None
     families = config.families
     made, origin = obfuscated(texts, families, config.augment_rate, config.augment_copies, config.seed)
+    x = vocabulary.encode(made)
+    new = np.any(x != vocabulary.encode(texts)[origin], axis=1)  # the model would see the others as their original
     console.step(
-        f"Obfuscated copies (labels kept): {len(made):,} of {len(texts):,} training and validation messages x {config.augment_copies}, "
-        f"{config.augment_rate:g} of their characters or words, {len(families)} families"
+        f"Obfuscated copies (labels kept): {int(new.sum()):,} of {len(texts):,} training and validation messages x {config.augment_copies}, "
+        f"{config.augment_rate:g} of their eligible words, {len(families)} families"
     )
-    return Copies(vocabulary.encode(made), np.asarray(labels, dtype=np.float32)[origin], origin)
+    return Copies(x[new], np.asarray(labels, dtype=np.float32)[origin[new]], origin[new])

@@ -26,7 +26,7 @@ import numpy as np
 from smsguard._enum import TextEnum
 
 Obfuscation = Callable[[str, np.random.Generator, float], str]
-DEFAULT_RATE = 1 / 3  # the issue's table: about a third of the eligible characters or words
+DEFAULT_RATE = 1 / 3  # issue 19's table: about a third of the eligible words
 TRAINING_STREAM, EVALUATION_STREAM = 0x7261696E, 0x6576616C  # "rain", "eval": one seed, separate generators
 
 
