@@ -23,9 +23,11 @@ from typing import TYPE_CHECKING, Any
 from smsguard import __version__
 from smsguard import _console as console
 from smsguard._columns import TEXT_COLUMNS
+from smsguard._library_output import library_output
 from smsguard._staging import staged_file
 from smsguard.runtime import BACKENDS, ConfigError, SmsguardError
 from smsguard.runtime.bundle import ModelFormat
+from smsguard.serve import add_commands as add_serve_commands
 
 BACKEND_CHOICES = ("auto", *(b.name for b in BACKENDS))
 
@@ -45,7 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, _terminate)  # so a killed export still removes its partial folder
     try:
-        status: int = args.run(args)
+        with library_output(_library_log(args), args.verbose):
+            status: int = args.run(args)
     except ConfigError as error:  # a flag value out of range
         console.error(f"invalid argument: {error}")
         return EXIT_USAGE
@@ -58,6 +61,15 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:
         return 0
     return status
+
+
+LIBRARY_LOGS = {"train": ("out", "train.log"), "export": ("run_dir", "export.log"), "demo": ("out", "demo.log")}  # command -> (its run folder's argument, the log's name)
+
+
+def _library_log(args: argparse.Namespace) -> Path | None:
+    """Where a command keeps what libraries printed: a file in its run folder; None (dropped) for the others."""
+    folder, name = LIBRARY_LOGS.get(args.command, (None, ""))
+    return Path(getattr(args, folder)) / name if folder else None
 
 
 class _Terminated(KeyboardInterrupt):
@@ -179,6 +191,14 @@ def _bench(args: argparse.Namespace) -> int:
     from smsguard.bench import BenchConfig, run_benchmark
 
     run_benchmark(Path(args.bundle), _config(BenchConfig, args))
+    return 0
+
+
+def _conformance(args: argparse.Namespace) -> int:
+    from smsguard.export import write_conformance
+
+    data = write_conformance(Path(args.bundle), Path(args.out), Path(args.uci) if args.uci else None)
+    console.step(f"Conformance file of {len(data['cases'])} cases for {', '.join(data['models'])} written to {args.out}")
     return 0
 
 
@@ -316,9 +336,14 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="smsguard", description="Train, export and run an on-device SMS spam filter.")
     parser.add_argument("--version", action="version", version=f"smsguard {__version__}")
     commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
+    for add in (_add_build_commands, _add_predict_command, _add_score_command, _add_verify_command, _add_signing_commands, _add_device_commands):
+        add(commands)
+    _add_verbose_flags(commands)
+    return parser
 
-    from smsguard.bench import BenchConfig  # light: no TensorFlow at import
-    from smsguard.export import ExportConfig
+
+def _add_build_commands(commands: Any) -> None:
+    from smsguard.export import ExportConfig  # light: no TensorFlow at import
     from smsguard.train import PRESETS, TrainConfig
 
     p = commands.add_parser("train", help="train the LSTM and evaluate it on held-out data")
@@ -328,15 +353,22 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(run=_train)
 
     p = commands.add_parser("export", help="export a run to quantized TFLite and ONNX models, checked for parity")
-    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("run_dir", metavar="RUN_DIR", help="the run folder `smsguard train` wrote")
     p.add_argument("--out", required=True, metavar="BUNDLE_DIR", help="folder to write the bundle to")
     p.add_argument("--force", action="store_true", help="replace BUNDLE_DIR if it exists")
     _add_config_flags(p, ExportConfig)
     p.set_defaults(run=_export)
 
+    p = commands.add_parser("demo", help="train -> export -> verify -> bench -> predict, on the default data")
+    p.add_argument("--data", help="the SMS Spam Collection (default: $SMSGUARD_DATA, ../shared/data, or a checked download)")
+    p.add_argument("--out", default="smsguard-demo", help="folder for the run, bundle and benchmark (replaced; default: smsguard-demo)")
+    p.set_defaults(run=_demo)
+
+
+def _add_predict_command(commands: Any) -> None:
     p = commands.add_parser("predict", help="classify messages; prints one JSON object per message")
     p.add_argument("texts", nargs="*", metavar="TEXT", help="messages (default: one per line on stdin)")
-    p.add_argument("--bundle", required=True, metavar="DIR")
+    p.add_argument("--bundle", required=True, metavar="DIR", help="the bundle folder `smsguard export` wrote")
     p.add_argument("--backend", default="auto", choices=BACKEND_CHOICES, help="the inference backend; auto: the first installed of " + ", ".join(b.name for b in BACKENDS))
     p.add_argument("--model", help="a model file of the bundle (default: the recommended one)")
     p.add_argument("--csv", metavar="FILE", help="read messages from this CSV file")
@@ -346,38 +378,44 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--min-serial", type=int, metavar="N", help="refuse a bundle whose serial is below N (one the device has moved past)")
     p.set_defaults(run=_predict)
 
-    _add_score_command(commands)
 
+def _add_verify_command(commands: Any) -> None:
     p = commands.add_parser("verify", help="replay the bundle's golden vectors on every model and backend")
-    p.add_argument("bundle", metavar="DIR")
+    p.add_argument("bundle", metavar="DIR", help="the bundle folder")
     p.add_argument("--backend", action="append", metavar="BACKEND", help=f"only this backend: {', '.join(b.name for b in BACKENDS)} (repeatable; default: every installed one)")
     _add_trust_flags(p)
     p.set_defaults(run=_verify)
 
-    _add_signing_commands(commands)
+
+def _add_device_commands(commands: Any) -> None:
+    from smsguard.bench import BenchConfig  # light: no TensorFlow at import
 
     p = commands.add_parser("bench", help="latency, load time and size of every model with every backend")
-    p.add_argument("bundle", metavar="DIR")
+    p.add_argument("bundle", metavar="DIR", help="the bundle folder")
     _add_config_flags(p, BenchConfig)
     p.set_defaults(run=_bench)
 
-    p = commands.add_parser("serve-web", help="serve the browser demo of a bundle's MediaPipe client model on 127.0.0.1")
-    p.add_argument("bundle", metavar="DIR")
+    _add_conformance_command(commands)
+
+    p = commands.add_parser("serve-web", help="serve the browser demo of a bundle on 127.0.0.1: its full model in JavaScript, and its MediaPipe client model beside it")
+    p.add_argument("bundle", metavar="DIR", help="the bundle folder")
     p.add_argument("--port", type=int, default=8000, help="port on 127.0.0.1 (default: 8000; 0 picks a free one)")
     p.add_argument("--web", metavar="DIR", help="the demo's folder, with node_modules from `make web` (default: web/ of this checkout)")
     p.add_argument("--quiet", action="store_true", help="do not log each request")
     p.set_defaults(run=_serve_web)
 
-    p = commands.add_parser("demo", help="train -> export -> verify -> bench -> predict, on the default data")
-    p.add_argument("--data", help="the SMS Spam Collection (default: $SMSGUARD_DATA, ../shared/data, or a checked download)")
-    p.add_argument("--out", default="smsguard-demo", help="folder for the run, bundle and benchmark (replaced; default: smsguard-demo)")
-    p.set_defaults(run=_demo)
-    return parser
+    add_serve_commands(commands, BACKEND_CHOICES)  # serve, gammu
+
+def _add_verbose_flags(commands: Any) -> None:
+    for name, command in commands.choices.items():
+        command.add_argument("--verbose", action="store_true", help="show what TensorFlow, ONNX Runtime, MediaPipe and other libraries print as it comes "
+                             "(by default train, export and demo keep it in a log file in the run folder, and other commands drop it)")
+        command.set_defaults(command=name)
 
 
 def _add_score_command(commands: Any) -> None:
     p = commands.add_parser("score", help="score a data set (Parquet, CSV or JSON lines) into Parquet, locally, with Spark or with Dask")
-    p.add_argument("--bundle", required=True, metavar="DIR")
+    p.add_argument("--bundle", required=True, metavar="DIR", help="the bundle folder `smsguard export` wrote")
     p.add_argument("--input", required=True, metavar="PATH", help="a file, a folder or a glob of .parquet, .csv or .jsonl files")
     p.add_argument("--output", required=True, metavar="DIR", help="folder to write Parquet to, whole or not at all")
     from smsguard.score import EngineName  # light: no pyarrow at import
@@ -396,13 +434,21 @@ def _add_score_command(commands: Any) -> None:
     p.set_defaults(run=_score)
 
 
+def _add_conformance_command(commands: Any) -> None:
+    p = commands.add_parser("conformance", help="write a bundle's conformance file: hard cases with their ids and probabilities, for every runtime to replay")
+    p.add_argument("bundle", metavar="BUNDLE", help="the bundle folder")
+    p.add_argument("--out", required=True, metavar="FILE", help="the JSON file to write")
+    p.add_argument("--uci", metavar="PATH", help="add a seeded sample of real messages from the UCI file at PATH")
+    p.set_defaults(run=_conformance)
+
+
 def _add_signing_commands(commands: Any) -> None:
     p = commands.add_parser("keygen", help="make an Ed25519 key pair for signing bundles (needs smsguard[sign])")
     p.add_argument("--out", required=True, metavar="DIR", help="folder for smsguard.key (private, mode 0600) and smsguard.pub")
     p.set_defaults(run=_keygen)
 
     p = commands.add_parser("sign", help="sign a bundle's manifest, which pins every file (needs smsguard[sign])")
-    p.add_argument("bundle", metavar="DIR")
+    p.add_argument("bundle", metavar="DIR", help="the bundle folder")
     p.add_argument("--key", required=True, metavar="KEY", help="the private key file (smsguard keygen)")
     p.set_defaults(run=_sign)
 

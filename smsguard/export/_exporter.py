@@ -20,7 +20,7 @@ from smsguard.export import _choice as choice
 from smsguard.export import _parity as parity
 from smsguard.export._check import CheckData, ModelCheck, check_model
 from smsguard.export._config import ExportConfig
-from smsguard.export._mediapipe_target import export_mediapipe
+from smsguard.export._mediapipe_target import CLIENT_TARGETS, ClientData
 from smsguard.export._run import RunInputs, read_run
 from smsguard.export._targets import TARGETS, ExportContext, ExportTarget
 from smsguard.runtime import BundleError, BundleFile, FileKind, GoldenVector, Manifest, Source, distribution_version
@@ -28,6 +28,19 @@ from smsguard.runtime.bundle import LABELS, MANIFEST_NAME, PARITY_NAME, VOCAB_NA
 from smsguard.runtime.signing import read_private_key, sign_manifest
 from smsguard.train import RUN_MODEL_NAME
 
+# Golden messages beside the test part's: the empty text and what the tokenizer, the normaliser and the bag must get
+# right on a device (compatibility forms, invisible characters, look-alike letters, spaced letters, case mapping,
+# NUL, a no-break space, emoji, more words than maxlen and more n-grams than the bag keeps), with the label each means.
+EDGE_CASES = (
+    ("", LABELS[0]),
+    ("Ｆｒｅｅ ｅｎｔｒｙ ｔｏ ｗｉｎ ａ ｐｒｉｚｅ, ｔｅｘｔ ＷＩＮ ｔｏ ８００８６", LABELS[1]),
+    ("W\u200bI\u200bN\u200bN\u200bE\u200bR! a FREE iPhone, text WIN to 80086", LABELS[1]),
+    ("Cоngratulаtions! Yоu hаve wоn £1000, cаll 09061701461 nоw", LABELS[1]),
+    ("F R E E entry: c.a.l.l 08001234567 to claim", LABELS[1]),
+    ("İstanbul'da ΣΑΣ görüşürüz, see you there 😀", LABELS[0]),
+    ("see you\u00a0at 6\x00 and bring the charger", LABELS[0]),
+    ("ok " * 300, LABELS[0]),
+)
 _TOOLS = ("tensorflow", "keras", "tf2onnx", "onnx", "onnxruntime", "ai-edge-litert", "numpy")
 
 
@@ -48,13 +61,13 @@ def export(run_dir: Path, out: Path, config: ExportConfig | None = None, force: 
     run = read_run(run_dir, config)
 
     console.step(f"Loading {run.model_path}")
-    from smsguard.train import ModelConfig, load_model, word_branch
+    from smsguard.train import ModelConfig, load_model
 
     model = load_model(run.model_path)
     _check_model_matches_vocabulary(model, run)
     context = ExportContext(model, ModelConfig(**run.model_fields), run.vocabulary, run.calibration_ids, config)
     golden_rows = _golden_rows(run.test_labels, config.golden_messages)
-    golden_ids = np.concatenate([run.test_ids[golden_rows], run.vocabulary.encode([""])])
+    golden_ids = np.concatenate([run.test_ids[golden_rows], run.vocabulary.encode([text for text, _ in EDGE_CASES])])
     data = CheckData(
         validation_ids=run.validation_ids,
         validation_labels=run.validation_labels,
@@ -74,13 +87,7 @@ def export(run_dir: Path, out: Path, config: ExportConfig | None = None, force: 
         checks = check_targets(written, data, run)
         write_json(folder / PARITY_NAME, _parity_report(checks, run))
         golden = _golden_vectors(run, golden_rows, golden_ids, _keras(model, golden_ids), checks)
-        # The MediaPipe client models: a step of their own (post-padded ids, checked in the client itself), their
-        # files pinned like the others, their section under "clients"; nothing for a run the client cannot tokenize.
-        # A fused model's client is its word branch alone, at the threshold chosen for that branch.
-        client_files, clients = export_mediapipe(
-            word_branch(model), context.model_config.words, run.vocabulary.with_ngrams(None), run.client_threshold, folder, run.test_texts,
-            run.test_labels, [g.to_dict() for g in golden],
-        )
+        client_files, clients = export_clients(context, folder, ClientData(run.client_threshold, run.test_texts, run.test_labels, [g.to_dict() for g in golden]))
         manifest = build_manifest(folder, run, checks, golden, config.serial, client_files, clients)
         write_json(folder / MANIFEST_NAME, manifest.to_dict())
         if config.sign_key:
@@ -106,6 +113,21 @@ def convert_targets(context: ExportContext, folder: Path, targets: Sequence[Expo
     if context.model_config.fused and any(not target.fused for target in targets):
         console.info("  (no full-integer int8 TFLite model: a fused model's n-gram mean divides by the n-gram count, which int8 cannot do exactly)")
     return written
+
+
+def export_clients(context: ExportContext, folder: Path, data: ClientData) -> tuple[list[BundleFile], dict[str, Any]]:
+    """Every client target that can reproduce the run's tokenizer writes and checks its files; the others say why not."""
+    files: list[BundleFile] = []
+    clients: dict[str, Any] = {}
+    for target in CLIENT_TARGETS:
+        problem = target.why_not(context.vocabulary.with_ngrams(None))
+        if problem:
+            console.step(problem)
+            continue
+        entries, section = target.export(context, folder, data)
+        files += entries
+        clients |= section
+    return files, clients
 
 
 def check_targets(written: list[tuple[ExportTarget, Path]], data: CheckData, run: RunInputs) -> list[ModelCheck]:
@@ -172,9 +194,9 @@ def _parity_report(checks: list[ModelCheck], run: RunInputs) -> dict:
 
 
 def _golden_vectors(run: RunInputs, rows: np.ndarray, ids: np.ndarray, keras: np.ndarray, checks: list[ModelCheck]) -> list[GoldenVector]:
-    """The golden test messages and the empty text, with every model's outputs on them."""
-    texts = [run.test_texts[i] for i in rows] + [""]
-    labels = [LABELS[int(run.test_labels[i])] for i in rows] + [LABELS[0]]
+    """The golden test messages and the edge cases, with every model's outputs on them."""
+    texts = [run.test_texts[i] for i in rows] + [text for text, _ in EDGE_CASES]
+    labels = [LABELS[int(run.test_labels[i])] for i in rows] + [label for _, label in EDGE_CASES]
     return [
         GoldenVector(
             text=text,

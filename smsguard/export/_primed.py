@@ -91,23 +91,52 @@ def write_primed_onnx(weights: dict[str, np.ndarray], maxlen: int, input_name: s
     """An ONNX model of any sequence length T >= 1: it starts the LSTM from the state after
     maxlen - T pads, so feeding a message's last max(L, 1) ids gives the fixed model's output.
 
-    A fused model's input is those T word ids then its `ngram_length` n-gram ids (recorded in the model's
-    metadata as `NGRAM_LENGTH_KEY`, which the runtime reads to split a row)."""
+    A fused model's input is those T word ids then its `ngram_length` n-gram ids; the model file states its
+    layout in its metadata, which the runtime reads to split a row."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
+    fused = "ngram_scores" in weights
+    words = "word_ids" if fused else input_name
+    initializers, nodes = _lstm_graph(weights, maxlen, words, "word_probability" if fused else output_name)
+    if fused:
+        ngram_initializers, ngram_nodes = _ngram_graph(weights, input_name, words)
+        initializers |= ngram_initializers
+        nodes = ngram_nodes + nodes + [
+            helper.make_node("Add", ["word_probability", "ngram_probability"], ["probability_sum"]),
+            helper.make_node("Mul", ["probability_sum", "half"], [output_name]),
+        ]
+    graph = helper.make_graph(
+        nodes,
+        "smsguard_lstm_primed",
+        [helper.make_tensor_value_info(input_name, TensorProto.INT32, ["batch", "steps"])],
+        [helper.make_tensor_value_info(output_name, TensorProto.FLOAT, ["batch", 1])],
+        [numpy_helper.from_array(value, name) for name, value in initializers.items()],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], producer_name="smsguard")
+    model.ir_version = 8  # readable by ONNX Runtime 1.13 and later
+    helper.set_model_props(model, InputLayout(maxlen, int(weights["ngram_length"]) if fused else 0).metadata())
+    onnx.checker.check_model(model)
+    path.write_bytes(model.SerializeToString())
+
+
+def _onnx_gates(matrix: np.ndarray) -> np.ndarray:
+    """Keras' gate order i, f, c, o -> ONNX's i, o, f, c."""
+    i, f, c, o = np.split(matrix, 4, axis=-1)
+    return np.concatenate([i, o, f, c], axis=-1)
+
+
+def _lstm_graph(weights: dict[str, np.ndarray], maxlen: int, words: str, output: str) -> tuple[dict[str, np.ndarray], list]:
+    """The word branch over `words` ([N, T] ids), started from the pad state of maxlen - T pads: its initializers and nodes."""
+    from onnx import helper
+
     units = weights["recurrent"].shape[0]
     primed_h, primed_c = primed_states(weights, maxlen)
-
-    def onnx_gates(matrix: np.ndarray) -> np.ndarray:  # Keras i, f, c, o -> ONNX i, o, f, c
-        i, f, c, o = np.split(matrix, 4, axis=-1)
-        return np.concatenate([i, o, f, c], axis=-1)
-
     initializers = {
         "embedding": weights["embedding"].astype(np.float32),
-        "W": onnx_gates(weights["kernel"]).T[None].astype(np.float32),
-        "R": onnx_gates(weights["recurrent"]).T[None].astype(np.float32),
-        "B": np.concatenate([onnx_gates(weights["bias"]), np.zeros(4 * units)])[None].astype(np.float32),
+        "W": _onnx_gates(weights["kernel"]).T[None].astype(np.float32),
+        "R": _onnx_gates(weights["recurrent"]).T[None].astype(np.float32),
+        "B": np.concatenate([_onnx_gates(weights["bias"]), np.zeros(4 * units)])[None].astype(np.float32),
         "primed_h": primed_h,
         "primed_c": primed_c,
         "maxlen": np.array([maxlen], dtype=np.int64),
@@ -115,37 +144,10 @@ def write_primed_onnx(weights: dict[str, np.ndarray], maxlen: int, input_name: s
         "zero": np.array([0], dtype=np.int64),
         "dense_kernel": weights["dense_kernel"].reshape(units, 1).astype(np.float32),
         "dense_bias": weights["dense_bias"].reshape(1).astype(np.float32),
+        "maxlen_end": np.array([2], dtype=np.int64),
+        "units": np.array([units], dtype=np.int64),
     }
-    fused = "ngram_scores" in weights
-    words = "word_ids" if fused else input_name
-    nodes = []
-    if fused:
-        initializers |= {
-            "ngram_length": np.array([int(weights["ngram_length"])], dtype=np.int64),
-            "ngram_scores": weights["ngram_scores"].astype(np.float32),
-            "ngram_bias": weights["ngram_bias"].reshape(1).astype(np.float32),
-            "end": np.array([np.iinfo(np.int64).max], dtype=np.int64),
-            "zero_id": np.array(0, dtype=np.int32),
-            "one_float": np.array([1.0], dtype=np.float32),
-            "half": np.array([0.5], dtype=np.float32),
-        }
-        nodes += [
-            helper.make_node("Shape", [input_name], ["input_shape"]),
-            helper.make_node("Slice", ["input_shape", "one", "maxlen_end", "zero"], ["width"]),  # [T + n-gram length]
-            helper.make_node("Sub", ["width", "ngram_length"], ["word_steps"]),
-            helper.make_node("Slice", [input_name, "zero", "word_steps", "one"], [words]),  # [N, T]
-            helper.make_node("Slice", [input_name, "word_steps", "end", "one"], ["ngram_ids"]),  # [N, n-gram length]
-            helper.make_node("Gather", ["ngram_scores", "ngram_ids"], ["ngram_score"]),  # [N, n-gram length], 0 for padding
-            helper.make_node("ReduceSum", ["ngram_score", "one"], ["ngram_sum"], keepdims=1),  # [N, 1]
-            helper.make_node("Greater", ["ngram_ids", "zero_id"], ["ngram_present"]),
-            helper.make_node("Cast", ["ngram_present"], ["ngram_present_float"], to=TensorProto.FLOAT),
-            helper.make_node("ReduceSum", ["ngram_present_float", "one"], ["ngram_count"], keepdims=1),
-            helper.make_node("Max", ["ngram_count", "one_float"], ["ngram_divisor"]),
-            helper.make_node("Div", ["ngram_sum", "ngram_divisor"], ["ngram_mean"]),
-            helper.make_node("Add", ["ngram_mean", "ngram_bias"], ["ngram_logit"]),
-            helper.make_node("Sigmoid", ["ngram_logit"], ["ngram_probability"]),
-        ]
-    nodes += [
+    nodes = [
         helper.make_node("Shape", [words], ["shape"]),
         helper.make_node("Slice", ["shape", "one", "maxlen_end", "zero"], ["steps"]),  # [T]
         helper.make_node("Slice", ["shape", "zero", "one", "zero"], ["batch"]),  # [N]
@@ -160,27 +162,41 @@ def write_primed_onnx(weights: dict[str, np.ndarray], maxlen: int, input_name: s
         helper.make_node("LSTM", ["sequence", "W", "R", "B", "", "initial_h", "initial_c"], ["", "last_h"], hidden_size=units),
         helper.make_node("Squeeze", ["last_h", "zero"], ["h"]),  # [N, u]
         helper.make_node("Gemm", ["h", "dense_kernel", "dense_bias"], ["logit"]),
-        helper.make_node("Sigmoid", ["logit"], ["word_probability" if fused else output_name]),
+        helper.make_node("Sigmoid", ["logit"], [output]),
     ]
-    if fused:
-        nodes += [
-            helper.make_node("Add", ["word_probability", "ngram_probability"], ["probability_sum"]),
-            helper.make_node("Mul", ["probability_sum", "half"], [output_name]),
-        ]
-    initializers["maxlen_end"] = np.array([2], dtype=np.int64)
-    initializers["units"] = np.array([units], dtype=np.int64)
-    graph = helper.make_graph(
-        nodes,
-        "smsguard_lstm_primed",
-        [helper.make_tensor_value_info(input_name, TensorProto.INT32, ["batch", "steps"])],
-        [helper.make_tensor_value_info(output_name, TensorProto.FLOAT, ["batch", 1])],
-        [numpy_helper.from_array(value, name) for name, value in initializers.items()],
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], producer_name="smsguard")
-    model.ir_version = 8  # readable by ONNX Runtime 1.13 and later
-    helper.set_model_props(model, InputLayout(maxlen, int(weights["ngram_length"]) if fused else 0).metadata())
-    onnx.checker.check_model(model)
-    path.write_bytes(model.SerializeToString())
+    return initializers, nodes
+
+
+def _ngram_graph(weights: dict[str, np.ndarray], input_name: str, words: str) -> tuple[dict[str, np.ndarray], list]:
+    """A fused model's row split into `words` and its n-gram ids, and the folded n-gram branch: `ngram_probability`."""
+    from onnx import TensorProto, helper
+
+    initializers: dict[str, np.ndarray] = {
+        "ngram_length": np.array([int(weights["ngram_length"])], dtype=np.int64),
+        "ngram_scores": weights["ngram_scores"].astype(np.float32),
+        "ngram_bias": weights["ngram_bias"].reshape(1).astype(np.float32),
+        "end": np.array([np.iinfo(np.int64).max], dtype=np.int64),
+        "zero_id": np.array(0, dtype=np.int32),
+        "one_float": np.array([1.0], dtype=np.float32),
+        "half": np.array([0.5], dtype=np.float32),
+    }
+    nodes = [
+        helper.make_node("Shape", [input_name], ["input_shape"]),
+        helper.make_node("Slice", ["input_shape", "one", "maxlen_end", "zero"], ["width"]),  # [T + n-gram length]
+        helper.make_node("Sub", ["width", "ngram_length"], ["word_steps"]),
+        helper.make_node("Slice", [input_name, "zero", "word_steps", "one"], [words]),  # [N, T]
+        helper.make_node("Slice", [input_name, "word_steps", "end", "one"], ["ngram_ids"]),  # [N, n-gram length]
+        helper.make_node("Gather", ["ngram_scores", "ngram_ids"], ["ngram_score"]),  # [N, n-gram length], 0 for padding
+        helper.make_node("ReduceSum", ["ngram_score", "one"], ["ngram_sum"], keepdims=1),  # [N, 1]
+        helper.make_node("Greater", ["ngram_ids", "zero_id"], ["ngram_present"]),
+        helper.make_node("Cast", ["ngram_present"], ["ngram_present_float"], to=TensorProto.FLOAT),
+        helper.make_node("ReduceSum", ["ngram_present_float", "one"], ["ngram_count"], keepdims=1),
+        helper.make_node("Max", ["ngram_count", "one_float"], ["ngram_divisor"]),
+        helper.make_node("Div", ["ngram_sum", "ngram_divisor"], ["ngram_mean"]),
+        helper.make_node("Add", ["ngram_mean", "ngram_bias"], ["ngram_logit"]),
+        helper.make_node("Sigmoid", ["ngram_logit"], ["ngram_probability"]),
+    ]
+    return initializers, nodes
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:

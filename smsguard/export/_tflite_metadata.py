@@ -49,17 +49,19 @@ class TextClassifierMetadata:
     labels_name: str
 
 
-def metadata_buffer(md: TextClassifierMetadata) -> bytes:
-    """The ModelMetadata FlatBuffer: one subgraph, a text input with a regex tokenizer, a score output
-    in [0, 1] with a label file."""
-    b = flatbuffers.Builder(1024)
+class _Writer:
+    """The few FlatBuffer constructs the metadata needs, on one builder. Strings and vectors must be built before
+    the table that holds them starts; the call order below is the byte order of the result."""
 
-    def string(text: str) -> int:
-        return b.CreateString(text)
+    def __init__(self) -> None:
+        self.b = flatbuffers.Builder(1024)
 
-    def table(fields: list[tuple[int, str, int]]) -> int:
-        """fields: (slot, kind, value) with kind "offset", "byte" or "uoffset"; strings and vectors
-        must be built before the table starts."""
+    def string(self, text: str) -> int:
+        return self.b.CreateString(text)
+
+    def table(self, fields: list[tuple[int, str, int]]) -> int:
+        """fields: (slot, kind, value) with kind "offset", "byte" or "uoffset"."""
+        b = self.b
         b.StartObject(max(slot for slot, _, _ in fields) + 1)
         for slot, kind, value in fields:
             if kind == "byte":
@@ -68,66 +70,76 @@ def metadata_buffer(md: TextClassifierMetadata) -> bytes:
                 b.PrependUOffsetTRelativeSlot(slot, value, 0)
         return b.EndObject()
 
-    def offsets(items: list[int]) -> int:
-        b.StartVector(4, len(items), 4)
+    def offsets(self, items: list[int]) -> int:
+        self.b.StartVector(4, len(items), 4)
         for item in reversed(items):
-            b.PrependUOffsetTRelative(item)
-        return b.EndVector()
+            self.b.PrependUOffsetTRelative(item)
+        return self.b.EndVector()
 
-    def floats(values: list[float]) -> int:
-        b.StartVector(4, len(values), 4)
+    def floats(self, values: list[float]) -> int:
+        self.b.StartVector(4, len(values), 4)
         for value in reversed(values):
-            b.PrependFloat32(value)
-        return b.EndVector()
+            self.b.PrependFloat32(value)
+        return self.b.EndVector()
 
-    def associated_file(name: str, description: str, kind: int) -> int:
-        name_offset, description_offset = string(name), string(description)
+    def associated_file(self, name: str, description: str, kind: int) -> int:
+        name_offset, description_offset = self.string(name), self.string(description)
         # table AssociatedFile { name, description, type, locale, version }
-        return table([(0, "offset", name_offset), (1, "offset", description_offset), (2, "byte", kind)])
+        return self.table([(0, "offset", name_offset), (1, "offset", description_offset), (2, "byte", kind)])
 
-    def feature_content() -> int:
-        b.StartObject(0)  # table FeatureProperties {}
-        feature = b.EndObject()
+    def feature_content(self) -> int:
+        self.b.StartObject(0)  # table FeatureProperties {}
+        feature = self.b.EndObject()
         # table Content { content_properties_type, content_properties, range }
-        return table([(0, "byte", FEATURE_PROPERTIES), (1, "offset", feature)])
+        return self.table([(0, "byte", FEATURE_PROPERTIES), (1, "offset", feature)])
 
-    # Input: the token ids, with the regex tokenizer that makes them.
-    vocab = associated_file(md.vocab_name, "Vocabulary: one 'word id' a line; <PAD> and <UNKNOWN> are required.", VOCABULARY)
-    pattern = string(md.delim_regex_pattern)
-    vocab_files = offsets([vocab])
+
+def _input_tensor(w: _Writer, md: TextClassifierMetadata) -> int:
+    """The input: the token ids, with the regex tokenizer that makes them."""
+    vocab = w.associated_file(md.vocab_name, "Vocabulary: one 'word id' a line; <PAD> and <UNKNOWN> are required.", VOCABULARY)
+    pattern = w.string(md.delim_regex_pattern)
+    vocab_files = w.offsets([vocab])
     # table RegexTokenizerOptions { delim_regex_pattern, vocab_file }
-    tokenizer_options = table([(0, "offset", pattern), (1, "offset", vocab_files)])
+    tokenizer_options = w.table([(0, "offset", pattern), (1, "offset", vocab_files)])
     # table ProcessUnit { options_type, options }
-    tokenizer = table([(0, "byte", REGEX_TOKENIZER_OPTIONS), (1, "offset", tokenizer_options)])
-    input_name, input_description = string(md.input_name), string(md.input_description)
-    input_content = feature_content()
-    input_units = offsets([tokenizer])
+    tokenizer = w.table([(0, "byte", REGEX_TOKENIZER_OPTIONS), (1, "offset", tokenizer_options)])
+    input_name, input_description = w.string(md.input_name), w.string(md.input_description)
+    input_content = w.feature_content()
+    input_units = w.offsets([tokenizer])
     # table TensorMetadata { name, description, dimension_names, content, process_units, stats, associated_files }
-    input_tensor = table([(0, "offset", input_name), (1, "offset", input_description), (3, "offset", input_content), (4, "offset", input_units)])
+    return w.table([(0, "offset", input_name), (1, "offset", input_description), (3, "offset", input_content), (4, "offset", input_units)])
 
-    # Output: the score, its range and its label file.
-    labels = associated_file(md.labels_name, "Label of the score, one a line.", TENSOR_AXIS_LABELS)
-    output_name, output_description = string(md.output_name), string(md.output_description)
-    output_content = feature_content()
-    high, low = floats([1.0]), floats([0.0])
-    stats = table([(0, "offset", high), (1, "offset", low)])  # table Stats { max, min }
-    output_files = offsets([labels])
-    output_tensor = table(
+
+def _output_tensor(w: _Writer, md: TextClassifierMetadata) -> int:
+    """The output: the score, its range and its label file."""
+    labels = w.associated_file(md.labels_name, "Label of the score, one a line.", TENSOR_AXIS_LABELS)
+    output_name, output_description = w.string(md.output_name), w.string(md.output_description)
+    output_content = w.feature_content()
+    high, low = w.floats([1.0]), w.floats([0.0])
+    stats = w.table([(0, "offset", high), (1, "offset", low)])  # table Stats { max, min }
+    output_files = w.offsets([labels])
+    return w.table(
         [(0, "offset", output_name), (1, "offset", output_description), (3, "offset", output_content), (5, "offset", stats), (6, "offset", output_files)]
     )
 
-    inputs, outputs = offsets([input_tensor]), offsets([output_tensor])
+
+def metadata_buffer(md: TextClassifierMetadata) -> bytes:
+    """The ModelMetadata FlatBuffer: one subgraph, a text input with a regex tokenizer, a score output
+    in [0, 1] with a label file."""
+    w = _Writer()
+    input_tensor, output_tensor = _input_tensor(w, md), _output_tensor(w, md)
+    inputs, outputs = w.offsets([input_tensor]), w.offsets([output_tensor])
     # table SubGraphMetadata { name, description, input_tensor_metadata, output_tensor_metadata, ... }
-    subgraph = table([(2, "offset", inputs), (3, "offset", outputs)])
-    subgraphs = offsets([subgraph])
-    name, description, version = string(md.name), string(md.description), string(md.version)
-    author, licence, parser = string(md.author), string(md.license), string(MIN_PARSER_VERSION)
+    subgraph = w.table([(2, "offset", inputs), (3, "offset", outputs)])
+    subgraphs = w.offsets([subgraph])
+    name, description, version = w.string(md.name), w.string(md.description), w.string(md.version)
+    author, licence, parser = w.string(md.author), w.string(md.license), w.string(MIN_PARSER_VERSION)
     # table ModelMetadata { name, description, version, subgraph_metadata, author, license, associated_files, min_parser_version }
-    root = table(
+    root = w.table(
         [(0, "offset", name), (1, "offset", description), (2, "offset", version), (3, "offset", subgraphs), (4, "offset", author), (5, "offset", licence), (7, "offset", parser)]
     )
-    b.Finish(root, file_identifier=FILE_IDENTIFIER)
-    return bytes(b.Output())
+    w.b.Finish(root, file_identifier=FILE_IDENTIFIER)
+    return bytes(w.b.Output())
 
 
 def populate(model: bytes, metadata: bytes, files: dict[str, bytes]) -> bytes:

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from smsguard._errors import BackendError
-from smsguard.runtime import _flatbuffer, _native
+from smsguard.runtime import _flatbuffer, _lstm, _lstm_native, _native
 from smsguard.runtime._contract import INPUT_NAME, LAYOUT_METADATA, NGRAM_LENGTH_KEY, OUTPUT_NAME, InputLayout
 from smsguard.runtime._manifest import BundleFile, ModelFormat, TensorSpec, Variant
 
@@ -231,8 +231,6 @@ class NumpySession(Session):
 
     def __init__(self, info: BackendInfo, path: Path, entry: BundleFile) -> None:
         self.backend, self.entry = info, entry
-        from smsguard.runtime import _lstm
-
         self._lstm = _lstm
         try:
             self.weights = _lstm.LstmWeights.load(path)
@@ -259,7 +257,7 @@ class NumbaSession(NumpySession):
 
     def __init__(self, info: BackendInfo, path: Path, entry: BundleFile) -> None:
         super().__init__(info, path, entry)
-        from smsguard.runtime import _lstm_numba
+        from smsguard.runtime import _lstm_numba  # here: importing numba costs half a second and 100 MB
 
         w = self.weights
         self._args = (w.table, w.recurrent, w.dense_kernel, np.float32(w.dense_bias), w.primed_h, w.primed_c)
@@ -285,8 +283,6 @@ class NativeSession(Session):
     def __init__(self, info: BackendInfo, path: Path, entry: BundleFile, isa: str = "auto") -> None:
         """`isa`: "auto" (AVX2+FMA where the CPU has it, else the baseline), or "baseline" (SSE2, NEON)."""
         self.backend, self.entry = info, entry
-        from smsguard.runtime import _lstm_native
-
         self._native = _lstm_native
         try:
             arrays = _lstm_native.NativeArrays.load(path)

@@ -24,9 +24,10 @@ from smsguard.runtime._backends import (
     require_installed,
 )
 from smsguard.runtime._contract import Decision
+from smsguard.runtime._inputs import as_texts
 from smsguard.runtime._selection import default_model
 from smsguard.runtime._verify import golden_problems
-from smsguard.runtime._vocabulary import Vocabulary, as_texts
+from smsguard.runtime._vocabulary import Vocabulary
 from smsguard.runtime.bundle import Bundle, BundleFile
 from smsguard.runtime.signing import PublicKey, trusted_keys_from
 

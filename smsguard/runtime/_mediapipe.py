@@ -23,7 +23,8 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from smsguard.runtime._vocabulary import TokenizerConfig, Vocabulary, as_texts
+from smsguard.runtime._inputs import as_texts
+from smsguard.runtime._vocabulary import TokenizerConfig, Vocabulary
 
 PAD = "<PAD>"  # MediaPipe requires both in the vocabulary file; smsguard's padding id is 0
 UNKNOWN = "<UNKNOWN>"

@@ -23,9 +23,9 @@ import numpy as np
 
 from smsguard._errors import BackendError, BundleError, ConfigError
 from smsguard.runtime import _native
+from smsguard.runtime._inputs import as_texts, is_int
+from smsguard.runtime._manifest import NGRAM_FORMAT
 from smsguard.runtime._text import WHITESPACE
-from smsguard.runtime._vocabulary import _is_int, as_texts
-from smsguard.runtime.bundle import NGRAM_FORMAT
 
 MAX_BUCKETS = 2**31 - 2  # every id, `buckets` included, fits the int32 row
 MAX_N = 16  # the C kernel's bound; longer grams say nothing a word id would not
@@ -49,13 +49,13 @@ class NgramConfig:
     lower: bool = True  # str.lower() before splitting
 
     def __post_init__(self) -> None:
-        if not _is_int(self.buckets) or not 1 <= self.buckets <= MAX_BUCKETS:
+        if not is_int(self.buckets) or not 1 <= self.buckets <= MAX_BUCKETS:
             msg = f"buckets must be an integer from 1 to {MAX_BUCKETS}, found {self.buckets!r}"
             raise ConfigError(msg)
-        if not (_is_int(self.min_n) and _is_int(self.max_n) and 1 <= self.min_n <= self.max_n <= MAX_N):
+        if not (is_int(self.min_n) and is_int(self.max_n) and 1 <= self.min_n <= self.max_n <= MAX_N):
             msg = f"n-gram sizes must be integers with 1 <= min_n <= max_n <= {MAX_N}, found min_n={self.min_n!r}, max_n={self.max_n!r}"
             raise ConfigError(msg)
-        if not _is_int(self.length) or self.length < 1:
+        if not is_int(self.length) or self.length < 1:
             msg = f"length must be a positive integer, found {self.length!r}"
             raise ConfigError(msg)
         if not isinstance(self.lower, bool):
@@ -153,7 +153,7 @@ class NgramHasher:
         if missing:
             msg = f"n-gram bag is malformed: missing field {missing[0]!r}"
             raise BundleError(msg)
-        if not _is_int(data["format"]) or data["format"] != NGRAM_FORMAT:
+        if not is_int(data["format"]) or data["format"] != NGRAM_FORMAT:
             msg = f"n-gram bag format {data['format']!r} is not supported (this smsguard reads {NGRAM_FORMAT})"
             raise BundleError(msg)
         for name, value in _CONSTANTS.items():

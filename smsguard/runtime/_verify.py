@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 
@@ -14,9 +14,7 @@ from smsguard import _console as console
 from smsguard._errors import BackendError
 from smsguard.runtime._backends import Session, backend_info, installed_backends, open_session
 from smsguard.runtime.bundle import Bundle, BundleFile, GoldenVector
-
-if TYPE_CHECKING:
-    from smsguard.runtime.signing import PublicKey
+from smsguard.runtime.signing import PublicKey
 
 
 @dataclass

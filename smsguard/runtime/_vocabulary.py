@@ -5,20 +5,19 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 
 from smsguard._enum import TextEnum
 from smsguard._errors import BundleError, ConfigError
 from smsguard.runtime._contract import DEFAULT_MAXLEN, InputLayout
+from smsguard.runtime._inputs import as_texts, is_int
+from smsguard.runtime._ngrams import NgramHasher
 from smsguard.runtime._text import TextSpec
 from smsguard.runtime.bundle import VOCAB_FORMAT
-
-if TYPE_CHECKING:
-    from smsguard.runtime._ngrams import NgramHasher
 
 DEFAULT_FILTERS = '!"#$%&()*+,-./:;<=>?@[\\]^_`{|}~\t\n'  # Keras' default: ASCII punctuation, tab, newline
 _Word = TypeVar("_Word", str, bytes)  # a word as text, or as ASCII bytes on the fast path
@@ -48,10 +47,10 @@ class TokenizerConfig:
     truncating: Side = Side.POST  # which end of a long text is cut: "post" keeps the first maxlen ids
 
     def __post_init__(self) -> None:
-        if self.num_words is not None and (not _is_int(self.num_words) or self.num_words < 2):
+        if self.num_words is not None and (not is_int(self.num_words) or self.num_words < 2):
             msg = f"num_words must be an integer of at least 2 or None, found {self.num_words!r}"
             raise ConfigError(msg)
-        if not _is_int(self.maxlen) or self.maxlen < 1:
+        if not is_int(self.maxlen) or self.maxlen < 1:
             msg = f"maxlen must be a positive integer, found {self.maxlen!r}"
             raise ConfigError(msg)
         for name in ("padding", "truncating"):
@@ -285,7 +284,7 @@ class Vocabulary:
     def from_dict(cls, data: Mapping[str, Any]) -> Vocabulary:
         """Read what `to_dict` wrote; raise BundleError naming the first field that is wrong."""
         try:
-            if not _is_int(data["format"]) or data["format"] not in (LEGACY_VOCAB_FORMAT, VOCAB_FORMAT):
+            if not is_int(data["format"]) or data["format"] not in (LEGACY_VOCAB_FORMAT, VOCAB_FORMAT):
                 msg = f"vocabulary format {data['format']!r} is not supported (this smsguard reads {LEGACY_VOCAB_FORMAT} and {VOCAB_FORMAT}): upgrade smsguard"
                 raise BundleError(msg)
             if (data["format"] == VOCAB_FORMAT) != ("text" in data):
@@ -297,7 +296,7 @@ class Vocabulary:
                 **{key: sequence[key] for key in ("maxlen", "padding", "truncating")},
             )
             word_index = data["word_index"]
-            if not all(isinstance(w, str) and _is_int(i) and i >= 1 for w, i in word_index.items()):
+            if not all(isinstance(w, str) and is_int(i) and i >= 1 for w, i in word_index.items()):
                 msg = "word_index must map words to positive integer ids"
                 raise BundleError(msg)
         except (KeyError, TypeError, ValueError, AttributeError) as error:
@@ -306,8 +305,6 @@ class Vocabulary:
             raise BundleError(msg) from None
         ngrams = None
         if data.get("ngrams") is not None:
-            from smsguard.runtime._ngrams import NgramHasher  # here: it imports this module
-
             ngrams = NgramHasher.from_dict(data["ngrams"])
         text = TextSpec.from_dict(data["text"]) if "text" in data else None
         return cls(config, word_index, ngrams, text)
@@ -317,42 +314,6 @@ class Vocabulary:
 
     def __repr__(self) -> str:
         return f"Vocabulary({len(self.word_index)} words, {self.config})"
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)  # JSON true is not an id
-
-
-def as_texts(texts: Iterable[str | bytes]) -> Iterator[str]:
-    """The messages of `texts` one at a time, as str: bytes are decoded as UTF-8.
-
-    Raises TypeError, naming what was found, for anything but an iterable of str and bytes (a bare
-    string included: it is not a list of one message), and ValueError for bytes that are not UTF-8;
-    an item's error names its index. A generator is read lazily, so a caller can stream it in chunks.
-    """
-    if isinstance(texts, (str, bytes, bytearray)):
-        msg = f"texts must be a list of strings, found a single {type(texts).__name__}; wrap it in a list"
-        raise TypeError(msg)
-    if not isinstance(texts, Iterable):
-        msg = f"texts must be a list of strings, found {'None' if texts is None else type(texts).__name__}"
-        raise TypeError(msg)
-    return (_as_text(text, position) for position, text in enumerate(texts))
-
-
-def _as_text(text: object, position: int) -> str:
-    if isinstance(text, str):
-        return text
-    if isinstance(text, (bytes, bytearray)):
-        try:
-            return text.decode("utf-8")
-        except UnicodeDecodeError as error:
-            msg = (
-                f"text at index {position} is bytes that are not UTF-8: byte 0x{text[error.start]:02x} at offset "
-                f"{error.start}; decode it yourself (for example with .decode('latin-1')) and pass str"
-            )
-            raise ValueError(msg) from None
-    msg = f"text at index {position} must be str or UTF-8 bytes, found {type(text).__name__}"
-    raise TypeError(msg)
 
 
 def _cut_chars(config: TokenizerConfig, lower: Lower) -> str:

@@ -22,6 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from smsguard._errors import BundleError, SmsguardError
+from smsguard._files import read_bytes
+from smsguard._staging import write_json
+from smsguard.runtime._manifest import MANIFEST_NAME
 
 SIGNATURE_NAME = "manifest.sig"
 SIGNATURE_FORMAT = 1
@@ -144,8 +147,6 @@ def sign_manifest(bundle: Path, private_key: str | os.PathLike[str]) -> Path:
     """Write `manifest.sig` beside `bundle`'s manifest: an Ed25519 signature over its exact bytes."""
     serialization = _crypto()
 
-    from smsguard._staging import write_json
-    from smsguard.runtime.bundle import MANIFEST_NAME
 
     key = read_private_key(private_key)
     manifest_path = Path(bundle) / MANIFEST_NAME
@@ -196,6 +197,4 @@ def check_signature(bundle: Path, manifest: bytes, trusted: Sequence[PublicKey])
 
 
 def _read_key_file(path: Path, what: str) -> bytes:
-    from smsguard._files import read_bytes
-
     return read_bytes(path, what, KeyFileError)

@@ -48,16 +48,7 @@ def train(config: TrainConfig, out: Path, force: bool = False) -> TrainResult:
     parts = {name: getattr(split, name) for name in ("train", "validation", "test")}
     console.step(f"Split (stratified, seed {config.seed}): " + ", ".join(f"{name} {len(p):,}" for name, p in parts.items()))
 
-    vocabulary = Vocabulary.fit(texts[split.train].tolist(), config.tokenizer, TextSpec.of_this_python(config.normalise))
-    normalised = ", normalised first" if config.normalise else ""
-    console.step(f"Fitted the tokenizer on the training part{normalised}: {len(vocabulary.word_index):,} words, keeping ids below {vocabulary.size:,}")
-    if config.ngrams is not None:
-        vocabulary = vocabulary.with_ngrams(NgramHasher(config.ngrams))
-        ngrams = config.ngrams
-        console.step(
-            f"Each message also gets up to {ngrams.length} ids of its character {ngrams.min_n}- to {ngrams.max_n}-grams, "
-            f"hashed into {ngrams.buckets:,} buckets"
-        )
+    vocabulary = fit_vocabulary(config, texts[split.train].tolist())
     x = {name: vocabulary.encode(texts[p].tolist()) for name, p in parts.items()}
     y = {name: dataset.labels[p].astype(np.float32) for name, p in parts.items()}
     pool = np.concatenate([split.train, split.validation])  # the out-of-fold thresholds' messages, in this order
@@ -92,6 +83,22 @@ def train(config: TrainConfig, out: Path, force: bool = False) -> TrainResult:
     console.info("\n" + metrics_table({"validation": metrics["validation"], "test": metrics["test"]}))
     console.step(f"Trained in {seconds:.1f} s; run written to {out}")
     return TrainResult(out, threshold, metrics["validation"], metrics["test"])
+
+
+def fit_vocabulary(config: TrainConfig, texts: list[str]) -> Vocabulary:
+    """The frozen vocabulary of a run: the text spec of this Python (and its normaliser when `normalise`), the word
+    tokenizer fitted on `texts` (the training part), and the n-gram bag when the run has that branch."""
+    vocabulary = Vocabulary.fit(texts, config.tokenizer, TextSpec.of_this_python(config.normalise))
+    normalised = ", normalised first" if config.normalise else ""
+    console.step(f"Fitted the tokenizer on the training part{normalised}: {len(vocabulary.word_index):,} words, keeping ids below {vocabulary.size:,}")
+    ngrams = config.ngrams
+    if ngrams is None:
+        return vocabulary
+    console.step(
+        f"Each message also gets up to {ngrams.length} ids of its character {ngrams.min_n}- to {ngrams.max_n}-grams, "
+        f"hashed into {ngrams.buckets:,} buckets"
+    )
+    return vocabulary.with_ngrams(NgramHasher(ngrams))
 
 
 def _fit_model(model_config: ModelConfig, config: TrainConfig, x: dict[str, np.ndarray], y: dict[str, np.ndarray]) -> tuple[Any, dict, tuple[int, ...], float]:
