@@ -37,7 +37,7 @@ import numpy as np
 from _baselines import SVM, baseline_threshold, baselines  # benchmarks/, beside this script
 from _results import write_results
 from _runs import exported_bundle, parse_field
-from accuracy import SEEDS
+from accuracy import HAM_RATE, SEEDS, recall_at_ham_rate
 from out_of_domain import OOD_SET, load_ood
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -45,7 +45,7 @@ BUNDLE = "default bundle"
 CLIENT = "word branch, MediaPipe client"
 CLIENT_NORMALISED = "same, fed normalised text"  # what the client would get if it could normalise: its cost, measured
 SYSTEMS = (BUNDLE, CLIENT, CLIENT_NORMALISED, SVM)
-CLEAN = ("accuracy", "spam_f1", "roc_auc", "ham_false_positive_rate", "spam_recall")
+CLEAN = ("accuracy", "spam_f1", "roc_auc", "ham_false_positive_rate", "spam_recall", "recall_at_ham_rate")
 MIN_STILL_CAUGHT = 0.95  # issue 19: for every family, spam still caught >= 95% of the spam caught on clean text
 MAX_HAM_RISE = 0.002  # ... and ham flagged <= the clean rate + 0.2 point
 # Issue 19's "today's" clean figures for the default bundle (benchmarks/results/accuracy.md of 2026-11-28): not worse.
@@ -101,7 +101,7 @@ def scorers(bundle_dir: Path, config, texts: np.ndarray, labels: np.ndarray, spl
     """Each system as (score function, threshold, what it is)."""
     from smsguard.export._mediapipe_target import litert_scores
     from smsguard.runtime import Bundle, Classifier
-    from smsguard.runtime._mediapipe import client_ids
+    from smsguard.runtime.mediapipe import client_ids
 
     classifier = Classifier.load(bundle_dir)
     bundle = Bundle.load(bundle_dir)
@@ -150,7 +150,8 @@ def measure(score: Scorer, threshold: float, texts: list[str], labels: np.ndarra
     clean_scores = np.asarray(score(texts), dtype=np.float64)
     caught = (clean_scores >= threshold) & spam
     metrics = evaluate(labels, clean_scores, threshold)
-    entry: dict = {"threshold": float(threshold), "clean": {k: getattr(metrics, k) for k in CLEAN}, "spam": int(spam.sum()), "caught": int(caught.sum())}
+    clean = {k: getattr(metrics, k) for k in CLEAN if hasattr(metrics, k)} | {"recall_at_ham_rate": recall_at_ham_rate(labels, clean_scores)}
+    entry: dict = {"threshold": float(threshold), "clean": clean, "spam": int(spam.sum()), "caught": int(caught.sum())}
     entry["clean"]["ham_flagged"] = int(((clean_scores >= threshold) & ham).sum())
     entry["families"] = {}
     for family, family_texts in obfuscated.items():
@@ -205,6 +206,10 @@ def check_targets(summary: dict, families: list) -> list[dict]:
     return rows
 
 
+def _pct_or_blank(figures: dict, key: str) -> str:
+    return f"{100 * figures[key]:.1f}%" if key in figures else ""
+
+
 def markdown(result: dict, compare: dict | None) -> str:
     from smsguard.train._evasion import CHARACTER_LEVEL, SENTENCE_LEVEL, WORD_LEVEL
 
@@ -234,13 +239,16 @@ def markdown(result: dict, compare: dict | None) -> str:
             cells += [pct(old["still_caught_share"]), pct(old["ham_flagged_rate"])] if old else ["", ""]
         lines.append(f"| {family} | {level.get(family, 'all three')} | " + " | ".join(cells) + " |")
     lines += ["", "Clean test part and out-of-domain set (benchmarks/ood/messages.csv), same models and thresholds:", ""]
-    lines += ["| system | model | accuracy | spam F1 | ROC-AUC | ham flagged | OOD accuracy | OOD spam recall | OOD ham flagged | OOD ROC-AUC |", "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines += [
+        f"| system | model | accuracy | spam F1 | ROC-AUC | ham flagged | recall at {100 * HAM_RATE:g}% ham | OOD accuracy | OOD spam recall | OOD ham flagged | OOD ROC-AUC |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     rows = [(s, summary[s]) for s in systems] + ([("default bundle, before", before)] if before else [])
     for name, s in rows:
         c, o = s["clean"], s["ood"]
         model = result["per_seed"][str(result["seeds"][0])][name]["model"] if name in systems else ""
         lines.append(
-            f"| {name} | {model} | {pct(c['accuracy'])} | {c['spam_f1']:.4f} | {c['roc_auc']:.4f} | {100 * c['ham_false_positive_rate']:.2f}% | "
+            f"| {name} | {model} | {pct(c['accuracy'])} | {c['spam_f1']:.4f} | {c['roc_auc']:.4f} | {100 * c['ham_false_positive_rate']:.2f}% | {_pct_or_blank(c, 'recall_at_ham_rate')} | "
             f"{pct(o['accuracy'])} | {pct(o['spam_recall'])} | {pct(o['ham_false_positive_rate'])} | {o['roc_auc']:.3f} |"
         )
     lines += ["", "Targets (issue 19), default bundle:", ""]
