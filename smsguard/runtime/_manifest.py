@@ -259,10 +259,14 @@ class LeftOut:
     format: ModelFormat | None = None  # models only
     pack: str | None = None  # e.g. "--for android"; None when no pack holds it (the parity report)
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "kind", FileKind(self.kind))
+        if self.format is not None:
+            object.__setattr__(self, "format", ModelFormat(self.format))
+
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> LeftOut:
-        fmt = data.get("format")
-        return cls(data["name"], FileKind(data["kind"]), None if fmt is None else ModelFormat(fmt), data.get("pack"))
+        return cls(data["name"], data["kind"], data.get("format"), data.get("pack"))
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "kind": self.kind.value, **({"format": self.format.value} if self.format else {}), "pack": self.pack}
