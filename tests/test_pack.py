@@ -240,6 +240,74 @@ def test_bench_runs_on_a_pack(tiny_bundle: Path, tmp_path: Path) -> None:
     assert result["update"]["reload_ms"] > 0
 
 
+# ---- the JavaScript runtime reads a pack ------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def node() -> str:
+    from test_client_js import _require
+
+    _require("node")
+    return "node"
+
+
+def pack_conformance(pack_dir: Path, out: Path) -> Path:
+    """A conformance file (format 1) for a pack, from its golden vectors: the listed ids, or the Python reference's ids
+    checked against `ids_sha256`; each held .npz model's probabilities. `smsguard conformance` does this for full bundles."""
+    bundle = Bundle.load(pack_dir)
+    models = [name for name, entry in bundle.models.items() if entry.format == "npz"]
+    cases = []
+    for i, g in enumerate(bundle.golden):
+        ids = list(g.ids) if g.ids is not None else bundle.vocabulary.encode([g.text])[0].tolist()
+        assert ids_sha256(ids) == g.digest
+        cases.append({"name": f"golden {i}", "text": g.text, "ids": ids, "probabilities": {m: g.probabilities[m] for m in models}})
+    data = {"format": 1, "bundle": {"manifest_sha256": hashlib.sha256((pack_dir / "manifest.json").read_bytes()).hexdigest(), "serial": bundle.manifest.serial},
+            "tolerance": {"probability": 1e-5}, "models": models, "cases": cases}
+    out.write_text(json.dumps(data, ensure_ascii=True), encoding="ascii")
+    return out
+
+
+@pytest.mark.parametrize("kernel", ["auto", "js"])
+def test_the_javascript_runtime_conforms_on_a_web_pack_with_its_compact_model(node: str, tiny_bundle: Path, tmp_path: Path, kernel: str) -> None:
+    from test_client_js import assert_conforms
+
+    out = packed(tiny_bundle, "web", tmp_path / "web")
+    assert_conforms(out, pack_conformance(out, tmp_path / "conformance.json"), kernel)
+
+
+def test_the_javascript_runtime_refuses_what_a_pack_left_out_naming_the_pack_that_holds_it(node: str, tiny_bundle: Path, tmp_path: Path) -> None:
+    from test_client_js import cli
+
+    web = packed(tiny_bundle, "web", tmp_path / "web")
+    done = cli(web, "--model", "model.float32.npz", lines=['"hi"'])
+    assert (done.returncode, done.stderr) == (2, f"ERROR bundle '{web}' is packed for web and does not hold model 'model.float32.npz' of its full bundle; "
+                                                 "`smsguard pack BUNDLE --for pi --model model.float32.npz` makes a pack that holds it\n")
+    manifest = Bundle.load(web).manifest
+    assert manifest.pack is not None
+    no_npz = tmp_path / "no-npz"  # a pack of the full bundle's vocabulary alone, as an android pack of a bundle with a .tflite model is
+    shutil.copytree(web, no_npz)
+    edit_manifest(no_npz, lambda m: m.update(files=m["files"][:1], recommended={}, pack=dict(m["pack"], target="android", runs_in="LiteRT on Android",
+                  left_out=[*m["pack"]["left_out"], {"name": "model.int8.compact.npz", "kind": "model", "format": "npz", "pack": "--for web"}])))
+    done = cli(no_npz, lines=['"hi"'])
+    assert (done.returncode, done.stderr) == (2, f"ERROR bundle '{no_npz}' recommends no .npz model; it has: (none); it is packed for android (LiteRT on Android); "
+                                                 "its full bundle's model.int8.compact.npz is left out, and `smsguard pack BUNDLE --for web` makes a pack that holds it\n")
+
+
+def test_serve_web_serves_a_web_pack_and_refuses_a_pack_without_an_npz_model_naming_the_web_pack(tiny_bundle: Path, tmp_path: Path) -> None:
+    from smsguard._serve_web import WebError, site
+
+    web = packed(tiny_bundle, "web", tmp_path / "web")
+    served = site(web)
+    assert sorted(name for name in served["files"] if name.startswith("/bundle/")) == [
+        "/bundle/config.json", "/bundle/manifest.json", "/bundle/model.int8.compact.npz", "/bundle/vocab.json"]
+    edit_manifest(web, lambda m: m.update(files=m["files"][:1], recommended={}, pack=dict(m["pack"], target="android", runs_in="LiteRT on Android",
+                  left_out=[*m["pack"]["left_out"], {"name": "model.int8.compact.npz", "kind": "model", "format": "npz", "pack": "--for web"}])))
+    expected = (f"bundle '{web}' has no .npz model for the page's JavaScript runtime; it is packed for android (LiteRT on Android); its full bundle's "
+                "model.int8.compact.npz is left out, and `smsguard pack BUNDLE --for web` makes a pack that holds it")
+    with pytest.raises(WebError, match=f"^{re.escape(expected)}$"):
+        site(web)
+
+
 # ---- signing ---------------------------------------------------------------------------------------------
 
 

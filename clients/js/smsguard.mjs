@@ -11,7 +11,7 @@
 export const VOCAB_FORMAT = 2; // vocab.json
 const TEXT_FORMAT = 1; // its `text` section
 const NGRAM_FORMAT = 1; // its `ngrams` section
-const NPZ_FORMAT = 1; // the .npz model's `meta`
+const NPZ_FORMATS = [1, 2]; // the .npz model's `meta`; 2: the compact form, its table folded at load
 const MANIFEST_MAJOR = 1; // manifest.json's format_version
 const MANIFEST = "manifest.json";
 const NGRAM_CONSTANTS = { hash: "crc32", encoding: "utf-8", encoding_errors: "surrogatepass", wrap: ["<", ">"], order: "word, start, n" };
@@ -171,7 +171,16 @@ export class Bundle {
   /** A classifier on model `name` (default: the recommended .npz), its file checked; `kernel`: see LstmModel. */
   async classifier(name = this.manifest.recommended?.npz, kernel = "auto") {
     const have = this.models.join(", ") || "(none)";
-    if (!name || !this.models.includes(name)) fail(`bundle '${this.reader.base}' ${name ? `has no .npz model '${name}'` : "recommends no .npz model"}; it has: ${have}`);
+    if (!name || !this.models.includes(name)) {
+      const { pack } = this.manifest;
+      const left = pack?.left_out?.filter((e) => e.format === "npz") ?? [];
+      const held = (e) => (e.pack ? `\`smsguard pack BUNDLE ${e.pack}\` makes a pack that holds it` : "only the full bundle holds it");
+      const named = left.find((e) => e.name === name);
+      if (named) fail(`bundle '${this.reader.base}' is packed for ${pack.target} and does not hold model '${name}' of its full bundle; ${held(named)}`);
+      const web = left.find((e) => e.pack === "--for web") ?? left[0];
+      const hint = pack ? `; it is packed for ${pack.target} (${pack.runs_in})${web ? `; its full bundle's ${web.name} is left out, and ${held(web)}` : ""}` : "";
+      fail(`bundle '${this.reader.base}' ${name ? `has no .npz model '${name}'` : "recommends no .npz model"}; it has: ${have}${hint}`);
+    }
     const where = this.reader.where(name);
     const model = LstmModel.fromArrays(await readNpz(await this.verifiedBytes(name), where), where, kernel);
     const v = this.vocabulary;
@@ -632,7 +641,7 @@ export class LstmModel {
     } catch {
       // below
     }
-    if (meta?.format !== NPZ_FORMAT || meta.gates !== "ifco" || meta.activation !== "tanh") fail(`'${where}' is an LSTM weights file this runtime cannot run: ${json(meta)}`);
+    if (!NPZ_FORMATS.includes(meta?.format) || meta.gates !== "ifco" || meta.activation !== "tanh") fail(`'${where}' is an LSTM weights file this runtime cannot run: ${json(meta)}`);
     return new LstmModel(need, meta, where, kernel);
   }
 
@@ -640,7 +649,7 @@ export class LstmModel {
     const recurrent = need("recurrent");
     const [u, maxlen] = [recurrent.shape[0], meta.maxlen];
     const scale = need("table_q", true) && need("table_scale").data;
-    const table = need(scale ? "table_q" : "table");
+    const table = meta.format === 2 ? foldTable(need, where) : need(scale ? "table_q" : "table");
     Object.assign(this, { units: u, maxlen, rows: table.shape[0], table: table.data, scale, ngramLength: meta.ngram_length ?? 0 });
     const shape = (name) => need(name).shape.join();
     if (shape("recurrent") !== `${u},${4 * u}` || table.shape[1] !== 4 * u || shape("dense_kernel") !== `${u}` || shape("primed_h") !== `${maxlen + 1},${u}`
@@ -688,6 +697,26 @@ export class LstmModel {
     }
     return sigmoid(this.ngramBias + total / Math.max(count, 1));
   }
+}
+
+/** The compact form's table, folded as the Python runtime folds it: (int8 embedding x its row's scale) kernel + bias,
+ * summed in float64 and rounded once to float32. */
+function foldTable(need, where) {
+  const [q, s, w, b] = ["embedding_q", "embedding_scale", "kernel", "bias"].map((n) => need(n));
+  const [rows, e] = q.shape;
+  const g = w.shape[1];
+  if (w.shape[0] !== e || s.data.length !== rows || b.data.length !== g) fail(`'${where}' has inconsistent compact table arrays`);
+  const data = new Float32Array(rows * g);
+  const sum = new Float64Array(g);
+  for (let r = 0; r < rows; r++) {
+    sum.fill(0);
+    for (let k = 0; k < e; k++) {
+      const x = q.data[r * e + k] * s.data[r];
+      for (let j = 0, at = k * g; j < g; j++) sum[j] += x * w.data[at + j];
+    }
+    for (let j = 0; j < g; j++) data[r * g + j] = sum[j] + b.data[j];
+  }
+  return { shape: [rows, g], data };
 }
 
 /** A step in plain JS, float64: z = the token's row + h R, R transposed (a dot product per gate column on a

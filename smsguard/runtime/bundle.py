@@ -184,13 +184,13 @@ class Bundle:
                 msg = f"bundle '{self.path}' has no model '{name}'; it has: {', '.join(self.models)}"
             raise BundleError(msg) from None
 
-    def lacks(self, fmt: ModelFormat, also: str = "") -> str:
+    def lacks(self, fmt: ModelFormat, also: str = "", target: str | None = None) -> str:
         """For a pack without a model of `fmt`: its target, `also`, and the pack that holds its full bundle's model of
-        `fmt` ("" for a full bundle). What a refusal of a pack appends to its message."""
+        `fmt` (the pack for `target` when one does; "" for a full bundle). What a refusal of a pack appends to its message."""
         pack = self.manifest.pack
         if pack is None:
             return ""
-        found = pack.left_out_models(fmt)
+        found = sorted(pack.left_out_models(fmt), key=lambda e: e.pack != f"--for {target}")
         where = f"; its full bundle's {found[0].name} is left out, and {found[0].where()}" if found else ""
         return f"; it is packed for {pack.target} ({pack.runs_in}){also}{where}"
 
