@@ -18,6 +18,8 @@ import hashlib
 import json
 import os
 import shlex
+import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -29,6 +31,7 @@ import numpy as np
 from _results import cpu_name, write_results  # benchmarks/, beside this script
 
 RESULTS = Path(__file__).resolve().parent / "results"
+ROOT = Path(__file__).resolve().parents[1]
 NPZ_MODELS = ("model.int8.npz", "model.int8.compact.npz", "model.float32.npz")
 BACKENDS = ("native", "numpy")
 
@@ -54,6 +57,7 @@ def main() -> int:
         "bundle_bytes": sum(p.stat().st_size for p in bundle.iterdir() if p.is_file()),
         "packs": pack_sizes(bundle),
         "compact": compact_costs(bundle, args.runs, args.loads),
+        "javascript": javascript_costs(bundle),
     }
     result["load_average"] = [load_before, os.getloadavg()[0]]
     write_results(Path(args.out), "pack", result, markdown(result), f"{time.perf_counter() - started:.0f} s")
@@ -129,6 +133,36 @@ def compact_costs(bundle_dir: Path, runs: int, loads: int) -> list[dict]:
     return rows
 
 
+def javascript_costs(bundle_dir: Path) -> list[dict]:
+    """The JavaScript runtime in Node on the folded and the compact int8 model: load (the bundle read and checked, the
+    model built), the first message and the same message again (the compact table's rows are folded on first use), then
+    each golden message alone after warm-up (`smsguard-client.mjs --bench`); none without Node."""
+    if shutil.which("node") is None:
+        print("  (the JavaScript runtime not timed: no node)", file=sys.stderr)
+        return []
+    from smsguard.runtime import Bundle
+
+    golden = Bundle.load(bundle_dir).golden
+    texts = "".join(json.dumps(g.text) + "\n" for g in golden)
+    first = sorted((g.text for g in golden if g.text), key=len)[len(golden) // 2]
+    rows = []
+    for name in NPZ_MODELS[:2]:
+        done = subprocess.run(["node", str(ROOT / "clients" / "js" / "bin" / "smsguard-client.mjs"), str(bundle_dir), "--bench", "--model", name, "--rounds", "3"],
+                              input=texts, capture_output=True, text=True, check=True, timeout=600)
+        script = f"""import {{ Classifier }} from {json.dumps((ROOT / "clients" / "js" / "smsguard.mjs").as_uri())};
+            const t0 = performance.now();
+            const classifier = await Classifier.load({json.dumps(str(bundle_dir))}, {{ model: {json.dumps(name)} }});
+            const t1 = performance.now();
+            classifier.classify({json.dumps(first)});
+            const t2 = performance.now();
+            classifier.classify({json.dumps(first)});
+            console.log(JSON.stringify({{ load_ms: t1 - t0, first_ms: t2 - t1, again_ms: performance.now() - t2 }}));"""
+        cold = json.loads(subprocess.run(["node", "--input-type=module", "-e", script], capture_output=True, text=True, check=True, timeout=600).stdout)
+        rows.append(json.loads(done.stdout) | {"cold": cold})
+        print(f"  {name} [JavaScript, {rows[-1]['kernel']}]: load {cold['load_ms']:.0f} ms, first message {cold['first_ms']:.1f} ms, p50 {rows[-1]['p50_us']:.0f} µs", file=sys.stderr)
+    return rows
+
+
 def _table_bytes(backend: str, path: Path) -> int:
     """The input table as the backend holds it in memory: the native kernel keeps an int8 table int8, NumPy makes it
     float32; a compact model's table is float32 in both, once folded."""
@@ -172,6 +206,18 @@ def markdown(result: dict) -> str:
     for row in result["compact"]:
         lines.append(f"| `{row['model']}` | {row['backend']} | {row['size'] / mb:.2f} MB | {row['load_ms']:.0f} ms | {row['table_bytes'] / mb:.1f} MB | "
                      f"{row['p50_us']:.0f} µs | {row['p95_us']:.0f} µs | {row['max_abs_diff_keras']:.2g} | {row['label_agreement']:.2%} |")
+    if result["javascript"]:
+        lines += [
+            "",
+            f"The JavaScript runtime in Node ({result['javascript'][0]['runtime']}): load = the bundle read and checked and the model built; "
+            "the first message after it and the same message again (a compact table's rows are folded on their first use); "
+            "p50 and p90 of each golden message alone after warm-up (`smsguard-client.mjs --bench`, median of 3 rounds):",
+            "",
+            "| model | kernel | load | first message | again | p50 | p90 |",
+            "|---|---|---:|---:|---:|---:|---:|",
+        ]
+        lines += [f"| `{row['model']}` | {row['kernel']} | {row['cold']['load_ms']:.0f} ms | {row['cold']['first_ms']:.1f} ms | {row['cold']['again_ms']:.2f} ms | "
+                  f"{row['p50_us']:.0f} µs | {row['p90_us']:.0f} µs |" for row in result["javascript"]]
     lines.append("<!-- --8<-- [end:compact] -->")
     return "\n".join(lines) + "\n"
 
