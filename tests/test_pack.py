@@ -379,3 +379,44 @@ def test_bench_runs_on_a_pack_of_the_default_bundle(packs: dict[str, Path]) -> N
                           capture_output=True, text=True, timeout=600, check=False)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "| model.dynamic_int8.tflite | litert |" in done.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kernel", ["auto", "js"])
+def test_the_javascript_runtime_conforms_on_the_default_bundles_web_pack_in_node(node: str, packs: dict[str, Path], tmp_path: Path, kernel: str) -> None:
+    from test_client_js import assert_conforms
+
+    assert_conforms(packs["web"], pack_conformance(packs["web"], tmp_path / "conformance.json"), kernel)
+
+
+@pytest.mark.slow
+def test_the_default_bundles_web_pack_in_the_demo_page_in_headless_chromium(node: str, packs: dict[str, Path], uci_texts: list[str], tmp_path: Path) -> None:
+    """serve-web serves the web pack alone (no MediaPipe client in it) and the page runs its compact model with both
+    kernels on the pack's golden messages, in Debian's chromium with every request to another host blocked."""
+    from test_client_js import ROOT, _require
+
+    from smsguard._serve_web import make_server, serve_in_thread
+    from smsguard.export import FLOAT_ATOL
+
+    _require("chromium", "puppeteer")
+    web = packs["web"]
+    conformance = pack_conformance(web, tmp_path / "conformance.json")
+    (tmp_path / "texts.json").write_text(json.dumps(uci_texts[:200]))
+    server = make_server(web, 0)
+    serve_in_thread(server)
+    try:
+        done = subprocess.run(["node", str(ROOT / "web" / "test" / "js-check.mjs"), f"http://127.0.0.1:{server.server_address[1]}/", str(conformance),
+                               str(tmp_path / "texts.json"), str(tmp_path / "shot.png"), shutil.which("chromium") or "chromium", "1"],
+                              capture_output=True, text=True, timeout=600, check=False)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout)
+    assert result["pageError"] is None and not result["errors"]
+    spec = json.loads(conformance.read_text())
+    assert spec["models"] == ["model.int8.compact.npz"] and result["conformance"]["ids"] == [case["ids"] for case in spec["cases"]]
+    want = np.array([case["probabilities"]["model.int8.compact.npz"] for case in spec["cases"]])
+    for kernel in ("wasm", "js"):
+        got = np.array([r["probability"] for r in result["conformance"]["models"][f"model.int8.compact.npz {kernel}"]])
+        assert np.abs(got - want).max() <= FLOAT_ATOL, kernel

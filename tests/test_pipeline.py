@@ -245,7 +245,7 @@ def test_bundle_holds_every_model_pinned_by_the_manifest(bundle_dir: Path) -> No
 
     maxlen = TrainConfig().maxlen
     manifest = json.loads((bundle_dir / "manifest.json").read_text())
-    assert manifest["format_version"] == FORMAT_VERSION == "1.3"
+    assert manifest["format_version"] == FORMAT_VERSION == "1.4"
     assert manifest["labels"] == ["ham", "spam"]
     assert set(manifest["tools"]) >= {"tensorflow", "keras", "tf2onnx", "onnx", "onnxruntime", "ai-edge-litert", "numpy", "python"}
     files = {f["name"]: f for f in manifest["files"]}
