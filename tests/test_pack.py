@@ -206,6 +206,8 @@ def test_pack_refuses_bad_input_in_one_line(tiny_bundle: Path, tmp_path: Path, c
          f"bundle '{tiny_bundle}' has no model to pack for mediapipe: MediaPipe's TextClassifier on Android, iOS or the web runs the mediapipe client models; it has: model.float32.npz, model.int8.npz, model.int8.compact.npz"),
         (["--for", "java", "--model", "model.onnx", "--out", str(tmp_path / "j")], f"bundle '{tiny_bundle}' has no model 'model.onnx'; it has: model.float32.npz, model.int8.npz, model.int8.compact.npz"),
         (["--for", "java", "--model", "vocab.json", "--out", str(tmp_path / "j")], f"bundle '{tiny_bundle}' has no model 'vocab.json'; it has: model.float32.npz, model.int8.npz, model.int8.compact.npz"),
+        (["--for", "mediapipe", "--model", "model.int8.npz", "--out", str(tmp_path / "m")],
+         "model 'model.int8.npz' is a model of format npz, which MediaPipe's TextClassifier on Android, iOS or the web does not run; a pack for mediapipe holds one of: none of its files"),
         (["--for", "pi", "--sign-key", str(tmp_path / "none.key"), "--out", str(tmp_path / "s")], f"private key '{tmp_path / 'none.key'}' is missing"),
     ]
     for args, message in cases:

@@ -85,12 +85,13 @@ def held_files(bundle: Bundle, spec: PackSpec, model: str | None) -> tuple[str, 
     if model is not None:
         entry = bundle.files.get(model)
         if entry is None or entry.kind not in (FileKind.MODEL, FileKind.CLIENT):
-            bundle.model(model)  # names the models the bundle has
-        assert entry is not None
+            has = ", ".join(e.name for e in bundle.manifest.files if e.kind in (FileKind.MODEL, FileKind.CLIENT))
+            msg = f"bundle '{bundle.path}' has no model '{model}'; it has: {has}"
+            raise BundleError(msg)
         if not spec.accepts(entry, clients):
             can = [e.name for e in bundle.manifest.files if spec.accepts(e, clients)]
-            what = f"a {entry.format} model" if entry.format else f"a {entry.kind} file"
-            msg = f"model '{model}' is {what}, which {spec.runs_in} does not run; a {spec.target} pack holds one of: {', '.join(can) or 'none of this bundle'}"
+            what = f"a model of format {entry.format}" if entry.format else "a client model"
+            msg = f"model '{model}' is {what}, which {spec.runs_in} does not run; a pack for {spec.target} holds one of: {', '.join(can) or 'none of its files'}"
             raise BundleError(msg)
         names = spec.held_with(model, clients)
     else:
