@@ -13,6 +13,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up 
 
 if TYPE_CHECKING:  # what editors and type checkers see; at run time `__getattr__` imports on first use
     from smsguard.export._config import ExportConfig
+    from smsguard.export._conformance import Conformance, compare, python_problems, write_conformance
     from smsguard.export._exporter import export
     from smsguard.export._golden import EDGE_CASES
     from smsguard.export._pack import PackConfig, PackReport, pack
@@ -23,6 +24,10 @@ if TYPE_CHECKING:  # what editors and type checkers see; at run time `__getattr_
 
 _WHERE = {
     "ExportConfig": "_config",
+    "Conformance": "_conformance",
+    "compare": "_conformance",
+    "python_problems": "_conformance",
+    "write_conformance": "_conformance",
     "export": "_exporter",
     "EDGE_CASES": "_golden",
     "PackConfig": "_pack",
@@ -49,6 +54,7 @@ __all__ = [
     "PACK_TARGETS",
     "QUANTIZED_ATOL",
     "TARGETS",
+    "Conformance",
     "ConversionError",
     "ExportConfig",
     "ExportTarget",
@@ -58,8 +64,11 @@ __all__ = [
     "PackSpec",
     "PackTarget",
     "ParityError",
+    "compare",
     "export",
     "pack",
+    "python_problems",
+    "write_conformance",
 ]
 
 
