@@ -242,30 +242,35 @@ def test_bench_runs_on_a_pack(tiny_bundle: Path, tmp_path: Path) -> None:
     assert result["update"]["reload_ms"] > 0
 
 
-# ---- the JavaScript runtime reads a pack ------------------------------------------------------------------
+# ---- the Java and JavaScript runtimes read their packs -----------------------------------------------------
 
 
 @pytest.fixture(scope="module")
 def node() -> str:
-    from test_client_js import _require
+    from client_ports import require_tools
 
-    _require("node")
+    require_tools("node")
     return "node"
 
 
-def pack_conformance(pack_dir: Path, out: Path) -> Path:
-    """A conformance file (format 1) for a pack, from its golden vectors: the listed ids, or the Python reference's ids
-    checked against `ids_sha256`; each held .npz model's probabilities. `smsguard conformance` does this for full bundles."""
-    bundle = Bundle.load(pack_dir)
-    models = [name for name, entry in bundle.models.items() if entry.format == "npz"]
-    cases = []
-    for i, g in enumerate(bundle.golden):
-        ids = list(g.ids) if g.ids is not None else bundle.vocabulary.encode([g.text])[0].tolist()
-        assert ids_sha256(ids) == g.digest
-        cases.append({"name": f"golden {i}", "text": g.text, "ids": ids, "probabilities": {m: g.probabilities[m] for m in models}})
-    data = {"format": 1, "bundle": {"manifest_sha256": hashlib.sha256((pack_dir / "manifest.json").read_bytes()).hexdigest(), "serial": bundle.manifest.serial},
-            "tolerance": {"probability": 1e-5}, "models": models, "cases": cases}
-    out.write_text(json.dumps(data, ensure_ascii=True), encoding="ascii")
+@pytest.fixture(scope="module")
+def java(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
+    """The jar as `make clients-java` builds it, and the command that runs LibraryCheck against it."""
+    from client_ports import require_tools
+    from test_client_java import CHECKS, JAR, ROOT
+
+    require_tools("javac", "java", "jar", "make")
+    done = subprocess.run(["make", "--no-print-directory", "-s", "-C", str(ROOT), "clients-java"], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    classes = tmp_path_factory.mktemp("java-checks")
+    subprocess.run(["javac", "--release", "8", "-encoding", "UTF-8", "-cp", str(JAR), "-d", str(classes), str(CHECKS)], check=True)
+    return JAR, ["java", "-cp", f"{JAR}:{classes}", "dev.smsguard.LibraryCheck"]
+
+
+def conformance_of(pack_dir: Path, out: Path) -> Path:
+    from smsguard.export import write_conformance
+
+    write_conformance(pack_dir, out)
     return out
 
 
@@ -274,25 +279,63 @@ def test_the_javascript_runtime_conforms_on_a_web_pack_with_its_compact_model(no
     from test_client_js import assert_conforms
 
     out = packed(tiny_bundle, "web", tmp_path / "web")
-    assert_conforms(out, pack_conformance(out, tmp_path / "conformance.json"), kernel)
+    assert_conforms(out, conformance_of(out, tmp_path / "conformance.json"), kernel)
 
 
-def test_the_javascript_runtime_refuses_what_a_pack_left_out_naming_the_pack_that_holds_it(node: str, tiny_bundle: Path, tmp_path: Path) -> None:
+def test_the_java_runtime_conforms_on_a_java_pack_with_its_compact_model(java: tuple[Path, list[str]], tiny_bundle: Path, tmp_path: Path) -> None:
+    jar, _ = java
+    out = packed(tiny_bundle, "java", tmp_path / "java")
+    conformance = conformance_of(out, tmp_path / "conformance.json")
+    done = subprocess.run(["java", "-jar", str(jar), str(out), "--conformance", str(conformance)], capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    n = len(json.loads(conformance.read_text())["cases"])
+    assert lines[1:] == [f"  -[✓] ids: {n} of {n} cases identical", *lines[2:3], f"* All {n} cases conform: ids identical, 1 models within 0.00001 with the same labels"]
+    assert lines[2].startswith(f"  -[✓] model.int8.compact.npz: {n} of {n} probabilities within 0.00001 with the same label (max diff ")
+
+
+def _without_npz(pack_dir: Path) -> Path:
+    """A pack that holds no .npz model (as an android pack of a bundle with a .tflite model), whose full bundle's compact
+    model is in the web and java packs."""
+    def change(m: dict) -> None:
+        left = [*m["pack"]["left_out"], {"name": "model.int8.compact.npz", "kind": "model", "format": "npz", "pack": "--for java", "targets": ["java", "web"]}]
+        m.update(files=m["files"][:1], recommended={}, pack=dict(m["pack"], target="android", runs_in="LiteRT on Android", left_out=left))
+
+    edit_manifest(pack_dir, change)
+    return pack_dir
+
+
+def test_the_ports_refuse_what_a_pack_left_out_naming_the_pack_that_holds_it(node: str, java: tuple[Path, list[str]], tiny_bundle: Path, tmp_path: Path) -> None:
+    """The Python runtime's wording, in the JavaScript and Java runtimes."""
     from test_client_js import cli
 
-    web = packed(tiny_bundle, "web", tmp_path / "web")
-    done = cli(web, "--model", "model.float32.npz", lines=['"hi"'])
-    assert (done.returncode, done.stderr) == (2, f"ERROR bundle '{web}' is packed for web and does not hold model 'model.float32.npz' of its full bundle; "
-                                                 "`smsguard pack BUNDLE --for pi --model model.float32.npz` makes a pack that holds it\n")
-    manifest = Bundle.load(web).manifest
-    assert manifest.pack is not None
-    no_npz = tmp_path / "no-npz"  # a pack of the full bundle's vocabulary alone, as an android pack of a bundle with a .tflite model is
-    shutil.copytree(web, no_npz)
-    edit_manifest(no_npz, lambda m: m.update(files=m["files"][:1], recommended={}, pack=dict(m["pack"], target="android", runs_in="LiteRT on Android",
-                  left_out=[*m["pack"]["left_out"], {"name": "model.int8.compact.npz", "kind": "model", "format": "npz", "pack": "--for web"}])))
+    jar, _ = java
+    for target in ("web", "java"):
+        out = packed(tiny_bundle, target, tmp_path / target)
+        expected = (f"ERROR bundle '{out}' is packed for {target} and does not hold model 'model.float32.npz' of its full bundle; "
+                    "`smsguard pack BUNDLE --for pi --model model.float32.npz` makes a pack that holds it\n")
+        done = cli(out, "--model", "model.float32.npz", lines=['"hi"'])
+        assert (done.returncode, done.stderr) == (2, expected)
+        done_java = subprocess.run(["java", "-jar", str(jar), str(out), "--model", "model.float32.npz"], input="", capture_output=True, text=True, timeout=120, check=False)
+        assert (done_java.returncode, done_java.stderr) == (2, expected)
+    no_npz = _without_npz(tmp_path / "java")
     done = cli(no_npz, lines=['"hi"'])
     assert (done.returncode, done.stderr) == (2, f"ERROR bundle '{no_npz}' recommends no .npz model; it has: (none); it is packed for android (LiteRT on Android); "
                                                  "its full bundle's model.int8.compact.npz is left out, and `smsguard pack BUNDLE --for web` makes a pack that holds it\n")
+    done = subprocess.run(["java", "-jar", str(jar), str(no_npz)], input="", capture_output=True, text=True, timeout=120, check=False)
+    assert (done.returncode, done.stderr) == (2, f"ERROR bundle '{no_npz}' recommends no .npz model; name one of: []; it is packed for android (LiteRT on Android); "
+                                                 "its full bundle's model.int8.compact.npz is left out, and `smsguard pack BUNDLE --for java` makes a pack that holds it\n")
+
+
+def test_the_java_encoder_reads_a_pack_without_a_model_and_gives_its_golden_ids(java: tuple[Path, list[str]], tiny_bundle: Path, tmp_path: Path) -> None:
+    """What an app that runs the .tflite model in LiteRT does with an android pack: the Java library's encode alone."""
+    _, checks = java
+    out = _without_npz(packed(tiny_bundle, "java", tmp_path / "java"))
+    golden = Bundle.load(out).golden
+    (tmp_path / "texts.jsonl").write_text("".join(json.dumps(g.text) + "\n" for g in golden), encoding="utf-8")
+    done = subprocess.run([*checks, "encode", str(out), str(tmp_path / "texts.jsonl")], capture_output=True, text=True, timeout=120, check=True)
+    ids = json.loads(done.stdout)["ids"]
+    assert [ids_sha256(row) for row in ids] == [g.digest for g in golden]
 
 
 def test_serve_web_serves_a_web_pack_and_refuses_a_pack_without_an_npz_model_naming_the_web_pack(tiny_bundle: Path, tmp_path: Path) -> None:
@@ -302,8 +345,7 @@ def test_serve_web_serves_a_web_pack_and_refuses_a_pack_without_an_npz_model_nam
     served = site(web)
     assert sorted(name for name in served["files"] if name.startswith("/bundle/")) == [
         "/bundle/config.json", "/bundle/manifest.json", "/bundle/model.int8.compact.npz", "/bundle/vocab.json"]
-    edit_manifest(web, lambda m: m.update(files=m["files"][:1], recommended={}, pack=dict(m["pack"], target="android", runs_in="LiteRT on Android",
-                  left_out=[*m["pack"]["left_out"], {"name": "model.int8.compact.npz", "kind": "model", "format": "npz", "pack": "--for web"}])))
+    _without_npz(web)
     expected = (f"bundle '{web}' has no .npz model for the page's JavaScript runtime; it is packed for android (LiteRT on Android); its full bundle's "
                 "model.int8.compact.npz is left out, and `smsguard pack BUNDLE --for web` makes a pack that holds it")
     with pytest.raises(WebError, match=f"^{re.escape(expected)}$"):
@@ -388,7 +430,7 @@ def test_bench_runs_on_a_pack_of_the_default_bundle(packs: dict[str, Path]) -> N
 def test_the_javascript_runtime_conforms_on_the_default_bundles_web_pack_in_node(node: str, packs: dict[str, Path], tmp_path: Path, kernel: str) -> None:
     from test_client_js import assert_conforms
 
-    assert_conforms(packs["web"], pack_conformance(packs["web"], tmp_path / "conformance.json"), kernel)
+    assert_conforms(packs["web"], conformance_of(packs["web"], tmp_path / "conformance.json"), kernel)
 
 
 @pytest.mark.slow
@@ -402,7 +444,7 @@ def test_the_default_bundles_web_pack_in_the_demo_page_in_headless_chromium(node
 
     _require("chromium", "puppeteer")
     web = packs["web"]
-    conformance = pack_conformance(web, tmp_path / "conformance.json")
+    conformance = conformance_of(web, tmp_path / "conformance.json")
     (tmp_path / "texts.json").write_text(json.dumps(uci_texts[:200]))
     server = make_server(web, 0)
     serve_in_thread(server)
@@ -422,3 +464,31 @@ def test_the_default_bundles_web_pack_in_the_demo_page_in_headless_chromium(node
     for kernel in ("wasm", "js"):
         got = np.array([r["probability"] for r in result["conformance"]["models"][f"model.int8.compact.npz {kernel}"]])
         assert np.abs(got - want).max() <= FLOAT_ATOL, kernel
+
+
+@pytest.mark.slow
+def test_the_java_runtime_conforms_on_the_default_bundles_java_pack(java: tuple[Path, list[str]], packs: dict[str, Path], tmp_path: Path) -> None:
+    jar, _ = java
+    conformance = conformance_of(packs["java"], tmp_path / "conformance.json")
+    done = subprocess.run(["java", "-jar", str(jar), str(packs["java"]), "--conformance", str(conformance)], capture_output=True, text=True, timeout=600, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.splitlines()[-1].endswith("cases conform: ids identical, 1 models within 0.00001 with the same labels")
+
+
+@pytest.mark.slow
+def test_the_android_pack_in_litert_fed_by_the_java_encoder_gives_the_full_bundles_probabilities(java: tuple[Path, list[str]], packs: dict[str, Path], tmp_path: Path) -> None:
+    """The Android path: the Java library's ids (the pack's vocabulary) into the pack's .tflite model in LiteRT, on the
+    golden messages: the ids hash to the golden ones, and the probabilities are the full bundle's, bit for bit."""
+    pytest.importorskip("ai_edge_litert", reason="LiteRT is not installed: pip install 'smsguard[litert]'")
+    from smsguard.runtime import backend_info, open_session
+
+    _, checks = java
+    android = Bundle.load(packs["android"])
+    (tmp_path / "texts.jsonl").write_text("".join(json.dumps(g.text) + "\n" for g in android.golden), encoding="utf-8")
+    ids = np.array(json.loads(subprocess.run([*checks, "encode", str(android.path), str(tmp_path / "texts.jsonl")], capture_output=True, text=True,
+                                             timeout=300, check=True).stdout)["ids"], dtype=np.int32)
+    assert [ids_sha256(row) for row in ids] == [g.digest for g in android.golden]
+    (entry,) = android.models.values()
+    got = open_session(backend_info("litert"), android.model_path(entry), entry).run(ids)
+    expected = np.array([g.probabilities[entry.name] for g in android.golden], dtype=np.float32)
+    assert got.tobytes() == expected.tobytes()

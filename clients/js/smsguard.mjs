@@ -174,10 +174,11 @@ export class Bundle {
     if (!name || !this.models.includes(name)) {
       const { pack } = this.manifest;
       const left = pack?.left_out?.filter((e) => e.format === "npz") ?? [];
-      const held = (e) => (e.pack ? `\`smsguard pack BUNDLE ${e.pack}\` makes a pack that holds it` : "only the full bundle holds it");
+      const args = (e) => (e.targets?.includes("web") ? "--for web" : e.pack);
+      const held = (e) => (args(e) ? `\`smsguard pack BUNDLE ${args(e)}\` makes a pack that holds it` : "only the full bundle holds it");
       const named = left.find((e) => e.name === name);
       if (named) fail(`bundle '${this.reader.base}' is packed for ${pack.target} and does not hold model '${name}' of its full bundle; ${held(named)}`);
-      const web = left.find((e) => e.pack === "--for web") ?? left[0];
+      const web = left.find((e) => e.targets?.includes("web")) ?? left[0];
       const hint = pack ? `; it is packed for ${pack.target} (${pack.runs_in})${web ? `; its full bundle's ${web.name} is left out, and ${held(web)}` : ""}` : "";
       fail(`bundle '${this.reader.base}' ${name ? `has no .npz model '${name}'` : "recommends no .npz model"}; it has: ${have}${hint}`);
     }

@@ -161,11 +161,12 @@ def left_out(bundle: Bundle, held: tuple[str, ...]) -> list[LeftOut]:
     for entry in sorted(bundle.manifest.files, key=lambda e: e.name not in recommended):  # a format's recommended model first
         if entry.name in held:
             continue
-        args = next((f"--for {spec.target}" for spec in PACK_TARGETS if entry.name in defaults[spec.target]), None)
+        targets = tuple(str(spec.target) for spec in PACK_TARGETS if entry.name in defaults[spec.target])
+        args = f"--for {targets[0]}" if targets else None
         if args is None:  # a target whose runtime runs this format first of all (android for .tflite), else any that runs it
             accepting = sorted((spec for spec in PACK_TARGETS if spec.accepts(entry, clients)), key=lambda spec: spec.formats[:1] != (entry.format,))
             args = f"--for {accepting[0].target} --model {entry.name}" if accepting else None
-        out.append(LeftOut(entry.name, entry.kind, entry.format, args))
+        out.append(LeftOut(entry.name, entry.kind, entry.format, args, targets))
     return out
 
 

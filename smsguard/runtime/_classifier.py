@@ -357,4 +357,4 @@ def _choose(bundle: Bundle, backend: str, model: str | None) -> tuple[BackendInf
 def _pack_hint(bundle: Bundle) -> str:
     """For a pack none of whose models an installed backend runs: what would run them, or the pack that runs here."""
     needs = [f"{entry.name} needs pip install 'smsguard[{next(b.extra for b in BACKENDS if b.format is entry.format)}]'" for entry in bundle.models.values()]
-    return bundle.lacks(ModelFormat.NPZ, f": {'; '.join(needs)}" if needs else " and holds no model the Python runtime runs")
+    return bundle.lacks(ModelFormat.NPZ, f": {'; '.join(needs)}" if needs else " and holds no model the Python runtime runs", target="pi")

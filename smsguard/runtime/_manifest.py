@@ -258,21 +258,26 @@ class LeftOut:
     kind: FileKind
     format: ModelFormat | None = None  # models only
     pack: str | None = None  # e.g. "--for android"; None when no pack holds it (the parity report)
+    targets: tuple[str, ...] = ()  # every pack target that holds it without --model (a runtime names its own first)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "kind", FileKind(self.kind))
+        object.__setattr__(self, "targets", tuple(self.targets))
         if self.format is not None:
             object.__setattr__(self, "format", ModelFormat(self.format))
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> LeftOut:
-        return cls(data["name"], data["kind"], data.get("format"), data.get("pack"))
+        return cls(data["name"], data["kind"], data.get("format"), data.get("pack"), tuple(data.get("targets", ())))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "kind": self.kind.value, **({"format": self.format.value} if self.format else {}), "pack": self.pack}
+        data = {"name": self.name, "kind": self.kind.value, **({"format": self.format.value} if self.format else {}), "pack": self.pack}
+        return data | ({"targets": list(self.targets)} if self.targets else {})
 
-    def where(self) -> str:
-        """Where a device finds this file: the pack that holds it, or the full bundle."""
+    def where(self, target: str | None = None) -> str:
+        """Where a device finds this file: the pack for `target` when that holds it, else the pack that does, else the full bundle."""
+        if target is not None and target in self.targets:
+            return f"`smsguard pack BUNDLE --for {target}` makes a pack that holds it"
         if self.pack is None:
             return "only the full bundle holds it"
         return f"`smsguard pack BUNDLE {self.pack}` makes a pack that holds it"

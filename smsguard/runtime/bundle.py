@@ -190,8 +190,8 @@ class Bundle:
         pack = self.manifest.pack
         if pack is None:
             return ""
-        found = sorted(pack.left_out_models(fmt), key=lambda e: e.pack != f"--for {target}")
-        where = f"; its full bundle's {found[0].name} is left out, and {found[0].where()}" if found else ""
+        found = sorted(pack.left_out_models(fmt), key=lambda e: target not in e.targets)
+        where = f"; its full bundle's {found[0].name} is left out, and {found[0].where(target)}" if found else ""
         return f"; it is packed for {pack.target} ({pack.runs_in}){also}{where}"
 
     def threshold_of(self, entry: BundleFile) -> float:

@@ -11,6 +11,7 @@ import java.util.Map;
  */
 final class LstmModel {
     private static final int NPZ_FORMAT = 1;
+    private static final int NPZ_COMPACT_FORMAT = 2; // the compact form: the int8 embedding and the input kernel, folded at load
     // The C kernel's rational tanh (Eigen's fast float tanh: an odd polynomial over an even one, clamped).
     private static final float TANH_CLAMP = 7.90531110763549805f;
     private static final float N0 = -2.76076847742355e-16f;
@@ -45,7 +46,8 @@ final class LstmModel {
     LstmModel(byte[] bytes, String where) throws BundleException {
         Map<String, Npz.Array> arrays = Npz.read(bytes, where);
         JsonObject meta = JsonObject.read(utf8(Npz.unicode(need(arrays, "meta", where), where)), "model '" + where + "' meta");
-        if (meta.integer("format") != NPZ_FORMAT || !"ifco".equals(meta.string("gates")) || !"tanh".equals(meta.string("activation"))) {
+        long format = meta.integer("format");
+        if (format != NPZ_FORMAT && format != NPZ_COMPACT_FORMAT || !"ifco".equals(meta.string("gates")) || !"tanh".equals(meta.string("activation"))) {
             throw new BundleException("model '" + where + "' is an LSTM weights file this runtime cannot run: " + meta.map());
         }
         maxlen = meta.integer("maxlen", 1, 1 << 20);
@@ -58,7 +60,12 @@ final class LstmModel {
             half[j] = j >= 2 * units && j < 3 * units ? 1.0f : 0.5f;
         }
         recurrent = halvedRows(matrix(r, gates, where), half);
-        if (arrays.containsKey("table")) {
+        if (format == NPZ_COMPACT_FORMAT) {
+            table = halvedRows(compactTable(arrays, gates, where), half);
+            rows = table.length;
+            tableQ = null;
+            tableScale = null;
+        } else if (arrays.containsKey("table")) {
             table = halvedRows(matrix(arrays.get("table"), gates, where), half);
             rows = table.length;
             tableQ = null;
@@ -86,6 +93,46 @@ final class LstmModel {
             ngramBias = 0f;
         }
         checkShapes(where);
+    }
+
+    /**
+     * The compact form's table, folded as the Python runtime folds it at load: (int8 embedding x its row's scale) kernel +
+     * bias, summed in double in the order of the embedding's columns and rounded once to float.
+     */
+    private static float[][] compactTable(Map<String, Npz.Array> arrays, int gates, String where) throws BundleException {
+        Npz.Array k = need(arrays, "kernel", where);
+        int e = k.shape.length == 2 ? k.shape[0] : 0;
+        checkedRows(k, gates, where);
+        Npz.Array q = need(arrays, "embedding_q", where);
+        int rows = checkedRows(q, e, where);
+        byte[] embedding = Npz.int8(q, where);
+        float[] scale = Npz.floats(need(arrays, "embedding_scale", where), where);
+        float[] kernel = Npz.floats(k, where);
+        float[] bias = Npz.floats(need(arrays, "bias", where), where);
+        if (scale.length != rows || bias.length != gates) {
+            throw new BundleException("model '" + where + "' has inconsistent compact table arrays: " + rows + " embedding rows and " + scale.length + " scales, "
+                    + bias.length + " biases for " + gates + " gate columns");
+        }
+        double[] w = new double[kernel.length];
+        for (int i = 0; i < w.length; i++) {
+            w[i] = kernel[i];
+        }
+        double[] sum = new double[gates];
+        float[][] table = new float[rows][gates];
+        for (int r = 0; r < rows; r++) {
+            java.util.Arrays.fill(sum, 0.0);
+            for (int c = 0; c < e; c++) {
+                final double x = (double) embedding[r * e + c] * (double) scale[r];
+                final int at = c * gates;
+                for (int j = 0; j < gates; j++) {
+                    sum[j] += x * w[at + j];
+                }
+            }
+            for (int j = 0; j < gates; j++) {
+                table[r][j] = (float) (sum[j] + (double) bias[j]);
+            }
+        }
+        return table;
     }
 
     private static byte[] utf8(String text) {

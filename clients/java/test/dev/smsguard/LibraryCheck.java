@@ -18,7 +18,9 @@ import java.util.concurrent.Future;
 /**
  * Checks of the library's Java API that the command line cannot reach, run by tests/test_client_java.py:
  * {@code threads BUNDLE TEXTS N M} (N threads x M passes over the texts give the serial results, bit for bit) and
- * {@code api BUNDLE} (the exceptions of bad calls, and a bundle read through streams). Prints one JSON object.
+ * {@code api BUNDLE} (the exceptions of bad calls, and a bundle read through streams) and {@code encode BUNDLE TEXTS}
+ * (the ids of {@code Bundle.encoder()} alone, as an app that feeds LiteRT computes them: a bundle with no .npz model
+ * will do). Prints one JSON object.
  */
 public final class LibraryCheck {
     private LibraryCheck() {
@@ -29,6 +31,8 @@ public final class LibraryCheck {
             System.out.println(threads(new File(args[1]), readTexts(new File(args[2])), Integer.parseInt(args[3]), Integer.parseInt(args[4])));
         } else if (args[0].equals("api")) {
             System.out.println(api(new File(args[1])));
+        } else if (args[0].equals("encode")) {
+            System.out.println(encode(new File(args[1]), readTexts(new File(args[2]))));
         } else {
             throw new IllegalArgumentException("unknown check " + args[0]);
         }
@@ -45,6 +49,16 @@ public final class LibraryCheck {
             reader.close();
         }
         return texts;
+    }
+
+    /** {"ids": [[...], ...]}: each text's model input from the bundle's encoder, no model loaded. */
+    private static String encode(File bundle, List<String> texts) throws Exception {
+        Encoder encoder = Bundle.load(bundle).encoder();
+        StringBuilder out = new StringBuilder("{\"ids\": [");
+        for (int i = 0; i < texts.size(); i++) {
+            out.append(i > 0 ? ", " : "").append(Arrays.toString(encoder.encode(texts.get(i))));
+        }
+        return out.append("]}").toString();
     }
 
     /** Every thread classifies every text M times, each in its own order; all must equal the serial pass. */
