@@ -57,7 +57,7 @@ def main() -> int:
         "bundle_bytes": sum(p.stat().st_size for p in bundle.iterdir() if p.is_file()),
         "packs": pack_sizes(bundle),
         "compact": compact_costs(bundle, args.runs, args.loads),
-        "javascript": javascript_costs(bundle),
+        "ports": port_costs(bundle),
     }
     result["load_average"] = [load_before, os.getloadavg()[0]]
     write_results(Path(args.out), "pack", result, markdown(result), f"{time.perf_counter() - started:.0f} s")
@@ -133,34 +133,46 @@ def compact_costs(bundle_dir: Path, runs: int, loads: int) -> list[dict]:
     return rows
 
 
-def javascript_costs(bundle_dir: Path) -> list[dict]:
-    """The JavaScript runtime in Node on the folded and the compact int8 model: load (the bundle read and checked, the
-    model built), the first message and the same message again (the compact table's rows are folded on first use), then
-    each golden message alone after warm-up (`smsguard-client.mjs --bench`); none without Node."""
-    if shutil.which("node") is None:
-        print("  (the JavaScript runtime not timed: no node)", file=sys.stderr)
-        return []
+def port_costs(bundle_dir: Path) -> list[dict]:
+    """The Java and JavaScript runtimes on the folded and the compact int8 model: load (the bundle read and checked, the
+    model built: the Java runtime folds a compact table then, the JavaScript one folds a row on its first use), and
+    each golden message alone after warm-up (their `--bench`); in JavaScript also the first message after load and
+    the same message again. A runtime whose tools are missing is left out."""
     from smsguard.runtime import Bundle
 
     golden = Bundle.load(bundle_dir).golden
     texts = "".join(json.dumps(g.text) + "\n" for g in golden)
     first = sorted((g.text for g in golden if g.text), key=len)[len(golden) // 2]
+    commands = {}
+    if shutil.which("java") and (ROOT / "clients" / "java" / "build" / "smsguard-client.jar").is_file():
+        commands["Java"] = ["java", "-jar", str(ROOT / "clients" / "java" / "build" / "smsguard-client.jar"), str(bundle_dir)]
+    if shutil.which("node"):
+        commands["JavaScript"] = ["node", str(ROOT / "clients" / "js" / "bin" / "smsguard-client.mjs"), str(bundle_dir)]
     rows = []
-    for name in NPZ_MODELS[:2]:
-        done = subprocess.run(["node", str(ROOT / "clients" / "js" / "bin" / "smsguard-client.mjs"), str(bundle_dir), "--bench", "--model", name, "--rounds", "3"],
-                              input=texts, capture_output=True, text=True, check=True, timeout=600)
-        script = f"""import {{ Classifier }} from {json.dumps((ROOT / "clients" / "js" / "smsguard.mjs").as_uri())};
-            const t0 = performance.now();
-            const classifier = await Classifier.load({json.dumps(str(bundle_dir))}, {{ model: {json.dumps(name)} }});
-            const t1 = performance.now();
-            classifier.classify({json.dumps(first)});
-            const t2 = performance.now();
-            classifier.classify({json.dumps(first)});
-            console.log(JSON.stringify({{ load_ms: t1 - t0, first_ms: t2 - t1, again_ms: performance.now() - t2 }}));"""
-        cold = json.loads(subprocess.run(["node", "--input-type=module", "-e", script], capture_output=True, text=True, check=True, timeout=600).stdout)
-        rows.append(json.loads(done.stdout) | {"cold": cold})
-        print(f"  {name} [JavaScript, {rows[-1]['kernel']}]: load {cold['load_ms']:.0f} ms, first message {cold['first_ms']:.1f} ms, p50 {rows[-1]['p50_us']:.0f} µs", file=sys.stderr)
+    for port, command in commands.items():
+        for name in NPZ_MODELS[:2]:
+            done = subprocess.run([*command, "--bench", "--model", name, "--rounds", "3"], input=texts, capture_output=True, text=True, check=True, timeout=600)
+            row = {"port": port} | json.loads(done.stdout)
+            if port == "JavaScript":
+                row["cold"] = _first_message_in_node(bundle_dir, name, first)
+            rows.append(row)
+            print(f"  {name} [{port}]: load {row['load_ms']:.0f} ms, p50 {row['p50_us']:.0f} µs", file=sys.stderr)
+    if not commands:
+        print("  (the Java and JavaScript runtimes not timed: no java with `make clients-java`, no node)", file=sys.stderr)
     return rows
+
+
+def _first_message_in_node(bundle_dir: Path, model: str, text: str) -> dict:
+    """Load, the first message after it, and the same message again, in Node (milliseconds)."""
+    script = f"""import {{ Classifier }} from {json.dumps((ROOT / "clients" / "js" / "smsguard.mjs").as_uri())};
+        const t0 = performance.now();
+        const classifier = await Classifier.load({json.dumps(str(bundle_dir))}, {{ model: {json.dumps(model)} }});
+        const t1 = performance.now();
+        classifier.classify({json.dumps(text)});
+        const t2 = performance.now();
+        classifier.classify({json.dumps(text)});
+        console.log(JSON.stringify({{ load_ms: t1 - t0, first_ms: t2 - t1, again_ms: performance.now() - t2 }}));"""
+    return json.loads(subprocess.run(["node", "--input-type=module", "-e", script], capture_output=True, text=True, check=True, timeout=600).stdout)
 
 
 def _table_bytes(backend: str, path: Path) -> int:
@@ -206,18 +218,21 @@ def markdown(result: dict) -> str:
     for row in result["compact"]:
         lines.append(f"| `{row['model']}` | {row['backend']} | {row['size'] / mb:.2f} MB | {row['load_ms']:.0f} ms | {row['table_bytes'] / mb:.1f} MB | "
                      f"{row['p50_us']:.0f} µs | {row['p95_us']:.0f} µs | {row['max_abs_diff_keras']:.2g} | {row['label_agreement']:.2%} |")
-    if result["javascript"]:
+    if result["ports"]:
         lines += [
             "",
-            f"The JavaScript runtime in Node ({result['javascript'][0]['runtime']}): load = the bundle read and checked and the model built; "
-            "the first message after it and the same message again (a compact table's rows are folded on their first use); "
-            "p50 and p90 of each golden message alone after warm-up (`smsguard-client.mjs --bench`, median of 3 rounds):",
+            "The Java and JavaScript runtimes (their `--bench`: load = the bundle read and checked and the model built; p50 and p90 "
+            "of each golden message alone after warm-up, median of 3 rounds; in Node, the first message after loading and the "
+            "same message again, since a compact table's rows are folded on their first use there):",
             "",
-            "| model | kernel | load | first message | again | p50 | p90 |",
+            "| runtime | model | load | first message | again | p50 | p90 |",
             "|---|---|---:|---:|---:|---:|---:|",
         ]
-        lines += [f"| `{row['model']}` | {row['kernel']} | {row['cold']['load_ms']:.0f} ms | {row['cold']['first_ms']:.1f} ms | {row['cold']['again_ms']:.2f} ms | "
-                  f"{row['p50_us']:.0f} µs | {row['p90_us']:.0f} µs |" for row in result["javascript"]]
+        for row in result["ports"]:
+            cold = row.get("cold")
+            first = f"{cold['first_ms']:.1f} ms | {cold['again_ms']:.2f} ms" if cold else "— | —"
+            lines.append(f"| {row['runtime']}{', ' + row['kernel'] if row.get('kernel') else ''} | `{row['model']}` | {row['load_ms']:.0f} ms | {first} | "
+                         f"{row['p50_us']:.0f} µs | {row['p90_us']:.0f} µs |")
     lines.append("<!-- --8<-- [end:compact] -->")
     return "\n".join(lines) + "\n"
 

@@ -327,6 +327,16 @@ def test_the_ports_refuse_what_a_pack_left_out_naming_the_pack_that_holds_it(nod
                                                  "its full bundle's model.int8.compact.npz is left out, and `smsguard pack BUNDLE --for java` makes a pack that holds it\n")
 
 
+def test_threads_share_one_java_classifier_of_a_compact_model_folding_its_rows_as_they_go(java: tuple[Path, list[str]], tiny_bundle: Path, tmp_path: Path) -> None:
+    """A compact table's rows are folded on first use: eight threads meeting new words at once give the serial results."""
+    _, checks = java
+    out = packed(tiny_bundle, "java", tmp_path / "java")
+    texts = [*MESSAGES, *(" ".join(TEXTS[i:] + TEXTS[:i]) for i in range(len(TEXTS)))]
+    (tmp_path / "texts.jsonl").write_text("".join(json.dumps(t) + "\n" for t in texts), encoding="utf-8")
+    done = subprocess.run([*checks, "threads", str(out), str(tmp_path / "texts.jsonl"), "8", "3"], capture_output=True, text=True, timeout=300, check=True)
+    assert json.loads(done.stdout) == {"threads": 8, "calls": 8 * 3 * len(texts), "mismatches": 0}
+
+
 def test_the_java_encoder_reads_a_pack_without_a_model_and_gives_its_golden_ids(java: tuple[Path, list[str]], tiny_bundle: Path, tmp_path: Path) -> None:
     """What an app that runs the .tflite model in LiteRT does with an android pack: the Java library's encode alone."""
     _, checks = java

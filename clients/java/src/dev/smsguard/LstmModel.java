@@ -31,7 +31,8 @@ final class LstmModel {
     final int rows; // word ids are 0..rows-1
     final int ngramLength; // 0 for a word model alone
     // Matrices are arrays of rows: C2 vectorises a loop over row[j], not one over matrix[offset + j].
-    private final float[][] table; // rows x 4u, halved; null when the table is int8
+    private final float[][] table; // rows x 4u, halved; null when the table is int8 or compact
+    private final CompactTable compact; // a compact model's table, its rows folded on first use; else null
     private final byte[][] tableQ; // rows x 4u int8, with tableScale per row
     private final float[] tableScale;
     private final float[] half; // 4u: 0.5 for the i, f, o columns, 1 for c
@@ -60,9 +61,10 @@ final class LstmModel {
             half[j] = j >= 2 * units && j < 3 * units ? 1.0f : 0.5f;
         }
         recurrent = halvedRows(matrix(r, gates, where), half);
-        if (format == NPZ_COMPACT_FORMAT) {
-            table = halvedRows(compactTable(arrays, gates, where), half);
-            rows = table.length;
+        compact = format == NPZ_COMPACT_FORMAT ? CompactTable.read(arrays, half, where) : null;
+        if (compact != null) {
+            rows = compact.rows;
+            table = null;
             tableQ = null;
             tableScale = null;
         } else if (arrays.containsKey("table")) {
@@ -93,46 +95,6 @@ final class LstmModel {
             ngramBias = 0f;
         }
         checkShapes(where);
-    }
-
-    /**
-     * The compact form's table, folded as the Python runtime folds it at load: (int8 embedding x its row's scale) kernel +
-     * bias, summed in double in the order of the embedding's columns and rounded once to float.
-     */
-    private static float[][] compactTable(Map<String, Npz.Array> arrays, int gates, String where) throws BundleException {
-        Npz.Array k = need(arrays, "kernel", where);
-        int e = k.shape.length == 2 ? k.shape[0] : 0;
-        checkedRows(k, gates, where);
-        Npz.Array q = need(arrays, "embedding_q", where);
-        int rows = checkedRows(q, e, where);
-        byte[] embedding = Npz.int8(q, where);
-        float[] scale = Npz.floats(need(arrays, "embedding_scale", where), where);
-        float[] kernel = Npz.floats(k, where);
-        float[] bias = Npz.floats(need(arrays, "bias", where), where);
-        if (scale.length != rows || bias.length != gates) {
-            throw new BundleException("model '" + where + "' has inconsistent compact table arrays: " + rows + " embedding rows and " + scale.length + " scales, "
-                    + bias.length + " biases for " + gates + " gate columns");
-        }
-        double[] w = new double[kernel.length];
-        for (int i = 0; i < w.length; i++) {
-            w[i] = kernel[i];
-        }
-        double[] sum = new double[gates];
-        float[][] table = new float[rows][gates];
-        for (int r = 0; r < rows; r++) {
-            java.util.Arrays.fill(sum, 0.0);
-            for (int c = 0; c < e; c++) {
-                final double x = (double) embedding[r * e + c] * (double) scale[r];
-                final int at = c * gates;
-                for (int j = 0; j < gates; j++) {
-                    sum[j] += x * w[at + j];
-                }
-            }
-            for (int j = 0; j < gates; j++) {
-                table[r][j] = (float) (sum[j] + (double) bias[j]);
-            }
-        }
-        return table;
     }
 
     private static byte[] utf8(String text) {
@@ -178,7 +140,7 @@ final class LstmModel {
         boolean ok = units > 0
                 && recurrent.length == units
                 && rows > 0
-                && (table != null || tableScale.length == rows)
+                && (table != null || compact != null || tableScale.length == rows)
                 && denseKernel.length == units
                 && primedH.length == (maxlen + 1) * units
                 && primedC.length == primedH.length
@@ -229,8 +191,8 @@ final class LstmModel {
 
     /** z := the token's row of the input table (an int8 row: q x scale, then the gate halving, as the C kernel). */
     private void lookup(int token, float[] z) {
-        if (table != null) {
-            System.arraycopy(table[token], 0, z, 0, z.length);
+        if (table != null || compact != null) {
+            System.arraycopy(table != null ? table[token] : compact.row(token), 0, z, 0, z.length);
             return;
         }
         final byte[] q = tableQ[token];

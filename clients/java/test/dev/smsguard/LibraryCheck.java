@@ -61,15 +61,19 @@ public final class LibraryCheck {
         return out.append("]}").toString();
     }
 
-    /** Every thread classifies every text M times, each in its own order; all must equal the serial pass. */
+    /**
+     * Every thread classifies every text M times, each in its own order; all must equal the serial pass, made by
+     * another Classifier first (so that a compact model's rows are folded by the threads, concurrently).
+     */
     private static String threads(File bundle, final List<String> texts, int threads, final int passes) throws Exception {
-        final Classifier classifier = Classifier.load(bundle);
+        final Classifier first = Classifier.load(bundle);
         final float[] serial = new float[texts.size()];
         final int[][] serialIds = new int[texts.size()][];
         for (int i = 0; i < texts.size(); i++) {
-            serial[i] = classifier.probability(texts.get(i));
-            serialIds[i] = classifier.encode(texts.get(i));
+            serial[i] = first.probability(texts.get(i));
+            serialIds[i] = first.encode(texts.get(i));
         }
+        final Classifier classifier = Classifier.load(bundle);
         ExecutorService pool = Executors.newFixedThreadPool(threads);
         List<Future<Integer>> results = new ArrayList<Future<Integer>>();
         for (int t = 0; t < threads; t++) {
