@@ -135,7 +135,7 @@ def compact_costs(bundle_dir: Path, runs: int, loads: int) -> list[dict]:
 
 def port_costs(bundle_dir: Path) -> list[dict]:
     """The Java and JavaScript runtimes on the folded and the compact int8 model: load (the bundle read and checked, the
-    model built: the Java runtime folds a compact table then, the JavaScript one folds a row on its first use), and
+    model built: both fold a compact table's row on its first use, not at load), and
     each golden message alone after warm-up (their `--bench`); in JavaScript also the first message after load and
     the same message again. A runtime whose tools are missing is left out."""
     from smsguard.runtime import Bundle
@@ -223,7 +223,7 @@ def markdown(result: dict) -> str:
             "",
             "The Java and JavaScript runtimes (their `--bench`: load = the bundle read and checked and the model built; p50 and p90 "
             "of each golden message alone after warm-up, median of 3 rounds; in Node, the first message after loading and the "
-            "same message again, since a compact table's rows are folded on their first use there):",
+            "same message again: both runtimes fold a compact table's rows on their first use):",
             "",
             "| runtime | model | load | first message | again | p50 | p90 |",
             "|---|---|---:|---:|---:|---:|---:|",
