@@ -133,7 +133,7 @@ def test_every_fused_model_takes_one_row_of_word_and_ngram_ids(fused_bundle: Pat
     manifest = json.loads((fused_bundle / MANIFEST_NAME).read_text())
     models = {f["name"]: f for f in manifest["files"] if f["kind"] == "model"}
     assert "model.int8.tflite" not in models  # full-integer int8 cannot divide by the n-gram count (see _targets.py)
-    assert len(models) == 9
+    assert len(models) == 10
     for name, entry in models.items():
         (spec,) = entry["inputs"]
         assert spec["dtype"] == "int32", name
