@@ -1,8 +1,8 @@
 """The device lanes on the session's real bundles: tflite-runtime 2.14 with numpy < 2 in its own
 environment (the word model's four TFLite models; test_fused.py runs it on the default's three), and
 64-bit ARM (Raspberry Pi OS userland, Python 3.11) under qemu user-mode emulation (the default, fused).
-Each is run by its script in devices/, as a person reruns it; skipped, with the script's reason, where
-this machine cannot run it (not root, no network)."""
+Each is run by its script in devices/, as a person reruns it; where this machine cannot run it (not root,
+no network) the script says why (exit 77), and the test is skipped with that reason, or fails under CI."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from conftest import cannot_run
 
 from smsguard.export._targets import TARGETS
 from smsguard.runtime import Bundle, ModelFormat
@@ -30,7 +31,7 @@ slow = pytest.mark.slow
 def lane(script: str, bundle: Path) -> subprocess.CompletedProcess:
     done = subprocess.run([str(ROOT / "devices" / script), str(bundle)], capture_output=True, text=True, timeout=1500, check=False)
     if done.returncode == CANNOT_RUN_HERE:
-        pytest.skip(done.stderr.strip().splitlines()[-1])
+        cannot_run(done.stderr.strip().splitlines()[-1])
     return done
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import cannot_run
 
 from smsguard.runtime import Bundle, Classifier, ConfigError, NgramConfig, NgramHasher, installed_backends, verify_bundle
 from smsguard.runtime.bundle import MANIFEST_NAME, VOCAB_NAME
@@ -155,7 +156,7 @@ def test_the_client_model_is_the_word_branch_at_its_own_threshold(fused_bundle: 
 @pytest.mark.parametrize("backend", ["native", "numba", "numpy", "onnxruntime", "litert"])
 def test_fused_backends_agree_on_raw_text_alone_and_in_a_batch(fused_bundle: Path, uci_texts: list[str], backend: str) -> None:
     if backend not in {b.name for b in installed_backends()}:
-        pytest.skip(f"{backend} is not installed")
+        cannot_run(f"{backend} is not installed")
     texts = uci_texts[:200] + TEXTS
     reference = Classifier.load(fused_bundle, backend="onnxruntime", model="model.float32.onnx").predict_proba(texts)
     models = {"native": "model.float32.npz", "numba": "model.float32.npz", "numpy": "model.float32.npz", "onnxruntime": "model.float32.primed.onnx", "litert": "model.float32.tflite"}

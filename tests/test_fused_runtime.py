@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import cannot_run, needs
 
 from smsguard.export._primed import write_npz
 from smsguard.runtime import BackendError, NgramConfig, NgramHasher, Vocabulary
@@ -21,7 +22,7 @@ from smsguard.runtime._lstm_native import proba as native_proba
 from smsguard.runtime._native import NOT_BUILT, available, best_isa
 from smsguard.runtime.bundle import BundleFile
 
-pytestmark = pytest.mark.skipif(not available(), reason=NOT_BUILT)
+pytestmark = needs("" if available() else NOT_BUILT)
 
 MAXLEN = 12
 ATOL = 1e-6  # the kernel's float32 n-gram branch against NumPy's (expf and NumPy's exp may differ by an ulp)
@@ -110,7 +111,7 @@ def test_the_kernel_fuses_as_numpy_does(model_files: dict, name: str, isa: str) 
 def test_every_npz_backend_gives_the_fused_probability(model_files: dict, backend: str) -> None:
     info = backend_info(backend)
     if not info.installed:
-        pytest.skip(f"backend '{backend}' is not installed here")
+        cannot_run(f"backend '{backend}' is not installed here")
     path, ids = model_files["paths"]["fused.int8.npz"], model_files["ids"]
     entry = BundleFile(name=path.name, kind="model", size=path.stat().st_size, sha256="", format="npz", quantization="int8")
     session = open_session(info, path, entry)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import needs
 
 from smsguard.export import FLOAT_ATOL, QUANTIZED_ATOL
 from smsguard.runtime import SmsguardError
@@ -170,7 +171,7 @@ def _browser_missing() -> str:
     return ""
 
 
-@pytest.mark.skipif(bool(_browser_missing()), reason=_browser_missing() or "ready")
+@needs(_browser_missing())
 def test_the_web_demo_classifies_like_smsguard_in_headless_chromium(mediapipe_bundle: Path, tmp_path: Path) -> None:
     """The page, served by `serve-web`, in Debian's chromium with every non-local request blocked: the
     probe's ids are the golden ids, the scores the golden ones; it types a message and is screenshotted."""

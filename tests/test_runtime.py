@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from bundle_edits import edit_manifest, replace_with_non_model
+from conftest import cannot_run
 
 from smsguard import __version__
 from smsguard.runtime import (
@@ -566,7 +567,7 @@ def test_a_format_1_0_manifest_without_model_thresholds_still_loads(bundle_copy)
 @slow
 def test_the_legacy_tflite_runtime_when_not_installed_says_how_to_install_it(bundle_dir):
     if next(b for b in BACKENDS if b.name == "tflite-runtime").installed:
-        pytest.skip("tflite-runtime is installed here")
+        cannot_run("tflite-runtime is installed here: this test checks the error without it")
     expected = "backend 'tflite-runtime' is not installed; install it with: pip install 'smsguard[tflite]'"
     with pytest.raises(BackendError, match=f"^{re.escape(expected)}$"):
         Classifier.load(bundle_dir, backend="tflite-runtime")
