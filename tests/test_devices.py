@@ -96,7 +96,7 @@ def test_tflite_runtime_2_14_names_the_op_of_a_model_too_new_for_it(run_dir, bun
     assert version(entry["min_runtime"]["tflite-runtime"]) > LEGACY  # what the manifest would say of it: 2.17.0
 
     done = lane("tflite_runtime_lane.sh", bundle_copy)
-    assert done.returncode == 0, done.stderr[-3000:]  # the other three still run and match
+    assert done.returncode == 1, done.stderr[-3000:]  # the other three still run and match, but a model that cannot run is no pass
     (run,) = runs_of_verify(done.stderr)
     results = checklist(run)
     assert results.pop(("model.dynamic_int8.tflite", "tflite-runtime")) == (
@@ -104,7 +104,9 @@ def test_tflite_runtime_2_14_names_the_op_of_a_model_too_new_for_it(run_dir, bun
         "FULLY_CONNECTED version 12; install ai-edge-litert (pip install 'smsguard[litert]'), or pick another model of the bundle"
     )
     assert results == {(m, "tflite-runtime"): "✓" for m in TFLITE_MODELS if m != "model.dynamic_int8.tflite"}
-    assert run.rstrip().splitlines()[-1] == "* All 3 model/backend pairs match (1 could not be loaded by this backend, listed above)"
+    assert run.rstrip().splitlines()[-1] == (
+        "ERROR 3 of 4 model/backend pairs match the export machine; 1 could not be run (listed above: use another model of the bundle, or install what it needs)"
+    )
 
 
 # ---- 64-bit ARM ---------------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ import pytest
 from smsguard._files import sha256_of
 from smsguard._staging import check_target, staged_folder
 from smsguard.export._targets import TARGETS
-from smsguard.runtime import Bundle, Classifier, SmsguardError
+from smsguard.runtime import Bundle, Classifier, SmsguardError, installed_backends
 from smsguard.runtime.bundle import ModelFormat
 from smsguard.train import evaluate, threshold_for_ham_fpr
 
@@ -416,7 +416,10 @@ def test_demo_runs_the_whole_pipeline(demo_dir: tuple[Path, subprocess.Completed
     predictions = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
     assert [p["label"] for p in predictions] == ["spam", "ham"]
     assert (out / "bench.md").read_text().count("|") > 20
-    assert re.search(r"All \d+ model/backend pairs match", result.stderr)
+    bundle = Bundle.load(out / "bundle")
+    pairs = [(name, b.name) for name, entry in bundle.models.items() for b in installed_backends() if b.format == entry.format]
+    assert f"\n* All {len(pairs)} model/backend pairs match\n" in result.stderr  # printed only when every pair ran and matched
+    assert "not run:" not in result.stderr and "-[x]" not in result.stderr
     assert "(preset fused)" in result.stderr and "5 folds" in result.stderr
     assert "Traceback" not in result.stderr
 
