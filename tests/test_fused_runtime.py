@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import cannot_run, needs
+from cpu import expected_isa
 
 from smsguard.export._primed import write_npz
 from smsguard.runtime import BackendError, NgramConfig, NgramHasher, Vocabulary
@@ -97,7 +98,9 @@ def test_the_kernel_fuses_as_numpy_does(model_files: dict, name: str, isa: str) 
     weights = LstmWeights.load(path)
     assert weights.ngrams is not None and weights.ngrams.length == model_files["length"]
     expected = proba(ids, weights)
-    got = native_proba(native_model(path, isa), ids)
+    model = native_model(path, isa)
+    assert model.isa == expected_isa(isa)  # the path asked for, not the kernel's own choice
+    got = native_proba(model, ids)
     assert got.dtype == np.float32 and got.shape == (len(ids),)
     np.testing.assert_allclose(got, expected, atol=ATOL, rtol=0)
     # The n-gram branch alone: the kernel's word probability, fused by NumPy, is the kernel's fused one.
@@ -105,6 +108,20 @@ def test_the_kernel_fuses_as_numpy_does(model_files: dict, name: str, isa: str) 
     word_probability = native_proba(words_only, np.ascontiguousarray(ids[:, :MAXLEN]))
     np.testing.assert_allclose(got, weights.ngrams.fuse(word_probability, ids[:, MAXLEN:]), atol=ATOL, rtol=0)
     assert np.abs(got - word_probability).max() > 0.01  # the n-gram branch counts
+
+
+@pytest.mark.parametrize("isa", ["auto", "baseline"])
+def test_a_native_session_runs_the_instruction_set_asked_for(tiny_bundle: Path, isa: str) -> None:
+    from smsguard.runtime import Bundle
+    from smsguard.runtime._backends import NativeSession
+
+    bundle = Bundle.load(tiny_bundle)
+    entry = bundle.model("model.int8.npz")
+    session = NativeSession(backend_info("native"), bundle.model_path(entry), entry, isa=isa)
+    assert session.isa == expected_isa(isa)
+    ids = bundle.vocabulary.encode([g.text for g in bundle.golden])
+    numpy = open_session(backend_info("numpy"), bundle.model_path(entry), entry).run(ids)
+    np.testing.assert_allclose(session.run(ids), numpy, atol=ATOL, rtol=0)
 
 
 @pytest.mark.parametrize("backend", ["native", "numba", "numpy"])

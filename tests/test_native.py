@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import cannot_run, needs
+from cpu import expected_isa
 
 from smsguard.runtime import BackendError, Bundle, Classifier
 from smsguard.runtime._backends import backend_info
@@ -64,7 +65,7 @@ def test_the_native_kernel_matches_keras_at_every_length(bundle_dir: Path, run_d
     keras_proba = load_model(run_dir / "model.keras").predict(ids, batch_size=1024, verbose=0).reshape(-1)
     entry = bundle.model("model.float32.npz")
     session = open_session_with_isa(bundle, entry.name, isa)
-    assert session.isa == (best_isa() if isa == "auto" else session.isa)
+    assert session.isa == expected_isa(isa)
     np.testing.assert_allclose(session.run(ids), keras_proba, atol=FLOAT_ATOL, rtol=0)
     single = np.concatenate([session.run(ids[i : i + 1]) for i in range(len(ids) - len(by_length), len(ids))])
     np.testing.assert_allclose(single, keras_proba[-len(by_length) :], atol=FLOAT_ATOL, rtol=0)
