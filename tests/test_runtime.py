@@ -280,13 +280,14 @@ def test_input_that_is_not_a_list_of_texts_is_refused(classifier, texts, error, 
         getattr(classifier(), method)(texts)
 
 
-ODD_TEXTS = {  # each: a text, and a text the tokenizer must read the same way
-    "whitespace only": (" \t\n\r\u00a0 ", ""),  # '\r' and the no-break space are not filters: one unknown word
-    "NUL and control characters": ("\x00 win \x07 cash \x1b[31m now now\x7f", "win cash now"),  # DEL is no filter: 'now\x7f' is unknown
-    "lone surrogates": ("\ud800 win \udfff cash \udbff\udc00", "win cash"),
-    "right to left": ("مبروك لقد ربحت win cash \u202eprize\u202c now", "win cash now"),  # RLO glued to a word: unknown
-    "emoji": ("😀 win 🎉 cash 👍🏽 now 🇺🇸", "win cash now"),
-    "CJK": ("恭喜 你 赢了 win cash 現金 now", "win cash now"),
+U = "qzxv"  # a word the vocabulary does not hold: it stands for each unknown piece of an odd text
+ODD_TEXTS = {  # each: a text, and the plain text the tokenizer must read the same way (U: one unknown word)
+    "whitespace only": (" \t\n\r\u00a0 ", U),  # '\r' and the no-break space are not filters: one unknown word
+    "NUL and control characters": ("\x00 win \x07 cash \x1b[31m now now\x7f", f"{U} win {U} cash {U} {U} now {U}"),  # DEL is no filter: 'now\x7f' is unknown
+    "lone surrogates": ("\ud800 win \udfff cash \udbff\udc00", f"{U} win {U} cash {U}"),
+    "right to left": ("مبروك لقد ربحت win cash \u202eprize\u202c now", f"{U} {U} {U} win cash {U} now"),  # RLO glued to a word: unknown (no normaliser)
+    "emoji": ("😀 win 🎉 cash 👍🏽 now 🇺🇸", f"{U} win {U} cash {U} now {U}"),
+    "CJK": ("恭喜 你 赢了 win cash 現金 now", f"{U} {U} {U} win cash {U} now"),
     "HTML": ("<p><b>WIN</b> <a href='http://x.co'>cash</a> now&nbsp;</p>", "p b win b a href 'http x co' cash a now nbsp p"),
 }
 
@@ -294,24 +295,16 @@ ODD_TEXTS = {  # each: a text, and a text the tokenizer must read the same way
 @slow
 @pytest.mark.parametrize("model", ["model.dynamic_int8.tflite", "model.dynamic_int8.onnx"])
 def test_odd_texts_are_read_like_their_plain_equivalents(classifier, model):
-    """Unknown scripts and symbols are read like any unknown word (dropped, or the OOV id when the
-    vocabulary has one); the known words around them count."""
+    """Unknown scripts and symbols are read like any unknown word (the OOV id: this vocabulary has one; a
+    vocabulary without one drops them, test_fast_texts.py); the known words around them count: the same ids
+    and the same probability bits as a plain text."""
     clf = classifier(model)
-    config = clf.vocabulary.config
-    oov = clf.vocabulary.word_index[config.oov_token] if config.oov_token is not None else None
-
-    def known(ids: np.ndarray) -> np.ndarray:  # the known words' ids, front-padded again
-        kept = [row[(row != 0) & (row != oov)] for row in ids]
-        return np.array([np.pad(k, (config.maxlen - len(k), 0)) for k in kept])
-
-    texts, plain = zip(*ODD_TEXTS.values(), strict=False)
-    np.testing.assert_array_equal(known(clf.encode(texts)), known(clf.encode(plain)))
-    assert np.count_nonzero(known(clf.encode(texts))[1:]) >= 2 * (len(texts) - 1)  # the known words were found
-    probabilities = clf.predict_proba(texts)
-    assert probabilities.dtype == np.float32 and probabilities.shape == (len(texts),)
-    if oov is None:  # unknown words leave no trace: the same input, the same output
-        assert clf.predict(texts) == clf.predict(plain)
-        np.testing.assert_allclose(probabilities, clf.predict_proba(plain), rtol=0, atol=BATCH_ATOL)
+    texts, plain = (list(column) for column in zip(*ODD_TEXTS.values(), strict=True))
+    assert clf.vocabulary.config.oov_token is not None and U not in clf.vocabulary.word_index
+    np.testing.assert_array_equal(clf.encode(texts), clf.encode(plain))
+    assert np.count_nonzero(clf.encode(texts) > 1) >= 2 * (len(texts) - 1)  # the known words were found
+    assert clf.predict_proba(texts).tobytes() == clf.predict_proba(plain).tobytes()
+    assert clf.predict(texts) == clf.predict(plain)
 
 
 @slow
