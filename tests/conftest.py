@@ -80,6 +80,19 @@ SLOW_FIXTURES = {
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
+def assert_same_bits(got: Any, expected: Any, what: object = "") -> None:
+    """A bit-identical claim, held in bytes: same dtype, same shape, same bytes. (np.testing.assert_array_equal
+    takes -0.0 for 0.0, and a tolerance is no claim of identity at all.)"""
+    import numpy as np
+
+    got, expected = np.ascontiguousarray(got), np.ascontiguousarray(expected)
+    assert (got.dtype, got.shape) == (expected.dtype, expected.shape), (what, got.dtype, got.shape, expected.dtype, expected.shape)
+    if got.tobytes() != expected.tobytes():
+        rows = (got.reshape(got.size, -1).view(np.uint8) != expected.reshape(expected.size, -1).view(np.uint8)).any(axis=1)
+        diff = float(np.abs(got.astype(np.float64) - expected.astype(np.float64)).max()) if got.dtype.kind == "f" else None
+        raise AssertionError(f"{what}: not the same bits: {int(rows.sum())} of {got.size} values differ" + (f" (max {diff:.3g})" if diff is not None else ""))
+
+
 def cannot_run(reason: str) -> NoReturn:
     """What a test does when a real component it needs cannot run here: skip, saying why; under CI, fail."""
     if IN_CI:

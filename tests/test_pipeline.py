@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import assert_same_bits
 
 from smsguard._files import sha256_of
 from smsguard._staging import check_target, staged_folder
@@ -409,6 +410,37 @@ def test_export_refuses_data_that_differs_from_the_run(run_dir: Path, tmp_path: 
 
 
 @pytest.mark.slow
+def test_an_export_with_a_drifting_model_fails_naming_it_and_writes_no_bundle(run_dir: Path, tmp_path: Path) -> None:
+    """export() with converters that drift (the float32 .npz written with its output bias moved by 1e-3; the int8
+    table's by 3, which flips labels): it fails after checking every model, names both with their figures, and
+    leaves nothing where the bundle was to be."""
+    import dataclasses
+
+    from smsguard.export import ParityError, export
+    from smsguard.export._primed import write_npz
+    from smsguard.runtime import Quantization
+
+    def drifting(target, shift: float):
+        def convert(context, folder: Path, path: Path) -> None:
+            weights = dict(context.weights) | {"dense_bias": context.weights["dense_bias"] + np.float32(shift)}
+            write_npz(weights, context.model_config.maxlen, path, target.quantization is Quantization.INT8)
+
+        return dataclasses.replace(target, convert=convert)
+
+    float32, int8 = (next(t for t in TARGETS if t.file_name == name) for name in ("model.float32.npz", "model.int8.npz"))
+    out = tmp_path / "bundle"
+    with pytest.raises(ParityError) as error:
+        export(run_dir, out, targets=(drifting(float32, 1e-3), drifting(int8, 3.0)))
+    assert re.fullmatch(
+        r"2 of 2 exported models failed parity with the Keras model: "
+        r"model\.float32\.npz: max abs difference [0-9.e-]+ exceeds 1e-05; "
+        r"model\.int8\.npz: label agreement \d+\.\d\d% is below 99\.5%(, accuracy drops \d+\.\d\d points, more than 0\.5)?",
+        str(error.value),
+    ), str(error.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # no bundle, and no staging folder left beside it
+
+
+@pytest.mark.slow
 def test_demo_runs_the_whole_pipeline(demo_dir: tuple[Path, subprocess.CompletedProcess]) -> None:
     """The README's main command, as a user runs it (the default preset, fused)."""
     out, result = demo_dir
@@ -554,8 +586,8 @@ def test_bulk_scoring_streams_and_gives_the_same_result_in_processes(bundle_dir:
     classifier = Classifier.load(bundle_dir, backend="numpy", model="model.int8.npz")
     texts = uci_texts[:2500] * 2  # more than one batch
     expected = classifier.predict_proba(texts)
-    np.testing.assert_array_equal(classifier.predict_proba(iter(texts)), expected)
-    np.testing.assert_array_equal(classifier.predict_proba(texts, workers=2), expected)
+    assert_same_bits(classifier.predict_proba(iter(texts)), expected, "streamed")
+    assert_same_bits(classifier.predict_proba(texts, workers=2), expected, "in 2 processes")
     with pytest.raises(TypeError, match=r"^text at index 4321 must be str or UTF-8 bytes, found NoneType$"):
         classifier.predict_proba([*texts[:4321], None])
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from bundle_edits import edit_manifest, replace_with_non_model
-from conftest import cannot_run
+from conftest import assert_same_bits, cannot_run
 
 from smsguard import __version__
 from smsguard.runtime import (
@@ -42,7 +42,7 @@ HEAVY = ("tensorflow", "keras", "tf_keras", "tf2onnx", "pandas", "sklearn", "cry
 
 FLOAT_ATOL = 1e-5  # a float32 model computes the Keras function; only summation order differs
 QUANTIZED_ATOL = 0.01  # a quantized model against its own output on the export machine (same CPU here)
-BATCH_ATOL = 1e-6  # each row is computed by the same kernels whatever its neighbours; 0 is measured
+NUMPY_BATCH_ATOL = 1e-6  # the NumPy backend alone is not bit-identical across batch shapes (BLAS rounds by the matrix's shape)
 
 SPAM = "URGENT! You have WON a guaranteed £1000 cash prize. To claim call 09061701461 now. T&C apply. Valid 12hrs only"
 HAM = "Are we still on for dinner tonight? I will be there around 7."
@@ -202,12 +202,15 @@ def test_a_text_gets_the_same_probability_whatever_its_batch(classifier, bundle_
     together = clf.predict_proba(texts)
     reversed_ = clf.predict_proba(texts[::-1])[::-1]
     large = clf.predict_proba((texts * 10)[:600])
-    np.testing.assert_allclose(together, alone, rtol=0, atol=BATCH_ATOL)
-    np.testing.assert_allclose(reversed_, alone, rtol=0, atol=BATCH_ATOL)
-    for start in range(0, 600 - len(texts), len(texts)):
-        np.testing.assert_allclose(large[start : start + len(texts)], alone, rtol=0, atol=BATCH_ATOL)
     # and a batch of 1 after a batch of 600 (the TFLite input was resized) still gives the same
-    np.testing.assert_allclose(clf.predict_proba(texts[:1]), alone[:1], rtol=0, atol=BATCH_ATOL)
+    after_large = clf.predict_proba(texts[:1])
+    pairs = [(together, alone), (reversed_, alone), (after_large, alone[:1])]
+    pairs += [(large[start : start + len(texts)], alone) for start in range(0, 600 - len(texts), len(texts))]
+    for got, expected in pairs:
+        if clf.backend == "numpy":
+            np.testing.assert_allclose(got, expected, rtol=0, atol=NUMPY_BATCH_ATOL)
+        else:  # LiteRT, ONNX Runtime, and the native and numba kernels: the same bits whatever the batch
+            assert_same_bits(got, expected, (model, clf.backend))
 
 
 @slow
@@ -323,7 +326,7 @@ def test_any_iterable_of_texts_is_accepted(classifier):
     texts = [SPAM, HAM] * 1500  # past several streaming chunks
     expected = clf.predict_proba(texts)
     for kind in (tuple, iter, lambda t: (x for x in t), lambda t: np.array(t, dtype=object), lambda t: np.array(t)):
-        np.testing.assert_array_equal(clf.predict_proba(kind(texts)), expected)
+        assert_same_bits(clf.predict_proba(kind(texts)), expected, kind)
     assert clf.predict_proba(x for x in ()).shape == (0,)
     assert clf.predict(iter([])) == []
 
@@ -365,7 +368,7 @@ from smsguard.runtime import Classifier
 
 classifier = Classifier.load(sys.argv[1])
 texts = [f"message {i}: WINNER!! call 0800 now, or are we still on for dinner?" for i in range(64)]
-expected = classifier.predict_proba(texts * 20)[:64]  # warm up at the streaming chunk size
+expected = classifier.predict_proba(texts * 100)[:64]  # warm up past the streaming chunk size: a chunk's working memory is in the peak
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 probabilities = classifier.predict_proba(texts[i % 64] for i in range(1_000_000))
 grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
@@ -375,7 +378,7 @@ print(json.dumps({
     "same": bool((probabilities.reshape(-1, 64) == expected).all()),
 }))
 """
-MILLION_GROWTH_KB = 64_000  # the million probabilities are 4 MB; running them as one batch would take GBs
+MILLION_GROWTH_KB = 8 * 1024  # the README's figure: the million float32 probabilities (4 MB), held twice while they are joined
 
 
 @slow
@@ -669,7 +672,7 @@ def test_one_classifier_shared_by_8_threads_gives_the_serial_results(bundle_dir,
     assert [len(results) for results in threaded] == [CALLS] * THREADS
     for expected, got in zip(serial, threaded, strict=False):
         for e, g in zip(expected, got, strict=False):
-            np.testing.assert_array_equal(g, e)
+            assert_same_bits(g, e, model)
 
 
 _PROCESSES = """
