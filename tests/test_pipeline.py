@@ -27,6 +27,7 @@ from smsguard.train import evaluate, threshold_for_ham_fpr
 TFLITE_MODELS = {t.file_name for t in TARGETS if t.format is ModelFormat.TFLITE}  # the names are pinned in test_targets.py
 ONNX_MODELS = {t.file_name for t in TARGETS if t.format is ModelFormat.ONNX}
 NPZ_MODELS = {t.file_name for t in TARGETS if t.format is ModelFormat.NPZ}
+ROOT = Path(__file__).resolve().parents[1]  # the checkout
 
 
 # ---- metrics and thresholds --------------------------------------------------------------------
@@ -268,6 +269,18 @@ def test_bundle_holds_every_model_pinned_by_the_manifest(bundle_dir: Path) -> No
     assert len(manifest["golden"]) >= 64
     assert {g["label"] for g in manifest["golden"]} == {"spam", "ham"}
     assert set(manifest["recommended"]) == {"tflite", "onnx", "npz"}
+
+
+@pytest.mark.slow
+def test_no_file_of_the_bundle_holds_a_path_of_the_export_machine(bundle_dir: Path, run_dir: Path, data_path: Path) -> None:
+    """docs/reference/bundle-format.md: the source is the run folder's name, 'never a path of the export machine';
+    no model file, vocabulary or report carries one either (they travel to devices)."""
+    manifest = json.loads((bundle_dir / "manifest.json").read_text())
+    assert manifest["source"]["run"] == run_dir.name and "/" not in manifest["source"]["run"]
+    paths = {str(p) for p in (run_dir.resolve(), bundle_dir.resolve(), data_path.resolve().parent, Path.home(), ROOT)}
+    for file in bundle_dir.iterdir():
+        content = file.read_bytes()
+        assert [p for p in paths if p.encode() in content] == [], file.name
 
 
 @pytest.mark.slow
