@@ -386,7 +386,7 @@ def _add_device_commands(commands: Any) -> None:
     _add_config_flags(p, BenchConfig)
     p.set_defaults(run=_bench)
 
-    p = commands.add_parser("serve-web", help="serve the browser demo of a bundle's MediaPipe client model on 127.0.0.1")
+    p = commands.add_parser("serve-web", help="serve the browser demo of a bundle on 127.0.0.1: its full model in JavaScript, and its MediaPipe client model beside it")
     p.add_argument("bundle", metavar="DIR", help="the bundle folder")
     p.add_argument("--port", type=int, default=8000, help="port on 127.0.0.1 (default: 8000; 0 picks a free one)")
     p.add_argument("--web", metavar="DIR", help="the demo's folder, with node_modules from `make web` (default: web/ of this checkout)")
