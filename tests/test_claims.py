@@ -74,3 +74,12 @@ def test_web_node_modules_are_never_committed() -> None:
     assert tracked.stdout == ""
     ignored = subprocess.run(["git", "-C", str(ROOT), "check-ignore", "-q", "web/node_modules/x/index.js"], timeout=60, check=False)
     assert ignored.returncode == 0  # and a new file there would not be added by `git add -A`
+
+
+def test_the_out_of_domain_set_is_never_read_by_the_package() -> None:
+    """docs/explanation/accuracy.md: the out-of-domain set (benchmarks/ood/) 'is never used for training, thresholds
+    or model selection': no module of smsguard names it; only benchmarks/out_of_domain.py reads it."""
+    named = re.compile(r"\bood\b|messages\.csv|out.of.domain", re.IGNORECASE)
+    readers = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "smsguard").rglob("*.py") if named.search(p.read_text(encoding="utf-8")))
+    assert readers == []
+    assert named.search((ROOT / "benchmarks" / "out_of_domain.py").read_text(encoding="utf-8"))  # the pattern finds a reader

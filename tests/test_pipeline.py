@@ -272,6 +272,18 @@ def test_bundle_holds_every_model_pinned_by_the_manifest(bundle_dir: Path) -> No
 
 
 @pytest.mark.slow
+def test_no_json_file_of_the_run_folder_holds_a_path_of_the_machine(run_dir: Path, data_path: Path) -> None:
+    """docs/reference/run-folder.md: split.json holds the data file's name and SHA-256, 'never its path'; nor
+    does any other JSON file of the run (the folder is what export reads on another machine)."""
+    split = json.loads((run_dir / "split.json").read_text())
+    assert split["source"]["name"] == data_path.name
+    paths = {str(p) for p in (run_dir.resolve(), data_path.resolve().parent, Path.home(), ROOT)}
+    for file in run_dir.glob("*.json"):
+        content = file.read_text(encoding="utf-8")
+        assert [p for p in paths if p in content] == [], file.name
+
+
+@pytest.mark.slow
 def test_no_file_of_the_bundle_holds_a_path_of_the_export_machine(bundle_dir: Path, run_dir: Path, data_path: Path) -> None:
     """docs/reference/bundle-format.md: the source is the run folder's name, 'never a path of the export machine';
     no model file, vocabulary or report carries one either (they travel to devices)."""
