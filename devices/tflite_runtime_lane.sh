@@ -22,6 +22,7 @@ venv=$cache/tflite-runtime-2.14
 candidates=(${PYTHON:-python3.11 python3.10 python3.9 python3.8 python3 /usr/bin/python3})
 requirements=("tflite-runtime==2.14.*" "numpy<2")
 
+unset PYTHONPATH PYTHONHOME  # the lane's environment must import the smsguard it installs, never a checkout
 skip() { echo "SKIP: $*" >&2; exit 77; }
 
 find_python() {  # the first candidate that is CPython 3.8-3.11 and can make a virtual environment with pip

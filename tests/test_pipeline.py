@@ -532,6 +532,33 @@ def test_an_export_killed_midway_leaves_the_earlier_bundle_whole(run_dir: Path, 
         assert _hashes(target) == earlier
 
 
+@pytest.mark.slow
+def test_a_train_killed_while_writing_leaves_no_run_folder(data_path: Path, tmp_path: Path) -> None:
+    """docs/reference/run-folder.md: the run folder 'appears whole or not at all'. A real `smsguard train` (600
+    messages, one epoch) killed by SIGKILL once it writes its files leaves no run folder; the next train to that
+    path removes what it left and writes the folder whole."""
+    data = tmp_path / "SMSSpamCollection"
+    data.write_bytes(b"".join(data_path.read_bytes().splitlines(keepends=True)[:600]))
+    target = tmp_path / "run"
+    command = [sys.executable, "-m", "smsguard", "train", "--data", str(data), "--out", str(target), "--preset", "tuned", "--epochs", "1"]
+    with open(tmp_path / "train.out", "wb") as log:
+        train = subprocess.Popen(command, stdout=log, stderr=log)
+        partial = tmp_path / f".run.partial-{train.pid}"
+        deadline = time.monotonic() + 600
+        while not (partial.is_dir() and any(partial.iterdir())):  # midway: some files written, not all
+            assert train.poll() is None, (tmp_path / "train.out").read_text()
+            assert time.monotonic() < deadline, "the train never started writing its folder"
+            time.sleep(0.005)
+        train.kill()
+        assert train.wait(timeout=120) == -signal.SIGKILL
+    assert not target.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([partial.name, data.name, "train.out"])
+    again = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["run", data.name, "train.out"])
+    assert {"model.keras", "vocab.json", "split.json", "config.json", "history.json", "metrics.json"} <= {p.name for p in target.iterdir()}
+
+
 # ---- nothing is loaded with pickle ---------------------------------------------------------------------
 
 PACKAGE = Path(__file__).resolve().parents[1] / "smsguard"
