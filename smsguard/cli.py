@@ -27,6 +27,7 @@ from smsguard._library_output import library_output
 from smsguard._staging import staged_file
 from smsguard.runtime import BACKENDS, ConfigError, SmsguardError
 from smsguard.runtime.bundle import ModelFormat
+from smsguard.serve import add_commands as add_serve_commands
 
 BACKEND_CHOICES = ("auto", *(b.name for b in BACKENDS))
 
@@ -190,6 +191,14 @@ def _bench(args: argparse.Namespace) -> int:
     from smsguard.bench import BenchConfig, run_benchmark
 
     run_benchmark(Path(args.bundle), _config(BenchConfig, args))
+    return 0
+
+
+def _conformance(args: argparse.Namespace) -> int:
+    from smsguard.export import write_conformance
+
+    data = write_conformance(Path(args.bundle), Path(args.out), Path(args.uci) if args.uci else None)
+    console.step(f"Conformance file of {len(data['cases'])} cases for {', '.join(data['models'])} written to {args.out}")
     return 0
 
 
@@ -386,6 +395,8 @@ def _add_device_commands(commands: Any) -> None:
     _add_config_flags(p, BenchConfig)
     p.set_defaults(run=_bench)
 
+    _add_conformance_command(commands)
+
     p = commands.add_parser("serve-web", help="serve the browser demo of a bundle on 127.0.0.1: its full model in JavaScript, and its MediaPipe client model beside it")
     p.add_argument("bundle", metavar="DIR", help="the bundle folder")
     p.add_argument("--port", type=int, default=8000, help="port on 127.0.0.1 (default: 8000; 0 picks a free one)")
@@ -393,6 +404,7 @@ def _add_device_commands(commands: Any) -> None:
     p.add_argument("--quiet", action="store_true", help="do not log each request")
     p.set_defaults(run=_serve_web)
 
+    add_serve_commands(commands, BACKEND_CHOICES)  # serve, gammu
 
 def _add_verbose_flags(commands: Any) -> None:
     for name, command in commands.choices.items():
@@ -420,6 +432,14 @@ def _add_score_command(commands: Any) -> None:
     p.add_argument("--workers", type=int, help="--engine dask: worker processes (default: one per core)")
     p.add_argument("--force", action="store_true", help="replace DIR if it exists")
     p.set_defaults(run=_score)
+
+
+def _add_conformance_command(commands: Any) -> None:
+    p = commands.add_parser("conformance", help="write a bundle's conformance file: hard cases with their ids and probabilities, for every runtime to replay")
+    p.add_argument("bundle", metavar="BUNDLE", help="the bundle folder")
+    p.add_argument("--out", required=True, metavar="FILE", help="the JSON file to write")
+    p.add_argument("--uci", metavar="PATH", help="add a seeded sample of real messages from the UCI file at PATH")
+    p.set_defaults(run=_conformance)
 
 
 def _add_signing_commands(commands: Any) -> None:

@@ -12,6 +12,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up 
 
 if TYPE_CHECKING:  # what editors and type checkers see; at run time `__getattr__` imports on first use
     from smsguard.export._config import ExportConfig
+    from smsguard.export._conformance import Conformance, compare, python_problems, write_conformance
     from smsguard.export._exporter import export
     from smsguard.export._parity import FLOAT_ATOL, MAX_ACCURACY_DROP, MIN_LABEL_AGREEMENT, ModelParity, ParityError
     from smsguard.export._quiet import ConversionError
@@ -19,6 +20,10 @@ if TYPE_CHECKING:  # what editors and type checkers see; at run time `__getattr_
 
 _WHERE = {
     "ExportConfig": "_config",
+    "Conformance": "_conformance",
+    "compare": "_conformance",
+    "python_problems": "_conformance",
+    "write_conformance": "_conformance",
     "export": "_exporter",
     "FLOAT_ATOL": "_parity",
     "MAX_ACCURACY_DROP": "_parity",
@@ -36,12 +41,16 @@ __all__ = [
     "MIN_LABEL_AGREEMENT",
     "QUANTIZED_ATOL",
     "TARGETS",
+    "Conformance",
     "ConversionError",
     "ExportConfig",
     "ExportTarget",
     "ModelParity",
     "ParityError",
+    "compare",
     "export",
+    "python_problems",
+    "write_conformance",
 ]
 
 
