@@ -128,7 +128,8 @@ def test_the_java_runtime_conforms(jar, which, request, tmp_path):
     assert lines[1] == f"  -[✓] ids: {n} of {n} cases identical"
     assert lines[2].startswith(f"  -[✓] model.float32.npz: {n} of {n} probabilities within 0.00001 with the same label (max diff ")
     assert lines[3].startswith(f"  -[✓] model.int8.npz: {n} of {n} probabilities within 0.00001 with the same label (max diff ")
-    assert lines[4] == f"* All {n} cases conform: ids identical, 2 models within 0.00001 with the same labels"
+    assert lines[4].startswith(f"  -[✓] model.int8.compact.npz: {n} of {n} probabilities within 0.00001 with the same label (max diff ")  # folded at load
+    assert lines[5] == f"* All {n} cases conform: ids identical, 3 models within 0.00001 with the same labels"
 
 
 def test_a_changed_conformance_file_fails_naming_the_case(jar, tiny_bundle, tmp_path):
@@ -145,7 +146,7 @@ def test_a_changed_conformance_file_fails_naming_the_case(jar, tiny_bundle, tmp_
     assert done.returncode == 1, out
     assert f"  -[x] ids: {len(data['cases']) - 1} of {len(data['cases'])} cases identical\n        case \"sigma alone\": column 39 is " in out
     assert "  -[x] model.int8.npz: " in out and '        case "sigma alone": probability ' in out
-    assert out.splitlines()[-1] == "ERROR ids differ; 1 of 2 models do not conform (details above)"
+    assert out.splitlines()[-1] == "ERROR ids differ; 1 of 3 models do not conform (details above)"
 
 
 @pytest.mark.slow
@@ -319,9 +320,9 @@ def test_the_api_refuses_bad_calls_with_clear_exceptions(checks, tiny_copy):
     assert result["probability(bad id)"] == f"IllegalArgumentException: n-gram id -5 at column {width - 1} is outside the model's ids 0..{buckets}"
     assert result["load(tflite)"] == (
         f"BundleException: bundle file '{bundle}/model.float32.tflite' is a tflite model: this library runs the .npz models "
-        "([model.float32.npz, model.int8.npz]); feed a .tflite model to LiteRT's Interpreter with Encoder.encode"
+        "([model.float32.npz, model.int8.npz, model.int8.compact.npz]); feed a .tflite model to LiteRT's Interpreter with Encoder.encode"
     )
-    assert result["load(missing model)"] == f"BundleException: bundle '{bundle}' has no model 'model.nope.npz'; its .npz models: model.float32.npz, model.int8.npz"
+    assert result["load(missing model)"] == f"BundleException: bundle '{bundle}' has no model 'model.nope.npz'; its .npz models: model.float32.npz, model.int8.npz, model.int8.compact.npz"
     assert result["folder(null)"] == "NullPointerException: folder must not be null"
     assert result["streams gives the folder's result"] == "true"
     assert result["streams missing file"] == "BundleException: bundle file 'assets/empty/manifest.json' is missing; re-export the bundle or copy the whole folder"
