@@ -39,7 +39,7 @@ def word_bundle(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPat
 
 def test_a_word_only_bundle_with_or_without_an_oov_token_verifies(word_bundle: Path) -> None:
     report = verify_bundle(word_bundle)
-    assert report.passed and len(report.results) == 2 * len(NPZ_BACKENDS)
+    assert report.passed and len(report.results) == len(report.bundle.models) * len(NPZ_BACKENDS) >= 2 * len(NPZ_BACKENDS)
     vocabulary = report.bundle.vocabulary
     assert vocabulary.ngrams is None and vocabulary.width == vocabulary.config.maxlen
 
