@@ -232,12 +232,26 @@ def _verify(args: argparse.Namespace) -> int:
     report = verify_bundle(args.bundle, args.backend or None, trusted_keys_from(args.trusted_key))
     _say_if_native_is_missing(report.bundle)
     report.print_checklist(summary=False)
-    client_failures = 0 if args.backend else _verify_clients(report.bundle)
+    client_failures, clients_checked = (0, 0) if args.backend else _verify_clients(report.bundle)
     if client_failures:
         console.error(f"the MediaPipe client models do not match the export machine ({client_failures} problems above)")
         return EXIT_MISMATCH
+    if not report.bundle.models:  # a pack of client models alone: they are what there is to check
+        if not clients_checked:
+            console.error(f"bundle '{args.bundle}' holds no model the Python runtime runs, and its client models were not checked (see above)")
+            return EXIT_MISMATCH
+        passed = not report.tokenizer_problems
+        (console.step if passed else console.error)(f"All {clients_checked} client models match" if passed else "the tokenizer differs from the export machine's")
+        return 0 if passed else EXIT_MISMATCH
     report.print_summary()
     return 0 if report.passed else EXIT_MISMATCH
+
+
+def _pack(args: argparse.Namespace) -> int:
+    from smsguard.export import PackConfig, pack
+
+    pack(Path(args.bundle), Path(args.out), PackConfig(args.target, model=args.model, sign_key=args.sign_key), force=args.force)
+    return 0
 
 
 def _keygen(args: argparse.Namespace) -> int:
@@ -260,18 +274,18 @@ def _sign(args: argparse.Namespace) -> int:
     return 0
 
 
-def _verify_clients(bundle: Bundle) -> int:
-    """The bundle's MediaPipe client models in MediaPipe's TextClassifier, when both are there; the number of problems."""
+def _verify_clients(bundle: Bundle) -> tuple[int, int]:
+    """The bundle's MediaPipe client models in MediaPipe's TextClassifier, when both are there: (problems, models checked)."""
     from smsguard.runtime.mediapipe import mediapipe_version, verify_clients
 
     if "mediapipe" not in bundle.manifest.clients:
-        return 0
+        return 0, 0
     if mediapipe_version() is None:
         console.info("  (MediaPipe client models not checked: pip install 'smsguard[mediapipe]' to run them in MediaPipe's TextClassifier)")
-        return 0
+        return 0, 0
     checked = verify_clients(bundle)
     if checked is None:
-        return 0
+        return 0, 0
     id_problems, results = checked
     n = len(bundle.golden)
     console.check(not id_problems, f"MediaPipe tokenizer: {n - len(id_problems)} of {n} messages give the golden ids (probe model)")
@@ -281,7 +295,7 @@ def _verify_clients(bundle: Bundle) -> int:
         console.check(r.passed, f"{r.model} [{r.backend}]: max diff {r.max_abs_diff:.2g} vs {r.compared_to} (atol {r.tolerance:g})" + (f": not run: {r.skipped}" if r.skipped else ""))
         for problem in r.problems:
             console.info(f"        {problem}")
-    return len(id_problems) + sum(not r.passed for r in results)
+    return len(id_problems) + sum(not r.passed for r in results), sum(not r.skipped for r in results)
 
 
 def _say_if_native_is_missing(bundle: Bundle) -> None:
@@ -442,7 +456,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="smsguard", description="Train, export and run an on-device SMS spam filter.")
     parser.add_argument("--version", action="version", version=f"smsguard {__version__}")
     commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
-    for add in (_add_build_commands, _add_predict_command, _add_explain_command, _add_personal_commands, _add_score_command, _add_verify_command, _add_signing_commands, _add_device_commands):
+    for add in (_add_build_commands, _add_pack_command, _add_predict_command, _add_explain_command, _add_personal_commands, _add_score_command, _add_verify_command, _add_signing_commands, _add_device_commands):
         add(commands)
     _add_verbose_flags(commands)
     return parser
@@ -469,6 +483,21 @@ def _add_build_commands(commands: Any) -> None:
     p.add_argument("--data", help="the SMS Spam Collection (default: $SMSGUARD_DATA, ../shared/data, or a checked download)")
     p.add_argument("--out", default="smsguard-demo", help="folder for the run, bundle and benchmark (replaced; default: smsguard-demo)")
     p.set_defaults(run=_demo)
+
+
+def _add_pack_command(commands: Any) -> None:
+    from smsguard.export import PACK_TARGETS, PackConfig  # light: no TensorFlow at import
+
+    comments = _field_comments(PackConfig)
+    p = commands.add_parser("pack", help="copy what one device runs out of a bundle, as a bundle of its own (checked, re-signed)")
+    p.add_argument("bundle", metavar="BUNDLE", help="the full bundle `smsguard export` wrote")
+    targets = "; ".join(f"{spec.target}: {spec.runs_in}" for spec in PACK_TARGETS)
+    p.add_argument("--for", dest="target", required=True, choices=[str(spec.target) for spec in PACK_TARGETS], metavar="TARGET", help=f"the device ({targets})")
+    p.add_argument("--out", required=True, metavar="DIR", help="folder to write the pack to, whole or not at all")
+    p.add_argument("--model", metavar="NAME", help=comments["model"] + " (one its runtime runs)")
+    p.add_argument("--sign-key", metavar="KEY", help=comments["sign_key"] + "; needs smsguard[sign]")
+    p.add_argument("--force", action="store_true", help="replace DIR if it exists")
+    p.set_defaults(run=_pack)
 
 
 def _add_predict_command(commands: Any) -> None:

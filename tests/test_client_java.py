@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from bundle_edits import edit_manifest, replace_file
 from client_ports import compare_with_python, require_tools, run_client
+from conftest import cannot_run, missing_module
 from unicode_texts import megabyte_texts, unicode_texts
 
 from smsguard.export import MIN_LABEL_AGREEMENT, Conformance, python_problems, write_conformance
@@ -127,7 +128,8 @@ def test_the_java_runtime_conforms(jar, which, request, tmp_path):
     assert lines[1] == f"  -[✓] ids: {n} of {n} cases identical"
     assert lines[2].startswith(f"  -[✓] model.float32.npz: {n} of {n} probabilities within 0.00001 with the same label (max diff ")
     assert lines[3].startswith(f"  -[✓] model.int8.npz: {n} of {n} probabilities within 0.00001 with the same label (max diff ")
-    assert lines[4] == f"* All {n} cases conform: ids identical, 2 models within 0.00001 with the same labels"
+    assert lines[4].startswith(f"  -[✓] model.int8.compact.npz: {n} of {n} probabilities within 0.00001 with the same label (max diff ")  # folded at load
+    assert lines[5] == f"* All {n} cases conform: ids identical, 3 models within 0.00001 with the same labels"
 
 
 def test_a_changed_conformance_file_fails_naming_the_case(jar, tiny_bundle, tmp_path):
@@ -144,7 +146,7 @@ def test_a_changed_conformance_file_fails_naming_the_case(jar, tiny_bundle, tmp_
     assert done.returncode == 1, out
     assert f"  -[x] ids: {len(data['cases']) - 1} of {len(data['cases'])} cases identical\n        case \"sigma alone\": column 39 is " in out
     assert "  -[x] model.int8.npz: " in out and '        case "sigma alone": probability ' in out
-    assert out.splitlines()[-1] == "ERROR ids differ; 1 of 2 models do not conform (details above)"
+    assert out.splitlines()[-1] == "ERROR ids differ; 1 of 3 models do not conform (details above)"
 
 
 @pytest.mark.slow
@@ -179,7 +181,8 @@ def test_java_ids_in_litert_meet_the_bundles_gates(jar, fused_bundle, uci_texts)
     """The Android-with-LiteRT path: the Java encoding fed to each .tflite model in LiteRT. On the golden messages
     each model meets its manifest tolerance against the export machine's outputs; on every UCI message the float32
     model is within the float gate of the float32 .npz, and a quantized one keeps the parity gate's label agreement."""
-    pytest.importorskip("ai_edge_litert", reason="LiteRT is not installed: pip install 'smsguard[litert]'")
+    if missing_module("ai_edge_litert", "pip install 'smsguard[litert]'"):
+        cannot_run(missing_module("ai_edge_litert", "pip install 'smsguard[litert]'"))
     bundle = Bundle.load(fused_bundle)
     golden = [g.text for g in bundle.golden]
     ids = np.array([row["ids"] for row in run_client(client(jar, fused_bundle, "--ids"), golden + uci_texts)], dtype=np.int32)
@@ -317,9 +320,9 @@ def test_the_api_refuses_bad_calls_with_clear_exceptions(checks, tiny_copy):
     assert result["probability(bad id)"] == f"IllegalArgumentException: n-gram id -5 at column {width - 1} is outside the model's ids 0..{buckets}"
     assert result["load(tflite)"] == (
         f"BundleException: bundle file '{bundle}/model.float32.tflite' is a tflite model: this library runs the .npz models "
-        "([model.float32.npz, model.int8.npz]); feed a .tflite model to LiteRT's Interpreter with Encoder.encode"
+        "([model.float32.npz, model.int8.npz, model.int8.compact.npz]); feed a .tflite model to LiteRT's Interpreter with Encoder.encode"
     )
-    assert result["load(missing model)"] == f"BundleException: bundle '{bundle}' has no model 'model.nope.npz'; its .npz models: model.float32.npz, model.int8.npz"
+    assert result["load(missing model)"] == f"BundleException: bundle '{bundle}' has no model 'model.nope.npz'; its .npz models: model.float32.npz, model.int8.npz, model.int8.compact.npz"
     assert result["folder(null)"] == "NullPointerException: folder must not be null"
     assert result["streams gives the folder's result"] == "true"
     assert result["streams missing file"] == "BundleException: bundle file 'assets/empty/manifest.json' is missing; re-export the bundle or copy the whole folder"

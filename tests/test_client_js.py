@@ -10,7 +10,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import os
 import shutil
 import subprocess
 import zipfile
@@ -20,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from bundle_edits import edit_manifest, replace_file
+from conftest import cannot_run
 from unicode_texts import megabyte_texts, unicode_texts
 
 from smsguard.export import FLOAT_ATOL
@@ -29,7 +29,6 @@ ROOT = Path(__file__).resolve().parents[1]
 MODULE = ROOT / "clients" / "js" / "smsguard.mjs"
 CLI = ROOT / "clients" / "js" / "bin" / "smsguard-client.mjs"
 MODULE_BUDGET = 50 * 1024  # the size target for the module, unminified
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")  # as conftest.py reads it
 KERNELS = ("auto", "js")  # WebAssembly SIMD where there is one (Node has it), and the plain-JS fallback
 
 
@@ -39,10 +38,7 @@ def _require(*tools: str) -> None:
     if "puppeteer" in tools and not (ROOT / "web" / "node_modules" / "puppeteer-core").is_dir():
         missing.append("web/node_modules (run `make web`)")
     if missing:
-        reason = f"{', '.join(missing)} not found (.ci/run installs Debian's chromium as root; `make web` the npm packages)"
-        if IN_CI:
-            pytest.fail(f"under CI the JavaScript runtime must run: {reason}")
-        pytest.skip(reason)
+        cannot_run(f"{', '.join(missing)} not found (.ci/run installs Debian's chromium as root; `make web` the npm packages)")
 
 
 @pytest.fixture(scope="session")
@@ -156,7 +152,7 @@ def test_a_conformance_run_that_differs_fails_and_says_where(node: str, tiny_bun
     failed = by_model["model.int8.npz"]
     assert lines[failed].startswith(f"  -[x] model.int8.npz: {count - 1} of {count} probabilities within 0.00001 with the same label (max diff 0.0010)")
     assert lines[failed + 1].startswith(f'        case "{spec["cases"][3]["name"]}": probability ') and f"expected {spec['cases'][3]['probabilities']['model.int8.npz']} (" in lines[failed + 1]
-    assert lines[-1] == "ERROR ids differ; 1 of 2 models do not conform (details above)"
+    assert lines[-1] == "ERROR ids differ; 1 of 3 models do not conform (details above)"
 
 
 def test_a_conformance_file_of_another_bundle_is_refused(node: str, tiny_bundle: Path, tmp_path: Path) -> None:
@@ -226,7 +222,7 @@ def test_a_missing_bundle_file_or_model_is_refused_in_one_line(node: str, tiny_c
     missing = tmp_path / "nowhere"
     assert cli(missing, lines=['"hi"']).stderr == f"ERROR bundle '{missing}' does not exist; create one with `smsguard export RUN_DIR --out {missing}`\n"
     done = cli(tiny_copy, "--model", "model.float32.tflite", lines=['"hi"'])
-    assert (done.returncode, done.stderr) == (2, f"ERROR bundle '{tiny_copy}' has no .npz model 'model.float32.tflite'; it has: model.int8.npz, model.float32.npz\n")
+    assert (done.returncode, done.stderr) == (2, f"ERROR bundle '{tiny_copy}' has no .npz model 'model.float32.tflite'; it has: model.int8.npz, model.float32.npz, model.int8.compact.npz\n")
     (tiny_copy / "model.int8.npz").unlink()
     done = cli(tiny_copy, lines=['"hi"'])
     assert (done.returncode, done.stderr) == (2, f"ERROR bundle file '{tiny_copy / 'model.int8.npz'}' is missing; re-export the bundle or copy the whole folder\n")
@@ -314,7 +310,7 @@ def test_a_deflated_npz_and_a_node_without_web_globals_read_the_same(node: str, 
     bare = "data:text/javascript,delete globalThis.DecompressionStream; delete globalThis.crypto;"
     done = subprocess.run(["node", "--import", bare, str(CLI), str(tiny_copy), "--conformance", str(conformance)], capture_output=True, text=True, check=False)
     count = len(json.loads(conformance.read_text(encoding="ascii"))["cases"])
-    assert done.returncode == 0 and done.stdout.splitlines()[-1].startswith(f"* All {count} cases conform: ids identical, 2 models"), done.stdout + done.stderr
+    assert done.returncode == 0 and done.stdout.splitlines()[-1].startswith(f"* All {count} cases conform: ids identical, 3 models"), done.stdout + done.stderr
 
 
 # ---- slow: the trained default bundle ------------------------------------------------------------------------------
@@ -435,7 +431,7 @@ def test_serve_web_serves_the_module_and_the_checked_bundle_files_cross_origin_i
     finally:
         server.shutdown()
         server.server_close()
-    assert config["npz"] == ["model.int8.npz", "model.float32.npz"]  # the recommended one first: the page's default
+    assert config["npz"] == ["model.int8.npz", "model.float32.npz", "model.int8.compact.npz"]  # the recommended one first: the page's default
     assert (config["models"], config["probe"]) == ([], None)
 
 

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import cannot_run, missing_module
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
@@ -88,15 +89,18 @@ def test_every_file_a_bundle_can_hold_is_in_the_bundle_format():
 def test_every_manifest_field_is_in_the_bundle_format():
     import dataclasses
 
-    from smsguard.runtime.bundle import BundleFile, GoldenVector, Manifest, ModelFormat, Source, TensorSpec
+    from smsguard.runtime.bundle import BundleFile, Form, GoldenVector, LeftOut, Manifest, ModelFormat, PackInfo, Source, TensorSpec, ids_sha256
 
     tensor = TensorSpec("token_ids", "int32", (None, 40))
-    model = BundleFile("model.int8.npz", "model", 1, "0" * 64, "npz", "int8", "primed", (tensor,), (tensor,), {"tflite-runtime": "2.3.0"}, 0.5)
-    golden = GoldenVector("hi", (0, 1), "ham", 0.1, {"model.int8.npz": 0.1}, {"model.int8.npz": 0.1})
+    model = BundleFile("model.int8.npz", "model", 1, "0" * 64, "npz", "int8", "primed", (tensor,), (tensor,), {"tflite-runtime": "2.3.0"}, 0.5, 0.01, Form.COMPACT)
+    golden = GoldenVector("hi", (0, 1), "ham", 0.1, {"model.int8.npz": 0.1}, {"model.int8.npz": 0.1}, ids_sha256((0, 1)))
     source = Source("run", "model.keras", "0" * 64, "0" * 64)
-    manifest = Manifest(0.5, (model,), recommended={ModelFormat.NPZ: "model.int8.npz"}, golden=(golden,), source=source, clients={"mediapipe": {}})
+    left = LeftOut("model.float32.tflite", "model", "tflite", "--for android --model model.float32.tflite")
+    pack = PackInfo("java", "the Java runtime", "0" * 64, "2026-12-04T00:00:00+00:00", (left,))
+    manifest = Manifest(0.5, (model,), recommended={ModelFormat.NPZ: "model.int8.npz"}, golden=(golden,), source=source, clients={"mediapipe": {}}, pack=pack)
     fields = set(manifest.to_dict()) | set(model.to_dict()) | set(golden.to_dict()) | set(source.to_dict()) | set(tensor.to_dict())
-    fields |= {f.name for kind in (Manifest, BundleFile, GoldenVector, Source, TensorSpec) for f in dataclasses.fields(kind)}  # optional ones too
+    fields |= set(pack.to_dict()) | set(left.to_dict())
+    fields |= {f.name for kind in (Manifest, BundleFile, GoldenVector, Source, TensorSpec, PackInfo, LeftOut) for f in dataclasses.fields(kind)}  # optional ones too
     assert sorted(f for f in fields if not documented(f)) == []
 
 
@@ -127,7 +131,8 @@ def test_every_signature_and_parity_field_is_in_the_bundle_format(tmp_path):
     import dataclasses
     import json
 
-    pytest.importorskip("cryptography")
+    if missing_module("cryptography", "pip install 'smsguard[sign]'"):
+        cannot_run(missing_module("cryptography", "pip install 'smsguard[sign]'"))
     from smsguard.export._parity import ModelParity
     from smsguard.runtime.signing import generate_keys, sign_manifest
 
@@ -171,7 +176,8 @@ def test_the_headline_table_reads_its_figures_from_the_results(tmp_path, monkeyp
 
 
 def test_the_site_builds_strictly_and_loads_nothing_from_the_network(tmp_path):
-    pytest.importorskip("mkdocs")
+    if missing_module("mkdocs", "pip install 'smsguard[docs]'"):
+        cannot_run(missing_module("mkdocs", "pip install 'smsguard[docs]'"))
     site = tmp_path / "site"
     built = subprocess.run(
         [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(site)],  # not --quiet: it hides the warnings --strict counts

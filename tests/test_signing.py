@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from bundle_edits import edit_manifest
+from conftest import missing_module, needs
 
 from smsguard.cli import main
 from smsguard.runtime import Bundle, BundleError, Classifier, ReloadError, verify_bundle
@@ -25,7 +26,7 @@ from smsguard.runtime.signing import (
     sign_manifest,
 )
 
-pytest.importorskip("cryptography", reason="signing needs smsguard[sign]")
+pytestmark = needs(missing_module("cryptography", "signing needs smsguard[sign]"))
 slow = pytest.mark.slow
 TEXTS = ["WINNER!! You have won a £1000 prize, call 09061701461 now", "see you at 6", "ok", "Free entry in 2 a wkly comp"] * 8
 
@@ -165,7 +166,7 @@ def test_export_sets_the_serial_and_signs(run_dir: Path, tmp_path: Path, keys) -
     out = export(run_dir, tmp_path / "b", ExportConfig(serial=42, sign_key=str(keys["current"][0])), targets=npz)
     bundle = Bundle.load(out, [read_public_key(keys["current"][1])])
     assert bundle.manifest.serial == 42 and bundle.signed_by == read_public_key(keys["current"][1]).key_id
-    assert json.loads((out / "manifest.json").read_text())["format_version"] == "1.3"
+    assert json.loads((out / "manifest.json").read_text())["format_version"] == "1.4"
 
 
 # ---- the commands -----------------------------------------------------------------------------------------

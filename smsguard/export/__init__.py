@@ -1,4 +1,5 @@
-"""Export: a trained run -> quantized TFLite and ONNX models, vocabulary, parity report and manifest.
+"""Export: a trained run -> quantized TFLite and ONNX models, vocabulary, parity report and manifest; and `pack`:
+a bundle -> the files one device runs, as a bundle of its own.
 
 Names load on first use, so reading `ExportConfig` (the CLI's flags) costs no TensorFlow."""
 
@@ -14,6 +15,9 @@ if TYPE_CHECKING:  # what editors and type checkers see; at run time `__getattr_
     from smsguard.export._config import ExportConfig
     from smsguard.export._conformance import Conformance, compare, python_problems, write_conformance
     from smsguard.export._exporter import export
+    from smsguard.export._golden import EDGE_CASES
+    from smsguard.export._pack import PackConfig, PackReport, pack
+    from smsguard.export._pack_targets import PACK_TARGETS, PackSpec, PackTarget
     from smsguard.export._parity import FLOAT_ATOL, MAX_ACCURACY_DROP, MIN_LABEL_AGREEMENT, ModelParity, ParityError
     from smsguard.export._quiet import ConversionError
     from smsguard.export._targets import QUANTIZED_ATOL, TARGETS, ExportTarget
@@ -25,6 +29,13 @@ _WHERE = {
     "python_problems": "_conformance",
     "write_conformance": "_conformance",
     "export": "_exporter",
+    "EDGE_CASES": "_golden",
+    "PackConfig": "_pack",
+    "PackReport": "_pack",
+    "pack": "_pack",
+    "PACK_TARGETS": "_pack_targets",
+    "PackSpec": "_pack_targets",
+    "PackTarget": "_pack_targets",
     "FLOAT_ATOL": "_parity",
     "MAX_ACCURACY_DROP": "_parity",
     "MIN_LABEL_AGREEMENT": "_parity",
@@ -36,9 +47,11 @@ _WHERE = {
     "ExportTarget": "_targets",
 }
 __all__ = [
+    "EDGE_CASES",
     "FLOAT_ATOL",
     "MAX_ACCURACY_DROP",
     "MIN_LABEL_AGREEMENT",
+    "PACK_TARGETS",
     "QUANTIZED_ATOL",
     "TARGETS",
     "Conformance",
@@ -46,9 +59,14 @@ __all__ = [
     "ExportConfig",
     "ExportTarget",
     "ModelParity",
+    "PackConfig",
+    "PackReport",
+    "PackSpec",
+    "PackTarget",
     "ParityError",
     "compare",
     "export",
+    "pack",
     "python_problems",
     "write_conformance",
 ]

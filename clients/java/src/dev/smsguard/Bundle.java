@@ -93,6 +93,10 @@ public final class Bundle {
         return source.where();
     }
 
+    Manifest manifest() {
+        return manifest;
+    }
+
     boolean hasFile(String name) {
         return manifest.files.containsKey(name);
     }

@@ -52,9 +52,14 @@ public final class Classifier {
     public static Classifier of(Bundle bundle, String model) throws BundleException {
         String name = model != null ? model : bundle.recommendedModel();
         if (name == null) {
-            throw new BundleException("bundle '" + bundle.where() + "' recommends no .npz model; name one of: " + bundle.npzModels());
+            throw new BundleException("bundle '" + bundle.where() + "' recommends no .npz model; name one of: " + bundle.npzModels() + bundle.manifest().packHint());
         }
         if (!bundle.hasFile(name)) {
+            Manifest.LeftOut left = bundle.manifest().leftOutModel(name);
+            if (left != null) {
+                throw new BundleException("bundle '" + bundle.where() + "' is packed for " + bundle.manifest().packTarget + " and does not hold model '" + name
+                        + "' of its full bundle; " + left.where());
+            }
             throw new BundleException("bundle '" + bundle.where() + "' has no model '" + name + "'; its .npz models: " + Bundle.join(bundle.npzModels()));
         }
         Manifest.Entry entry = bundle.entry(name);

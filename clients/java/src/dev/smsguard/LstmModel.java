@@ -11,6 +11,7 @@ import java.util.Map;
  */
 final class LstmModel {
     private static final int NPZ_FORMAT = 1;
+    private static final int NPZ_COMPACT_FORMAT = 2; // the compact form: the int8 embedding and the input kernel, folded at load
     // The C kernel's rational tanh (Eigen's fast float tanh: an odd polynomial over an even one, clamped).
     private static final float TANH_CLAMP = 7.90531110763549805f;
     private static final float N0 = -2.76076847742355e-16f;
@@ -30,7 +31,8 @@ final class LstmModel {
     final int rows; // word ids are 0..rows-1
     final int ngramLength; // 0 for a word model alone
     // Matrices are arrays of rows: C2 vectorises a loop over row[j], not one over matrix[offset + j].
-    private final float[][] table; // rows x 4u, halved; null when the table is int8
+    private final float[][] table; // rows x 4u, halved; null when the table is int8 or compact
+    private final CompactTable compact; // a compact model's table, its rows folded on first use; else null
     private final byte[][] tableQ; // rows x 4u int8, with tableScale per row
     private final float[] tableScale;
     private final float[] half; // 4u: 0.5 for the i, f, o columns, 1 for c
@@ -45,7 +47,8 @@ final class LstmModel {
     LstmModel(byte[] bytes, String where) throws BundleException {
         Map<String, Npz.Array> arrays = Npz.read(bytes, where);
         JsonObject meta = JsonObject.read(utf8(Npz.unicode(need(arrays, "meta", where), where)), "model '" + where + "' meta");
-        if (meta.integer("format") != NPZ_FORMAT || !"ifco".equals(meta.string("gates")) || !"tanh".equals(meta.string("activation"))) {
+        long format = meta.integer("format");
+        if (format != NPZ_FORMAT && format != NPZ_COMPACT_FORMAT || !"ifco".equals(meta.string("gates")) || !"tanh".equals(meta.string("activation"))) {
             throw new BundleException("model '" + where + "' is an LSTM weights file this runtime cannot run: " + meta.map());
         }
         maxlen = meta.integer("maxlen", 1, 1 << 20);
@@ -58,7 +61,13 @@ final class LstmModel {
             half[j] = j >= 2 * units && j < 3 * units ? 1.0f : 0.5f;
         }
         recurrent = halvedRows(matrix(r, gates, where), half);
-        if (arrays.containsKey("table")) {
+        compact = format == NPZ_COMPACT_FORMAT ? CompactTable.read(arrays, half, where) : null;
+        if (compact != null) {
+            rows = compact.rows;
+            table = null;
+            tableQ = null;
+            tableScale = null;
+        } else if (arrays.containsKey("table")) {
             table = halvedRows(matrix(arrays.get("table"), gates, where), half);
             rows = table.length;
             tableQ = null;
@@ -131,7 +140,7 @@ final class LstmModel {
         boolean ok = units > 0
                 && recurrent.length == units
                 && rows > 0
-                && (table != null || tableScale.length == rows)
+                && (table != null || compact != null || tableScale.length == rows)
                 && denseKernel.length == units
                 && primedH.length == (maxlen + 1) * units
                 && primedC.length == primedH.length
@@ -182,8 +191,8 @@ final class LstmModel {
 
     /** z := the token's row of the input table (an int8 row: q x scale, then the gate halving, as the C kernel). */
     private void lookup(int token, float[] z) {
-        if (table != null) {
-            System.arraycopy(table[token], 0, z, 0, z.length);
+        if (table != null || compact != null) {
+            System.arraycopy(table != null ? table[token] : compact.row(token), 0, z, 0, z.length);
             return;
         }
         final byte[] q = tableQ[token];

@@ -33,6 +33,27 @@ final class Manifest {
         }
     }
 
+    /** A file of the full bundle that a pack left out, and the `smsguard pack` arguments of a pack that holds it. */
+    static final class LeftOut {
+        final String name;
+        final String format; // models only, else null
+        final String pack; // e.g. "--for pi"; null when only the full bundle holds it
+        final boolean inJavaPack; // the java pack holds it without --model
+
+        LeftOut(JsonObject entry) throws BundleException {
+            name = entry.string("name");
+            format = entry.stringOrNull("format");
+            pack = entry.stringOrNull("pack");
+            inJavaPack = entry.has("targets") && entry.list("targets").contains("java");
+        }
+
+        /** The pack that holds it, the java pack first; the Python runtime's wording. */
+        String where() {
+            String args = inJavaPack ? "--for java" : pack;
+            return args != null ? "`smsguard pack BUNDLE " + args + "` makes a pack that holds it" : "only the full bundle holds it";
+        }
+    }
+
     final String formatVersion;
     final String labelNegative;
     final String labelPositive;
@@ -41,6 +62,9 @@ final class Manifest {
     final String vocabulary;
     final String recommendedNpz; // null when the manifest recommends none
     final Map<String, Entry> files;
+    final String packTarget; // a pack's target (`smsguard pack --for`); null for a full bundle
+    final String packRunsIn; // what reads the pack, in words
+    final List<LeftOut> leftOut; // what a pack left out of its full bundle; empty for a full bundle
 
     Manifest(byte[] bytes, String where) throws BundleException {
         JsonObject manifest = JsonObject.read(bytes, "manifest '" + where + "'", UNREAD);
@@ -72,6 +96,48 @@ final class Manifest {
             throw manifest.malformed("the vocabulary '" + vocabulary + "' is not among its files");
         }
         files = Collections.unmodifiableMap(entries);
+        JsonObject pack = manifest.has("pack") && !manifest.isNull("pack") ? manifest.object("pack") : null;
+        packTarget = pack != null ? pack.string("target") : null;
+        packRunsIn = pack != null && pack.has("runs_in") ? pack.string("runs_in") : "";
+        List<LeftOut> left = new java.util.ArrayList<LeftOut>();
+        List<Object> leftList = pack != null && pack.has("left_out") ? pack.list("left_out") : Collections.emptyList();
+        for (int i = 0; i < leftList.size(); i++) {
+            if (!(leftList.get(i) instanceof Map)) {
+                throw manifest.malformed("pack.left_out[" + i + "] must be an object");
+            }
+            @SuppressWarnings("unchecked")
+            LeftOut entry = new LeftOut(new JsonObject((Map<String, Object>) leftList.get(i), "manifest '" + where + "'", "pack.left_out[" + i + "]."));
+            left.add(entry);
+        }
+        leftOut = Collections.unmodifiableList(left);
+    }
+
+    /** The .npz model a pack left out under {@code name}, or null. */
+    LeftOut leftOutModel(String name) {
+        for (LeftOut entry : leftOut) {
+            if (entry.name.equals(name) && "npz".equals(entry.format)) {
+                return entry;
+            }
+        }
+        return null;
+    }
+
+    /**
+     * For a pack: its target, and the pack holding its full bundle's .npz model (the Java runtime's pack first), as a
+     * refusal appends them; "" for a full bundle. The wording is the Python runtime's.
+     */
+    String packHint() {
+        if (packTarget == null) {
+            return "";
+        }
+        LeftOut found = null;
+        for (LeftOut entry : leftOut) {
+            if ("npz".equals(entry.format) && (found == null || entry.inJavaPack && !found.inJavaPack)) {
+                found = entry;
+            }
+        }
+        String where = found != null ? "; its full bundle's " + found.name + " is left out, and " + found.where() : "";
+        return "; it is packed for " + packTarget + " (" + packRunsIn + ")" + where;
     }
 
     private static String checkFormat(JsonObject manifest, String where) throws BundleException {

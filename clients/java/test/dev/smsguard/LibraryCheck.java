@@ -18,7 +18,9 @@ import java.util.concurrent.Future;
 /**
  * Checks of the library's Java API that the command line cannot reach, run by tests/test_client_java.py:
  * {@code threads BUNDLE TEXTS N M} (N threads x M passes over the texts give the serial results, bit for bit) and
- * {@code api BUNDLE} (the exceptions of bad calls, and a bundle read through streams). Prints one JSON object.
+ * {@code api BUNDLE} (the exceptions of bad calls, and a bundle read through streams) and {@code encode BUNDLE TEXTS}
+ * (the ids of {@code Bundle.encoder()} alone, as an app that feeds LiteRT computes them: a bundle with no .npz model
+ * will do). Prints one JSON object.
  */
 public final class LibraryCheck {
     private LibraryCheck() {
@@ -29,6 +31,8 @@ public final class LibraryCheck {
             System.out.println(threads(new File(args[1]), readTexts(new File(args[2])), Integer.parseInt(args[3]), Integer.parseInt(args[4])));
         } else if (args[0].equals("api")) {
             System.out.println(api(new File(args[1])));
+        } else if (args[0].equals("encode")) {
+            System.out.println(encode(new File(args[1]), readTexts(new File(args[2]))));
         } else {
             throw new IllegalArgumentException("unknown check " + args[0]);
         }
@@ -47,15 +51,29 @@ public final class LibraryCheck {
         return texts;
     }
 
-    /** Every thread classifies every text M times, each in its own order; all must equal the serial pass. */
+    /** {"ids": [[...], ...]}: each text's model input from the bundle's encoder, no model loaded. */
+    private static String encode(File bundle, List<String> texts) throws Exception {
+        Encoder encoder = Bundle.load(bundle).encoder();
+        StringBuilder out = new StringBuilder("{\"ids\": [");
+        for (int i = 0; i < texts.size(); i++) {
+            out.append(i > 0 ? ", " : "").append(Arrays.toString(encoder.encode(texts.get(i))));
+        }
+        return out.append("]}").toString();
+    }
+
+    /**
+     * Every thread classifies every text M times, each in its own order; all must equal the serial pass, made by
+     * another Classifier first (so that a compact model's rows are folded by the threads, concurrently).
+     */
     private static String threads(File bundle, final List<String> texts, int threads, final int passes) throws Exception {
-        final Classifier classifier = Classifier.load(bundle);
+        final Classifier first = Classifier.load(bundle);
         final float[] serial = new float[texts.size()];
         final int[][] serialIds = new int[texts.size()][];
         for (int i = 0; i < texts.size(); i++) {
-            serial[i] = classifier.probability(texts.get(i));
-            serialIds[i] = classifier.encode(texts.get(i));
+            serial[i] = first.probability(texts.get(i));
+            serialIds[i] = first.encode(texts.get(i));
         }
+        final Classifier classifier = Classifier.load(bundle);
         ExecutorService pool = Executors.newFixedThreadPool(threads);
         List<Future<Integer>> results = new ArrayList<Future<Integer>>();
         for (int t = 0; t < threads; t++) {
