@@ -102,7 +102,9 @@ def _predict(args: argparse.Namespace) -> int:
     from smsguard.runtime import Classifier
 
     texts = _texts(args)
-    classifier = Classifier.load(args.bundle, backend=args.backend, model=args.model, trusted_keys=args.trusted_key, min_serial=args.min_serial).snapshot()
+    classifier = Classifier.load(args.bundle, backend=args.backend, model=args.model, trusted_keys=args.trusted_key, min_serial=args.min_serial,
+                                 personal=args.personal).snapshot()
+    _say_personal_note(classifier)
     count = 0
     with staged_file(Path(args.output)) if args.output else contextlib.nullcontext(sys.stdout) as out:
         for batch, probabilities in classifier.iter_chunks(texts):
@@ -113,6 +115,110 @@ def _predict(args: argparse.Namespace) -> int:
     if args.output:
         console.step(f"{count} predictions written to {args.output}")
     return 0
+
+
+def _explain(args: argparse.Namespace) -> int:
+    from smsguard.runtime import Classifier
+
+    texts = _texts(args)
+    classifier = Classifier.load(args.bundle, backend=args.backend, model=args.model, trusted_keys=args.trusted_key, personal=args.personal).snapshot()
+    _say_personal_note(classifier)
+    colour = sys.stdout.isatty() and not os.environ.get("NO_COLOR") and not args.json
+    for text in texts:
+        explanation = classifier.explain(text)
+        if args.json:
+            print(json.dumps(explanation.to_dict(), ensure_ascii=False))
+            continue
+        print(_explained_line(explanation, colour))
+        model_probability = explanation.probability - explanation.personal
+        for span in sorted(explanation.spans, key=lambda s: -abs(s.log_odds))[: args.top]:
+            print(f"  {span.log_odds:+6.2f}  {span.text!r}: {model_probability:.4f} -> {model_probability - span.contribution:.4f} without it")
+        if explanation.personal:
+            print(f"  your corrections moved the score by {explanation.personal:+.4f}")
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from smsguard.runtime import Classifier
+
+    texts = list(_texts(args))
+    classifier = Classifier.load(args.bundle, backend=args.backend, model=args.model, trusted_keys=args.trusted_key, personal=args.personal)
+    label = classifier.bundle.labels[1] if args.spam else classifier.bundle.labels[0]
+    before = classifier.predict_proba(texts)
+    made = classifier.report(texts, [label] * len(texts))
+    if classifier.personal_note:
+        console.info(f"  note: {classifier.personal_note}")
+    after = classifier.classify(texts)
+    ids = [f"#{c.id}" for c in made] if len(made) == len(texts) else ["#"] * len(texts)  # a message given twice is one correction
+    for number, text, old, new, new_label in zip(ids, texts, before, after.probabilities, after.labels, strict=True):
+        shown = text if len(text) <= 60 else text[:57] + "..."
+        print(f"{number} {label}: {old:.3f} -> {new:.3f} ({new_label})  {shown}")
+    console.step(f"{len(made)} correction{'s' if len(made) != 1 else ''} recorded in {args.personal} ({len(classifier.personal.corrections) if classifier.personal else 0} in all)")
+    if args.save_text:
+        _append_labelled(Path(args.save_text), texts, label)
+        console.step(f"{len(texts)} message{'s' if len(texts) != 1 else ''} and label{'s' if len(texts) != 1 else ''} appended to {args.save_text} (text in clear: for smsguard train --data)")
+    return 0
+
+
+def _append_labelled(path: Path, texts: list[str], label: str) -> None:
+    """Append `label,text` rows to a CSV file `smsguard train --data` reads (created with its header), whole or not at all."""
+    if path.is_dir():
+        msg = f"--save-text '{path}' is a folder; give a CSV file name"
+        raise SmsguardError(msg)
+    if path.suffix.lower() != ".csv":
+        msg = f"--save-text '{path}' must end in .csv (smsguard train reads other files as the UCI format)"
+        raise SmsguardError(msg)
+    old = path.read_text(encoding="utf-8") if path.exists() else "label,text\n"
+    with staged_file(path) as out:
+        out.write(old if old.endswith("\n") else old + "\n")
+        csv.writer(out, lineterminator="\n").writerows([label, text] for text in texts)
+
+
+def _personal(args: argparse.Namespace) -> int:
+    from smsguard.runtime import Personal
+
+    personal = Personal(args.folder)
+    if args.undo:
+        gone = personal.undo(args.undo)
+        console.step(f"Forgot {len(gone)} correction{'s' if len(gone) != 1 else ''}: " + ", ".join(f"#{c.id} ({c.label}, {c.reported})" for c in gone))
+        return 0
+    if args.clear:
+        console.step(f"Forgot all {personal.clear()} corrections of {args.folder} (and its salt)")
+        return 0
+    corrections = personal.corrections
+    if args.json:
+        for c in corrections:
+            print(json.dumps({"id": c.id, "label": c.label, "reported": c.reported, "ngrams": len(c.bag), "probability": c.probability, "serial": c.serial}))
+        return 0
+    rows = [["id", "label", "reported (UTC)", "n-grams", "score then", "bundle serial"]]
+    rows += [[f"#{c.id}", c.label, c.reported, str(len(c.bag)), f"{c.probability:.3f}", str(c.serial)] for c in corrections]
+    print(console.table(rows) if corrections else f"no corrections in {args.folder}")
+    return 0
+
+
+def _say_personal_note(classifier: Any) -> None:
+    if classifier.personal_note:
+        console.info(f"  note: {classifier.personal_note}")
+
+
+SPAN_COLOURS = ((0.5, "30;41"), (0.15, "30;43"), (-0.15, ""), (-1.0, "30;42"))  # share of the largest: red, yellow, none, green
+
+
+def _explained_line(explanation: Any, colour: bool) -> str:
+    """`label probability  message`, its spans on coloured backgrounds on a terminal: red and yellow push towards spam,
+    green towards ham, by their share of the message's largest."""
+    head = f"{explanation.label} {explanation.probability:.3f} (threshold {explanation.threshold:.3f})  "
+    text = explanation.text
+    if not colour:
+        return head + text
+    largest = max((abs(s.log_odds) for s in explanation.spans), default=0.0) or 1.0
+    out, at = [], 0
+    for span in explanation.spans:
+        share = span.log_odds / largest
+        code = next((code for bound, code in SPAN_COLOURS if share >= bound), SPAN_COLOURS[-1][1])
+        out += [text[at : span.start], f"\033[{code}m{span.text}\033[0m" if code else span.text]
+        at = span.end
+    return head + "".join(out) + text[at:]
 
 
 def _prediction_line(text: str, probability: float, label: str) -> str:
@@ -239,9 +345,9 @@ def _demo(args: argparse.Namespace) -> int:
     out = Path(args.out)
     run_dir, bundle_dir = out / "run", out / "bundle"
     console.info(f"== 1/5 train -> {run_dir}")
-    train(TrainConfig(data=args.data), run_dir, force=True)
+    train(TrainConfig(data=(args.data,) if args.data else ()), run_dir, force=True)
     console.info(f"\n== 2/5 export -> {bundle_dir}")
-    export(run_dir, bundle_dir, ExportConfig(data=args.data), force=True)
+    export(run_dir, bundle_dir, ExportConfig(data=(args.data,) if args.data else ()), force=True)
     console.info("\n== 3/5 verify")
     report = verify_bundle(bundle_dir)
     report.print_checklist()
@@ -350,7 +456,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="smsguard", description="Train, export and run an on-device SMS spam filter.")
     parser.add_argument("--version", action="version", version=f"smsguard {__version__}")
     commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
-    for add in (_add_build_commands, _add_pack_command, _add_predict_command, _add_score_command, _add_verify_command, _add_signing_commands, _add_device_commands):
+    for add in (_add_build_commands, _add_pack_command, _add_predict_command, _add_explain_command, _add_personal_commands, _add_score_command, _add_verify_command, _add_signing_commands, _add_device_commands):
         add(commands)
     _add_verbose_flags(commands)
     return parser
@@ -403,9 +509,50 @@ def _add_predict_command(commands: Any) -> None:
     p.add_argument("--csv", metavar="FILE", help="read messages from this CSV file")
     p.add_argument("--text-column", help="the CSV column holding the messages (default: SMS, text, message or v2)")
     p.add_argument("--output", metavar="FILE", help="write the JSON lines to FILE, whole or not at all (default: stdout)")
+    p.add_argument("--personal", metavar="DIR", help="apply the corrections recorded in this personal state folder (smsguard report)")
     _add_trust_flags(p)
     p.add_argument("--min-serial", type=int, metavar="N", help="refuse a bundle whose serial is below N (one the device has moved past)")
     p.set_defaults(run=_predict)
+
+
+def _add_explain_command(commands: Any) -> None:
+    p = commands.add_parser("explain", help="show why messages score what they do: what each word does to the score, coloured on a terminal")
+    p.add_argument("texts", nargs="*", metavar="TEXT", help="messages (default: one per line on stdin)")
+    p.add_argument("--bundle", required=True, metavar="DIR", help="the bundle folder")
+    p.add_argument("--backend", default="auto", choices=BACKEND_CHOICES, help="the inference backend (default: auto)")
+    p.add_argument("--model", help="a model file of the bundle (default: the recommended one)")
+    p.add_argument("--csv", metavar="FILE", help="read messages from this CSV file")
+    p.add_argument("--text-column", help="the CSV column holding the messages (default: SMS, text, message or v2)")
+    p.add_argument("--top", type=int, default=5, metavar="N", help="spans listed under each message, largest effect first (default: 5)")
+    p.add_argument("--json", action="store_true", help="one JSON object per message: probability, label and every span (start, end, text, contribution, log_odds, ...)")
+    p.add_argument("--personal", metavar="DIR", help="apply the corrections recorded in this personal state folder (smsguard report)")
+    _add_trust_flags(p)
+    p.set_defaults(run=_explain)
+
+
+def _add_personal_commands(commands: Any) -> None:
+    p = commands.add_parser("report", help="correct the filter: record messages as spam or not, in a personal state folder (no text is kept)")
+    p.add_argument("texts", nargs="*", metavar="TEXT", help="messages (default: one per line on stdin)")
+    p.add_argument("--bundle", required=True, metavar="DIR", help="the bundle folder")
+    p.add_argument("--personal", required=True, metavar="DIR", help="the personal state folder (must exist; the state is created in it)")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--spam", action="store_true", help="these messages are spam (the bundle's second label)")
+    which.add_argument("--ham", action="store_true", help="these messages are not spam (the bundle's first label)")
+    p.add_argument("--backend", default="auto", choices=BACKEND_CHOICES, help="the inference backend (default: auto)")
+    p.add_argument("--model", help="a model file of the bundle (default: the recommended one)")
+    p.add_argument("--csv", metavar="FILE", help="read messages from this CSV file")
+    p.add_argument("--text-column", help="the CSV column holding the messages (default: SMS, text, message or v2)")
+    p.add_argument("--save-text", metavar="FILE.csv", help="also append each message and its label to this CSV file, the text in clear (your choice: training data for smsguard train --data)")
+    _add_trust_flags(p)
+    p.set_defaults(run=_report)
+
+    p = commands.add_parser("personal", help="list the corrections of a personal state folder, or forget some or all of them")
+    p.add_argument("folder", metavar="DIR", help="the personal state folder")
+    action = p.add_mutually_exclusive_group()
+    action.add_argument("--undo", type=int, nargs="+", metavar="ID", help="forget these corrections (ids as listed)")
+    action.add_argument("--clear", action="store_true", help="forget every correction")
+    action.add_argument("--json", action="store_true", help="list as JSON lines")
+    p.set_defaults(run=_personal)
 
 
 def _add_verify_command(commands: Any) -> None:
@@ -508,6 +655,10 @@ def _add_config_flags(parser: argparse.ArgumentParser, config_class: type, prese
         shown_text = f" ({'; '.join(shown)})".replace("%", "%%") if shown else ""
         if base is bool:
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS, help=help_text + shown_text)
+            continue
+        if typing.get_origin(base) is tuple:  # tuple[str, ...]: the flag repeats (--data A --data B)
+            item = typing.get_args(base)[0]
+            parser.add_argument(flag, type=item, action="append", default=argparse.SUPPRESS, metavar=f.name.upper(), help=help_text + " (repeatable)")
             continue
         choices = [str(member.value) for member in base] if isinstance(base, type) and issubclass(base, Enum) else None
         parse = str if choices else base  # the config turns a choice into its enum member

@@ -351,7 +351,7 @@ def test_megabyte_messages_are_bounded_and_still_the_python_ids(node: str, fused
 def test_the_module_and_the_demo_page_in_headless_chromium(node: str, fused_bundle: Path, fused_conformance: Path, uci_texts: list[str], tmp_path: Path) -> None:
     """The demo page, served by serve-web, in Debian's chromium with every request to another host blocked: the
     conformance file through both .npz models with both kernels in the page, a tampered file and bad input refused,
-    and a typed message shown with both models' probabilities and labels."""
+    and a typed message shown with both models' probabilities and labels, its words highlighted as Python explains them."""
     _require("chromium", "puppeteer")
     from smsguard._serve_web import make_server, serve_in_thread
 
@@ -391,6 +391,10 @@ def test_the_module_and_the_demo_page_in_headless_chromium(node: str, fused_bund
     python = Classifier.load(fused_bundle, backend="native")
     assert abs(float(shown["probability"]) - float(python.predict_proba([text])[0])) <= FLOAT_ATOL + 5e-7  # shown to 6 decimals
     assert shown["label"] == python.decision.label(float(python.predict_proba([text])[0]))
+    explained = python.explain(text)  # the page highlights the spans Python names, each with the same drop of the score
+    assert [(s["start"], s["end"], s["text"]) for s in result["explained"]["spans"]] == [(s.start, s.end, s.text) for s in explained.spans]  # BMP text: UTF-16 = code points
+    assert np.abs(np.array([s["contribution"] for s in result["explained"]["spans"]]) - [s.contribution for s in explained.spans]).max() <= 2 * FLOAT_ATOL
+    assert [m["text"] for m in shown["marks"]] == [s.text for s in explained.spans]
     section = bundle.manifest.clients.get("mediapipe")
     if section:  # the default preset's bundle has the MediaPipe client model beside the full one
         threshold = section["models"][0]["threshold"]

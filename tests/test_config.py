@@ -14,7 +14,7 @@ from smsguard.train._config import DEFAULT_PRESET, PRESETS
 
 # TrainConfig() before presets existed: the Keras tutorial. `--preset tutorial` must stay exactly this.
 TUTORIAL_BEFORE_PRESETS = {
-    "data": None,
+    "data": (),  # None then, now a tuple of files: none given either way
     "text_column": None,
     "label_column": None,
     "seed": 42,
@@ -37,7 +37,7 @@ TUTORIAL_BEFORE_PRESETS = {
 ADDED_SINCE = {"dropout": 0.0, "recurrent_dropout": 0.0, "spam_weight": 1.0, "early_stopping_patience": 0, "lower": True, "threshold_folds": 0}
 ADDED_SINCE |= {"ngram_buckets": 0, "ngram_min_n": 2, "ngram_max_n": 5, "ngram_length": 512, "ngram_lower": True, "ngram_dim": 32, "ngram_scale": 30.0}
 ADDED_SINCE |= {"augment_copies": 0, "augment_rate": 0.33, "augment_families": "all"}
-ADDED_SINCE |= {"normalise": False}
+ADDED_SINCE |= {"normalise": False, "split": "stratified"}
 
 
 def test_a_run_recorded_before_the_normaliser_reads_back_without_one() -> None:
@@ -70,7 +70,7 @@ def test_every_preset_but_fused_is_a_word_model_alone_and_records_what_it_change
 
 def test_the_tutorial_preset_names_every_setting_a_preset_may_change() -> None:
     """So that a later change of the defaults cannot leak into `--preset tutorial`."""
-    not_model_settings = {"preset", "data", "text_column", "label_column", "seed", "test_size", "validation_size"}
+    not_model_settings = {"preset", "data", "text_column", "label_column", "seed", "split", "test_size", "validation_size"}
     assert set(PRESETS["tutorial"]) == {f.name for f in dataclasses.fields(TrainConfig)} - not_model_settings
 
 

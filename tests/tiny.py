@@ -54,7 +54,8 @@ MAXLEN, UNITS, EMBEDDING, BUCKETS, NGRAM_LENGTH = 12, 8, 6, 251, 40
 def weights(vocabulary: Vocabulary, seed: int) -> dict[str, Any]:
     """Seeded weights shaped like a trained fused model's, by role (what `export._primed.keras_weights` gives)."""
     rng = np.random.default_rng(seed)
-    scores = rng.normal(0, 2, BUCKETS + 1).astype(np.float32)
+    bag = vocabulary.ngrams.config if vocabulary.ngrams is not None else NgramConfig(buckets=BUCKETS, length=NGRAM_LENGTH)
+    scores = rng.normal(0, 2, bag.buckets + 1).astype(np.float32)
     scores[0] = 0.0
     return {
         "embedding": rng.normal(0, 0.5, (vocabulary.size, EMBEDDING)).astype(np.float32),
@@ -65,24 +66,25 @@ def weights(vocabulary: Vocabulary, seed: int) -> dict[str, Any]:
         "dense_bias": np.array([0.1], dtype=np.float32),
         "ngram_scores": scores,
         "ngram_bias": np.array([-0.2], dtype=np.float32),
-        "ngram_length": np.array(NGRAM_LENGTH, dtype=np.int64),
+        "ngram_length": np.array(bag.length, dtype=np.int64),
     }
 
 
-def vocabulary(normalise: bool = True, ngrams: bool = True, oov_token: str | None = "<UNKNOWN>") -> Vocabulary:
+def vocabulary(normalise: bool = True, ngrams: bool = True, oov_token: str | None = "<UNKNOWN>", bag: NgramConfig | None = None) -> Vocabulary:
     config = TokenizerConfig(num_words=60, lower=False, oov_token=oov_token, maxlen=MAXLEN)
     fitted = Vocabulary.fit(TEXTS, config, TextSpec.of_this_python(normalise))
-    return fitted.with_ngrams(NgramHasher(NgramConfig(buckets=BUCKETS, length=NGRAM_LENGTH)) if ngrams else None)
+    return fitted.with_ngrams(NgramHasher(bag or NgramConfig(buckets=BUCKETS, length=NGRAM_LENGTH)) if ngrams else None)
 
 
 def make_bundle(folder: Path, *, seed: int = 0, threshold: float = 0.5, serial: int = 1, normalise: bool = True,
-                edit: Callable[[Vocabulary], Vocabulary] | None = None, ngrams: bool = True, oov_token: str | None = "<UNKNOWN>") -> Path:
+                edit: Callable[[Vocabulary], Vocabulary] | None = None, ngrams: bool = True, oov_token: str | None = "<UNKNOWN>",
+                bag: NgramConfig | None = None) -> Path:
     """A bundle at `folder` (created): vocab.json, model.float32.npz, model.int8.npz and model.int8.compact.npz (the
     compact form, for packs), manifest.json. Fused unless `ngrams` is False (the word LSTM alone); `oov_token=None`
-    drops unknown words instead of giving them an id."""
+    drops unknown words instead of giving them an id; `bag`: another n-gram bag than the tiny one (the default model's, say)."""
     folder = Path(folder)
     folder.mkdir(parents=True)
-    vocab = vocabulary(normalise, ngrams, oov_token)
+    vocab = vocabulary(normalise, ngrams, oov_token, bag)
     vocab = edit(vocab) if edit else vocab
     write_json(folder / VOCAB_NAME, vocab.to_dict(), compact=True)
     fold = weights(vocab, seed) if ngrams else {k: v for k, v in weights(vocab, seed).items() if not k.startswith("ngram")}

@@ -29,8 +29,51 @@ async function useFull(name) {
   full = await bundle.classifier(name);
 }
 
+// Why the full model scored what it did: each word (a run of characters between whitespace) and how much the score
+// drops when it is taken out, both branches at once: what `Classifier.explain` calls a span's contribution in Python
+// (docs/explanation/explain.md), here by scoring the message once per word. Offsets are UTF-16, as JavaScript counts.
+const WHITESPACE = /[\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+/g;
+
+function explain(classifier, text) {
+  const probability = classifier.probability(text);
+  const spans = [];
+  let at = 0;
+  for (const gap of [...text.matchAll(WHITESPACE), { index: text.length, 0: "" }]) {
+    if (gap.index > at) {
+      const without = classifier.probability(text.slice(0, at) + text.slice(gap.index));
+      spans.push({ start: at, end: gap.index, text: text.slice(at, gap.index), contribution: probability - without, without });
+    }
+    at = gap.index + gap[0].length;
+  }
+  return { probability, spans };
+}
+
+// Red and yellow push the score up (towards spam), green down, by their share of the message's largest log-odds move.
+const logit = (p) => Math.log(Math.min(Math.max(p, 1e-12), 1 - 1e-12) / (1 - Math.min(Math.max(p, 1e-12), 1 - 1e-12)));
+
+function showExplained(text) {
+  const box = $("explained");
+  box.replaceChildren();
+  const { probability, spans } = explain(full, text);
+  const odds = spans.map((s) => logit(probability) - logit(s.without));
+  const largest = Math.max(...odds.map(Math.abs), 1e-9);
+  let at = 0;
+  spans.forEach((span, k) => {
+    box.append(text.slice(at, span.start));
+    const share = odds[k] / largest;
+    const mark = document.createElement("mark");
+    mark.className = share >= 0.5 ? "up-strong" : share >= 0.15 ? "up" : share <= -0.15 ? "down" : "flat";
+    mark.textContent = span.text;
+    mark.title = `${odds[k] >= 0 ? "+" : ""}${odds[k].toFixed(2)} log-odds: ${probability.toFixed(4)} -> ${span.without.toFixed(4)} without it`;
+    box.append(mark);
+    at = span.end;
+  });
+  box.append(text.slice(at));
+}
+
 function showFull(text) {
   const [result, ms] = timed(() => full.classify(text));
+  showExplained(text);
   $("probability").textContent = result.probability.toFixed(6);
   $("label").textContent = result.label;
   $("label").className = result.label;
@@ -123,6 +166,7 @@ window.smsguard = {
       const [result, ms] = timed(() => full.classify(text));
       return { ...result, ms };
     }),
+    explain: (text) => explain(full, text),
   },
 };
 document.body.dataset.ready = "true";

@@ -11,7 +11,7 @@ from smsguard.runtime import ConfigError
 class ExportConfig:
     """Every field is a `smsguard export` flag."""
 
-    data: str | None = None  # the run's data file, if it has moved since training
+    data: tuple[str, ...] = ()  # the run's data files, if they have moved since training or are CSV files of one's own (found by their hash)
     opset: int = 17  # ONNX opset; 17 is the oldest with every op used, and ONNX Runtime >= 1.13 runs it
     calibration_messages: int = 300  # training messages that calibrate the full-integer model
     golden_messages: int = 64  # test messages a device replays to check itself (`smsguard verify`)
@@ -19,6 +19,7 @@ class ExportConfig:
     sign_key: str | None = None  # sign the manifest with this Ed25519 private key (`smsguard keygen`); needs smsguard[sign]
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "data", (self.data,) if isinstance(self.data, str) else tuple(self.data or ()))
         if self.opset < 17:
             msg = f"opset must be 17 or later, found {self.opset}"
             raise ConfigError(msg)

@@ -7,10 +7,13 @@ from smsguard._errors import BackendError, BundleError, ConfigError, IntegrityEr
 from smsguard.runtime._backends import BACKENDS, BackendInfo, Session, backend_info, distribution_version, installed_backends, open_session
 from smsguard.runtime._classifier import Classification, Classifier
 from smsguard.runtime._contract import DEFAULT_MAXLEN, Decision, InputLayout
+from smsguard.runtime._explain import Explanation, Span
 from smsguard.runtime._inputs import as_texts
 from smsguard.runtime._native import NativeKernel
 from smsguard.runtime._native import status as native_kernel
 from smsguard.runtime._ngrams import NgramConfig, NgramHasher
+from smsguard.runtime._personal import Correction, Personal, PersonalError, PersonalStateWarning
+from smsguard.runtime._personal_fit import LearnerConfig
 from smsguard.runtime._text import Lowercase, Normaliser, TextSpec
 from smsguard.runtime._verify import VerifyReport, VerifyResult, verify_bundle
 from smsguard.runtime._vocabulary import DEFAULT_FILTERS, Side, TokenizerConfig, Vocabulary, pad_sequences, text_to_word_sequence
@@ -39,11 +42,14 @@ __all__ = [
     "Classification",
     "Classifier",
     "ConfigError",
+    "Correction",
     "Decision",
+    "Explanation",
     "FileKind",
     "GoldenVector",
     "InputLayout",
     "IntegrityError",
+    "LearnerConfig",
     "Lowercase",
     "Manifest",
     "ModelFormat",
@@ -51,12 +57,16 @@ __all__ = [
     "NgramConfig",
     "NgramHasher",
     "Normaliser",
+    "Personal",
+    "PersonalError",
+    "PersonalStateWarning",
     "Quantization",
     "ReloadError",
     "Session",
     "Side",
     "SmsguardError",
     "Source",
+    "Span",
     "TensorSpec",
     "TextSpec",
     "TokenizerConfig",

@@ -8,7 +8,7 @@ import itertools
 import os
 import threading
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -24,7 +24,9 @@ from smsguard.runtime._backends import (
     require_installed,
 )
 from smsguard.runtime._contract import Decision
+from smsguard.runtime._explain import Explainer, Explanation, ngram_branch
 from smsguard.runtime._inputs import as_texts
+from smsguard.runtime._personal import Correction, Personal, PersonalError, PersonalModel, Report
 from smsguard.runtime._selection import default_model
 from smsguard.runtime._verify import golden_problems
 from smsguard.runtime._vocabulary import Vocabulary
@@ -44,6 +46,24 @@ class _Loaded:
     bundle: Bundle
     session: Session
     decision: Decision
+    personal: PersonalModel | None = None  # the user's corrections, when a personal state folder was given and fits
+    personal_note: str = ""  # why a personal state folder's state is not applied ("" when it is, or there is none)
+
+    def score(self, texts: list[str], ids: np.ndarray | None = None, probabilities: np.ndarray | None = None) -> np.ndarray:
+        """The probabilities of a chunk of checked texts: the model's, and the personal layer's adjustment."""
+        ids = self.bundle.vocabulary.encode_checked(texts) if ids is None else ids
+        probabilities = self.session.run(ids) if probabilities is None else probabilities
+        return probabilities if self.personal is None else self.adjust(probabilities, ids, texts)
+
+    def adjust(self, probabilities: np.ndarray, ids: np.ndarray, texts: Sequence[str]) -> np.ndarray:
+        assert self.personal is not None
+        return self.personal.adjust(probabilities, self.personal.bags(texts, ids, self.bundle.vocabulary))
+
+    @functools.cached_property
+    def explainer(self) -> Explainer:
+        """Made on the first `explain` (a fused model's n-gram scores are read then), kept with this model."""
+        entry = self.session.entry
+        return Explainer(self.bundle.vocabulary, self.session.run, self.decision, entry.name, ngram_branch(self.bundle, entry))
 
 
 @dataclass(frozen=True, eq=False)
@@ -69,8 +89,10 @@ class Classifier:
     ['spam', 'ham']
     """
 
-    def __init__(self, bundle: Bundle, session: Session, trusted_keys: Sequence[PublicKey] | None = None, model: str | None = None) -> None:
-        self._loaded = _Loaded(bundle, session, _decision(bundle, session))
+    def __init__(self, bundle: Bundle, session: Session, trusted_keys: Sequence[PublicKey] | None = None, model: str | None = None,
+                 personal: Personal | None = None) -> None:
+        self._personal = personal
+        self._loaded = _with_personal(_Loaded(bundle, session, _decision(bundle, session)), personal)
         self._trusted = None if trusted_keys is None else tuple(trusted_keys)
         self._model_asked = model  # a model named at load is kept across reloads; else the new bundle's recommended one
         self._reload_lock = threading.Lock()
@@ -83,6 +105,7 @@ class Classifier:
         model: str | None = None,
         trusted_keys: Iterable[str | os.PathLike[str] | PublicKey] | None = None,
         min_serial: int | None = None,
+        personal: str | os.PathLike[str] | None = None,
     ) -> Classifier:
         """Load `model` (a file name in the bundle; default: the recommended one) in `backend`.
 
@@ -92,11 +115,13 @@ class Classifier:
         another it can load. Every file used is checked against the manifest's SHA-256 first.
         `trusted_keys` (public key files; default: those named by $SMSGUARD_TRUSTED_KEYS) make a
         signature by one of them required; `min_serial` refuses a bundle older than that.
+        `personal`: a folder of the user's corrections (`report`), applied to every score (docs/how-to/explain-and-correct.md);
+        created empty when it is an empty folder. A state made for another n-gram bag is not applied (`personal_note` says why).
         """
         keys = trusted_keys_from(trusted_keys)
         bundle = Bundle.load(bundle_dir, keys, min_serial)
         info, entry = _choose(bundle, backend, model)
-        return cls(bundle, open_session(info, bundle.model_path(entry), entry), keys, model)
+        return cls(bundle, open_session(info, bundle.model_path(entry), entry), keys, model, None if personal is None else Personal(personal))
 
     @property
     def bundle(self) -> Bundle:
@@ -168,8 +193,7 @@ class Classifier:
         return _score_in_processes(snapshot, chunks, workers)
 
     def _score(self, texts: list[str]) -> np.ndarray:
-        loaded = self._loaded
-        return loaded.session.run(loaded.bundle.vocabulary.encode_checked(texts))  # texts: a chunk as_texts has checked
+        return self._loaded.score(texts)  # texts: a chunk as_texts has checked
 
     def predict(self, texts: Iterable[str | bytes], workers: int = 1) -> list[str]:
         """The label of each text at the model's threshold (`threshold`: the model's own when the manifest
@@ -182,6 +206,47 @@ class Classifier:
         snapshot = self._snapshot()
         loaded = snapshot._loaded
         return Classification(snapshot._predict_proba(texts, workers), loaded.decision, loaded.bundle.manifest.serial, loaded.session.entry.name)
+
+    def explain(self, text: str | bytes) -> Explanation:
+        """Why `text` scored what it did: its probability and label, and its words as spans of `text` (code point
+        offsets), each with how much the model's score drops without it (`contribution`, both branches; its word
+        part by occlusion, its bag part computed exactly), and the bag's exact split. The personal layer's move is
+        `personal`. See docs/explanation/explain.md."""
+        (message,) = as_texts([text])
+        loaded = self._loaded
+        adjust = None if loaded.personal is None else lambda p, ids: loaded.adjust(p, ids, [message])
+        return loaded.explainer.explain(message, adjust)
+
+    @property
+    def personal(self) -> Personal | None:
+        """The personal state folder this Classifier applies and records corrections in (None: none was given)."""
+        return self._personal
+
+    @property
+    def personal_note(self) -> str:
+        """Why the personal state is not applied to the running bundle ("" when it is, or when there is none)."""
+        return self._loaded.personal_note
+
+    def report(self, texts: Iterable[str | bytes], labels: Iterable[str]) -> list[Correction]:
+        """Record that `texts` are `labels` (the bundle's label names, "spam" or "ham"): in the personal state folder,
+        at once, and applied from the next call on. The message and its near-duplicates take the label; messages of
+        the same kind move towards it. Returns the corrections recorded."""
+        if self._personal is None:
+            msg = "report needs a personal state folder: load with Classifier.load(bundle, personal=DIR)"
+            raise PersonalError(msg)
+        messages, names = list(as_texts(texts)), list(labels)
+        if len(messages) != len(names):
+            msg = f"report got {len(messages)} messages and {len(names)} labels: give one label per message"
+            raise PersonalError(msg)
+        with self._reload_lock:  # one writer, and no reload, at a time
+            loaded = self._loaded
+            known = loaded.bundle.labels
+            for name in names:
+                if name not in known:
+                    msg = f"label {name!r} is not one of this bundle's labels: {', '.join(known)}"
+                    raise PersonalError(msg)
+            self._loaded, made = _reported(loaded, self._personal, messages, names)
+        return made
 
     def snapshot(self) -> Classifier:
         """This Classifier fixed on the model running now: calls on it never see a later `reload` (for a caller
@@ -203,22 +268,24 @@ class Classifier:
                 msg = f"bundle '{bundle_dir}' not taken, still running serial {current.bundle.manifest.serial} from '{current.bundle.path}': {error}"
                 raise ReloadError(msg) from None
             if new is None:
+                if self._personal is not None:  # the same bundle: the corrections are read again all the same
+                    self._loaded = _with_personal(replace(current, personal=None, personal_note=""), self._personal)
                 return False
-            self._loaded = new
+            self._loaded = _with_personal(new, self._personal)
             return True
 
     def _snapshot(self) -> Classifier:
         """A Classifier fixed on the model running now (for one call)."""
         snapshot = Classifier.__new__(Classifier)
         snapshot._loaded, snapshot._trusted, snapshot._model_asked = self._loaded, self._trusted, self._model_asked
-        snapshot._reload_lock = self._reload_lock
+        snapshot._reload_lock, snapshot._personal = self._reload_lock, self._personal
         return snapshot
 
     def __reduce__(self) -> tuple:
         """Sent to another process (multiprocessing with "spawn" or "forkserver"), a Classifier is loaded
         again there from its bundle, every hash (and signature) checked: interpreters cannot cross processes."""
-        trusted = () if self._trusted is None else (self._trusted,)
-        return Classifier.load, (str(self.bundle.path), self.backend, self.model.name, *trusted)
+        personal = None if self._personal is None else str(self._personal.folder)
+        return Classifier.load, (str(self.bundle.path), self.backend, self.model.name, self._trusted, None, personal)
 
     def __repr__(self) -> str:
         return f"Classifier({str(self.bundle.path)!r}, backend={self.backend!r}, model={self.model.name!r})"
@@ -245,6 +312,31 @@ def _load_checked(bundle_dir: str | os.PathLike[str], current: _Loaded, trusted:
         msg = f"{entry.name} [{info.name}] does not reproduce its golden vectors: {problems[0]}"
         raise BundleError(msg)
     return _Loaded(bundle, session, _decision(bundle, session))
+
+
+def _with_personal(loaded: _Loaded, personal: Personal | None) -> _Loaded:
+    """`loaded` with the personal layer its bundle takes from `personal` (re-applied to a new bundle, or not applied
+    with one message when the state was made for another n-gram bag)."""
+    if personal is None:
+        return loaded
+    bundle = loaded.bundle
+    vocabulary_sha256 = bundle.files[bundle.manifest.vocabulary].sha256
+    model, note = personal.model_for(bundle.vocabulary, vocabulary_sha256, bundle.labels, loaded.decision.threshold)
+    return replace(loaded, personal=model, personal_note=note)
+
+
+def _reported(loaded: _Loaded, personal: Personal, texts: list[str], labels: list[str]) -> tuple[_Loaded, list[Correction]]:
+    """Record the corrections; `loaded` with the layer they give."""
+    bundle = loaded.bundle
+    vocabulary = bundle.vocabulary
+    ids = vocabulary.encode_checked(texts)
+    probabilities = loaded.session.run(ids)  # the model's own, before any correction
+    bags = PersonalModel.bags_of(vocabulary, texts, ids)
+    reports = [Report(vocabulary.normalise(t), bag, label, float(p)) for t, bag, label, p in zip(texts, bags, labels, probabilities, strict=True)]
+    vocabulary_sha256 = bundle.files[bundle.manifest.vocabulary].sha256
+    _, note, made = personal.report(reports, vocabulary, vocabulary_sha256, bundle.labels, bundle.manifest.serial)
+    new = _with_personal(replace(loaded, personal=None, personal_note=""), personal)
+    return replace(new, personal_note=note or new.personal_note), made
 
 
 def _decision(bundle: Bundle, session: Session) -> Decision:
@@ -318,12 +410,13 @@ def _score_overlapped(classifier: Classifier, chunks: Iterator[list[str]]) -> It
     loaded = classifier._loaded
     run, encode = loaded.session.run, loaded.bundle.vocabulary.encode_checked
     with ThreadPoolExecutor(1, thread_name_prefix="smsguard-kernel") as kernel:
-        previous, pending = first, kernel.submit(run, encode(first))
+        previous_ids = encode(first)
+        previous, pending = first, kernel.submit(run, previous_ids)
         for chunk in itertools.chain([second], chunks):
             ids = encode(chunk)  # while the kernel runs the previous chunk
-            yield previous, pending.result()
-            previous, pending = chunk, kernel.submit(run, ids)
-        yield previous, pending.result()
+            yield previous, loaded.score(previous, previous_ids, pending.result())
+            previous, previous_ids, pending = chunk, ids, kernel.submit(run, ids)
+        yield previous, loaded.score(previous, previous_ids, pending.result())
 
 
 def _choose(bundle: Bundle, backend: str, model: str | None) -> tuple[BackendInfo, BundleFile]:

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import bisect
 import functools
+import hashlib
+import json
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
@@ -97,6 +99,14 @@ class Lowercase:
         if "Σ" not in text:
             return text.translate(self.table)
         return "".join(self._final_sigma(text, i) if ch == "Σ" else self.table.get(ord(ch), ch) for i, ch in enumerate(text))
+
+    def with_offsets(self, text: str) -> tuple[str, list[int]]:
+        """`self(text)`, and for each of its characters the index in `text` of the one it came from ("İ" lowers to
+        two characters, both from it)."""
+        if self._ascii and text.isascii():
+            return text.lower(), list(range(len(text)))
+        pieces = [self._final_sigma(text, at) if char == "Σ" else self.table.get(ord(char), char) for at, char in enumerate(text)]
+        return "".join(pieces), [at for at, piece in enumerate(pieces) for _ in piece]
 
     def _final_sigma(self, text: str, at: int) -> str:
         """CPython's handle_capital_sigma: a cased letter before (case-ignorable ones skipped), none after."""
@@ -226,6 +236,33 @@ class Normaliser:
             text = self._words.sub(self._map_lookalikes, text)
         return self._join.sub(_letters_only, text)
 
+    def with_offsets(self, text: str) -> tuple[str, list[int]]:
+        """`self(text)`, and for each of its characters the index in `text` of the character it came from (a folded
+        "ﬀ" gives two characters from one; a removed one gives none; a joined "F R E E" keeps its letters'): what
+        an explanation needs to show a span of the normalised text in the message as written."""
+        chars, sources = text, list(range(len(text)))
+        if not (self._ascii_fast and text.isascii()):
+            chars, sources = _mapped(chars, sources, self._removing)
+            if chars.translate(self._lookalike_table) != chars:
+                inside = [False] * len(chars)  # in a word that holds an ASCII letter
+                for word in self._words.finditer(chars):
+                    if _ASCII_LETTER.search(word.group()):
+                        inside[word.start() : word.end()] = [True] * (word.end() - word.start())
+                chars, sources = _mapped(chars, sources, self._lookalike_table, inside)
+        kept: list[int] = []
+        out: list[str] = []
+        end = 0
+        for match in self._join.finditer(chars):
+            out.append(chars[end : match.start()])
+            kept.extend(sources[end : match.start()])
+            letters = [at for at in range(match.start(), match.end()) if chars[at].isascii() and chars[at].isalnum()]
+            out.append("".join(chars[at] for at in letters))
+            kept.extend(sources[at] for at in letters)
+            end = match.end()
+        out.append(chars[end:])
+        kept.extend(sources[end:])
+        return "".join(out), kept
+
     def _map_lookalikes(self, word: re.Match[str]) -> str:
         text = word.group()
         return text.translate(self._lookalike_table) if _ASCII_LETTER.search(text) else text
@@ -275,6 +312,28 @@ class Normaliser:
 _ASCII_LETTER = re.compile("[A-Za-z]")
 
 
+def _mapped(text: str, sources: list[int], table: Mapping[int, str | None], where: list[bool] | None = None) -> tuple[str, list[int]]:
+    """`text.translate(table)` (only at the positions `where` is True, when given), with each output character's source.
+    Only the characters the table changes are visited: most of a message is kept as it is, in slices."""
+    if text.translate(table) == text and where is None:
+        return text, sources
+    chars: list[str] = []
+    out: list[int] = []
+    end = 0
+    for at, char in enumerate(text):
+        code = ord(char)
+        if code in table and (where is None or where[at]):
+            chars.append(text[end:at])
+            out.extend(sources[end:at])
+            piece = table[code] or ""
+            chars.append(piece)
+            out.extend([sources[at]] * len(piece))
+            end = at + 1
+    chars.append(text[end:])
+    out.extend(sources[end:])
+    return "".join(chars), out
+
+
 def _letters_only(match: re.Match[str]) -> str:
     return "".join(char for char in match.group() if char.isascii() and char.isalnum())
 
@@ -289,6 +348,11 @@ class TextSpec:
 
     def normalise(self, text: str) -> str:
         return text if self.normaliser is None else self.normaliser(text)
+
+    @functools.cached_property
+    def sha256(self) -> str:
+        """SHA-256 of the section as JSON with sorted keys: names the tables (a personal state records which it was made with)."""
+        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()
 
     @classmethod
     def of_this_python(cls, normalise: bool) -> TextSpec:

@@ -15,9 +15,9 @@ from smsguard._enum import TextEnum
 from smsguard._errors import BundleError, ConfigError
 from smsguard.runtime._contract import DEFAULT_MAXLEN, InputLayout
 from smsguard.runtime._inputs import as_texts, is_int
+from smsguard.runtime._manifest import VOCAB_FORMAT
 from smsguard.runtime._ngrams import NgramHasher
 from smsguard.runtime._text import TextSpec
-from smsguard.runtime.bundle import VOCAB_FORMAT
 
 DEFAULT_FILTERS = '!"#$%&()*+,-./:;<=>?@[\\]^_`{|}~\t\n'  # Keras' default: ASCII punctuation, tab, newline
 _Word = TypeVar("_Word", str, bytes)  # a word as text, or as ASCII bytes on the fast path

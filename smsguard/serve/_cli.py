@@ -15,6 +15,7 @@ def add_commands(commands: Any, backends: tuple[str, ...]) -> None:
     p.add_argument("--trusted-key", action="append", metavar="PUB", help="require a signature by this public key (repeatable; default: $SMSGUARD_TRUSTED_KEYS, else none)")
     p.add_argument("--backend", default="auto", choices=backends, help="the inference backend (default: auto)")
     p.add_argument("--model", help="a model file of the bundle (default: the recommended one)")
+    p.add_argument("--personal", metavar="DIR", help="apply the corrections recorded in this personal state folder (smsguard report); read at start and at each reload")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine only; another address exposes the API to its network)")
     p.add_argument("--port", type=int, help=f"TCP port (default: {DEFAULT_PORT}, unless only --unix is given; 0 picks a free one)")
     p.add_argument("--unix", metavar="PATH", help="listen on this UNIX socket (mode 0660), for local clients such as the gammu hook")
@@ -48,7 +49,7 @@ def add_commands(commands: Any, backends: tuple[str, ...]) -> None:
 
 def serve_config(args: argparse.Namespace) -> ServeConfig:
     return ServeConfig(
-        bundle=args.bundle, trusted_key=tuple(args.trusted_key or ()), backend=args.backend, model=args.model, host=args.host, port=args.port,
+        bundle=args.bundle, trusted_key=tuple(args.trusted_key or ()), backend=args.backend, model=args.model, personal=args.personal, host=args.host, port=args.port,
         unix=args.unix, max_body=args.max_body, max_messages=args.max_messages, max_text=args.max_text, read_timeout=args.read_timeout,
         workers=args.workers, queue=args.queue, max_connections=args.max_connections, access_log=args.access_log,
     )

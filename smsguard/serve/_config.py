@@ -16,6 +16,7 @@ class ServeConfig:
     trusted_key: tuple[str, ...] = ()  # public key files: a signature by one of them is required (default: $SMSGUARD_TRUSTED_KEYS, else none)
     backend: str = "auto"  # the inference backend, as for `smsguard predict`
     model: str | None = None  # a model file of the bundle (default: the recommended one for the backend)
+    personal: str | None = None  # a personal state folder (smsguard report): its corrections apply to every score, and to a reloaded bundle
     host: str = "127.0.0.1"  # loopback: only this machine can connect; another address exposes the API to that network
     port: int | None = None  # TCP port (default: 8000, unless only --unix is given; 0 picks a free one)
     unix: str | None = None  # also (or only) listen on this UNIX socket, mode 0660: for local clients such as the gammu hook
@@ -56,4 +57,4 @@ class ServeConfig:
 
     def load_options(self) -> dict[str, Any]:
         """The keyword arguments of `Classifier.load` (and of a new setting such as a personal folder: one field, one entry)."""
-        return {"backend": self.backend, "model": self.model, "trusted_keys": list(self.trusted_key) or None}
+        return {"backend": self.backend, "model": self.model, "trusted_keys": list(self.trusted_key) or None, "personal": self.personal}

@@ -7,6 +7,7 @@ from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from smsguard.runtime import DEFAULT_MAXLEN, ConfigError, InputLayout, NgramConfig, Side, TokenizerConfig
+from smsguard.train._campaigns import SplitKind
 from smsguard.train._evasion import Family, parse_families
 
 DEFAULT_PRESET = "fused"
@@ -67,7 +68,7 @@ class TrainConfig:
     preset; build a config from a preset with `TrainConfig.from_preset`."""
 
     preset: str = DEFAULT_PRESET  # fused (the mediapipe word LSTM + a character n-gram branch, 5-fold threshold for 0.2% ham flagged), tuned (the word LSTM alone, benchmarks/results/search.md), tutorial, or mediapipe (tuned, cased, <UNKNOWN>: runs in MediaPipe's TextClassifier); flags given override it
-    data: str | None = None  # SMSSpamCollection or CSV; default: $SMSGUARD_DATA, ../shared/data, download
+    data: tuple[str, ...] = ()  # SMSSpamCollection or CSV files, repeat for several (exact duplicates across them dropped, metrics per file); default: $SMSGUARD_DATA, ../shared/data, download
     text_column: str | None = None  # CSV only; default: SMS, text, message, v2
     label_column: str | None = None  # CSV only; default: Label, label, v1, class
     seed: int = 42  # fixes the split, the initial weights and the batch order
@@ -87,6 +88,7 @@ class TrainConfig:
     recurrent_dropout: float = 0.0  # LSTM recurrent-state dropout while training, likewise
     spam_weight: float = 1.0  # class weight: a spam message's share of the loss against a ham one
     early_stopping_patience: int = 2  # stop after this many epochs without a lower validation loss, keeping the best epoch; 0 = off
+    split: SplitKind = SplitKind.STRATIFIED  # stratified (at random, by label and file), or campaign (near-duplicates kept in one part: a test part of campaigns never seen)
     test_size: float = 0.30  # share of the deduplicated messages held out for the final figures
     validation_size: float = 0.10  # share of the whole, taken from the rest, for thresholds
     target_ham_fpr: float | None = 0.002  # pick the lowest threshold meeting this ham FP rate; None: 0.5
@@ -104,6 +106,8 @@ class TrainConfig:
     augment_families: str = "all"  # the obfuscations copies are drawn from, one family per copy: all, or names separated by commas (lookalikes, spaced, ...)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "data", _paths(self.data))
+        object.__setattr__(self, "split", _split_kind(self.split))
         if self.preset not in PRESETS:
             msg = f"unknown preset {self.preset!r}: expected one of {', '.join(PRESETS)}"
             raise ConfigError(msg)
@@ -205,6 +209,23 @@ class TrainConfig:
         known = {f.name for f in fields(cls)}
         recorded = BEFORE_IT_EXISTED | {k: v for k, v in data.items() if k in known}
         return cls.from_preset(recorded.pop("preset", "tutorial"), **recorded)
+
+
+def _paths(data: object) -> tuple[str, ...]:
+    """`data` as given, or as a run recorded it: none, one path, or several."""
+    if data is None:
+        return ()
+    if isinstance(data, str):
+        return (data,)
+    return tuple(str(path) for path in data)  # type: ignore[attr-defined]
+
+
+def _split_kind(value: object) -> SplitKind:
+    try:
+        return SplitKind(value)
+    except ValueError:
+        msg = f"split must be one of {', '.join(k.value for k in SplitKind)}, found {value!r}"
+        raise ConfigError(msg) from None
 
 
 @dataclass(frozen=True)

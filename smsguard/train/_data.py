@@ -10,6 +10,7 @@ import os
 import urllib.error
 import urllib.request
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,7 +23,7 @@ from smsguard._columns import LABEL_COLUMNS, TEXT_COLUMNS
 from smsguard._files import sha256_of
 from smsguard._staging import write_atomic
 from smsguard.runtime import SmsguardError
-from smsguard.train._run_folder import SPLIT_FORMAT
+from smsguard.train._run_folder import SPLIT_FORMAT, SPLITS_FORMAT
 
 __all__ = [
     "UPSTREAM_SHA256",
@@ -53,19 +54,45 @@ class DataError(SmsguardError):
     """The data set is missing, unreadable, malformed, or cannot be downloaded or split."""
 
 
+@dataclass(frozen=True)
+class SourceFile:
+    """A data file by name and hash (what a run records: no path of the machine that made it)."""
+
+    name: str
+    sha256: str
+    rows: int  # messages in the file, duplicates included
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "sha256": self.sha256, "rows": self.rows}
+
+
 # eq=False: dataclass equality would compare numpy arrays elementwise and raise.
 @dataclass(frozen=True, eq=False)
 class Dataset:
-    """The messages as loaded, in file order."""
+    """The messages as loaded, in file order (several files: one after the other, `origin` saying whose)."""
 
     texts: tuple[str, ...]
     labels: np.ndarray  # int8, 1 = spam, 0 = ham
-    rows: np.ndarray  # int64, 0-based data row of each message in the source (see ROW_NUMBERS_ARE)
-    source: Path  # absolute
-    sha256: str  # of the source file bytes
+    rows: np.ndarray  # int64, 0-based data row of each message in its source (see ROW_NUMBERS_ARE)
+    source: Path  # absolute; the first file's when there are several
+    sha256: str  # of the (first) source file's bytes
+    origin: np.ndarray | None = None  # int16, each message's file in `files` (None: one file)
+    files: tuple[SourceFile, ...] = ()  # every source file, in the order given
+
+    def __post_init__(self) -> None:
+        if not self.files:
+            object.__setattr__(self, "files", (SourceFile(self.source.name, self.sha256, len(self.texts)),))
+        if self.origin is None:
+            object.__setattr__(self, "origin", frozen(np.zeros(len(self.texts), dtype=np.int16)))
 
     def __len__(self) -> int:
         return len(self.texts)
+
+    @property
+    def sources(self) -> np.ndarray:
+        """Each message's file, as an index into `files`."""
+        assert self.origin is not None
+        return self.origin
 
 
 @dataclass(frozen=True, eq=False)
@@ -77,6 +104,7 @@ class Split:
     test: np.ndarray
     test_size: float = 0.30  # fractions of the whole deduplicated set, as asked for
     validation_size: float = 0.10
+    kind: str = "stratified"  # how it was drawn (train._sources.SplitKind)
 
     def to_json(self, ds: Dataset, duplicates_dropped: int, seed: int, path: Path) -> None:
         """Write the split to the file `path` (e.g. run/split.json) as source row numbers, atomically."""
@@ -94,24 +122,33 @@ class Split:
             name: {"ham": int((ds.labels[p] == 0).sum()), "spam": int((ds.labels[p] == 1).sum())}
             for name, p in parts.items()
         }
+        several = len(ds.files) > 1 or self.kind != "stratified"
         document = {
-            "format": SPLIT_FORMAT,
-            "source": {  # by name and hash: a run folder carries no path of the machine that made it
-                "name": ds.source.name,
-                "sha256": ds.sha256,
-                "rows": len(ds) + int(duplicates_dropped),
-            },
+            "format": SPLITS_FORMAT if several else SPLIT_FORMAT,
+            # by name and hash: a run folder carries no path of the machine that made it
+            **({"sources": [f.to_dict() for f in ds.files], "split": self.kind} if several else
+               {"source": {"name": ds.source.name, "sha256": ds.sha256, "rows": len(ds) + int(duplicates_dropped)}}),
             "seed": int(seed),
             "test_size": float(self.test_size),
             "validation_size": float(self.validation_size),
             "duplicates_dropped": int(duplicates_dropped),
             "counts": counts,
-            "row_numbers_are": ROW_NUMBERS_ARE,
+            **({"counts_by_source": _counts_by_source(ds, parts)} if several else {}),
+            "row_numbers_are": ROW_NUMBERS_ARE + (": each row is [source, row], source an index into sources" if several else ""),
         }
         # One line per row list: thousands of numbers, one per line, would bury the header.
         head = json.dumps(document, indent=2)[: -len("\n}")]
-        lists = [f'  "{name}": {json.dumps(ds.rows[p].tolist())}' for name, p in parts.items()]
+        rows = {name: np.stack([ds.sources[p], ds.rows[p]], axis=1).tolist() if several else ds.rows[p].tolist() for name, p in parts.items()}
+        lists = [f'  "{name}": {json.dumps(rows[name], separators=(",", ":") if several else None)}' for name in parts]
         write_atomic(path, (head + ",\n" + ",\n".join(lists) + "\n}\n").encode("utf-8"))
+
+
+def _counts_by_source(ds: Dataset, parts: dict[str, np.ndarray]) -> dict[str, dict[str, dict[str, int]]]:
+    return {
+        f.name: {name: {"ham": int(((ds.labels[p] == 0) & (ds.sources[p] == k)).sum()), "spam": int(((ds.labels[p] == 1) & (ds.sources[p] == k)).sum())}
+                 for name, p in parts.items()}
+        for k, f in enumerate(ds.files)
+    }
 
 
 def locate_data(path: str | os.PathLike | None = None) -> Path:
@@ -165,6 +202,32 @@ def load_messages(
     )
 
 
+def load_sources(paths: Sequence[str | os.PathLike[str]], text_column: str | None = None, label_column: str | None = None) -> Dataset:
+    """The messages of every file, in order: `origin` is each message's file (0 = the first). Not deduplicated."""
+    if not paths:
+        msg = "no data files: give at least one --data"
+        raise DataError(msg)
+    loaded = [load_messages(path, text_column, label_column) for path in paths]
+    if len(loaded) == 1:
+        return loaded[0]
+    seen: dict[str, int] = {}
+    for position, ds in enumerate(loaded):
+        if ds.sha256 in seen:
+            msg = f"data file '{paths[position]}' is the same file as '{paths[seen[ds.sha256]]}' (sha256 {ds.sha256}): give each file once"
+            raise DataError(msg)
+        seen[ds.sha256] = position
+    files = tuple(ds.files[0] for ds in loaded)
+    return Dataset(
+        tuple(t for ds in loaded for t in ds.texts),
+        frozen(np.concatenate([ds.labels for ds in loaded])),
+        frozen(np.concatenate([ds.rows for ds in loaded])),
+        loaded[0].source,
+        loaded[0].sha256,
+        frozen(np.concatenate([np.full(len(ds), k, dtype=np.int16) for k, ds in enumerate(loaded)])),
+        files,
+    )
+
+
 def deduplicate(ds: Dataset) -> tuple[Dataset, int]:
     """Drop exact duplicate texts, keeping the first occurrence; return (dataset, number dropped)."""
     seen: set[str] = set()
@@ -174,59 +237,70 @@ def deduplicate(ds: Dataset) -> tuple[Dataset, int]:
             seen.add(text)
             keep.append(i)
     kept = np.asarray(keep, dtype=np.int64)
-    out = _dataset(tuple(ds.texts[i] for i in keep), ds.labels[kept], ds.rows[kept], ds.source, ds.sha256)
+    out = Dataset(tuple(ds.texts[i] for i in keep), frozen(ds.labels[kept]), frozen(ds.rows[kept]), ds.source, ds.sha256, frozen(ds.sources[kept]), ds.files)
     return out, len(ds) - len(out)
 
 
 def split_dataset(ds: Dataset, seed: int, test_size: float = 0.30, validation_size: float = 0.10) -> Split:
-    """Stratified split: test_size of the whole, then validation_size of the whole from the rest."""
-    if not (test_size > 0 and validation_size > 0 and test_size + validation_size < 1):
-        msg = (
-            f"cannot split with test_size={test_size} and validation_size={validation_size}: "
-            "expected both above 0 and their sum below 1"
-        )
-        raise DataError(msg)
+    """Stratified split: test_size of the whole, then validation_size of the whole from the rest. With several
+    files, stratified by file and label together, so that each part holds each file's share (by label alone when a
+    file has too few messages of a label for that)."""
+    check_sizes(test_size, validation_size)
     n = len(ds)
     # Whole-message counts, so validation is validation_size of the whole with no float drift
     # (validation_size / (1 - test_size) of the remainder can land a hair above an integer).
     n_test = round(test_size * n)
     n_validation = round(validation_size * n)
     positions = np.arange(n, dtype=np.int64)
-    try:
-        rest, test = train_test_split(positions, test_size=n_test, stratify=ds.labels, random_state=seed)
-        train, validation = train_test_split(
-            rest, test_size=n_validation, stratify=ds.labels[rest], random_state=seed
-        )
-    except ValueError as e:
-        msg = (
-            f"cannot split the {n} messages from {str(ds.source)!r} into test {test_size} and "
-            f"validation {validation_size} stratified by label: {e}"
-        )
-        raise DataError(msg) from e
+    strata = [ds.labels.astype(np.int64) + 2 * ds.sources, ds.labels] if len(ds.files) > 1 else [ds.labels]
+    for number, stratum in enumerate(strata):
+        try:
+            rest, test = train_test_split(positions, test_size=n_test, stratify=stratum, random_state=seed)
+            train, validation = train_test_split(rest, test_size=n_validation, stratify=stratum[rest], random_state=seed)
+            break
+        except ValueError as e:
+            if number + 1 < len(strata):
+                continue
+            msg = (
+                f"cannot split the {n} messages from {str(ds.source)!r} into test {test_size} and "
+                f"validation {validation_size} stratified by label: {e}"
+            )
+            raise DataError(msg) from e
     return Split(
-        train=_frozen(np.sort(train)),
-        validation=_frozen(np.sort(validation)),
-        test=_frozen(np.sort(test)),
+        train=frozen(np.sort(train)),
+        validation=frozen(np.sort(validation)),
+        test=frozen(np.sort(test)),
         test_size=float(test_size),
         validation_size=float(validation_size),
     )
 
 
-def read_split(
-    path: Path, data: str | os.PathLike | None = None, text_column: str | None = None, label_column: str | None = None
-) -> tuple[Dataset, Split]:
-    """Rebuild a run's deduplicated data set and split from its split.json and the source file.
+stratified_split = split_dataset
 
-    The file is `data` when given, else found the way training finds it (`locate_data`: $SMSGUARD_DATA,
-    ../shared/data, the checked download); runs written before split.json held names only recorded a
-    path, which is tried first. Either way the file must be byte-identical to the one the run was
-    trained on.
+
+def check_sizes(test_size: float, validation_size: float) -> None:
+    if not (test_size > 0 and validation_size > 0 and test_size + validation_size < 1):
+        msg = (
+            f"cannot split with test_size={test_size} and validation_size={validation_size}: "
+            "expected both above 0 and their sum below 1"
+        )
+        raise DataError(msg)
+
+
+def read_split(
+    path: Path, data: str | os.PathLike | Sequence[str | os.PathLike] | None = None, text_column: str | None = None, label_column: str | None = None
+) -> tuple[Dataset, Split]:
+    """Rebuild a run's deduplicated data set and split from its split.json and the source files.
+
+    A file is found in `data` (a path or several, any order) by its hash, else the way training finds the UCI
+    file (`locate_data`: $SMSGUARD_DATA, ../shared/data, the checked download); runs written before split.json
+    held names only recorded a path, which is tried first. Every file must be byte-identical to the one the run
+    was trained on.
     """
     path = Path(path)
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
-        recorded = document["source"].get("path")
-        expected_sha = document["source"]["sha256"]
+        recorded = document["sources"] if document.get("format") == SPLITS_FORMAT else [document["source"]]
         parts = {name: document[name] for name in ("train", "validation", "test")}
     except FileNotFoundError:
         msg = f"split file '{path}' is missing; is this a folder written by `smsguard train`?"
@@ -234,40 +308,56 @@ def read_split(
     except (OSError, ValueError, KeyError, TypeError) as error:
         msg = f"split file '{path}' is malformed: {type(error).__name__}: {error}"
         raise DataError(msg) from None
-    if data is not None:
-        source = Path(data)
-    elif recorded and Path(recorded).is_file():
-        source = Path(recorded)
-    else:
-        source = locate_data(None)
-    ds, _ = deduplicate(load_messages(source, text_column, label_column))
-    if ds.sha256 != expected_sha:
-        msg = (
-            f"data file '{source}' is not the one this run was trained on: sha256 {ds.sha256}, "
-            f"expected {expected_sha}; pass --data PATH to the original file"
-        )
-        raise DataError(msg)
-    position = {int(row): i for i, row in enumerate(ds.rows)}
+    given = [data] if isinstance(data, (str, os.PathLike)) else list(data or [])
+    files = [_source_file(path, source, given, len(recorded)) for source in recorded]
+    ds, _ = deduplicate(load_sources(files, text_column, label_column))
+    for source, found, loaded in zip(recorded, files, ds.files, strict=True):
+        if loaded.sha256 != source["sha256"]:
+            msg = (
+                f"data file '{found}' is not the one this run was trained on: sha256 {loaded.sha256}, "
+                f"expected {source['sha256']}; pass --data PATH to the original file"
+            )
+            raise DataError(msg)
+    several = document.get("format") == SPLITS_FORMAT
+    position = {(int(o), int(row)): i for i, (o, row) in enumerate(zip(ds.sources, ds.rows, strict=True))}
     try:
-        arrays = {name: np.sort(np.asarray([position[int(r)] for r in rows], dtype=np.int64)) for name, rows in parts.items()}
+        arrays = {name: np.sort(np.asarray([position[(int(r[0]), int(r[1])) if several else (0, int(r))] for r in rows], dtype=np.int64))
+                  for name, rows in parts.items()}
     except KeyError as error:
-        msg = f"split file '{path}' names source row {error} which is not a deduplicated message of '{source}'"
+        msg = f"split file '{path}' names source row {error} which is not a deduplicated message of its data files"
         raise DataError(msg) from None
     split = Split(
-        train=_frozen(arrays["train"]),
-        validation=_frozen(arrays["validation"]),
-        test=_frozen(arrays["test"]),
+        train=frozen(arrays["train"]),
+        validation=frozen(arrays["validation"]),
+        test=frozen(arrays["test"]),
         test_size=float(document.get("test_size", 0.30)),
         validation_size=float(document.get("validation_size", 0.10)),
+        kind=str(document.get("split", "stratified")),
     )
     return ds, split
 
 
+def _source_file(split_path: Path, source: dict, given: list[str | os.PathLike], count: int) -> Path:
+    """The file a split's source names: among `given` by hash (the only one given, for a one-file run, whatever its
+    bytes: a mismatch is then reported as such), at its recorded path (older runs), or where training finds the UCI file."""
+    if count == 1 and len(given) == 1:
+        return Path(given[0])
+    for candidate in given:
+        if Path(candidate).is_file() and sha256_of(Path(candidate)) == source["sha256"]:
+            return Path(candidate)
+    if source.get("path") and Path(source["path"]).is_file():
+        return Path(source["path"])
+    if not given or source["sha256"] == UPSTREAM_SHA256:
+        return locate_data(None)
+    msg = f"split file '{split_path}' names data file '{source['name']}' (sha256 {source['sha256']}), which is none of --data; pass --data PATH for it (one per file)"
+    raise DataError(msg)
+
+
 def _dataset(texts, labels, rows, source, sha256) -> Dataset:
-    return Dataset(texts, _frozen(labels), _frozen(rows), source, sha256)
+    return Dataset(texts, frozen(labels), frozen(rows), source, sha256)
 
 
-def _frozen(a: np.ndarray) -> np.ndarray:
+def frozen(a: np.ndarray) -> np.ndarray:
     a = np.array(a, copy=True)
     a.setflags(write=False)
     return a

@@ -17,9 +17,10 @@ from smsguard._files import read_json
 from smsguard._staging import check_target, staged_folder, write_json
 from smsguard.runtime import NgramHasher, TextSpec, Vocabulary
 from smsguard.runtime.bundle import VOCAB_NAME
+from smsguard.train._campaigns import make_split
 from smsguard.train._augment import Copies, obfuscated_copies
 from smsguard.train._config import ModelConfig, TrainConfig
-from smsguard.train._data import deduplicate, load_messages, locate_data, split_dataset
+from smsguard.train._data import Dataset, Split, deduplicate, load_sources, locate_data
 from smsguard.train._metrics import Metrics, evaluate, threshold_for_ham_fpr
 from smsguard.train._run_folder import HISTORY_NAME, METRICS_NAME, OUT_OF_FOLD_NAME, RUN_CONFIG_NAME, RUN_MODEL_NAME, SPLIT_NAME
 
@@ -36,17 +37,9 @@ def train(config: TrainConfig, out: Path, force: bool = False) -> TrainResult:
     """Train, evaluate on the held-out parts, and write the run folder whole (or not at all)."""
     out = Path(out)
     check_target(out, force, "run folder")
-    data_path = locate_data(config.data)
-    full = load_messages(data_path, config.text_column, config.label_column)
-    dataset, dropped = deduplicate(full)
-    console.step(
-        f"Loaded {len(full):,} messages ({int(full.labels.sum()):,} spam) from {data_path}; "
-        f"dropped {dropped:,} exact duplicate texts, {len(dataset):,} left"
-    )
-    split = split_dataset(dataset, config.seed, config.test_size, config.validation_size)
+    dataset, dropped, split = _data_and_split(config)
     texts = np.asarray(dataset.texts, dtype=object)
     parts = {name: getattr(split, name) for name in ("train", "validation", "test")}
-    console.step(f"Split (stratified, seed {config.seed}): " + ", ".join(f"{name} {len(p):,}" for name, p in parts.items()))
 
     vocabulary = fit_vocabulary(config, texts[split.train].tolist())
     x = {name: vocabulary.encode(texts[p].tolist()) for name, p in parts.items()}
@@ -65,24 +58,61 @@ def train(config: TrainConfig, out: Path, force: bool = False) -> TrainResult:
     proba = {name: model.predict(x[name], batch_size=1024, verbose=0).reshape(-1) for name in ("validation", "test")}
     threshold, rule, word_threshold, out_of_fold = _threshold(config, model_config, x, y, proba, kept, copies)
     metrics = {name: evaluate(y[name], proba[name], threshold) for name in ("validation", "test")}
+    by_source = _metrics_by_source(dataset, split, y["test"], proba["test"], threshold)
 
     with staged_folder(out, force, "run folder") as folder:
         model.save(folder / RUN_MODEL_NAME)
         write_json(folder / VOCAB_NAME, vocabulary.to_dict(), compact=True)
         split.to_json(dataset, dropped, config.seed, folder / SPLIT_NAME)
         # The data file by name and hash (split.json): a run folder carries no path of the machine that made it.
-        recorded = asdict(config) | {"data": None, "data_file": {"name": data_path.name, "sha256": dataset.sha256}}
+        recorded = asdict(config) | {"data": None, "split": str(config.split), "data_file": dataset.files[0].to_dict() | {"rows": None}}
+        recorded["data_file"].pop("rows")
+        if len(dataset.files) > 1:
+            recorded["data_files"] = [f.to_dict() for f in dataset.files]
         write_json(folder / RUN_CONFIG_NAME, {"train": recorded, "model": asdict(model_config)})
         write_json(folder / HISTORY_NAME, history | {"kept_epoch": kept[0], "seconds": seconds})
         threshold_fields = {"threshold": threshold, "threshold_rule": rule} | ({"word_threshold": word_threshold} if word_threshold is not None else {})
-        write_json(folder / METRICS_NAME, threshold_fields | {"positive_label": "spam"} | {name: m.to_dict() for name, m in metrics.items()})
+        by_file = {"test_by_source": {name: m.to_dict() for name, m in by_source.items()}} if by_source else {}
+        write_json(folder / METRICS_NAME, threshold_fields | {"positive_label": "spam"} | {name: m.to_dict() for name, m in metrics.items()} | by_file)
         if out_of_fold is not None:
             write_json(folder / OUT_OF_FOLD_NAME, out_of_fold)
         write_plots(folder / "plots", y["test"], proba["test"], metrics["test"], history)
 
-    console.info("\n" + metrics_table({"validation": metrics["validation"], "test": metrics["test"]}))
+    console.info("\n" + metrics_table({"validation": metrics["validation"], "test": metrics["test"]} | {f"test: {name}": m for name, m in by_source.items()}))
     console.step(f"Trained in {seconds:.1f} s; run written to {out}")
     return TrainResult(out, threshold, metrics["validation"], metrics["test"])
+
+
+def _data_and_split(config: TrainConfig) -> tuple[Dataset, int, Split]:
+    """The data files, read in order with exact duplicates dropped, and the run's split (what it says on the console)."""
+    paths = [locate_data(path) for path in config.data] or [locate_data(None)]
+    full = load_sources(paths, config.text_column, config.label_column)
+    dataset, dropped = deduplicate(full)
+    per_file = ", ".join(f"{f.name}: {int((dataset.sources == k).sum()):,}" for k, f in enumerate(dataset.files))
+    console.step(
+        f"Loaded {len(full):,} messages ({int(full.labels.sum()):,} spam) from {', '.join(map(str, paths))}; "
+        f"dropped {dropped:,} exact duplicate texts, {len(dataset):,} left" + (f" ({per_file})" if len(paths) > 1 else "")
+    )
+    split = make_split(dataset, config.seed, config.test_size, config.validation_size, config.split)
+    sizes = ", ".join(f"{name} {len(getattr(split, name)):,}" for name in ("train", "validation", "test"))
+    console.step(f"Split ({config.split}, seed {config.seed}): {sizes}")
+    return dataset, dropped, split
+
+
+def _metrics_by_source(dataset: Dataset, split: Split, labels: np.ndarray, proba: np.ndarray, threshold: float) -> dict[str, Metrics]:
+    """The test part's figures for each data file, when there are several (a file with no test message, or with only
+    one label in it, gets none: its recall or false-positive rate would mean nothing)."""
+    if len(dataset.files) < 2:
+        return {}
+    origin = dataset.sources[split.test]
+    out = {}
+    for k, file in enumerate(dataset.files):
+        mine = origin == k
+        if len(np.unique(labels[mine])) == 2:
+            out[file.name] = evaluate(labels[mine], proba[mine], threshold)
+        else:
+            console.step(f"No per-file test figures for {file.name}: its test part holds {int(mine.sum())} messages of one label")
+    return out
 
 
 def fit_vocabulary(config: TrainConfig, texts: list[str]) -> Vocabulary:

@@ -12,6 +12,7 @@ const conformance = conformanceFile === "-" ? null : JSON.parse(readFileSync(con
 const texts = JSON.parse(readFileSync(textsFile, "utf8"));
 const local = (address) => ["127.0.0.1", "localhost"].includes(new URL(address).hostname);
 const blocked = [];
+const typedText = "WINNER!! You have been selected to receive a £900 prize reward! To claim call 09061701461.";
 const errors = [];
 
 // In the page: the conformance cases through every model and kernel, raw (the caller compares them with Python).
@@ -113,13 +114,15 @@ try {
     result.conformance = await page.evaluate(runConformance, conformance);
     result.timing = await page.evaluate(timeMessages, texts, Number(rounds));
     result.refusals = await page.evaluate(refusals);
-    await page.type("#text", "WINNER!! You have been selected to receive a £900 prize reward! To claim call 09061701461.");
+    await page.type("#text", typedText);
     await page.click("#classify");
     await page.waitForFunction(() => document.getElementById("label").textContent !== "–");
     result.shown = await page.evaluate(() => {
       const text = (id) => document.getElementById(id).textContent;
-      return { probability: text("probability"), label: text("label"), mediapipe: { probability: text("mp-probability"), label: text("mp-label") }, status: text("status") };
+      const marks = [...document.querySelectorAll("#explained mark")].map((m) => ({ text: m.textContent, kind: m.className }));
+      return { probability: text("probability"), label: text("label"), mediapipe: { probability: text("mp-probability"), label: text("mp-label") }, status: text("status"), marks };
     });
+    result.explained = await page.evaluate((t) => window.smsguard.full.explain(t), typedText);
     await page.screenshot({ path: screenshot });
   }
   result.blocked = blocked;
