@@ -197,6 +197,14 @@ class Normaliser:
             _ascii_fast=all(code >= 128 for code in (*codes_of(self.remove), *self.fold, *self.lookalikes)),
         )
 
+    @property
+    def ascii_join(self) -> JoinRule | None:
+        """The rule this normaliser is on ASCII text when it is its join rule alone (no table holds an ASCII code point and
+        no separator is a letter or digit, as the C featuriser needs), else None."""
+        if not self._ascii_fast or any(char.isascii() and char.isalnum() for char in self.join.separators):
+            return None
+        return self.join
+
     def __call__(self, text: str) -> str:
         if not (self._ascii_fast and text.isascii()):
             text = text.translate(self._removing)
