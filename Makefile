@@ -48,7 +48,7 @@ serve-web: $(STAMP) web/node_modules  ## the web demo of bundles/mediapipe (or B
 scoring: $(STAMP)  ## scoring 1,000,000 rows locally, with Spark and with Dask (several minutes), into benchmarks/results/
 	$(VENV)/bin/python benchmarks/scoring.py
 
-$(STAMP): pyproject.toml setup.py smsguard/runtime/_lstm_c.c smsguard/runtime/_lstm_c_kernel.h  # the C kernel is built by pip install
+$(STAMP): pyproject.toml setup.py smsguard/runtime/_lstm_c.c smsguard/runtime/_lstm_c_kernel.h smsguard/runtime/_lstm_c_text.h  # the C kernel is built by pip install
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --upgrade pip
 	$(VENV)/bin/python -m pip install --quiet -e '.[train,litert,onnx,fast,sign,mediapipe,score,spark,dask,dev]'

@@ -17,7 +17,7 @@ setup(
         Extension(
             "smsguard.runtime._lstm_c",
             sources=[os.path.join("smsguard", "runtime", "_lstm_c.c")],
-            depends=[os.path.join("smsguard", "runtime", "_lstm_c_kernel.h")],
+            depends=[os.path.join("smsguard", "runtime", name) for name in ("_lstm_c_kernel.h", "_lstm_c_text.h")],
             extra_compile_args=portable,
             optional=True,  # a failed build is a warning, not a failed install
         )
