@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -20,6 +20,9 @@ from smsguard._errors import BackendError
 from smsguard.runtime import _flatbuffer, _lstm, _lstm_native, _native
 from smsguard.runtime._contract import INPUT_NAME, LAYOUT_METADATA, NGRAM_LENGTH_KEY, OUTPUT_NAME, InputLayout
 from smsguard.runtime._manifest import BundleFile, ModelFormat, TensorSpec, Variant
+
+if TYPE_CHECKING:
+    from smsguard.runtime._vocabulary import Vocabulary
 
 
 def distribution_version(distribution: str) -> str:
@@ -87,6 +90,10 @@ class Session:
 
     def run(self, ids: np.ndarray) -> np.ndarray:
         raise NotImplementedError
+
+    def run_texts(self, vocabulary: Vocabulary, texts: list[str]) -> np.ndarray:
+        """The probabilities of texts (checked by `as_texts`), featurised by `vocabulary`."""
+        return self.run(vocabulary.encode_checked(texts))
 
     def signature(self) -> tuple[tuple[TensorSpec, ...], tuple[TensorSpec, ...]]:
         """The model's inputs and outputs as the interpreter reports them."""
@@ -294,6 +301,18 @@ class NativeSession(Session):
     @property
     def isa(self) -> str:
         return str(self._model.isa)
+
+    def run_texts(self, vocabulary: Vocabulary, texts: list[str]) -> np.ndarray:
+        """Text to probability in one C call (`Model.run_texts`) when the vocabulary has its C featuriser, whose rows it
+        checks against the model's layout."""
+        featuriser = vocabulary.featuriser
+        if featuriser is None:
+            return self.run(vocabulary.encode_checked(texts))
+        try:
+            return self._native.proba_texts(self._model, featuriser, vocabulary.featuriser_input(texts))
+        except ValueError as error:
+            msg = f"native backend: {error}"
+            raise BackendError(msg) from None
 
     def run(self, ids: np.ndarray) -> np.ndarray:
         try:

@@ -86,15 +86,21 @@ class Lowercase:
     _ascii: bool = field(init=False, repr=False)
     _cased_starts: list[int] = field(init=False, repr=False)
     _ignorable_starts: list[int] = field(init=False, repr=False)
+    _agrees: dict[str, bool] = field(init=False, repr=False)  # character -> whether this Python's str.lower() lowers it as the table
 
     def __post_init__(self) -> None:
         ascii_ok = all(self.mapping.get(c) == chr(c + 32) for c in range(65, 91)) and not any(c < 128 and not 65 <= c <= 90 for c in self.mapping)
-        _set(self, table=dict(self.mapping), _ascii=ascii_ok, _cased_starts=[r[0] for r in self.cased], _ignorable_starts=[r[0] for r in self.case_ignorable])
+        _set(self, table=dict(self.mapping), _ascii=ascii_ok, _cased_starts=[r[0] for r in self.cased], _ignorable_starts=[r[0] for r in self.case_ignorable],
+             _agrees={})
 
     def __call__(self, text: str) -> str:
         if self._ascii and text.isascii():
             return text.lower()  # the table's ASCII part is A-Z -> a-z, checked above
         if "Σ" not in text:
+            # Without a capital sigma, lowering is character by character, in str.lower() (fast) as in the table (str.translate,
+            # slow): where this Python lowers every character of the text as the table does, they give the same text.
+            if self._ascii and all(map(self._python_agrees, set(NON_ASCII.findall(text)))):
+                return text.lower()
             return text.translate(self.table)
         return "".join(self._final_sigma(text, i) if ch == "Σ" else self.table.get(ord(ch), ch) for i, ch in enumerate(text))
 
@@ -109,6 +115,12 @@ class Lowercase:
         while after < len(text) and self._ignorable(text[after]):
             after += 1
         return FINAL_SIGMA if after == len(text) or not self._cased(text[after]) else SMALL_SIGMA
+
+    def _python_agrees(self, char: str) -> bool:
+        agrees = self._agrees.get(char)
+        if agrees is None:
+            agrees = self._agrees[char] = char.lower() == self.table.get(ord(char), char)
+        return agrees
 
     def _cased(self, char: str) -> bool:
         return _in(self.cased, self._cased_starts, ord(char))
@@ -181,6 +193,8 @@ class Normaliser:
     join: JoinRule = JoinRule()
     _removing: dict[int, str | None] = field(init=False, repr=False)
     _lookalike_table: dict[int, str] = field(init=False, repr=False)
+    _removing_chars: frozenset[str] = field(init=False, repr=False)  # the keys of the two tables, as characters: a text
+    _lookalike_chars: frozenset[str] = field(init=False, repr=False)  # with none of them skips str.translate (slow)
     _join: re.Pattern[str] = field(init=False, repr=False)
     _words: re.Pattern[str] = field(init=False, repr=False)
     _ascii_fast: bool = field(init=False, repr=False)
@@ -192,6 +206,8 @@ class Normaliser:
             self,
             _removing=dict(self.fold) | {code: None for code in codes_of(self.remove)},
             _lookalike_table=dict(self.lookalikes),
+            _removing_chars=frozenset(map(chr, [*self.fold, *codes_of(self.remove)])),
+            _lookalike_chars=frozenset(map(chr, self.lookalikes)),
             _join=re.compile(self.join.pattern()),
             _words=re.compile(f"[^{re.escape(WHITESPACE)}]+"),
             _ascii_fast=all(code >= 128 for code in (*codes_of(self.remove), *self.fold, *self.lookalikes)),
@@ -207,10 +223,15 @@ class Normaliser:
 
     def __call__(self, text: str) -> str:
         if not (self._ascii_fast and text.isascii()):
-            text = text.translate(self._removing)
-            if text.translate(self._lookalike_table) != text:  # only then look for words to map
+            if not self._removing_chars.isdisjoint(self._others(text)):
+                text = text.translate(self._removing)
+            if not self._lookalike_chars.isdisjoint(self._others(text)):  # only then look for words to map
                 text = self._words.sub(self._map_lookalikes, text)
         return self._join.sub(_letters_only, text)
+
+    def _others(self, text: str) -> Iterable[str]:
+        """The characters of `text` that a table may hold: its non-ASCII ones, unless a table holds an ASCII one."""
+        return set(NON_ASCII.findall(text)) if self._ascii_fast else text
 
     def _map_lookalikes(self, word: re.Match[str]) -> str:
         text = word.group()
@@ -259,6 +280,7 @@ class Normaliser:
 
 
 _ASCII_LETTER = re.compile("[A-Za-z]")
+NON_ASCII = re.compile("[^\x00-\x7f]")
 
 
 def _letters_only(match: re.Match[str]) -> str:
