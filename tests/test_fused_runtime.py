@@ -39,7 +39,7 @@ TEXTS = [
 
 
 def isas() -> list[str]:
-    return ["auto", "baseline"] if best_isa() not in ("sse2", "neon", "generic") else ["auto"]
+    return ["auto", *(["avx2"] if best_isa() == "avx512" else []), "baseline"] if best_isa() not in ("sse2", "neon", "generic") else ["auto"]
 
 
 def random_weights(rng: np.random.Generator, words: int, units: int, buckets: int, length: int | None) -> dict[str, np.ndarray]:

@@ -44,7 +44,7 @@ def extension() -> Any:
 
 
 def best_isa() -> str:
-    """The instruction set the kernel uses on this CPU ("avx2+fma", "sse2", "neon"), or "" unbuilt."""
+    """The instruction set the kernel uses on this CPU ("avx512", "avx2+fma", "sse2", "neon"), or "" unbuilt."""
     return str(extension().best_isa()) if available() else ""
 
 
