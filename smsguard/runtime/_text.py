@@ -40,6 +40,7 @@ VISIBLE_FORMAT = ((0x0600, 0x0605), (0x06DD, 0x06DD), (0x070F, 0x070F), (0x0890,
 # Blocks whose compatibility forms fold only to scripts an English SMS model has no words for; left out of the
 # fold table to keep it small (CJK compatibility ideographs, Hangul compatibility jamo, Arabic presentation forms).
 FOLD_SKIPPED = ((0x3131, 0x318E), (0xF900, 0xFAFF), (0xFB50, 0xFDFF), (0xFE70, 0xFEFF), (0xFFA0, 0xFFDC), (0x2F800, 0x2FA1F))
+AGREES_KEPT = 65536  # characters whose lowering a Lowercase remembers having checked against this Python's str.lower()
 JOIN_SEPARATORS = " .-_*+~|/·•"  # what spammers put between letters (not the apostrophe or comma of "K..k..i'm, ok")
 JOIN_MIN_LETTERS = 4  # "u r a" (SMS shorthand, 21 ham messages of the UCI data) stays; "F R E E" joins
 JOIN_MAX_SEPARATOR_RUN = 2  # "F. R. E. E" joins; wider gaps are words of their own
@@ -117,9 +118,13 @@ class Lowercase:
         return FINAL_SIGMA if after == len(text) or not self._cased(text[after]) else SMALL_SIGMA
 
     def _python_agrees(self, char: str) -> bool:
+        """Whether this Python's str.lower() lowers `char` as the table does (never for Σ, whose rule reads its neighbours);
+        remembered for the first AGREES_KEPT characters asked about (an SMS uses few; a text of every code point, many)."""
         agrees = self._agrees.get(char)
         if agrees is None:
-            agrees = self._agrees[char] = char.lower() == self.table.get(ord(char), char)
+            agrees = char != "Σ" and char.lower() == self.table.get(ord(char), char)
+            if len(self._agrees) < AGREES_KEPT:
+                self._agrees[char] = agrees
         return agrees
 
     def _cased(self, char: str) -> bool:
