@@ -268,14 +268,20 @@ class NumbaSession(NumpySession):
 
         w = self.weights
         self._args = (w.table, w.recurrent, w.dense_kernel, np.float32(w.dense_bias), w.primed_h, w.primed_c)
-        self._kernel = _lstm_numba.proba_serial
+        self._kernel, self._means = _lstm_numba.proba_serial, _lstm_numba.ngram_means
 
     def run(self, ids: np.ndarray) -> np.ndarray:
         ngrams = self.weights.ngrams
         try:
             words, ngram_ids = self.weights.layout.split(np.ascontiguousarray(ids, dtype=np.int32))
             out = self._kernel(words, *self._args)
-            return out if ngrams is None or ngram_ids is None else ngrams.fuse(out, ngram_ids)
+            if ngrams is None or ngram_ids is None:
+                return out
+            means, bad = self._means(ngram_ids, ngrams.scores)  # the gather-mean compiled; the sigmoid and mean as NgramBranch.fuse
+            if bad >= 0:
+                msg = f"n-gram ids must be in 0..{len(ngrams.scores) - 1}"
+                raise ValueError(msg)
+            return ngrams.fuse_means(out, means)
         except ValueError as error:
             msg = f"{self.backend.name} backend: {error}"
             raise BackendError(msg) from None
