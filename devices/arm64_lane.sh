@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# The 64-bit ARM lane: the runtime and `smsguard verify` on a real bundle, with LiteRT, ONNX Runtime and
-# the native kernel (cross-compiled here with Debian's gcc-aarch64-linux-gnu),
+# The 64-bit ARM lane: smsguard's aarch64 wheel, cross-built here from the sdist with Debian's
+# gcc-aarch64-linux-gnu, installed by the emulated Python's own pip in a root with no compiler; then the
+# runtime and `smsguard verify` on a real bundle, with LiteRT, ONNX Runtime and the wheel's native kernel,
 # in Raspberry Pi OS's userland (Debian bookworm arm64, Python 3.11) under qemu user-mode emulation of
 # the Raspberry Pi CPUs: Cortex-A53 (Pi 3, Zero 2 W), Cortex-A72 (Pi 4, 400) and Cortex-A76 (Pi 5).
 # Emulation proves packaging, ABI and numbers, not speed: it prints no timings.
 #
-#   devices/arm64_lane.sh BUNDLE_DIR            (ARM64_CPUS="cortex-a72" for one CPU only)
+#   devices/arm64_lane.sh BUNDLE_DIR [OUT_DIR]  (ARM64_CPUS="cortex-a72" for one CPU only; OUT_DIR keeps the
+#                                                wheel; PYTHON=... builds it, 3.11+ with `build`, `auditwheel`)
 #
 # First run: about 1 minute as root (debootstrap, the aarch64 wheels); later runs reuse the root file
 # system in the cache folder. Exit status: 0 when every model matches on every CPU, 1 when one does
@@ -13,8 +15,9 @@
 # starting with SKIP).
 set -euo pipefail
 
-bundle=${1:?usage: devices/arm64_lane.sh BUNDLE_DIR}
+bundle=${1:?usage: devices/arm64_lane.sh BUNDLE_DIR [OUT_DIR]}
 repo=$(cd "$(dirname "$0")/.." && pwd)
+python=${PYTHON:-python3}
 cache=${SMSGUARD_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/smsguard}
 root=$cache/arm64-root
 cpus=${ARM64_CPUS:-cortex-a53 cortex-a72 cortex-a76}
@@ -63,10 +66,10 @@ if [ ! -f "$stamp" ]; then
     touch "$stamp"
 fi
 
-# -- the native kernel, cross-compiled for aarch64 with Debian's toolchain ----------------------------
+# -- smsguard's aarch64 wheel, cross-built from the sdist with Debian's toolchain ----------------------
 # gcc-aarch64-linux-gnu from the host's apt; the Python headers are the root's own version's arm64
 # package (libpython3.11-dev), fetched by apt with a private state folder (the host's apt config is
-# left alone); the flags are setup.py's. The package is copied into the root with the kernel beside it.
+# left alone); setup.py's flags and its stable-ABI tag (cp311-abi3), retagged manylinux by auditwheel.
 if ! command -v aarch64-linux-gnu-gcc >/dev/null; then
     [ "$(id -u)" = 0 ] || skip "needs gcc-aarch64-linux-gnu (apt-get install gcc-aarch64-linux-gnu, as root)"
     step "Installing gcc-aarch64-linux-gnu"
@@ -88,14 +91,38 @@ if [ ! -f "$headers/usr/include/aarch64-linux-gnu/python3.11/pyconfig.h" ]; then
     rm -rf "$apt_dir" "$headers"
     mv "$headers.partial" "$headers"
 fi
-package=$(mktemp -d "$root/opt/smsguard-lane.XXXXXX")  # this run's copy of smsguard, with its aarch64 kernel
-trap 'rm -rf "$package"' EXIT
-cp -r "$repo/smsguard" "$package/"
-find "$package" \( -name '*.so' -o -name __pycache__ \) -prune -exec rm -rf {} +
-step "Cross-compiling the native kernel for aarch64 ($(aarch64-linux-gnu-gcc -dumpversion))"
-aarch64-linux-gnu-gcc -O3 -std=gnu11 -fno-math-errno -Wno-unused-function -fPIC -shared \
-    -I"$headers/usr/include/python3.11" -I"$headers/usr/include" \
-    "$repo/smsguard/runtime/_lstm_c.c" -o "$package/smsguard/runtime/_lstm_c.cpython-311-aarch64-linux-gnu.so"
+"$python" -c 'import build, auditwheel' 2>/dev/null || skip "needs the build and auditwheel packages in $python (pip install 'smsguard[dev]')"
+work=$(mktemp -d)
+package=$(mktemp -d "$root/opt/smsguard-lane.XXXXXX")  # this run's install of the wheel, in the root
+trap 'rm -rf "$work" "$package"' EXIT
+step "Building the sdist, and from it the aarch64 wheel with $(aarch64-linux-gnu-gcc --version | head -n1)"
+"$python" -m build --sdist --outdir "$work" "$repo" >"$work/build.log" 2>&1 || { tail -20 "$work/build.log" >&2; echo "ERROR the sdist could not be built" >&2; exit 1; }
+# setuptools with Debian's cross compiler, the root's Python headers, and the target's platform name
+env CC=aarch64-linux-gnu-gcc LDSHARED="aarch64-linux-gnu-gcc -shared" CFLAGS="-O2" LDFLAGS="" \
+    CPPFLAGS="-I$headers/usr/include/python3.11 -I$headers/usr/include -I$headers/usr/include/aarch64-linux-gnu/python3.11" \
+    _PYTHON_HOST_PLATFORM=linux-aarch64 SMSGUARD_NATIVE=required \
+    "$python" -m pip wheel --quiet --no-deps --disable-pip-version-check --wheel-dir "$work/built" "$work"/smsguard-*.tar.gz >>"$work/build.log" 2>&1 ||
+    { tail -20 "$work/build.log" >&2; echo "ERROR the aarch64 wheel could not be built" >&2; exit 1; }
+PATH="$("$python" -c 'import os, sys; print(os.path.dirname(sys.executable))'):$PATH" \
+    "$python" -m auditwheel repair --wheel-dir "$work/wheel" "$work"/built/smsguard-*.whl >>"$work/build.log" 2>&1 ||
+    { tail -20 "$work/build.log" >&2; echo "ERROR auditwheel found more than glibc in the aarch64 wheel" >&2; exit 1; }
+wheel=$(ls "$work"/wheel/smsguard-*.whl)
+[ -z "${2:-}" ] || { mkdir -p "$2" && cp "$wheel" "$2/"; }
+step "Built $(basename "$wheel") ($(stat -c %s "$wheel") bytes)"
+
+# -- the wheel, installed by the emulated Python's pip: no compiler in the root, none may be used ----------
+for compiler in gcc cc aarch64-linux-gnu-gcc clang; do
+    [ ! -e "$root/usr/bin/$compiler" ] || { echo "ERROR the root has a compiler ($root/usr/bin/$compiler): the lane must run without one" >&2; exit 1; }
+done
+pip_dir=$(dirname "$("$python" -c 'import pip; print(pip.__file__)')")
+mkdir -p "$package/pip" && cp -r "$pip_dir" "$package/pip/"  # this run's own copy: lanes may run side by side on one cache
+cp "$wheel" "$package/"
+# Host paths for what pip writes: under -L, qemu maps a path into the root only when it exists there already.
+(cd / && env -i PATH=/usr/bin:/bin HOME=/root LANG=C.UTF-8 PYTHONPATH="$package/pip" CC=/bin/false PIP_ONLY_BINARY=:all: \
+    qemu-aarch64-static -cpu cortex-a72 -L "$root" "$root/usr/bin/python3.11" -m pip install --quiet --no-index --no-deps --root-user-action=ignore \
+    --disable-pip-version-check --no-compile --target "$package/site" "$package/$(basename "$wheel")") >&2 ||
+    { echo "ERROR the emulated Python's pip did not install $(basename "$wheel")" >&2; exit 1; }
+step "Installed $(basename "$wheel") with the emulated Python's pip, in a root with no compiler"
 
 # -- run: each Raspberry Pi CPU ---------------------------------------------------------------------
 declare -A part=([cortex-a53]=0xd03 [cortex-a72]=0xd08 [cortex-a76]=0xd0b)
@@ -104,10 +131,10 @@ declare -A features=(
     [cortex-a72]="fp asimd evtstrm crc32 cpuid"
     [cortex-a76]="fp asimd evtstrm aes pmull sha1 sha2 crc32 atomics fphp asimdhp cpuid asimdrdm lrcpc dcpop asimddp"
 )
-emulated() {  # CPU COMMAND...: Python 3.11 of the root, on that CPU, with the wheels and this checkout
+emulated() {  # CPU COMMAND...: Python 3.11 of the root, on that CPU, with the wheels (smsguard's and its dependencies')
     local cpu=$1; shift
-    cd /  # so that `python -` imports smsguard from the copy with the aarch64 kernel, not from the caller's folder
-    env -i PATH=/usr/bin:/bin HOME=/root LANG=C.UTF-8 PYTHONPATH="/opt/site:/opt/${package##*/}" PYTHONDONTWRITEBYTECODE=1 \
+    cd /  # so that `python -` imports smsguard from the installed wheel, not from the caller's folder
+    env -i PATH=/usr/bin:/bin HOME=/root LANG=C.UTF-8 PYTHONPATH="/opt/site:/opt/${package##*/}/site" PYTHONDONTWRITEBYTECODE=1 \
         qemu-aarch64-static -cpu "$cpu" -L "$root" "$root/usr/bin/python3.11" "$@"
 }
 status=0
@@ -125,8 +152,9 @@ import importlib.metadata as m, json, platform, sys
 from smsguard.runtime import Classifier
 print(f"* Python {platform.python_version()} on {platform.machine()} ({platform.libc_ver()[0]} {platform.libc_ver()[1]}): "
       + ", ".join(f"{d} {m.version(d)}" for d in ("numpy", "ai-edge-litert", "onnxruntime")), file=sys.stderr)
-from smsguard.runtime._native import best_isa
-print(f"* native kernel: {best_isa() or 'not built'}", file=sys.stderr)
+from smsguard.runtime import _native
+kernel = _native.extension().__file__.split("/site/")[1] if _native.available() else "none"
+print(f"* native kernel: {_native.best_isa() or 'not built'} ({kernel})", file=sys.stderr)
 texts = ["WINNER!! Claim your £900 prize now, call 09061701461", "Are we still on for dinner tonight?"]
 for backend in ("litert", "onnxruntime", "native"):
     classifier = Classifier.load(sys.argv[1], backend=backend)

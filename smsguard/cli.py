@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from smsguard import __version__
 from smsguard import _console as console
 from smsguard._columns import TEXT_COLUMNS
+from smsguard._library_output import library_output
 from smsguard._staging import staged_file
 from smsguard.runtime import BACKENDS, ConfigError, SmsguardError
 from smsguard.runtime.bundle import ModelFormat
@@ -45,7 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, _terminate)  # so a killed export still removes its partial folder
     try:
-        status: int = args.run(args)
+        with library_output(_library_log(args), args.verbose):
+            status: int = args.run(args)
     except ConfigError as error:  # a flag value out of range
         console.error(f"invalid argument: {error}")
         return EXIT_USAGE
@@ -58,6 +60,15 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:
         return 0
     return status
+
+
+LIBRARY_LOGS = {"train": ("out", "train.log"), "export": ("run_dir", "export.log"), "demo": ("out", "demo.log")}  # command -> (its run folder's argument, the log's name)
+
+
+def _library_log(args: argparse.Namespace) -> Path | None:
+    """Where a command keeps what libraries printed: a file in its run folder; None (dropped) for the others."""
+    folder, name = LIBRARY_LOGS.get(args.command, (None, ""))
+    return Path(getattr(args, folder)) / name if folder else None
 
 
 class _Terminated(KeyboardInterrupt):
@@ -318,6 +329,7 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
     for add in (_add_build_commands, _add_predict_command, _add_score_command, _add_verify_command, _add_signing_commands, _add_device_commands):
         add(commands)
+    _add_verbose_flags(commands)
     return parser
 
 
@@ -332,7 +344,7 @@ def _add_build_commands(commands: Any) -> None:
     p.set_defaults(run=_train)
 
     p = commands.add_parser("export", help="export a run to quantized TFLite and ONNX models, checked for parity")
-    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("run_dir", metavar="RUN_DIR", help="the run folder `smsguard train` wrote")
     p.add_argument("--out", required=True, metavar="BUNDLE_DIR", help="folder to write the bundle to")
     p.add_argument("--force", action="store_true", help="replace BUNDLE_DIR if it exists")
     _add_config_flags(p, ExportConfig)
@@ -347,7 +359,7 @@ def _add_build_commands(commands: Any) -> None:
 def _add_predict_command(commands: Any) -> None:
     p = commands.add_parser("predict", help="classify messages; prints one JSON object per message")
     p.add_argument("texts", nargs="*", metavar="TEXT", help="messages (default: one per line on stdin)")
-    p.add_argument("--bundle", required=True, metavar="DIR")
+    p.add_argument("--bundle", required=True, metavar="DIR", help="the bundle folder `smsguard export` wrote")
     p.add_argument("--backend", default="auto", choices=BACKEND_CHOICES, help="the inference backend; auto: the first installed of " + ", ".join(b.name for b in BACKENDS))
     p.add_argument("--model", help="a model file of the bundle (default: the recommended one)")
     p.add_argument("--csv", metavar="FILE", help="read messages from this CSV file")
@@ -360,7 +372,7 @@ def _add_predict_command(commands: Any) -> None:
 
 def _add_verify_command(commands: Any) -> None:
     p = commands.add_parser("verify", help="replay the bundle's golden vectors on every model and backend")
-    p.add_argument("bundle", metavar="DIR")
+    p.add_argument("bundle", metavar="DIR", help="the bundle folder")
     p.add_argument("--backend", action="append", metavar="BACKEND", help=f"only this backend: {', '.join(b.name for b in BACKENDS)} (repeatable; default: every installed one)")
     _add_trust_flags(p)
     p.set_defaults(run=_verify)
@@ -370,21 +382,28 @@ def _add_device_commands(commands: Any) -> None:
     from smsguard.bench import BenchConfig  # light: no TensorFlow at import
 
     p = commands.add_parser("bench", help="latency, load time and size of every model with every backend")
-    p.add_argument("bundle", metavar="DIR")
+    p.add_argument("bundle", metavar="DIR", help="the bundle folder")
     _add_config_flags(p, BenchConfig)
     p.set_defaults(run=_bench)
 
-    p = commands.add_parser("serve-web", help="serve the browser demo of a bundle's MediaPipe client model on 127.0.0.1")
-    p.add_argument("bundle", metavar="DIR")
+    p = commands.add_parser("serve-web", help="serve the browser demo of a bundle on 127.0.0.1: its full model in JavaScript, and its MediaPipe client model beside it")
+    p.add_argument("bundle", metavar="DIR", help="the bundle folder")
     p.add_argument("--port", type=int, default=8000, help="port on 127.0.0.1 (default: 8000; 0 picks a free one)")
     p.add_argument("--web", metavar="DIR", help="the demo's folder, with node_modules from `make web` (default: web/ of this checkout)")
     p.add_argument("--quiet", action="store_true", help="do not log each request")
     p.set_defaults(run=_serve_web)
 
 
+def _add_verbose_flags(commands: Any) -> None:
+    for name, command in commands.choices.items():
+        command.add_argument("--verbose", action="store_true", help="show what TensorFlow, ONNX Runtime, MediaPipe and other libraries print as it comes "
+                             "(by default train, export and demo keep it in a log file in the run folder, and other commands drop it)")
+        command.set_defaults(command=name)
+
+
 def _add_score_command(commands: Any) -> None:
     p = commands.add_parser("score", help="score a data set (Parquet, CSV or JSON lines) into Parquet, locally, with Spark or with Dask")
-    p.add_argument("--bundle", required=True, metavar="DIR")
+    p.add_argument("--bundle", required=True, metavar="DIR", help="the bundle folder `smsguard export` wrote")
     p.add_argument("--input", required=True, metavar="PATH", help="a file, a folder or a glob of .parquet, .csv or .jsonl files")
     p.add_argument("--output", required=True, metavar="DIR", help="folder to write Parquet to, whole or not at all")
     from smsguard.score import EngineName  # light: no pyarrow at import
@@ -409,7 +428,7 @@ def _add_signing_commands(commands: Any) -> None:
     p.set_defaults(run=_keygen)
 
     p = commands.add_parser("sign", help="sign a bundle's manifest, which pins every file (needs smsguard[sign])")
-    p.add_argument("bundle", metavar="DIR")
+    p.add_argument("bundle", metavar="DIR", help="the bundle folder")
     p.add_argument("--key", required=True, metavar="KEY", help="the private key file (smsguard keygen)")
     p.set_defaults(run=_sign)
 

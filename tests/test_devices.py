@@ -1,6 +1,7 @@
 """The device lanes on the session's real bundles: tflite-runtime 2.14 with numpy < 2 in its own
-environment (the word model's four TFLite models; test_fused.py runs it on the default's three), and
-64-bit ARM (Raspberry Pi OS userland, Python 3.11) under qemu user-mode emulation (the default, fused).
+environment (the word model's four TFLite models; test_fused.py runs it on the default's three), the
+wheel (sdist -> wheel -> clean venvs without a compiler), and 64-bit ARM (Raspberry Pi OS userland,
+Python 3.11) under qemu user-mode emulation with the cross-built aarch64 wheel (the default, fused).
 Each is run by its script in devices/, as a person reruns it; skipped, with the script's reason, where
 this machine cannot run it (not root, no network)."""
 
@@ -8,12 +9,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
+from smsguard import __version__
 from smsguard.export._targets import TARGETS
 from smsguard.runtime import Bundle, ModelFormat
 
@@ -27,10 +31,16 @@ LEGACY = (2, 14)  # tflite-runtime's last release
 slow = pytest.mark.slow
 
 
-def lane(script: str, bundle: Path) -> subprocess.CompletedProcess:
-    done = subprocess.run([str(ROOT / "devices" / script), str(bundle)], capture_output=True, text=True, timeout=1500, check=False)
+def lane(script: str, bundle: Path, *more: str) -> subprocess.CompletedProcess:
+    """Run a lane; the wheel lanes build with this interpreter (its `build` and `auditwheel`)."""
+    done = subprocess.run(
+        [str(ROOT / "devices" / script), str(bundle), *more], capture_output=True, text=True, timeout=1500, check=False, env=os.environ | {"PYTHON": sys.executable}
+    )
     if done.returncode == CANNOT_RUN_HERE:
-        pytest.skip(done.stderr.strip().splitlines()[-1])
+        reason = done.stderr.strip().splitlines()[-1]
+        if os.environ.get("CI") == "true":  # CI must run every lane: a missing prerequisite is a failure there
+            pytest.fail(f"{script} cannot run under CI: {reason}")
+        pytest.skip(reason)
     return done
 
 
@@ -106,6 +116,29 @@ def test_tflite_runtime_2_14_names_the_op_of_a_model_too_new_for_it(run_dir, bun
     assert run.rstrip().splitlines()[-1] == "* All 3 model/backend pairs match (1 could not be loaded by this backend, listed above)"
 
 
+# ---- the wheel ---------------------------------------------------------------------------------------
+
+
+@slow
+def test_the_wheel_from_the_sdist_installs_without_a_compiler_and_runs_the_native_kernel(fused_bundle, tmp_path):
+    done = lane("wheel_lane.sh", fused_bundle, str(tmp_path))
+    assert done.returncode == 0, done.stderr[-5000:]
+    (wheel,) = tmp_path.glob("*.whl")
+    (sdist,) = tmp_path.glob("*.tar.gz")
+    assert wheel.name == f"smsguard-{__version__}-cp311-abi3-manylinux2014_x86_64.manylinux_2_17_x86_64.whl"
+    assert sdist.name == f"smsguard-{__version__}.tar.gz"
+    pythons = re.findall(r"^\* Python (3\.\d+)\.\d+: smsguard/runtime/(_lstm_c\.\S+), native kernel (\S+)$", done.stderr, re.MULTILINE)
+    assert pythons[0][:2] == (f"{sys.version_info.major}.{sys.version_info.minor}", "_lstm_c.abi3.so")  # the builder's, from the wheel
+    for version, module, _ in pythons:  # any other CPython found: the same abi3 wheel, or 3.10 from the sdist
+        assert module == ("_lstm_c.abi3.so" if version != "3.10" else f"_lstm_c.cpython-310-{os.uname().machine}-linux-gnu.so"), pythons
+    runs = runs_of_verify(done.stderr)
+    assert len(runs) == len(pythons)
+    models = [m for m in Bundle.load(fused_bundle).models if m.endswith(".npz")]
+    for run in runs:
+        assert checklist(run) == {(m, "native"): "✓" for m in models}
+    assert done.stderr.rstrip().splitlines()[-1] == "* The wheel installs without a compiler and runs the native kernel"
+
+
 # ---- 64-bit ARM ---------------------------------------------------------------------------------------
 
 
@@ -122,7 +155,11 @@ def test_the_runtime_and_verify_pass_on_emulated_raspberry_pi_cpus(fused_bundle)
     assert [(row["cpu"], row["backend"], row["labels"]) for row in rows] == [
         ("aarch64", backend, ["spam", "ham"]) for _ in PI_CPUS for backend in ("litert", "onnxruntime", "native")
     ]
-    assert re.findall(r"^\* native kernel: (\S+)$", done.stderr, re.MULTILINE) == ["neon"] * len(PI_CPUS)  # cross-compiled, NEON path
+    wheel = re.findall(r"^\* Built (smsguard-\S+\.whl) \(\d+ bytes\)$", done.stderr, re.MULTILINE)
+    assert wheel == [f"smsguard-{__version__}-cp311-abi3-manylinux2014_aarch64.manylinux_2_17_aarch64.whl"]
+    assert f"* Installed {wheel[0]} with the emulated Python's pip, in a root with no compiler" in done.stderr.splitlines()
+    # the cross-built wheel's kernel, NEON path, on every CPU
+    assert re.findall(r"^\* native kernel: (.+)$", done.stderr, re.MULTILINE) == ["neon (smsguard/runtime/_lstm_c.abi3.so)"] * len(PI_CPUS)
     runs = runs_of_verify(done.stderr)
     assert len(runs) == len(PI_CPUS)
     for cpu, run in zip(PI_CPUS, runs, strict=False):

@@ -20,7 +20,7 @@ from smsguard._files import sha256_of
 from smsguard._staging import check_target, staged_folder
 from smsguard.export._targets import TARGETS
 from smsguard.runtime import Bundle, Classifier, SmsguardError
-from smsguard.runtime.bundle import ModelFormat
+from smsguard.runtime.bundle import FORMAT_VERSION, ModelFormat
 from smsguard.train import evaluate, threshold_for_ham_fpr
 
 TFLITE_MODELS = {t.file_name for t in TARGETS if t.format is ModelFormat.TFLITE}  # the names are pinned in test_targets.py
@@ -209,9 +209,9 @@ def test_the_tokenizer_is_fitted_on_the_training_part_only(run_dir: Path) -> Non
 
     dataset, split = read_split(run_dir / "split.json")
     vocabulary = Vocabulary.from_dict(json.loads((run_dir / "vocab.json").read_text()))
-    refit = Vocabulary.fit([dataset.texts[i] for i in split.train], vocabulary.config)
+    refit = Vocabulary.fit([dataset.texts[i] for i in split.train], vocabulary.config, vocabulary.text)
     assert refit == vocabulary
-    everything = Vocabulary.fit(dataset.texts, vocabulary.config)
+    everything = Vocabulary.fit(dataset.texts, vocabulary.config, vocabulary.text)
     assert everything != vocabulary
 
 
@@ -245,7 +245,7 @@ def test_bundle_holds_every_model_pinned_by_the_manifest(bundle_dir: Path) -> No
 
     maxlen = TrainConfig().maxlen
     manifest = json.loads((bundle_dir / "manifest.json").read_text())
-    assert manifest["format_version"] == "1.2"
+    assert manifest["format_version"] == FORMAT_VERSION == "1.3"
     assert manifest["labels"] == ["ham", "spam"]
     assert set(manifest["tools"]) >= {"tensorflow", "keras", "tf2onnx", "onnx", "onnxruntime", "ai-edge-litert", "numpy", "python"}
     files = {f["name"]: f for f in manifest["files"]}
@@ -583,7 +583,7 @@ def test_a_model_trained_with_dropout_converts_to_a_native_onnx_lstm_with_the_sa
     ids = np.random.default_rng(0).integers(0, 50, size=(5, 6)).astype(np.int32)
     twin = inference_copy(model, config)
     np.testing.assert_array_equal(twin.predict(ids, verbose=0), model.predict(ids, verbose=0))
-    convert_onnx(twin, config.maxlen, twin.inputs[0].name, tmp_path / "m.onnx", 17)
+    convert_onnx(twin, config.layout, twin.inputs[0].name, tmp_path / "m.onnx", 17)
     assert "LSTM" in {node.op_type for node in onnx.load(tmp_path / "m.onnx").graph.node}
     session = onnxruntime.InferenceSession(str(tmp_path / "m.onnx"))
     (onnx_out,) = session.run(None, {session.get_inputs()[0].name: ids})

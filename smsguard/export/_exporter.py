@@ -28,6 +28,19 @@ from smsguard.runtime.bundle import LABELS, MANIFEST_NAME, PARITY_NAME, VOCAB_NA
 from smsguard.runtime.signing import read_private_key, sign_manifest
 from smsguard.train import RUN_MODEL_NAME
 
+# Golden messages beside the test part's: the empty text and what the tokenizer, the normaliser and the bag must get
+# right on a device (compatibility forms, invisible characters, look-alike letters, spaced letters, case mapping,
+# NUL, a no-break space, emoji, more words than maxlen and more n-grams than the bag keeps), with the label each means.
+EDGE_CASES = (
+    ("", LABELS[0]),
+    ("Ｆｒｅｅ ｅｎｔｒｙ ｔｏ ｗｉｎ ａ ｐｒｉｚｅ, ｔｅｘｔ ＷＩＮ ｔｏ ８００８６", LABELS[1]),
+    ("W\u200bI\u200bN\u200bN\u200bE\u200bR! a FREE iPhone, text WIN to 80086", LABELS[1]),
+    ("Cоngratulаtions! Yоu hаve wоn £1000, cаll 09061701461 nоw", LABELS[1]),
+    ("F R E E entry: c.a.l.l 08001234567 to claim", LABELS[1]),
+    ("İstanbul'da ΣΑΣ görüşürüz, see you there 😀", LABELS[0]),
+    ("see you\u00a0at 6\x00 and bring the charger", LABELS[0]),
+    ("ok " * 300, LABELS[0]),
+)
 _TOOLS = ("tensorflow", "keras", "tf2onnx", "onnx", "onnxruntime", "ai-edge-litert", "numpy")
 
 
@@ -54,7 +67,7 @@ def export(run_dir: Path, out: Path, config: ExportConfig | None = None, force: 
     _check_model_matches_vocabulary(model, run)
     context = ExportContext(model, ModelConfig(**run.model_fields), run.vocabulary, run.calibration_ids, config)
     golden_rows = _golden_rows(run.test_labels, config.golden_messages)
-    golden_ids = np.concatenate([run.test_ids[golden_rows], run.vocabulary.encode([""])])
+    golden_ids = np.concatenate([run.test_ids[golden_rows], run.vocabulary.encode([text for text, _ in EDGE_CASES])])
     data = CheckData(
         validation_ids=run.validation_ids,
         validation_labels=run.validation_labels,
@@ -181,9 +194,9 @@ def _parity_report(checks: list[ModelCheck], run: RunInputs) -> dict:
 
 
 def _golden_vectors(run: RunInputs, rows: np.ndarray, ids: np.ndarray, keras: np.ndarray, checks: list[ModelCheck]) -> list[GoldenVector]:
-    """The golden test messages and the empty text, with every model's outputs on them."""
-    texts = [run.test_texts[i] for i in rows] + [""]
-    labels = [LABELS[int(run.test_labels[i])] for i in rows] + [LABELS[0]]
+    """The golden test messages and the edge cases, with every model's outputs on them."""
+    texts = [run.test_texts[i] for i in rows] + [text for text, _ in EDGE_CASES]
+    labels = [LABELS[int(run.test_labels[i])] for i in rows] + [label for _, label in EDGE_CASES]
     return [
         GoldenVector(
             text=text,

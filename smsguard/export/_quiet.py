@@ -10,6 +10,7 @@ import tempfile
 import warnings
 from collections.abc import Iterator
 
+from smsguard._library_output import forward
 from smsguard.runtime import SmsguardError
 
 
@@ -45,3 +46,5 @@ def converter_output(what: str) -> Iterator[None]:
             os.dup2(saved[1], 2)
             os.close(saved[0])
             os.close(saved[1])
+            log.seek(0)
+            forward(log.read())  # into the run folder's log (or the terminal with --verbose) when the CLI routes library output

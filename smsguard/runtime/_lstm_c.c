@@ -14,8 +14,9 @@
  * its non-zero n-gram ids), computed in float32 as NgramBranch.fuse computes it (its sum in NumPy's
  * pairwise order): one call a message, whatever the batch.
  *
- * Plain CPython C API and the buffer protocol: no NumPy headers, no BLAS, no threads of its own. The
- * GIL is released while messages run, so threads sharing a Model run in parallel. Built by setuptools
+ * CPython's limited API (the stable ABI, `abi3`) as of 3.11, and the buffer protocol: no NumPy headers, no
+ * BLAS, no threads of its own. The GIL is released while messages run, so threads sharing a Model run in
+ * parallel. Built by setuptools
  * as an optional extension with portable flags; vectorized with what the baseline ISA guarantees
  * (SSE2 on x86-64, NEON/ASIMD on aarch64) plus an AVX2+FMA variant chosen at run time on x86-64.
  *
@@ -30,6 +31,15 @@
  * lowers only ASCII letters (all that str.lower() does to ASCII). Each row gets the ids, then zeros.
  * The GIL is released over more than 16 KB of text; no allocation per n-gram, none per message. */
 
+/* The stable ABI. setup.py defines Py_LIMITED_API=0x030B0000 on Python 3.11 and later, so one wheel
+ * (cp311-abi3) serves every later CPython; 3.10 builds a version-specific module from the sdist (its
+ * limited API lacks the buffer protocol). Whatever is added to this file (the n-gram bag, a word
+ * tokenizer) must stay within the 3.11 limited API: no static PyTypeObject (PyType_FromSpec), no direct
+ * access to object structs (tp_name, PyUnicode_DATA, PySequence_Fast_ITEMS, PyBytes_AS_STRING, ...), only
+ * functions and macros that <Python.h> declares under Py_LIMITED_API. Building with the define checks it:
+ * a struct's fields do not compile, and a call outside the limited API is an implicit declaration, which
+ * -Werror=implicit-function-declaration in setup.py turns into a failed build. Code that needs 3.10 too
+ * (built without the define, from the sdist) keeps a PY_VERSION_HEX branch, as text_of does. */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <math.h>
@@ -223,7 +233,10 @@ static void Model_dealloc(Model *self) {
         if (self->held[i])
             PyBuffer_Release(&self->views[i]);
     free(self->w.half);
-    Py_TYPE(self)->tp_free((PyObject *)self);
+    PyTypeObject *type = Py_TYPE((PyObject *)self);  /* a heap type (PyType_FromSpec): its instances hold a reference to it */
+    freefunc free_object = (freefunc)PyType_GetSlot(type, Py_tp_free);
+    free_object(self);
+    Py_DECREF(type);
 }
 
 /* A C-contiguous buffer of `format` with `ndim` dimensions; returns 0 or sets an exception. */
@@ -534,18 +547,17 @@ static PyGetSetDef Model_getset[] = {
     {NULL, NULL, NULL, NULL, NULL},
 };
 
-static PyTypeObject ModelType = {
-    PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "smsguard.runtime._lstm_c.Model",
-    .tp_doc = "The folded, pad-primed LSTM of an .npz model; run() is thread-safe and releases the GIL.",
-    .tp_basicsize = sizeof(Model),
-    .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_new = PyType_GenericNew,
-    .tp_init = (initproc)Model_init,
-    .tp_dealloc = (destructor)Model_dealloc,
-    .tp_methods = Model_methods,
-    .tp_getset = Model_getset,
+static PyType_Slot Model_slots[] = {
+    {Py_tp_doc, (void *)"The folded, pad-primed LSTM of an .npz model; run() is thread-safe and releases the GIL."},
+    {Py_tp_new, (void *)PyType_GenericNew},
+    {Py_tp_init, (void *)Model_init},
+    {Py_tp_dealloc, (void *)Model_dealloc},
+    {Py_tp_methods, Model_methods},
+    {Py_tp_getset, Model_getset},
+    {0, NULL},
 };
+
+static PyType_Spec Model_spec = {"smsguard.runtime._lstm_c.Model", sizeof(Model), 0, Py_TPFLAGS_DEFAULT, Model_slots};
 
 /* ---- the n-gram bag --------------------------------------------------------------------------------- */
 
@@ -842,30 +854,37 @@ typedef struct {
     Py_ssize_t bag_size;
 } Text;
 
-/* A text's bytes: a bytes object's, or an ASCII str's characters (its UTF-8, read in place: the common
- * SMS needs no encoding in Python). Any other str must be encoded by the caller, split on Python's
- * whitespace: C knows only the ASCII one. */
+/* A text's bytes: a bytes object's, or an ASCII str's characters (its UTF-8, read in place: an ASCII
+ * str's UTF-8 is its own data, so the common SMS needs no encoding). Any other str must be encoded by the
+ * caller, split on Python's whitespace: C knows only the ASCII one. */
 static int text_of(PyObject *item, Py_ssize_t index, Text *text) {
     text->bag = NULL;
     text->bag_size = 0;
     if (PyBytes_Check(item)) {
-        text->data = (const unsigned char *)PyBytes_AS_STRING(item);
-        text->size = PyBytes_GET_SIZE(item);
+        char *data;
+        if (PyBytes_AsStringAndSize(item, &data, &text->size) < 0)
+            return -1;
+        text->data = (const unsigned char *)data;
         return 0;
     }
-    if (PyUnicode_Check(item)) {
-#if PY_VERSION_HEX < 0x030C0000
-        if (PyUnicode_READY(item) < 0)
-            return -1;
-#endif
-        if (PyUnicode_IS_ASCII(item)) {
-            text->data = PyUnicode_1BYTE_DATA(item);
-            text->size = PyUnicode_GET_LENGTH(item);
+    if (PyUnicode_Check(item)) {  /* ASCII when its UTF-8 has one byte a character: then it is the str's own data, not a copy */
+        const char *utf8 = PyUnicode_AsUTF8AndSize(item, &text->size);
+        if (utf8 && text->size == PyUnicode_GetLength(item)) {
+            text->data = (const unsigned char *)utf8;
             return 0;
         }
+        PyErr_Clear();  /* a lone surrogate has no UTF-8 */
+        PyErr_Format(PyExc_TypeError, "texts[%zd] must be bytes or an ASCII str, found a str that is not ASCII", index);
+        return -1;
     }
-    PyErr_Format(PyExc_TypeError, "texts[%zd] must be bytes or an ASCII str, found %s", index,
-                 PyUnicode_Check(item) ? "a str that is not ASCII" : Py_TYPE(item)->tp_name);
+#if PY_VERSION_HEX >= 0x030B0000
+    PyObject *type = PyType_GetName(Py_TYPE(item));
+    if (type)
+        PyErr_Format(PyExc_TypeError, "texts[%zd] must be bytes or an ASCII str, found %U", index, type);
+    Py_XDECREF(type);
+#else
+    PyErr_Format(PyExc_TypeError, "texts[%zd] must be bytes or an ASCII str, found %s", index, Py_TYPE(item)->tp_name);
+#endif
     return -1;
 }
 
@@ -1417,14 +1436,12 @@ static struct PyModuleDef module_def = {
 
 PyMODINIT_FUNC PyInit__lstm_c(void) {
     ngram_tables_init();
-    if (PyType_Ready(&ModelType) < 0)
-        return NULL;
     PyObject *module = PyModule_Create(&module_def);
     if (!module)
         return NULL;
-    Py_INCREF(&ModelType);
-    if (PyModule_AddObject(module, "Model", (PyObject *)&ModelType) < 0) {
-        Py_DECREF(&ModelType);
+    PyObject *model_type = PyType_FromSpec(&Model_spec);
+    if (!model_type || PyModule_AddObject(module, "Model", model_type) < 0) {
+        Py_XDECREF(model_type);
         Py_DECREF(module);
         return NULL;
     }

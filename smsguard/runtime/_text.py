@@ -179,6 +179,21 @@ class JoinRule:
     separators: str = JOIN_SEPARATORS
     max_separator_run: int = JOIN_MAX_SEPARATOR_RUN
 
+    def prefilter(self) -> tuple[bytes, re.Pattern[bytes]]:
+        """For ASCII text: a 256-byte table mapping letters and digits to `a`, the ASCII separators to `s`, the rest to
+        `o`, and a pattern over the mapped bytes that every run of the rule contains (its inner letters, each between
+        separators). A text the pattern misses has nothing to join; most SMS are such texts, and the check costs a
+        `bytes.translate` and a literal search."""
+        ascii_separators = [char for char in self.separators if char.isascii()]
+        table = bytearray(b"o" * 256)
+        for code in b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789":
+            table[code] = ord("a")
+        for char in ascii_separators:
+            table[ord(char)] = ord("s")
+        inner = self.min_letters - 2  # at least 0: from_dict refuses min_letters < 2; each inner letter sits between separators ("sas")
+        body = "sa" + f"(?:s{{1,{self.max_separator_run}}}a){{{inner - 1}}}" + "s" if inner > 0 else "s?a"
+        return bytes(table), re.compile(body.encode("ascii"))
+
     def pattern(self) -> str:
         """The regular expression of the spec; Python's re, Java's java.util.regex and JavaScript's RegExp read it alike."""
         separators = "".join("\\" + char if char in "\\]-^[" else char for char in self.separators)
@@ -201,6 +216,7 @@ class Normaliser:
     _removing_chars: frozenset[str] = field(init=False, repr=False)  # the keys of the two tables, as characters: a text
     _lookalike_chars: frozenset[str] = field(init=False, repr=False)  # with none of them skips str.translate (slow)
     _join: re.Pattern[str] = field(init=False, repr=False)
+    _prefilter: tuple[bytes, re.Pattern[bytes]] = field(init=False, repr=False)
     _words: re.Pattern[str] = field(init=False, repr=False)
     _ascii_fast: bool = field(init=False, repr=False)
 
@@ -214,6 +230,7 @@ class Normaliser:
             _removing_chars=frozenset(map(chr, [*self.fold, *codes_of(self.remove)])),
             _lookalike_chars=frozenset(map(chr, self.lookalikes)),
             _join=re.compile(self.join.pattern()),
+            _prefilter=self.join.prefilter(),
             _words=re.compile(f"[^{re.escape(WHITESPACE)}]+"),
             _ascii_fast=all(code >= 128 for code in (*codes_of(self.remove), *self.fold, *self.lookalikes)),
         )
@@ -227,11 +244,16 @@ class Normaliser:
         return self.join
 
     def __call__(self, text: str) -> str:
-        if not (self._ascii_fast and text.isascii()):
-            if not self._removing_chars.isdisjoint(self._others(text)):
-                text = text.translate(self._removing)
-            if not self._lookalike_chars.isdisjoint(self._others(text)):  # only then look for words to map
-                text = self._words.sub(self._map_lookalikes, text)
+        if self._ascii_fast and text.isascii():
+            table, inner_letters = self._prefilter
+            mapped = text.encode("ascii").translate(table)
+            if b"sas" not in mapped or not inner_letters.search(mapped):
+                return text  # nothing to join: most SMS, in well under a microsecond
+            return self._join.sub(_letters_only, text)
+        if not self._removing_chars.isdisjoint(self._others(text)):
+            text = text.translate(self._removing)
+        if not self._lookalike_chars.isdisjoint(self._others(text)):  # only then look for words to map
+            text = self._words.sub(self._map_lookalikes, text)
         return self._join.sub(_letters_only, text)
 
     def _others(self, text: str) -> Iterable[str]:

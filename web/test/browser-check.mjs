@@ -1,6 +1,7 @@
 // Drives the demo page in headless Chromium (Debian's, through puppeteer-core) with every request that is
-// not to 127.0.0.1 blocked: runs texts through every client model and the id probe, types a message,
-// takes a screenshot. Prints one JSON object on stdout.
+// not to 127.0.0.1 blocked: runs texts through every MediaPipe client model and the id probe, types a message
+// and reads both columns (the full model's, the MediaPipe client's), takes a screenshot. Prints one JSON object
+// on stdout. (web/test/js-check.mjs drives the page's full model, smsguard.mjs.)
 //   node web/test/browser-check.mjs URL TEXTS.json SCREENSHOT.png [CHROMIUM]
 import { readFileSync } from "node:fs";
 import puppeteer from "puppeteer-core";
@@ -40,7 +41,10 @@ try {
   await page.type("#text", "WINNER!! You have been selected to receive a £900 prize reward! To claim call 09061701461.");
   await page.click("#classify");
   await page.waitForFunction(() => document.getElementById("label").textContent !== "–");
-  result.shown = await page.evaluate(() => ({ probability: document.getElementById("probability").textContent, label: document.getElementById("label").textContent }));
+  result.shown = await page.evaluate(() => {
+    const text = (id) => document.getElementById(id).textContent;
+    return { probability: text("probability"), label: text("label"), mediapipe: { probability: text("mp-probability"), label: text("mp-label") } };
+  });
   await page.screenshot({ path: screenshot });
   result.blocked = blocked;
   result.errors = errors;
