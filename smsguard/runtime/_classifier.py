@@ -155,7 +155,7 @@ class Classifier:
         return self._predict_proba(texts, workers)
 
     def _predict_proba(self, texts: Iterable[str | bytes], workers: int) -> np.ndarray:
-        if type(texts) is list and 0 < len(texts) <= THREAD_PIECE and all(type(text) is str for text in texts):
+        if type(texts) is list and 0 < len(texts) <= THREAD_PIECE and (type(texts[0]) is str if len(texts) == 1 else all(type(text) is str for text in texts)):
             return self._loaded.score(texts)  # a few messages (a server's, one at a time): one model, one call on this thread
         probabilities = [p for _, p in self.iter_chunks(texts, workers)]
         if len(probabilities) == 1:

@@ -211,6 +211,8 @@ class Vocabulary:
         its join rule), any other prepared here as `encode_reference` prepares it, as a pair of UTF-8 bytes: the text its
         word ids are made of (normalised, lowered by the table when the tokenizer lowers), and its bag's input
         (normalised, lowered when the bag lowers, its words joined by single spaces: C splits on ASCII spaces only)."""
+        if all(map(str.isascii, texts)):
+            return texts  # type: ignore[return-value]  # most batches of SMS: nothing to prepare (a list[str], only read)
         return [text if text.isascii() else self._prepared(text) for text in texts]
 
     def _prepared(self, text: str) -> tuple[bytes, bytes]:
