@@ -79,13 +79,17 @@ def _archive_file(parcel: Parcel) -> Path:
 # ---- a cluster, and the `smsguard score --engine dask` command -----------------------------------
 
 
-def local_client(workers: int | None = None) -> Client:
-    """A LocalCluster on this machine: one single-threaded worker process per core (the tokenizer holds
-    the GIL), bound to 127.0.0.1, without the dashboard."""
+def local_client(workers: int | None = None, threads: bool = False) -> Client:
+    """A LocalCluster on this machine, bound to 127.0.0.1, without the dashboard: one single-threaded worker process per
+    core (`workers` of them); with `threads`, one worker of that many threads in this process instead (scoring releases
+    the GIL: the native backend featurises and runs a message in C; the other backends tokenize holding it)."""
     from distributed import Client, LocalCluster
 
-    cluster = LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1, processes=True, host="127.0.0.1",
-                           dashboard_address=None)
+    count = workers or os.cpu_count() or 1
+    if threads:
+        cluster = LocalCluster(n_workers=1, threads_per_worker=count, processes=False, host="127.0.0.1", dashboard_address=None)
+    else:
+        cluster = LocalCluster(n_workers=count, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None)
     return Client(cluster)
 
 
