@@ -159,6 +159,21 @@ def test_dask_scores_equal_plain_scoring_bit_for_bit(dask_client, bundle_dir, uc
     assert same_bits(got, expected), f"max diff {np.max(np.abs(got - expected)):.2g}"
 
 
+def test_a_cluster_of_threads_scores_as_plain_scoring(bundle_dir, uci_parquet):
+    """`local_client(threads=True)`: one worker of two threads in this process (scoring releases the GIL), same bits."""
+    pytest.importorskip("distributed", reason="dask is not installed: pip install 'smsguard[dask]'")
+    import dask.dataframe as dd
+
+    from smsguard.dask import local_client, score
+
+    folder, table = uci_parquet
+    with local_client(workers=2, threads=True) as client:
+        assert client.scheduler.address.startswith("inproc://") and len(client.scheduler_info()["workers"]) == 1
+        out = score(dd.read_parquet(str(folder)).repartition(npartitions=3), bundle_dir, backend="native").compute()
+    expected = reference(bundle_dir, "native", table.column("text").to_pylist())
+    assert same_bits(out["spam_probability"].to_numpy(dtype=np.float32), expected)
+
+
 def test_dask_keeps_bad_rows_and_their_ids_and_loads_once_per_worker(dask_client, bundle_dir, uci_texts, tmp_path):
     import dask.dataframe as dd
 

@@ -16,9 +16,20 @@
  *
  * CPython's limited API (the stable ABI, `abi3`) as of 3.11, and the buffer protocol: no NumPy headers, no
  * BLAS, no threads of its own. The GIL is released while messages run, so threads sharing a Model run in
- * parallel. Built by setuptools
- * as an optional extension with portable flags; vectorized with what the baseline ISA guarantees
- * (SSE2 on x86-64, NEON/ASIMD on aarch64) plus an AVX2+FMA variant chosen at run time on x86-64.
+ * parallel. Built by setuptools as an optional extension with portable flags; vectorized with what the
+ * baseline ISA guarantees (SSE2 on x86-64, NEON/ASIMD on aarch64) plus AVX2+FMA and AVX-512 variants
+ * chosen at run time on x86-64 (the same bits as AVX2's: each lane does the same fused multiply-adds).
+ *
+ * From text to probability in one call: a vocabulary's rules for ASCII text (the normaliser's join rule,
+ * the Keras word tokenizer over the frozen word index, the bag below; _lstm_c_text.h) in a Featuriser,
+ * which Vocabulary.featuriser makes, and
+ *
+ *   model.run_texts(featuriser, texts, out)  # texts: a list of ASCII str, or of (words, bag) UTF-8 bytes
+ *                                            # that Python prepared for a text that is not ASCII
+ *   featuriser.encode(texts, out)            # the same texts' rows of model input, int32 (n, width)
+ *
+ * run_texts featurises and scores with the GIL released throughout; a call allocates nothing for a short
+ * text (its scratch is on the stack).
  *
  * The same extension computes the hashed character n-grams ("the bag", spec and reference in _ngrams.py):
  *

@@ -87,7 +87,7 @@ def local_client(workers: int | None = None, threads: bool = False) -> Client:
 
     count = workers or os.cpu_count() or 1
     if threads:
-        cluster = LocalCluster(n_workers=1, threads_per_worker=count, processes=False, host="127.0.0.1", dashboard_address=None)
+        cluster = LocalCluster(n_workers=1, threads_per_worker=count, processes=False, dashboard_address=None)  # in-process: no socket at all
     else:
         cluster = LocalCluster(n_workers=count, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None)
     return Client(cluster)
