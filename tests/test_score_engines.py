@@ -139,7 +139,7 @@ def dask_client():
     pytest.importorskip("distributed", reason="dask is not installed: pip install 'smsguard[dask]'")
     from smsguard.dask import local_client
 
-    with local_client(workers=2) as client:
+    with local_client(workers=2, threads=False) as client:  # worker processes: each loads the bundle itself
         yield client
 
 
@@ -160,15 +160,16 @@ def test_dask_scores_equal_plain_scoring_bit_for_bit(dask_client, bundle_dir, uc
 
 
 def test_a_cluster_of_threads_scores_as_plain_scoring(bundle_dir, uci_parquet):
-    """`local_client(threads=True)`: one worker of two threads in this process (scoring releases the GIL), same bits."""
+    """`local_client()` where the native kernel is built: one worker of two threads in this process (scoring releases the
+    GIL), same bits."""
     pytest.importorskip("distributed", reason="dask is not installed: pip install 'smsguard[dask]'")
     import dask.dataframe as dd
 
     from smsguard.dask import local_client, score
 
     folder, table = uci_parquet
-    with local_client(workers=2, threads=True) as client:
-        assert client.scheduler.address.startswith("inproc://") and len(client.scheduler_info()["workers"]) == 1
+    with local_client(workers=2) as client:
+        assert client.scheduler.address.startswith("inproc://") and client.nthreads() == {next(iter(client.nthreads())): 2}
         out = score(dd.read_parquet(str(folder)).repartition(npartitions=3), bundle_dir, backend="native").compute()
     expected = reference(bundle_dir, "native", table.column("text").to_pylist())
     assert same_bits(out["spam_probability"].to_numpy(dtype=np.float32), expected)
