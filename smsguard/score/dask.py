@@ -129,9 +129,9 @@ def _written_schema(files: list[Path], fmt: InputFormat, scorer_columns: OutputC
 
 
 class DaskEngine:
-    """`smsguard score --engine dask`: a LocalCluster (`local_client`: threads where the native kernel is built, else
-    single-threaded worker processes) reads the input, `score` scores it, and Dask writes the Parquet parts (one per
-    partition)."""
+    """`smsguard score --engine dask`: a LocalCluster (`local_client`: threads when the native backend scores, which
+    releases the GIL; single-threaded worker processes for any other) reads the input, `score` scores it, and Dask writes
+    the Parquet parts (one per partition)."""
 
     requires: tuple[tuple[str, str], ...] = (("pyarrow", "score"), ("distributed", "dask"))
 
@@ -148,7 +148,8 @@ class DaskEngine:
         config, columns = job.config, job.columns
         ddf = read(job.files, job.format, config.text_column)
         check_frame(ddf._meta, config.text_column, columns, f"input '{job.input_spec}'", config.id_column)
-        with local_client(self.workers) as client:
+        native = config.backend in ("auto", "native") and native_kernel().available  # "auto" picks the native backend first
+        with local_client(self.workers, threads=native) as client:
             threads = client.nthreads()
             self._described = f"Dask {dask.__version__} LocalCluster {len(threads)} workers x {max(threads.values(), default=0)} threads"
             scored = score(ddf, job.bundle, config.text_column, config.out_col, config.backend, config.model)
