@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: demo test check lint docs serve-docs wheels bench accuracy ood search scoring web mediapipe serve-web clients clients-js clean
+.PHONY: demo test check lint docs serve-docs wheels bench accuracy ood search scoring web mediapipe serve-web clients clients-js clients-java clean
 
 demo: $(STAMP)  ## train -> export -> verify -> bench -> two sample predictions, into smsguard-demo/
 	$(VENV)/bin/smsguard demo
@@ -58,13 +58,23 @@ serve-web: $(STAMP) web/node_modules  ## the web demo of bundles/mediapipe (or B
 scoring: $(STAMP)  ## scoring 1,000,000 rows locally, with Spark and with Dask (several minutes), into benchmarks/results/
 	$(VENV)/bin/python benchmarks/scoring.py
 
-clients: clients-js  ## the bundle runtimes for other platforms (clients/), built with their own toolchains
+clients: clients-js clients-java  ## the bundle runtimes for other platforms (clients/), built with their own toolchains
 
 clients-js:  ## the JavaScript runtime (clients/js/smsguard.mjs and its command line): nothing to build; checks Node >= 18, the syntax and the 50 KB budget
 	@node -e 'const v = process.versions.node; if (Number(v.split(".")[0]) < 18) { console.error(`Node $${v}: smsguard.mjs needs Node >= 18`); process.exit(1); }'
 	node --check clients/js/smsguard.mjs
 	node --check clients/js/bin/smsguard-client.mjs
 	@size=$$(wc -c < clients/js/smsguard.mjs); test $$size -le 51200 || { echo "clients/js/smsguard.mjs is $$size bytes, over its 50 KB budget" >&2; exit 1; }
+
+JAVA_SOURCES := $(sort $(wildcard clients/java/src/dev/smsguard/*.java))
+JAR := clients/java/build/smsguard-client.jar
+
+clients-java: $(JAR)  ## the Java library and its command line, with the JDK alone (javac --release 8: Android's language level)
+
+$(JAR): $(JAVA_SOURCES)
+	rm -rf clients/java/build/classes
+	javac --release 8 -encoding UTF-8 -Xlint:all,-options -Werror -d clients/java/build/classes $(JAVA_SOURCES)
+	jar cfe $@ dev.smsguard.Main -C clients/java/build/classes .
 
 $(STAMP): pyproject.toml setup.py smsguard/runtime/_lstm_c.c smsguard/runtime/_lstm_c_kernel.h smsguard/runtime/_lstm_c_text.h  # the C kernel is built by pip install
 	$(PYTHON) -m venv $(VENV)
@@ -74,4 +84,4 @@ $(STAMP): pyproject.toml setup.py smsguard/runtime/_lstm_c.c smsguard/runtime/_l
 	touch $@
 
 clean:
-	rm -rf $(VENV) smsguard-demo .pytest_cache web/node_modules site dist
+	rm -rf $(VENV) smsguard-demo .pytest_cache web/node_modules site dist clients/java/build

@@ -35,17 +35,28 @@ def library_output(log: Path | None, verbose: bool = False) -> Iterator[None]:
         finally:
             _routing = False
         return
+    if log is None:  # nothing to keep: to the null device, so that no file is left behind, even by a process killed with -9
+        with _routed(Path(os.devnull)):
+            yield
+        return
     with tempfile.NamedTemporaryFile(prefix="smsguard-", suffix=".log", delete=False) as file:
         temporary = Path(file.name)
     try:
-        with _python_streams_kept(), _descriptors_to(temporary), _python_logs_to(temporary):
-            _routing = True
-            try:
-                yield
-            finally:
-                _routing = False
+        with _routed(temporary):
+            yield
     finally:
         _keep(temporary, log)
+
+
+@contextlib.contextmanager
+def _routed(target: Path) -> Iterator[None]:
+    global _routing
+    with _python_streams_kept(), _descriptors_to(target), _python_logs_to(target):
+        _routing = True
+        try:
+            yield
+        finally:
+            _routing = False
 
 
 def forward(data: bytes) -> None:

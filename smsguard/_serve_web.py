@@ -42,6 +42,9 @@ def site(bundle_dir: Path, web_dir: Path = WEB_DIR, module: Path = MODULE) -> di
     npz = [name for name, entry in bundle.models.items() if entry.format is ModelFormat.NPZ]
     recommended = bundle.manifest.recommended.get(ModelFormat.NPZ)
     npz.sort(key=lambda name: name != recommended)  # the recommended model first: the page's default
+    if not npz and bundle.manifest.pack is not None:
+        msg = f"bundle '{bundle_dir}' has no .npz model for the page's JavaScript runtime{bundle.lacks(ModelFormat.NPZ, target='web')}"
+        raise WebError(msg)
     if not npz:
         msg = f"bundle '{bundle_dir}' has no .npz model for the page's JavaScript runtime; export the run again with this smsguard"
         raise WebError(msg)

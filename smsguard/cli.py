@@ -27,6 +27,7 @@ from smsguard._library_output import library_output
 from smsguard._staging import staged_file
 from smsguard.runtime import BACKENDS, ConfigError, SmsguardError
 from smsguard.runtime.bundle import ModelFormat
+from smsguard.serve import add_commands as add_serve_commands
 
 BACKEND_CHOICES = ("auto", *(b.name for b in BACKENDS))
 
@@ -125,12 +126,26 @@ def _verify(args: argparse.Namespace) -> int:
     report = verify_bundle(args.bundle, args.backend or None, trusted_keys_from(args.trusted_key))
     _say_if_native_is_missing(report.bundle)
     report.print_checklist(summary=False)
-    client_failures = 0 if args.backend else _verify_clients(report.bundle)
+    client_failures, clients_checked = (0, 0) if args.backend else _verify_clients(report.bundle)
     if client_failures:
         console.error(f"the MediaPipe client models do not match the export machine ({client_failures} problems above)")
         return EXIT_MISMATCH
+    if not report.bundle.models:  # a pack of client models alone: they are what there is to check
+        if not clients_checked:
+            console.error(f"bundle '{args.bundle}' holds no model the Python runtime runs, and its client models were not checked (see above)")
+            return EXIT_MISMATCH
+        passed = not report.tokenizer_problems
+        (console.step if passed else console.error)(f"All {clients_checked} client models match" if passed else "the tokenizer differs from the export machine's")
+        return 0 if passed else EXIT_MISMATCH
     report.print_summary()
     return 0 if report.passed else EXIT_MISMATCH
+
+
+def _pack(args: argparse.Namespace) -> int:
+    from smsguard.export import PackConfig, pack
+
+    pack(Path(args.bundle), Path(args.out), PackConfig(args.target, model=args.model, sign_key=args.sign_key), force=args.force)
+    return 0
 
 
 def _keygen(args: argparse.Namespace) -> int:
@@ -153,18 +168,18 @@ def _sign(args: argparse.Namespace) -> int:
     return 0
 
 
-def _verify_clients(bundle: Bundle) -> int:
-    """The bundle's MediaPipe client models in MediaPipe's TextClassifier, when both are there; the number of problems."""
+def _verify_clients(bundle: Bundle) -> tuple[int, int]:
+    """The bundle's MediaPipe client models in MediaPipe's TextClassifier, when both are there: (problems, models checked)."""
     from smsguard.runtime.mediapipe import mediapipe_version, verify_clients
 
     if "mediapipe" not in bundle.manifest.clients:
-        return 0
+        return 0, 0
     if mediapipe_version() is None:
         console.info("  (MediaPipe client models not checked: pip install 'smsguard[mediapipe]' to run them in MediaPipe's TextClassifier)")
-        return 0
+        return 0, 0
     checked = verify_clients(bundle)
     if checked is None:
-        return 0
+        return 0, 0
     id_problems, results = checked
     n = len(bundle.golden)
     console.check(not id_problems, f"MediaPipe tokenizer: {n - len(id_problems)} of {n} messages give the golden ids (probe model)")
@@ -174,7 +189,7 @@ def _verify_clients(bundle: Bundle) -> int:
         console.check(r.passed, f"{r.model} [{r.backend}]: max diff {r.max_abs_diff:.2g} vs {r.compared_to} (atol {r.tolerance:g})" + (f": not run: {r.skipped}" if r.skipped else ""))
         for problem in r.problems:
             console.info(f"        {problem}")
-    return len(id_problems) + sum(not r.passed for r in results)
+    return len(id_problems) + sum(not r.passed for r in results), sum(not r.skipped for r in results)
 
 
 def _say_if_native_is_missing(bundle: Bundle) -> None:
@@ -190,6 +205,14 @@ def _bench(args: argparse.Namespace) -> int:
     from smsguard.bench import BenchConfig, run_benchmark
 
     run_benchmark(Path(args.bundle), _config(BenchConfig, args))
+    return 0
+
+
+def _conformance(args: argparse.Namespace) -> int:
+    from smsguard.export import write_conformance
+
+    data = write_conformance(Path(args.bundle), Path(args.out), Path(args.uci) if args.uci else None)
+    console.step(f"Conformance file of {len(data['cases'])} cases for {', '.join(data['models'])} written to {args.out}")
     return 0
 
 
@@ -327,7 +350,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="smsguard", description="Train, export and run an on-device SMS spam filter.")
     parser.add_argument("--version", action="version", version=f"smsguard {__version__}")
     commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
-    for add in (_add_build_commands, _add_predict_command, _add_score_command, _add_verify_command, _add_signing_commands, _add_device_commands):
+    for add in (_add_build_commands, _add_pack_command, _add_predict_command, _add_score_command, _add_verify_command, _add_signing_commands, _add_device_commands):
         add(commands)
     _add_verbose_flags(commands)
     return parser
@@ -354,6 +377,21 @@ def _add_build_commands(commands: Any) -> None:
     p.add_argument("--data", help="the SMS Spam Collection (default: $SMSGUARD_DATA, ../shared/data, or a checked download)")
     p.add_argument("--out", default="smsguard-demo", help="folder for the run, bundle and benchmark (replaced; default: smsguard-demo)")
     p.set_defaults(run=_demo)
+
+
+def _add_pack_command(commands: Any) -> None:
+    from smsguard.export import PACK_TARGETS, PackConfig  # light: no TensorFlow at import
+
+    comments = _field_comments(PackConfig)
+    p = commands.add_parser("pack", help="copy what one device runs out of a bundle, as a bundle of its own (checked, re-signed)")
+    p.add_argument("bundle", metavar="BUNDLE", help="the full bundle `smsguard export` wrote")
+    targets = "; ".join(f"{spec.target}: {spec.runs_in}" for spec in PACK_TARGETS)
+    p.add_argument("--for", dest="target", required=True, choices=[str(spec.target) for spec in PACK_TARGETS], metavar="TARGET", help=f"the device ({targets})")
+    p.add_argument("--out", required=True, metavar="DIR", help="folder to write the pack to, whole or not at all")
+    p.add_argument("--model", metavar="NAME", help=comments["model"] + " (one its runtime runs)")
+    p.add_argument("--sign-key", metavar="KEY", help=comments["sign_key"] + "; needs smsguard[sign]")
+    p.add_argument("--force", action="store_true", help="replace DIR if it exists")
+    p.set_defaults(run=_pack)
 
 
 def _add_predict_command(commands: Any) -> None:
@@ -386,6 +424,8 @@ def _add_device_commands(commands: Any) -> None:
     _add_config_flags(p, BenchConfig)
     p.set_defaults(run=_bench)
 
+    _add_conformance_command(commands)
+
     p = commands.add_parser("serve-web", help="serve the browser demo of a bundle on 127.0.0.1: its full model in JavaScript, and its MediaPipe client model beside it")
     p.add_argument("bundle", metavar="DIR", help="the bundle folder")
     p.add_argument("--port", type=int, default=8000, help="port on 127.0.0.1 (default: 8000; 0 picks a free one)")
@@ -393,6 +433,7 @@ def _add_device_commands(commands: Any) -> None:
     p.add_argument("--quiet", action="store_true", help="do not log each request")
     p.set_defaults(run=_serve_web)
 
+    add_serve_commands(commands, BACKEND_CHOICES)  # serve, gammu
 
 def _add_verbose_flags(commands: Any) -> None:
     for name, command in commands.choices.items():
@@ -420,6 +461,14 @@ def _add_score_command(commands: Any) -> None:
     p.add_argument("--workers", type=int, help="--engine dask: worker processes (default: one per core)")
     p.add_argument("--force", action="store_true", help="replace DIR if it exists")
     p.set_defaults(run=_score)
+
+
+def _add_conformance_command(commands: Any) -> None:
+    p = commands.add_parser("conformance", help="write a bundle's conformance file: hard cases with their ids and probabilities, for every runtime to replay")
+    p.add_argument("bundle", metavar="BUNDLE", help="the bundle folder")
+    p.add_argument("--out", required=True, metavar="FILE", help="the JSON file to write")
+    p.add_argument("--uci", metavar="PATH", help="add a seeded sample of real messages from the UCI file at PATH")
+    p.set_defaults(run=_conformance)
 
 
 def _add_signing_commands(commands: Any) -> None:

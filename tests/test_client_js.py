@@ -98,14 +98,11 @@ def npz_models(bundle: Path) -> list[str]:
 
 
 def golden_conformance(bundle: Path, out: Path) -> Path:
-    """A conformance file (format 1) from the manifest's golden vectors: their texts, ids and each .npz model's
-    probabilities. Stands in for `smsguard conformance BUNDLE --out FILE` until that command is on main."""
-    manifest = json.loads((bundle / "manifest.json").read_text(encoding="utf-8"))
-    models = npz_models(bundle)
-    cases = [{"name": f"golden {i}", "text": g["text"], "ids": g["ids"], "probabilities": {m: g["probabilities"][m] for m in models}} for i, g in enumerate(manifest["golden"])]
-    data = {"format": 1, "bundle": {"manifest_sha256": hashlib.sha256((bundle / "manifest.json").read_bytes()).hexdigest(), "serial": manifest["serial"]},
-            "tolerance": {"probability": FLOAT_ATOL}, "models": models, "cases": cases}
-    out.write_text(json.dumps(data, ensure_ascii=True), encoding="ascii")
+    """The bundle's conformance file, as `smsguard conformance BUNDLE --out FILE` writes it (the Java client's tests run
+    the same file)."""
+    from smsguard.export import write_conformance
+
+    write_conformance(bundle, out)
     return out
 
 
@@ -153,13 +150,13 @@ def test_a_conformance_run_that_differs_fails_and_says_where(node: str, tiny_bun
     count = len(spec["cases"])
     lines = done.stdout.splitlines()
     changed = spec["cases"][2]["ids"][-1]
-    assert lines[1:3] == [f"  -[x] ids: {count - 1} of {count} cases identical", f'        case "golden 2": column {len(spec["cases"][2]["ids"]) - 1} is {changed - 1}, expected {changed}']
+    assert lines[1:3] == [f"  -[x] ids: {count - 1} of {count} cases identical", f'        case "{spec["cases"][2]["name"]}": column {len(spec["cases"][2]["ids"]) - 1} is {changed - 1}, expected {changed}']
     by_model = {line.split(": ")[0][len("  -[x] "):]: i for i, line in enumerate(lines) if line.startswith("  -[")}
     assert lines[by_model["model.float32.npz"]].startswith(f"  -[✓] model.float32.npz: {count} of {count} probabilities within 0.00001 with the same label")
     failed = by_model["model.int8.npz"]
     assert lines[failed].startswith(f"  -[x] model.int8.npz: {count - 1} of {count} probabilities within 0.00001 with the same label (max diff 0.0010)")
-    assert lines[failed + 1].startswith('        case "golden 3": probability ') and f"expected {spec['cases'][3]['probabilities']['model.int8.npz']} (" in lines[failed + 1]
-    assert lines[-1] == "ERROR ids differ; 1 of 2 models do not conform (details above)"
+    assert lines[failed + 1].startswith(f'        case "{spec["cases"][3]["name"]}": probability ') and f"expected {spec['cases'][3]['probabilities']['model.int8.npz']} (" in lines[failed + 1]
+    assert lines[-1] == "ERROR ids differ; 1 of 3 models do not conform (details above)"
 
 
 def test_a_conformance_file_of_another_bundle_is_refused(node: str, tiny_bundle: Path, tmp_path: Path) -> None:
@@ -229,7 +226,7 @@ def test_a_missing_bundle_file_or_model_is_refused_in_one_line(node: str, tiny_c
     missing = tmp_path / "nowhere"
     assert cli(missing, lines=['"hi"']).stderr == f"ERROR bundle '{missing}' does not exist; create one with `smsguard export RUN_DIR --out {missing}`\n"
     done = cli(tiny_copy, "--model", "model.float32.tflite", lines=['"hi"'])
-    assert (done.returncode, done.stderr) == (2, f"ERROR bundle '{tiny_copy}' has no .npz model 'model.float32.tflite'; it has: model.int8.npz, model.float32.npz\n")
+    assert (done.returncode, done.stderr) == (2, f"ERROR bundle '{tiny_copy}' has no .npz model 'model.float32.tflite'; it has: model.int8.npz, model.float32.npz, model.int8.compact.npz\n")
     (tiny_copy / "model.int8.npz").unlink()
     done = cli(tiny_copy, lines=['"hi"'])
     assert (done.returncode, done.stderr) == (2, f"ERROR bundle file '{tiny_copy / 'model.int8.npz'}' is missing; re-export the bundle or copy the whole folder\n")
@@ -316,7 +313,8 @@ def test_a_deflated_npz_and_a_node_without_web_globals_read_the_same(node: str, 
     assert_conforms(tiny_copy, conformance, "auto")
     bare = "data:text/javascript,delete globalThis.DecompressionStream; delete globalThis.crypto;"
     done = subprocess.run(["node", "--import", bare, str(CLI), str(tiny_copy), "--conformance", str(conformance)], capture_output=True, text=True, check=False)
-    assert done.returncode == 0 and done.stdout.splitlines()[-1].startswith("* All 15 cases conform: ids identical, 2 models"), done.stdout + done.stderr
+    count = len(json.loads(conformance.read_text(encoding="ascii"))["cases"])
+    assert done.returncode == 0 and done.stdout.splitlines()[-1].startswith(f"* All {count} cases conform: ids identical, 3 models"), done.stdout + done.stderr
 
 
 # ---- slow: the trained default bundle ------------------------------------------------------------------------------
@@ -433,7 +431,7 @@ def test_serve_web_serves_the_module_and_the_checked_bundle_files_cross_origin_i
     finally:
         server.shutdown()
         server.server_close()
-    assert config["npz"] == ["model.int8.npz", "model.float32.npz"]  # the recommended one first: the page's default
+    assert config["npz"] == ["model.int8.npz", "model.float32.npz", "model.int8.compact.npz"]  # the recommended one first: the page's default
     assert (config["models"], config["probe"]) == ([], None)
 
 

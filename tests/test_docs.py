@@ -88,15 +88,18 @@ def test_every_file_a_bundle_can_hold_is_in_the_bundle_format():
 def test_every_manifest_field_is_in_the_bundle_format():
     import dataclasses
 
-    from smsguard.runtime.bundle import BundleFile, GoldenVector, Manifest, ModelFormat, Source, TensorSpec
+    from smsguard.runtime.bundle import BundleFile, Form, GoldenVector, LeftOut, Manifest, ModelFormat, PackInfo, Source, TensorSpec, ids_sha256
 
     tensor = TensorSpec("token_ids", "int32", (None, 40))
-    model = BundleFile("model.int8.npz", "model", 1, "0" * 64, "npz", "int8", "primed", (tensor,), (tensor,), {"tflite-runtime": "2.3.0"}, 0.5)
-    golden = GoldenVector("hi", (0, 1), "ham", 0.1, {"model.int8.npz": 0.1}, {"model.int8.npz": 0.1})
+    model = BundleFile("model.int8.npz", "model", 1, "0" * 64, "npz", "int8", "primed", (tensor,), (tensor,), {"tflite-runtime": "2.3.0"}, 0.5, 0.01, Form.COMPACT)
+    golden = GoldenVector("hi", (0, 1), "ham", 0.1, {"model.int8.npz": 0.1}, {"model.int8.npz": 0.1}, ids_sha256((0, 1)))
     source = Source("run", "model.keras", "0" * 64, "0" * 64)
-    manifest = Manifest(0.5, (model,), recommended={ModelFormat.NPZ: "model.int8.npz"}, golden=(golden,), source=source, clients={"mediapipe": {}})
+    left = LeftOut("model.float32.tflite", "model", "tflite", "--for android --model model.float32.tflite")
+    pack = PackInfo("java", "the Java runtime", "0" * 64, "2026-12-04T00:00:00+00:00", (left,))
+    manifest = Manifest(0.5, (model,), recommended={ModelFormat.NPZ: "model.int8.npz"}, golden=(golden,), source=source, clients={"mediapipe": {}}, pack=pack)
     fields = set(manifest.to_dict()) | set(model.to_dict()) | set(golden.to_dict()) | set(source.to_dict()) | set(tensor.to_dict())
-    fields |= {f.name for kind in (Manifest, BundleFile, GoldenVector, Source, TensorSpec) for f in dataclasses.fields(kind)}  # optional ones too
+    fields |= set(pack.to_dict()) | set(left.to_dict())
+    fields |= {f.name for kind in (Manifest, BundleFile, GoldenVector, Source, TensorSpec, PackInfo, LeftOut) for f in dataclasses.fields(kind)}  # optional ones too
     assert sorted(f for f in fields if not documented(f)) == []
 
 

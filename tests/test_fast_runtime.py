@@ -126,7 +126,7 @@ def test_a_model_whose_file_takes_other_rows_than_the_vocabulary_gives_is_refuse
 def test_unknown_backends_and_models_are_named(tiny_bundle: Path) -> None:
     with pytest.raises(BackendError, match=r"^unknown backend 'tensorflow'; choose one of: auto, native"):
         Classifier.load(tiny_bundle, backend="tensorflow")
-    with pytest.raises(BundleError, match=rf"^bundle '{tiny_bundle}' has no model 'model.tflite'; it has: model.float32.npz, model.int8.npz$"):
+    with pytest.raises(BundleError, match=rf"^bundle '{tiny_bundle}' has no model 'model.tflite'; it has: model.float32.npz, model.int8.npz, model.int8.compact.npz$"):
         Classifier.load(tiny_bundle, model="model.tflite")
     with pytest.raises(BundleError, match=rf"^bundle '{tiny_bundle}' has no onnx model for backend 'onnxruntime'$"):
         Classifier.load(tiny_bundle, backend="onnxruntime")
@@ -135,7 +135,7 @@ def test_unknown_backends_and_models_are_named(tiny_bundle: Path) -> None:
 def test_verify_passes_only_when_every_pair_ran(tiny_copy: Path) -> None:
     report = verify_bundle(tiny_copy)
     assert report.passed and {r.backend for r in report.results} == set(NPZ_BACKENDS)
-    assert len(report.ran) == 2 * len(NPZ_BACKENDS)
+    assert len(report.ran) == 3 * len(NPZ_BACKENDS)
     edit_manifest(tiny_copy, lambda m: m["golden"][0].update(keras_probability=m["golden"][0]["keras_probability"] + 0.5))
     failed = verify_bundle(tiny_copy)
     assert not failed.passed and {r.model for r in failed.results if not r.passed} == {"model.float32.npz"}

@@ -118,13 +118,15 @@ def test_the_bundle_writes_down_the_ngram_spec_and_its_golden_ids_hold_the_ngram
         "buckets": 8192, "min_n": 2, "max_n": 5, "length": 512, "lower": True, "hash": "crc32", "encoding": "utf-8", "wrap": ["<", ">"], "order": "word, start, n",
     }  # fmt: skip
     bundle = Bundle.load(fused_bundle)
-    reference = NgramHasher(NgramConfig(), native=False)  # the plain-Python reference, not the C kernel the runtime uses
-    maxlen = bundle.vocabulary.config.maxlen
+    vocabulary = bundle.vocabulary
+    # The plain-Python reference, not the C kernel the runtime uses, on the text as both branches see it (normalised).
+    reference = NgramHasher(NgramConfig(), native=False, lowercase=vocabulary.ngrams.lowercase if vocabulary.ngrams else str.lower)
+    maxlen = vocabulary.config.maxlen
     for golden in bundle.golden:
         ngram_ids = list(golden.ids[maxlen:])
-        expected = reference.ids(golden.text)
+        expected = reference.ids(vocabulary.normalise(golden.text))
         assert ngram_ids == expected + [0] * (512 - len(expected))
-        assert list(golden.ids[:maxlen]) == bundle.vocabulary.with_ngrams(None).encode([golden.text])[0].tolist()
+        assert list(golden.ids[:maxlen]) == vocabulary.with_ngrams(None).encode([golden.text])[0].tolist()
     assert any(g.ids[maxlen] != 0 for g in bundle.golden) and any(g.text == "" for g in bundle.golden)
 
 
@@ -133,7 +135,7 @@ def test_every_fused_model_takes_one_row_of_word_and_ngram_ids(fused_bundle: Pat
     manifest = json.loads((fused_bundle / MANIFEST_NAME).read_text())
     models = {f["name"]: f for f in manifest["files"] if f["kind"] == "model"}
     assert "model.int8.tflite" not in models  # full-integer int8 cannot divide by the n-gram count (see _targets.py)
-    assert len(models) == 9
+    assert len(models) == 10
     for name, entry in models.items():
         (spec,) = entry["inputs"]
         assert spec["dtype"] == "int32", name

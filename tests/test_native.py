@@ -24,7 +24,7 @@ from smsguard.runtime._native import NOT_BUILT, available, best_isa
 ROOT = Path(__file__).resolve().parents[1]
 FLOAT_ATOL = 1e-5  # a float32 model computes the Keras function; only summation order and tanh differ
 QUANTIZED_ATOL = 0.01  # the int8 table against its own output on the export machine
-NPZ_MODELS = ("model.float32.npz", "model.int8.npz")
+NPZ_MODELS = ("model.float32.npz", "model.int8.npz", "model.int8.compact.npz")
 INVARIANT_BACKENDS = ("native", "numba")  # one kernel per message: bit-identical whatever the batch
 BATCH_SIZES = (1, 3, 2000)
 

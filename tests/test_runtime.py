@@ -31,7 +31,7 @@ from smsguard.runtime._backends import _load_error, backend_info
 
 TFLITE_MODELS = ("model.float32.tflite", "model.dynamic_int8.tflite", "model.float16.tflite", "model.int8.tflite")
 ONNX_MODELS = ("model.float32.onnx", "model.dynamic_int8.onnx", "model.float32.primed.onnx", "model.dynamic_int8.primed.onnx")
-NPZ_MODELS = ("model.float32.npz", "model.int8.npz")
+NPZ_MODELS = ("model.float32.npz", "model.int8.npz", "model.int8.compact.npz")
 MODELS = TFLITE_MODELS + ONNX_MODELS + NPZ_MODELS
 # the backend `auto` picks for a format here: the C kernel when it was built, else numba when the `fast` extra is installed
 NPZ_BACKEND = "native" if backend_info("native").installed else "numba" if importlib.util.find_spec("numba") else "numpy"

@@ -165,7 +165,7 @@ def test_export_sets_the_serial_and_signs(run_dir: Path, tmp_path: Path, keys) -
     out = export(run_dir, tmp_path / "b", ExportConfig(serial=42, sign_key=str(keys["current"][0])), targets=npz)
     bundle = Bundle.load(out, [read_public_key(keys["current"][1])])
     assert bundle.manifest.serial == 42 and bundle.signed_by == read_public_key(keys["current"][1]).key_id
-    assert json.loads((out / "manifest.json").read_text())["format_version"] == "1.3"
+    assert json.loads((out / "manifest.json").read_text())["format_version"] == "1.4"
 
 
 # ---- the commands -----------------------------------------------------------------------------------------

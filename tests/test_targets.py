@@ -12,7 +12,7 @@ import pytest
 
 from smsguard.export import TARGETS, export
 from smsguard.runtime import Bundle, Classifier, ModelFormat, Quantization, Variant, verify_bundle
-from smsguard.runtime.bundle import model_file_name
+from smsguard.runtime.bundle import Form, model_file_name
 
 # The models of a bundle of the default run, in the order export writes them. Adding a model format is
 # adding a target to smsguard/export/_targets.py and its name here.
@@ -27,18 +27,20 @@ DEFAULT_MODELS = (
     "model.dynamic_int8.primed.onnx",
     "model.float32.npz",
     "model.int8.npz",
+    "model.int8.compact.npz",
 )
 
 
 def test_the_targets_are_the_models_of_a_bundle() -> None:
     assert tuple(t.file_name for t in TARGETS) == DEFAULT_MODELS
-    assert len({(t.format, t.quantization, t.variant) for t in TARGETS}) == len(TARGETS)  # one file per kind
+    assert len({(t.format, t.quantization, t.variant, t.form) for t in TARGETS}) == len(TARGETS)  # one file per kind
 
 
 def test_file_names_follow_one_rule() -> None:
     assert model_file_name(ModelFormat.TFLITE, Quantization.DYNAMIC_INT8, Variant.FIXED) == "model.dynamic_int8.tflite"
     assert model_file_name(ModelFormat.ONNX, Quantization.FLOAT32, Variant.PRIMED) == "model.float32.primed.onnx"
     assert model_file_name(ModelFormat.NPZ, Quantization.INT8, Variant.PRIMED) == "model.int8.npz"  # always primed: no infix
+    assert model_file_name(ModelFormat.NPZ, Quantization.INT8, Variant.PRIMED, Form.COMPACT) == "model.int8.compact.npz"
 
 
 def test_every_target_is_checked_in_a_backend_that_runs_its_format() -> None:

@@ -33,7 +33,7 @@ from smsguard.runtime import (
     Vocabulary,
 )
 from smsguard.runtime._backends import backend_info, open_session
-from smsguard.runtime.bundle import MANIFEST_NAME, VOCAB_NAME
+from smsguard.runtime.bundle import MANIFEST_NAME, VOCAB_NAME, Form, model_file_name
 
 TEXTS = (
     "WINNER!! You have won a £900 prize, call 09061701461 to claim now",
@@ -77,7 +77,8 @@ def vocabulary(normalise: bool = True) -> Vocabulary:
 
 def make_bundle(folder: Path, *, seed: int = 0, threshold: float = 0.5, serial: int = 1, normalise: bool = True,
                 edit: Callable[[Vocabulary], Vocabulary] | None = None) -> Path:
-    """A bundle at `folder` (created): vocab.json, model.float32.npz and model.int8.npz, manifest.json."""
+    """A bundle at `folder` (created): vocab.json, model.float32.npz, model.int8.npz and model.int8.compact.npz (the
+    compact form, for packs), manifest.json."""
     folder = Path(folder)
     folder.mkdir(parents=True)
     vocab = vocabulary(normalise)
@@ -85,12 +86,12 @@ def make_bundle(folder: Path, *, seed: int = 0, threshold: float = 0.5, serial: 
     write_json(folder / VOCAB_NAME, vocab.to_dict(), compact=True)
     fold = weights(vocab, seed)
     entries = [BundleFile.describe(folder / VOCAB_NAME, FileKind.VOCABULARY)]
-    for quantization in (Quantization.FLOAT32, Quantization.INT8):
-        name = f"model.{quantization.value}.npz"
-        write_npz(fold, MAXLEN, folder / name, quantize=quantization is Quantization.INT8)
+    for quantization, form in ((Quantization.FLOAT32, Form.FOLDED), (Quantization.INT8, Form.FOLDED), (Quantization.INT8, Form.COMPACT)):
+        name = model_file_name(ModelFormat.NPZ, quantization, Variant.PRIMED, form)
+        write_npz(fold, MAXLEN, folder / name, quantize=quantization is Quantization.INT8, compact=form is Form.COMPACT)
         entries.append(
             BundleFile.describe(folder / name, FileKind.MODEL, format=ModelFormat.NPZ, quantization=quantization, variant=Variant.PRIMED,
-                                tolerance=1e-5 if quantization is Quantization.FLOAT32 else 0.01)
+                                tolerance=1e-5 if quantization is Quantization.FLOAT32 else 0.01, form=form)
         )
     ids = vocab.encode(GOLDEN)
     outputs = {e.name: open_session(backend_info("numpy"), folder / e.name, e).run(ids) for e in entries[1:]}

@@ -11,7 +11,7 @@
 export const VOCAB_FORMAT = 2; // vocab.json
 const TEXT_FORMAT = 1; // its `text` section
 const NGRAM_FORMAT = 1; // its `ngrams` section
-const NPZ_FORMAT = 1; // the .npz model's `meta`
+const NPZ_FORMATS = [1, 2]; // the .npz model's `meta`; 2: the compact form, its table folded at load
 const MANIFEST_MAJOR = 1; // manifest.json's format_version
 const MANIFEST = "manifest.json";
 const NGRAM_CONSTANTS = { hash: "crc32", encoding: "utf-8", encoding_errors: "surrogatepass", wrap: ["<", ">"], order: "word, start, n" };
@@ -171,7 +171,17 @@ export class Bundle {
   /** A classifier on model `name` (default: the recommended .npz), its file checked; `kernel`: see LstmModel. */
   async classifier(name = this.manifest.recommended?.npz, kernel = "auto") {
     const have = this.models.join(", ") || "(none)";
-    if (!name || !this.models.includes(name)) fail(`bundle '${this.reader.base}' ${name ? `has no .npz model '${name}'` : "recommends no .npz model"}; it has: ${have}`);
+    if (!name || !this.models.includes(name)) {
+      const { pack } = this.manifest;
+      const left = pack?.left_out?.filter((e) => e.format === "npz") ?? [];
+      const args = (e) => (e.targets?.includes("web") ? "--for web" : e.pack);
+      const held = (e) => (args(e) ? `\`smsguard pack BUNDLE ${args(e)}\` makes a pack that holds it` : "only the full bundle holds it");
+      const named = left.find((e) => e.name === name);
+      if (named) fail(`bundle '${this.reader.base}' is packed for ${pack.target} and does not hold model '${name}' of its full bundle; ${held(named)}`);
+      const web = left.find((e) => e.targets?.includes("web")) ?? left[0];
+      const hint = pack ? `; it is packed for ${pack.target} (${pack.runs_in})${web ? `; its full bundle's ${web.name} is left out, and ${held(web)}` : ""}` : "";
+      fail(`bundle '${this.reader.base}' ${name ? `has no .npz model '${name}'` : "recommends no .npz model"}; it has: ${have}${hint}`);
+    }
     const where = this.reader.where(name);
     const model = LstmModel.fromArrays(await readNpz(await this.verifiedBytes(name), where), where, kernel);
     const v = this.vocabulary;
@@ -632,7 +642,7 @@ export class LstmModel {
     } catch {
       // below
     }
-    if (meta?.format !== NPZ_FORMAT || meta.gates !== "ifco" || meta.activation !== "tanh") fail(`'${where}' is an LSTM weights file this runtime cannot run: ${json(meta)}`);
+    if (!NPZ_FORMATS.includes(meta?.format) || meta.gates !== "ifco" || meta.activation !== "tanh") fail(`'${where}' is an LSTM weights file this runtime cannot run: ${json(meta)}`);
     return new LstmModel(need, meta, where, kernel);
   }
 
@@ -640,8 +650,8 @@ export class LstmModel {
     const recurrent = need("recurrent");
     const [u, maxlen] = [recurrent.shape[0], meta.maxlen];
     const scale = need("table_q", true) && need("table_scale").data;
-    const table = need(scale ? "table_q" : "table");
-    Object.assign(this, { units: u, maxlen, rows: table.shape[0], table: table.data, scale, ngramLength: meta.ngram_length ?? 0 });
+    const table = meta.format === 2 ? compactTable(need, where) : need(scale ? "table_q" : "table");
+    Object.assign(this, { units: u, maxlen, rows: table.shape[0], table: table.data, fold: table.fold, scale, ngramLength: meta.ngram_length ?? 0 });
     const shape = (name) => need(name).shape.join();
     if (shape("recurrent") !== `${u},${4 * u}` || table.shape[1] !== 4 * u || shape("dense_kernel") !== `${u}` || shape("primed_h") !== `${maxlen + 1},${u}`
       || shape("primed_c") !== `${maxlen + 1},${u}` || (scale && scale.length !== this.rows)) fail(`'${where}' has inconsistent array shapes for an LSTM of ${u} units and maxlen ${maxlen}`);
@@ -690,6 +700,34 @@ export class LstmModel {
   }
 }
 
+/** The compact form's table: a row is folded on its token's first step (a page loads at once), as the Python runtime
+ * folds every row at load: (int8 embedding x its row's scale) kernel + bias, summed in float64, rounded to float32. */
+function compactTable(need, where) {
+  const [q, s, w, b] = ["embedding_q", "embedding_scale", "kernel", "bias"].map((n) => need(n));
+  const [rows, e] = q.shape;
+  const g = w.shape[1];
+  if (w.shape[0] !== e || s.data.length !== rows || b.data.length !== g) fail(`'${where}' has inconsistent compact table arrays`);
+  const [kernel, sum] = [Float64Array.from(w.data), new Float64Array(g)];
+  const fold = (r, out, half) => {
+    sum.fill(0);
+    for (let k = 0; k < e; k++) {
+      const x = q.data[r * e + k] * s.data[r];
+      for (let j = 0, p = k * g; j < g; j++) sum[j] += x * kernel[p + j];
+    }
+    for (let j = 0; j < g; j++) out[r * g + j] = Math.fround(sum[j] + b.data[j]) * (half ? half[j] : 1);
+  };
+  return { shape: [rows, g], data: new Float32Array(rows * g), fold };
+}
+
+/** For a compact model: a function that folds a token's row into `out` (halved with `half`) on its first use. */
+function folder(model, out, half) {
+  if (!model.fold) return null;
+  const done = new Uint8Array(model.rows);
+  return (id) => {
+    if (!done[id]) model.fold(id, out, half), (done[id] = 1);
+  };
+}
+
 /** A step in plain JS, float64: z = the token's row + h R, R transposed (a dot product per gate column on a
  * contiguous row, four columns a pass), then the gates. Measured on Node 20 (u = 64): as fast as every other
  * layout tried (eight columns, k unrolled, interleaved blocks), 1.5x faster than float32 rows or a row-major
@@ -697,7 +735,7 @@ export class LstmModel {
 class JsKernel {
   constructor(model, recurrent) {
     const u = model.units;
-    Object.assign(this, { name: "js", units: u, table: model.table, scale: model.scale, half: model.half });
+    Object.assign(this, { name: "js", units: u, table: model.table, scale: model.scale, half: model.half, fold: folder(model, model.table) });
     this.r = new Float64Array(4 * u * u);
     for (let k = 0; k < u; k++) for (let j = 0; j < 4 * u; j++) this.r[j * u + k] = recurrent[k * 4 * u + j] * model.half[j];
     Object.assign(this, { z: new Float64Array(4 * u), h: new Float64Array(u), c: new Float64Array(u) });
@@ -705,6 +743,7 @@ class JsKernel {
 
   step(id) {
     const { z, h, c, units: u, r } = this;
+    this.fold?.(id);
     if (this.scale) lookUpQuantized(z, this.table, this.scale[id], id * 4 * u, u);
     else lookUpFloat(z, this.table, this.half, id * 4 * u);
     for (let j = 0, p = 0; j < 4 * u; j += 4, p += 4 * u) {
@@ -866,11 +905,13 @@ class WasmKernel {
     const r = new Float32Array(buffer, at.r, 4 * u * u);
     for (let k = 0; k < 4 * u * u; k++) r[k] = recurrent[k] * model.half[k % (4 * u)];
     if (model.scale) new Int8Array(buffer, at.table, model.table.length).set(model.table);
+    else if (model.fold) this.fold = folder(model, new Float32Array(buffer, at.table, model.table.length), model.half);
     else new Float32Array(buffer, at.table, model.table.length).set(model.table.map((x, k) => x * model.half[k % (4 * u)]));
   }
 
   step(id) {
     const { units: u, at, exports } = this;
+    this.fold?.(id);
     if (this.scale) exports.lookupQ(at.z, at.table + id * 4 * u, this.scale[id], at.half, 4 * u);
     else exports.copy(at.z, at.table + id * 16 * u, 16 * u);
     exports.step(at.z, at.h, at.c, at.r, u);

@@ -46,7 +46,7 @@ class ModelCheck:
 def check_model(target: ExportTarget, path: Path, data: CheckData) -> ModelCheck:
     """Run the model at `path` in its target's backend on the validation, test and golden messages."""
     info = backend_info(target.backend)
-    fields = {"format": target.format, "quantization": target.quantization, "variant": target.variant}
+    fields = {"format": target.format, "quantization": target.quantization, "variant": target.variant, "form": target.form}
     described = BundleFile.describe(path, FileKind.MODEL, **fields)
     session = open_session(info, path, described)
     inputs, outputs = session.signature()

@@ -20,27 +20,15 @@ from smsguard.export import _choice as choice
 from smsguard.export import _parity as parity
 from smsguard.export._check import CheckData, ModelCheck, check_model
 from smsguard.export._config import ExportConfig
+from smsguard.export._golden import EDGE_CASES
 from smsguard.export._mediapipe_target import CLIENT_TARGETS, ClientData
 from smsguard.export._run import RunInputs, read_run
 from smsguard.export._targets import TARGETS, ExportContext, ExportTarget
 from smsguard.runtime import BundleError, BundleFile, FileKind, GoldenVector, Manifest, Source, distribution_version
-from smsguard.runtime.bundle import LABELS, MANIFEST_NAME, PARITY_NAME, VOCAB_NAME
+from smsguard.runtime.bundle import LABELS, MANIFEST_NAME, PARITY_NAME, VOCAB_NAME, Form
 from smsguard.runtime.signing import read_private_key, sign_manifest
 from smsguard.train import RUN_MODEL_NAME
 
-# Golden messages beside the test part's: the empty text and what the tokenizer, the normaliser and the bag must get
-# right on a device (compatibility forms, invisible characters, look-alike letters, spaced letters, case mapping,
-# NUL, a no-break space, emoji, more words than maxlen and more n-grams than the bag keeps), with the label each means.
-EDGE_CASES = (
-    ("", LABELS[0]),
-    ("Ｆｒｅｅ ｅｎｔｒｙ ｔｏ ｗｉｎ ａ ｐｒｉｚｅ, ｔｅｘｔ ＷＩＮ ｔｏ ８００８６", LABELS[1]),
-    ("W\u200bI\u200bN\u200bN\u200bE\u200bR! a FREE iPhone, text WIN to 80086", LABELS[1]),
-    ("Cоngratulаtions! Yоu hаve wоn £1000, cаll 09061701461 nоw", LABELS[1]),
-    ("F R E E entry: c.a.l.l 08001234567 to claim", LABELS[1]),
-    ("İstanbul'da ΣΑΣ görüşürüz, see you there 😀", LABELS[0]),
-    ("see you\u00a0at 6\x00 and bring the charger", LABELS[0]),
-    ("ok " * 300, LABELS[0]),
-)
 _TOOLS = ("tensorflow", "keras", "tf2onnx", "onnx", "onnxruntime", "ai-edge-litert", "numpy")
 
 
@@ -170,7 +158,7 @@ def build_manifest(
     return Manifest(
         threshold=run.threshold,
         files=files,
-        recommended=choice.recommended([c.candidate for c in checks]),
+        recommended=choice.recommended([c.candidate for c in checks if c.entry.form is Form.FOLDED]),  # a compact model is for packs
         golden=tuple(golden),
         source=Source(run=run.folder.resolve().name, model=run.model_path.name, model_sha256=run.model_sha256, data_sha256=run.data_sha256),
         serial=int(created.timestamp()) if serial is None else serial,

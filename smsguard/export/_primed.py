@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from smsguard.runtime import InputLayout
-from smsguard.runtime.bundle import NPZ_FORMAT, OUTPUT_NAME
+from smsguard.runtime.bundle import NPZ_COMPACT_FORMAT, NPZ_FORMAT, OUTPUT_NAME
 
 PRIMED_STATE_NODES = ("gather_primed_h", "gather_primed_c")  # left float when the model is quantized
 FUSION = "mean of the word and n-gram probabilities; n-gram logit = ngram_bias + mean of ngram_scores over the non-zero ids (0 for none)"
@@ -56,28 +56,42 @@ def primed_states(weights: dict[str, np.ndarray], maxlen: int) -> tuple[np.ndarr
     return np.asarray(hs, dtype=np.float32), np.asarray(cs, dtype=np.float32)
 
 
-def write_npz(weights: dict[str, np.ndarray], maxlen: int, path: Path, quantize: bool) -> None:
-    """The folded model for the NumPy backends; `quantize` stores the table as int8 per row."""
-    table = weights["embedding"].astype(np.float64) @ weights["kernel"] + weights["bias"]
+def write_npz(weights: dict[str, np.ndarray], maxlen: int, path: Path, quantize: bool, compact: bool = False) -> None:
+    """The folded model for the NumPy backends; `quantize` stores the table as int8 per row. `compact` (with
+    `quantize`) stores the int8 embedding and the input kernel apart instead, for the runtime to fold at load:
+    (num_words x e) int8 instead of (num_words x 4u), half the bytes for the default model."""
     primed_h, primed_c = primed_states(weights, maxlen)
+    meta = {"format": NPZ_COMPACT_FORMAT if compact else NPZ_FORMAT, "gates": "ifco", "activation": "tanh", "maxlen": maxlen} | _fusion(weights)
     arrays: dict[str, Any] = {
         "recurrent": weights["recurrent"].astype(np.float32),
         "dense_kernel": weights["dense_kernel"].astype(np.float32),
         "dense_bias": weights["dense_bias"].astype(np.float32),
         "primed_h": primed_h,
         "primed_c": primed_c,
-        "meta": np.array(json.dumps({"format": NPZ_FORMAT, "gates": "ifco", "activation": "tanh", "maxlen": maxlen} | _fusion(weights))),
+        "meta": np.array(json.dumps(meta)),
     }
     if "ngram_scores" in weights:
         arrays["ngram_scores"], arrays["ngram_bias"] = weights["ngram_scores"], weights["ngram_bias"]
-    if quantize:
-        scale = np.maximum(np.abs(table).max(axis=1), 1e-12) / 127.0
-        arrays["table_q"] = np.clip(np.round(table / scale[:, None]), -127, 127).astype(np.int8)
-        arrays["table_scale"] = scale.astype(np.float32)
+    if compact:
+        arrays["embedding_q"], arrays["embedding_scale"] = _int8_rows(weights["embedding"].astype(np.float64))
+        arrays["kernel"], arrays["bias"] = weights["kernel"].astype(np.float32), weights["bias"].astype(np.float32)
+    elif quantize:
+        arrays["table_q"], arrays["table_scale"] = _int8_rows(_folded_table(weights))
     else:
-        arrays["table"] = table.astype(np.float32)
+        arrays["table"] = _folded_table(weights).astype(np.float32)
     with open(path, "wb") as file:
         np.savez(file, **arrays)
+
+
+def _folded_table(weights: dict[str, np.ndarray]) -> np.ndarray:
+    """The embedding folded into the LSTM's input projection, in float64: `E[id] @ W + b` for every id."""
+    return weights["embedding"].astype(np.float64) @ weights["kernel"] + weights["bias"]
+
+
+def _int8_rows(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """int8 values and one float32 scale a row (symmetric, to ±127)."""
+    scale = np.maximum(np.abs(matrix).max(axis=1), 1e-12) / 127.0
+    return np.clip(np.round(matrix / scale[:, None]), -127, 127).astype(np.int8), scale.astype(np.float32)
 
 
 def _fusion(weights: dict[str, np.ndarray]) -> dict:

@@ -21,7 +21,7 @@ from smsguard.export._primed import PRIMED_STATE_NODES, keras_weights, write_npz
 from smsguard.export._quiet import converter_output
 from smsguard.export._tflite import convert_tflite, with_layout
 from smsguard.runtime import ModelFormat, Quantization, Side, Variant, Vocabulary
-from smsguard.runtime.bundle import INPUT_NAME, OUTPUT_NAME, model_file_name
+from smsguard.runtime.bundle import INPUT_NAME, OUTPUT_NAME, Form, model_file_name
 
 if TYPE_CHECKING:
     from smsguard.train import ModelConfig
@@ -78,10 +78,11 @@ class ExportTarget:
     backend: str  # the backend export checks it in: the one a device runs it with
     primed: bool = False  # needs `ExportContext.can_prime`
     fused: bool = True  # converts a fused model (word and n-gram branches) too
+    form: Form = Form.FOLDED  # an .npz model's table: compact ones are for packs (`smsguard pack`), never recommended
 
     @property
     def file_name(self) -> str:
-        return model_file_name(self.format, self.quantization, self.variant)
+        return model_file_name(self.format, self.quantization, self.variant, self.form)
 
     @property
     def atol(self) -> float:
@@ -126,9 +127,9 @@ def _quantized_onnx(variant: Variant) -> Converter:
     return convert
 
 
-def _npz(quantize: bool) -> Converter:
+def _npz(quantize: bool, compact: bool = False) -> Converter:
     def convert(context: ExportContext, folder: Path, path: Path) -> None:
-        write_npz(context.weights, context.model_config.maxlen, path, quantize)
+        write_npz(context.weights, context.model_config.maxlen, path, quantize, compact)
 
     return convert
 
@@ -151,4 +152,6 @@ TARGETS: tuple[ExportTarget, ...] = (
     ExportTarget(_ONNX, _DYN8, _PRIMED, "ONNX int8 dynamic, any length, pad-primed", _quantized_onnx(_PRIMED), "onnxruntime", primed=True),
     ExportTarget(_NPZ, _F32, _PRIMED, "folded LSTM for NumPy, float32", _npz(quantize=False), "numpy", primed=True),
     ExportTarget(_NPZ, _I8, _PRIMED, "folded LSTM for NumPy, int8 table", _npz(quantize=True), "numpy", primed=True),
+    # Half the bytes of the int8 table, for a pack where size counts (an app, a web page); folded when it loads.
+    ExportTarget(_NPZ, _I8, _PRIMED, "LSTM for NumPy, compact: int8 embedding, folded at load", _npz(quantize=True, compact=True), "numpy", primed=True, form=Form.COMPACT),
 )

@@ -28,7 +28,7 @@ from smsguard.runtime._inputs import as_texts
 from smsguard.runtime._selection import default_model
 from smsguard.runtime._verify import golden_problems
 from smsguard.runtime._vocabulary import Vocabulary
-from smsguard.runtime.bundle import Bundle, BundleFile
+from smsguard.runtime.bundle import Bundle, BundleFile, ModelFormat
 from smsguard.runtime.signing import PublicKey, trusted_keys_from
 
 if TYPE_CHECKING:
@@ -349,7 +349,7 @@ def _choose(bundle: Bundle, backend: str, model: str | None) -> tuple[BackendInf
         if entry is None and not model and bundle.recommended(info.format) is not None:
             entry = bundle.recommended(info.format)  # every model is too new for it: loading says which op
         if entry is None:
-            msg = f"bundle '{bundle.path}' has no {info.format} model for backend '{info.name}'"
+            msg = f"bundle '{bundle.path}' has no {info.format} model for backend '{info.name}'{bundle.lacks(info.format)}"
             raise BundleError(msg)
         return info, entry
     candidates = installed_backends()  # never empty: NumPy is the base install
@@ -365,5 +365,11 @@ def _choose(bundle: Bundle, backend: str, model: str | None) -> tuple[BackendInf
         entry = default_model(bundle, info)  # None when the bundle has none this version of the backend can load
         if entry is not None:
             return info, entry
-    msg = f"bundle '{bundle.path}' has no model for the installed backends ({', '.join(b.name for b in candidates)})"
+    msg = f"bundle '{bundle.path}' has no model for the installed backends ({', '.join(b.name for b in candidates)}){_pack_hint(bundle)}"
     raise BundleError(msg)
+
+
+def _pack_hint(bundle: Bundle) -> str:
+    """For a pack none of whose models an installed backend runs: what would run them, or the pack that runs here."""
+    needs = [f"{entry.name} needs pip install 'smsguard[{next(b.extra for b in BACKENDS if b.format is entry.format)}]'" for entry in bundle.models.values()]
+    return bundle.lacks(ModelFormat.NPZ, f": {'; '.join(needs)}" if needs else " and holds no model the Python runtime runs", target="pi")

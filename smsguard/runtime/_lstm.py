@@ -9,6 +9,11 @@ The file holds plain arrays (no pickle): `table` (float32, num_words x 4u) or `t
 `table_scale` (float32 per row), `recurrent` (u x 4u), `dense_kernel` (u,), `dense_bias` (1,),
 `primed_h` and `primed_c` (maxlen+1 x u), and `meta` (a JSON string). Gate order is Keras': i, f, c, o.
 
+The compact form (`meta.format` 2) stores the table unfolded, for half the bytes where size matters more than
+load time: `embedding_q` (int8, num_words x e) with `embedding_scale` (float32 per row), `kernel` (e x 4u) and
+`bias` (4u,). `compact_table` folds them at load, in float64 rounded once to float32 as export folds a table,
+so every backend gets the same table and runs it as it runs a float32 model's.
+
 A fused model adds its n-gram branch, folded at export into `ngram_scores` (float32, buckets + 1; 0 for
 padding) and `ngram_bias` (1,), with `ngram_length` in `meta`: each row of input is `maxlen` word ids then
 `ngram_length` n-gram ids, and the probability is the mean of the LSTM's and sigmoid(ngram_bias + the mean
@@ -26,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from smsguard.runtime._contract import InputLayout
-from smsguard.runtime._manifest import NPZ_FORMAT
+from smsguard.runtime._manifest import NPZ_COMPACT_FORMAT, NPZ_FORMAT
 
 # Multiply-adds in one matrix product that OpenBLAS runs on the calling thread (m n k <= 65536 x 4,
 # its default threshold). The step's product is cut into row blocks this small: with a BLAS thread
@@ -73,10 +78,33 @@ class NgramBranch:
 def read_meta(data: Any, path: Path) -> dict:
     """An open npz's `meta`, refused unless it is a model this runtime runs (format, gate order, activation)."""
     meta = json.loads(str(data["meta"]))
-    if meta.get("format") != NPZ_FORMAT or meta.get("gates") != "ifco" or meta.get("activation") != "tanh":
+    if meta.get("format") not in (NPZ_FORMAT, NPZ_COMPACT_FORMAT) or meta.get("gates") != "ifco" or meta.get("activation") != "tanh":
         msg = f"'{path}' is an LSTM weights file this smsguard cannot run: {meta}"
         raise ValueError(msg)
     return meta
+
+
+def compact_table(data: Any, path: Path) -> np.ndarray:
+    """A compact model's input table, folded: `embedding_q x embedding_scale @ kernel + bias`, float32 (num_words, 4u).
+
+    Summed in float64 and rounded once, as export folds a table, so the result does not depend on the BLAS or the
+    machine: every backend (and every port that sums in double) gets the same float32 table."""
+    embedding_q, scale = data["embedding_q"], data["embedding_scale"].reshape(-1)
+    kernel, bias = data["kernel"], data["bias"].reshape(-1)
+    if embedding_q.ndim != 2 or kernel.ndim != 2 or scale.shape != (embedding_q.shape[0],) or kernel.shape[0] != embedding_q.shape[1] or bias.shape != (kernel.shape[1],):
+        msg = f"'{path}' has inconsistent compact table arrays: embedding {embedding_q.shape}, scale {scale.shape}, kernel {kernel.shape}, bias {bias.shape}"
+        raise ValueError(msg)
+    embedding = embedding_q.astype(np.float64) * scale.astype(np.float64)[:, None]
+    return (embedding @ kernel.astype(np.float64) + bias.astype(np.float64)).astype(np.float32)
+
+
+def float_table(data: Any, path: Path) -> np.ndarray:
+    """The input table as float32 (num_words, 4u), whichever way the file stores it."""
+    if "table" in data:
+        return data["table"].astype(np.float32)
+    if "table_q" in data:
+        return data["table_q"].astype(np.float32) * data["table_scale"].astype(np.float32)[:, None]
+    return compact_table(data, path)
 
 
 def gate_halving(units: int) -> np.ndarray:
@@ -113,10 +141,7 @@ class LstmWeights:
     def load(cls, path: Path) -> LstmWeights:
         with np.load(path, allow_pickle=False) as data:
             meta = read_meta(data, path)
-            if "table" in data:
-                table = data["table"].astype(np.float32)
-            else:
-                table = data["table_q"].astype(np.float32) * data["table_scale"].astype(np.float32)[:, None]
+            table = float_table(data, path)
             recurrent = data["recurrent"].astype(np.float32)
             dense_kernel = data["dense_kernel"].astype(np.float32).reshape(-1)
             dense_bias = float(data["dense_bias"].reshape(-1)[0])

@@ -3,7 +3,8 @@
 The kernel runs one message at a time with the same function whatever the batch (a probability is
 bit-identical alone or among thousands), uses no BLAS and no threads of its own, and releases the
 GIL while it runs. An int8 table stays int8 in memory: each row is dequantized as it is read, exactly
-as `LstmWeights.load` dequantizes the whole table for the NumPy backend. A fused model's n-gram branch
+as `LstmWeights.load` dequantizes the whole table for the NumPy backend. A compact model's table is folded at
+load (`_lstm.compact_table`) and runs as a float32 table. A fused model's n-gram branch
 (`NgramBranch`) runs in the same call: the kernel gathers the scores of a row's n-gram ids, takes their
 mean and averages the two branches as `NgramBranch.fuse` does, so a fused message is one C call too. With the
 vocabulary's C featuriser (`Vocabulary.featuriser`) the call starts from the texts themselves (`proba_texts`).
@@ -22,7 +23,7 @@ import numpy as np
 
 from smsguard.runtime import _native
 from smsguard.runtime._contract import InputLayout
-from smsguard.runtime._lstm import NgramBranch, gate_halving, read_meta
+from smsguard.runtime._lstm import NgramBranch, float_table, gate_halving, read_meta
 
 
 @dataclass(frozen=True)
@@ -47,11 +48,11 @@ class NativeArrays:
             units = recurrent.shape[0] if recurrent.ndim == 2 else 0
             half = gate_halving(units)
             scale: np.ndarray | None
-            if "table" in data:
-                table, scale = np.ascontiguousarray(data["table"].astype(np.float32) * half), None
-            else:
+            if "table_q" in data:
                 table = np.ascontiguousarray(data["table_q"], dtype=np.int8)
                 scale = np.ascontiguousarray(data["table_scale"], dtype=np.float32).reshape(-1)
+            else:  # a float32 table, or a compact one folded now
+                table, scale = np.ascontiguousarray(float_table(data, path) * half), None
             return cls(
                 table=table,
                 table_scale=scale,

@@ -7,10 +7,13 @@ read it back with `Manifest.from_dict`. A reader refuses a newer major format an
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import hashlib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from smsguard import __version__
 from smsguard._enum import TextEnum
@@ -23,10 +26,13 @@ VOCAB_NAME = "vocab.json"
 PARITY_NAME = "parity.json"
 
 # major.minor: a reader refuses a newer major, ignores unknown fields. 1.1 added a model's own `threshold` and
-# `variant`, and the golden vectors' `builtin_kernel_probabilities`; 1.2 the `serial`; 1.3 each model's `tolerance`.
-FORMAT_VERSION = "1.3"
+# `variant`, and the golden vectors' `builtin_kernel_probabilities`; 1.2 the `serial`; 1.3 each model's `tolerance`;
+# 1.4 a model's `form` (an .npz model in the compact form), the `pack` section, and golden vectors pinned by
+# `ids_sha256` alone (a packed manifest keeps `ids` in full only for the edge cases).
+FORMAT_VERSION = "1.4"
 VOCAB_FORMAT = 2  # vocab.json; 2 added the `text` section (pinned lowercase, normaliser); 1 is still read
 NPZ_FORMAT = 1  # the folded LSTM's .npz (its `meta` array)
+NPZ_COMPACT_FORMAT = 2  # an .npz whose table is stored unfolded (int8 embedding, input kernel, bias) and folded at load
 NGRAM_FORMAT = 1  # the n-gram bag's frozen spec (NgramHasher.to_dict)
 OUTPUT_MEANING = "probability of the second label"
 # How close a device must reproduce a model's golden outputs when its manifest entry (format < 1.3) does not say:
@@ -52,6 +58,13 @@ class Variant(TextEnum):
     PRIMED = "primed"  # runs only the real tokens, from the stored pad state
 
 
+class Form(TextEnum):
+    """How an `.npz` model stores its input table (manifest `form`, 1.4; absent = folded)."""
+
+    FOLDED = "folded"  # the embedding folded into the input projection at export: the fastest to load
+    COMPACT = "compact"  # the int8 embedding and the input kernel kept apart, folded at load: half the bytes
+
+
 class FileKind(TextEnum):
     MODEL = "model"  # run by the runtime's backends
     VOCABULARY = "vocabulary"
@@ -59,10 +72,17 @@ class FileKind(TextEnum):
     CLIENT = "client"  # for another client (MediaPipe's TextClassifier): the manifest's `clients` section says how
 
 
-def model_file_name(fmt: ModelFormat, quantization: Quantization, variant: Variant) -> str:
-    """`model.<quantization>[.primed].<format>`; an `.npz` model is always primed, so it carries no infix."""
+def model_file_name(fmt: ModelFormat, quantization: Quantization, variant: Variant, form: Form = Form.FOLDED) -> str:
+    """`model.<quantization>[.primed|.compact].<format>`; an `.npz` model is always primed, so it carries no
+    `.primed`, and only an `.npz` model has a compact form."""
     infix = ".primed" if variant is Variant.PRIMED and fmt is not ModelFormat.NPZ else ""
+    infix += ".compact" if form is Form.COMPACT else ""
     return f"model.{quantization.value}{infix}.{fmt.value}"
+
+
+def ids_sha256(ids: Sequence[int] | Any) -> str:
+    """How a golden vector pins its ids without listing them: the SHA-256 (hex) of the row as little-endian int32."""
+    return hashlib.sha256(np.ascontiguousarray(ids, dtype="<i4").tobytes()).hexdigest()
 
 
 # ---- the manifest -----------------------------------------------------------------------------------
@@ -106,11 +126,13 @@ class BundleFile:
     min_runtime: Mapping[str, str] | None = None  # backend -> oldest version known to run it
     threshold: float | None = None  # a model's own threshold, when it needs one to meet the target; else the bundle's
     tolerance: float | None = None  # how close a device must reproduce its golden outputs (format 1.3; before: `atol`'s rule)
+    form: Form = Form.FOLDED  # an .npz model's table: folded at export, or compact and folded at load (1.4)
 
     def __post_init__(self) -> None:
         """Text given for an enum field becomes its member, and a typo is an error here, not a silent mismatch later."""
         object.__setattr__(self, "kind", FileKind(self.kind))
         object.__setattr__(self, "variant", Variant(self.variant))
+        object.__setattr__(self, "form", Form(self.form))
         if self.format is not None:
             object.__setattr__(self, "format", ModelFormat(self.format))
         if self.quantization is not None:
@@ -142,6 +164,7 @@ class BundleFile:
             min_runtime=data.get("min_runtime"),
             threshold=None if data.get("threshold") is None else float(data["threshold"]),
             tolerance=None if data.get("tolerance") is None else float(data["tolerance"]),
+            form=data.get("form", Form.FOLDED) if is_model else Form.FOLDED,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -161,6 +184,8 @@ class BundleFile:
                 data["threshold"] = self.threshold
             if self.tolerance is not None:
                 data["tolerance"] = self.tolerance
+            if self.form is not Form.FOLDED:
+                data["form"] = self.form.value
         return data
 
     @classmethod
@@ -171,35 +196,129 @@ class BundleFile:
 
 @dataclass(frozen=True)
 class GoldenVector:
-    """A test message with the ids and probabilities the export machine computed, for a device to replay."""
+    """A test message with the ids and probabilities the export machine computed, for a device to replay.
+
+    A full bundle lists every message's `ids`; a packed one (1.4) pins most by `ids_sha256` alone and lists `ids`
+    in full only for the edge cases, so that a mismatch still says whether the tokenizer or the model differs."""
 
     text: str
-    ids: tuple[int, ...]
+    ids: tuple[int, ...] | None  # the model input in full; None where `ids_sha256` alone pins it
     label: str
     keras_probability: float
     probabilities: Mapping[str, float]  # model file name -> its probability on the export machine
     builtin_kernel_probabilities: Mapping[str, float] = field(default_factory=dict)  # TFLite model -> its probability with LiteRT's builtin kernels, no XNNPACK
+    ids_sha256: str | None = None  # `ids_sha256(ids)`: every golden vector of a packed manifest has it (1.4)
+
+    def __post_init__(self) -> None:
+        if self.ids is None and self.ids_sha256 is None:
+            msg = f"golden message {self.text[:40]!r} has neither ids nor ids_sha256"
+            raise ValueError(msg)
+
+    @property
+    def digest(self) -> str:
+        """The SHA-256 of the ids: as recorded, or of the ids listed."""
+        return self.ids_sha256 if self.ids_sha256 is not None else ids_sha256(self.ids)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> GoldenVector:
-        return cls(
+        ids = data.get("ids")
+        digest = data.get("ids_sha256")
+        if ids is None and digest is None:
+            raise KeyError("ids")
+        vector = cls(
             text=data["text"],
-            ids=tuple(int(i) for i in data["ids"]),
+            ids=None if ids is None else tuple(int(i) for i in ids),
             label=data["label"],
             keras_probability=float(data["keras_probability"]),
             probabilities={k: float(v) for k, v in data["probabilities"].items()},
             builtin_kernel_probabilities={k: float(v) for k, v in data.get("builtin_kernel_probabilities", {}).items()},
+            ids_sha256=None if digest is None else str(digest),
         )
+        if vector.ids is not None and digest is not None and ids_sha256(vector.ids) != digest:
+            raise ValueError(f"ids_sha256 of golden message {data['text'][:40]!r}, which does not match its ids")
+        return vector
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "text": self.text,
-            "ids": list(self.ids),
+            **({"ids": list(self.ids)} if self.ids is not None else {}),
+            **({"ids_sha256": self.ids_sha256} if self.ids_sha256 is not None else {}),
             "label": self.label,
             "keras_probability": self.keras_probability,
             "probabilities": dict(self.probabilities),
             "builtin_kernel_probabilities": dict(self.builtin_kernel_probabilities),
         }
+
+
+@dataclass(frozen=True)
+class LeftOut:
+    """A file of the full bundle that a pack does not hold, and the `smsguard pack` arguments of a pack that does."""
+
+    name: str
+    kind: FileKind
+    format: ModelFormat | None = None  # models only
+    pack: str | None = None  # e.g. "--for android"; None when no pack holds it (the parity report)
+    targets: tuple[str, ...] = ()  # every pack target that holds it without --model (a runtime names its own first)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "kind", FileKind(self.kind))
+        object.__setattr__(self, "targets", tuple(self.targets))
+        if self.format is not None:
+            object.__setattr__(self, "format", ModelFormat(self.format))
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> LeftOut:
+        return cls(data["name"], data["kind"], data.get("format"), data.get("pack"), tuple(data.get("targets", ())))
+
+    def to_dict(self) -> dict[str, Any]:
+        data = {"name": self.name, "kind": self.kind.value, **({"format": self.format.value} if self.format else {}), "pack": self.pack}
+        return data | ({"targets": list(self.targets)} if self.targets else {})
+
+    def where(self, target: str | None = None) -> str:
+        """Where a device finds this file: the pack for `target` when that holds it, else the pack that does, else the full bundle."""
+        if target is not None and target in self.targets:
+            return f"`smsguard pack BUNDLE --for {target}` makes a pack that holds it"
+        if self.pack is None:
+            return "only the full bundle holds it"
+        return f"`smsguard pack BUNDLE {self.pack}` makes a pack that holds it"
+
+
+@dataclass(frozen=True)
+class PackInfo:
+    """`pack` (1.4): a bundle cut down by `smsguard pack` to what one device runs, and what it left out."""
+
+    target: str  # the pack target (`smsguard pack --for`)
+    runs_in: str  # the runtime that reads it, for people
+    source_manifest_sha256: str  # the full bundle's manifest, by hash
+    created: str = ""  # when it was packed, ISO 8601 UTC (the manifest's `created` stays the export's)
+    left_out: tuple[LeftOut, ...] = ()
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> PackInfo:
+        return cls(
+            target=str(data["target"]),
+            runs_in=str(data.get("runs_in", "")),
+            source_manifest_sha256=str(data["source_manifest_sha256"]),
+            created=str(data.get("created", "")),
+            left_out=tuple(LeftOut.from_dict(entry) for entry in data.get("left_out", ())),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "target": self.target,
+            "runs_in": self.runs_in,
+            "source_manifest_sha256": self.source_manifest_sha256,
+            "created": self.created,
+            "left_out": [entry.to_dict() for entry in self.left_out],
+        }
+
+    def left_out_file(self, name: str) -> LeftOut | None:
+        return next((entry for entry in self.left_out if entry.name == name), None)
+
+    def left_out_models(self, fmt: ModelFormat) -> list[LeftOut]:
+        """The full bundle's models of `fmt` this pack left out, those a pack holds by default first."""
+        models = [e for e in self.left_out if e.kind is FileKind.MODEL and e.format is fmt]
+        return sorted(models, key=lambda e: (e.pack is None, "--model" in (e.pack or "")))
 
 
 @dataclass(frozen=True)
@@ -234,6 +353,7 @@ class Manifest:
     created: str = ""  # ISO 8601, UTC
     tools: Mapping[str, str] = field(default_factory=dict)  # distribution -> version on the export machine
     clients: Mapping[str, Any] = field(default_factory=dict)  # client name -> how its files are used and were checked
+    pack: PackInfo | None = None  # a packed bundle: its target and what it left out (1.4)
     smsguard_version: str = __version__
     format_version: str = FORMAT_VERSION
     output: str = OUTPUT_MEANING
@@ -259,6 +379,7 @@ class Manifest:
             recommended = {ModelFormat(fmt): name for fmt, name in data.get("recommended", {}).items()}
             golden = tuple(GoldenVector.from_dict(g) for g in data.get("golden", ()))
             source = Source.from_dict(data["source"]) if data.get("source") else None
+            pack = PackInfo.from_dict(data["pack"]) if data.get("pack") else None
             serial = data.get("serial", 0)
             if not isinstance(serial, int) or isinstance(serial, bool) or serial < 0:
                 raise ValueError(f"serial {serial!r}")
@@ -284,6 +405,7 @@ class Manifest:
             created=str(data.get("created", "")),
             tools=dict(data.get("tools", {})),
             clients=dict(data.get("clients", {})),
+            pack=pack,
             smsguard_version=str(data.get("smsguard_version", "")),
             format_version=str(data["format_version"]),
             output=str(data.get("output", OUTPUT_MEANING)),
@@ -305,6 +427,7 @@ class Manifest:
             "files": [entry.to_dict() for entry in self.files],
             "golden": [g.to_dict() for g in self.golden],
             **({"clients": dict(self.clients)} if self.clients else {}),
+            **({"pack": self.pack.to_dict()} if self.pack else {}),
         }
 
 

@@ -13,7 +13,7 @@ import numpy as np
 from smsguard import _console as console
 from smsguard._errors import BackendError
 from smsguard.runtime._backends import Session, backend_info, installed_backends, open_session
-from smsguard.runtime.bundle import Bundle, BundleFile, GoldenVector
+from smsguard.runtime.bundle import Bundle, BundleFile, GoldenVector, ids_sha256
 from smsguard.runtime.signing import PublicKey
 
 
@@ -55,7 +55,9 @@ class VerifyReport(NamedTuple):
         console.step(f"Verifying {self.bundle.path} (serial {self.bundle.manifest.serial}) on its {n} golden messages")
         if self.bundle.signed_by:
             console.check(True, f"signature: manifest signed by trusted key {self.bundle.signed_by}")
-        console.check(not problems, f"tokenizer: {n - len(problems)} of {n} messages give the export machine's ids")
+        hashed = sum(g.ids is None for g in self.bundle.golden)
+        by_hash = f" ({n - hashed} compared in full, {hashed} by their SHA-256)" if hashed else ""
+        console.check(not problems, f"tokenizer: {n - len(problems)} of {n} messages give the export machine's ids{by_hash}")
         for problem in problems[:5]:
             console.info(f"        {problem}")
         for r in self.results:
@@ -73,13 +75,55 @@ class VerifyReport(NamedTuple):
         ran = self.ran
         failed = [r for r in ran if not r.passed]
         skipped = len(self.results) - len(ran)
-        if not ran:
+        pack = self.bundle.manifest.pack
+        if not ran and pack is not None:
+            console.error(f"no model could be run: this pack for {pack.target} holds {', '.join(self.bundle.models) or 'no model'}, and no chosen backend ran it")
+        elif not ran:
             console.error("no model could be run: install a backend (pip install 'smsguard[litert]' or 'smsguard[onnx]')")
         elif failed or problems:
             tokenizer = ", and the tokenizer differs" if problems else ""
             console.error(f"{len(failed)} of {len(ran)} model/backend pairs do not match the export machine{tokenizer}")
         else:
             console.step(f"All {len(ran)} model/backend pairs match" + (f" ({skipped} could not be loaded by this backend, listed above)" if skipped else ""))
+
+
+@dataclass(frozen=True, eq=False)
+class GoldenInputs:
+    """What the golden messages give on this device: the ids each model is run on, and the tokenizer's problems.
+
+    A message whose ids the manifest lists runs on those ids, whatever this tokenizer computes, so that a model and a
+    tokenizer problem show apart; one pinned by `ids_sha256` alone runs on the ids computed here when their hash
+    matches, and is left out of the models' checks when it does not (its problem is the tokenizer's)."""
+
+    ids: np.ndarray  # int32 (n, width): the listed ids, or those computed here
+    usable: np.ndarray  # bool (n,): the rows whose ids are the export machine's
+    tokenizer_problems: list[str]
+
+    @classmethod
+    def of(cls, bundle: Bundle) -> GoldenInputs:
+        golden = bundle.golden
+        if not golden:
+            msg = f"bundle '{bundle.path}' has no golden vectors to verify against; re-export it"
+            raise BackendError(msg)
+        texts = [g.text for g in golden]
+        computed = bundle.vocabulary.encode(texts)
+        ids, usable, problems = computed.copy(), np.ones(len(golden), dtype=bool), []
+        for i, g in enumerate(golden):
+            if g.ids is not None:
+                ids[i] = g.ids
+                if (computed[i] != ids[i]).any():
+                    problems.append(f"message {i} ({texts[i][:40]!r}...): ids differ from the export machine's{_where_ids_differ(bundle, computed[i], ids[i])}")
+            elif ids_sha256(computed[i]) != g.ids_sha256:
+                usable[i] = False
+                problems.append(f"message {i} ({texts[i][:40]!r}...): ids differ from the export machine's (their SHA-256); its probabilities are not compared")
+        return cls(ids, usable, problems)
+
+    def run(self, session: Session) -> tuple[np.ndarray, np.ndarray]:
+        """A session's outputs on the usable rows, in one batch and one at a time."""
+        ids = self.ids[self.usable]
+        batch = session.run(ids)
+        single = np.concatenate([session.run(ids[i : i + 1]) for i in range(len(ids))]) if len(ids) else batch
+        return batch, single
 
 
 def verify_bundle(
@@ -89,61 +133,50 @@ def verify_bundle(
     golden probabilities, with the messages in one batch and one at a time. With `trusted_keys`, the
     bundle must first carry a signature by one of them."""
     bundle = Bundle.load(path, trusted_keys)
-    tokenizer_problems = _tokenizer_problems(bundle)
-    expected_ids = _golden_ids(bundle)
-    golden = bundle.golden
+    inputs = GoldenInputs.of(bundle)
     for name in backends or ():
         backend_info(name)  # an unknown name is an error, not a silent filter
     chosen = [b for b in installed_backends() if backends is None or b.name in backends]
     results = []
     for entry in bundle.models.values():
         for info in (b for b in chosen if b.format is entry.format):
-            references = _references(entry, golden)
+            references = _references(entry, bundle.golden, inputs.usable)
             try:
                 session = open_session(info, bundle.model_path(entry), entry)
             except BackendError as error:
                 reference, tolerance, _ = references[0]
                 results.append(VerifyResult(entry.name, info.name, reference, tolerance, skipped=str(error)))
                 continue
-            batch = session.run(expected_ids)
-            single = np.concatenate([session.run(expected_ids[i : i + 1]) for i in range(len(expected_ids))])
+            batch, single = inputs.run(session)
             compared = [_compare(entry.name, info.name, *reference, batch, single) for reference in references]
             results.append(next((r for r in compared if r.passed), compared[0]))
-    return VerifyReport(bundle, tokenizer_problems, results)
+    return VerifyReport(bundle, inputs.tokenizer_problems, results)
 
 
 def golden_problems(bundle: Bundle, entry: BundleFile, session: Session) -> list[str]:
     """What keeps one loaded model from reproducing its bundle's golden vectors (empty: nothing)."""
-    problems = _tokenizer_problems(bundle)
-    ids = _golden_ids(bundle)
-    batch = session.run(ids)
-    single = np.concatenate([session.run(ids[i : i + 1]) for i in range(len(ids))])
-    compared = [_compare(entry.name, session.backend.name, *reference, batch, single) for reference in _references(entry, bundle.golden)]
+    inputs = GoldenInputs.of(bundle)
+    problems = list(inputs.tokenizer_problems)
+    batch, single = inputs.run(session)
+    compared = [_compare(entry.name, session.backend.name, *reference, batch, single) for reference in _references(entry, bundle.golden, inputs.usable)]
     if not any(r.passed for r in compared):
         problems += compared[0].problems
     return problems
 
 
-def _golden_ids(bundle: Bundle) -> np.ndarray:
-    if not bundle.golden:
-        msg = f"bundle '{bundle.path}' has no golden vectors to verify against; re-export it"
-        raise BackendError(msg)
-    return np.array([g.ids for g in bundle.golden], dtype=np.int32)
+def _where_ids_differ(bundle: Bundle, got: np.ndarray, expected: np.ndarray) -> str:
+    """Which part of the row differs, for a fused model: the word ids or the n-gram ids."""
+    if not bundle.vocabulary.layout.ngram_length:
+        return ""
+    words, _ = bundle.vocabulary.layout.split(np.stack([got, expected]))
+    return " (word ids)" if (words[0] != words[1]).any() else " (n-gram ids)"
 
 
-def _tokenizer_problems(bundle: Bundle) -> list[str]:
-    texts = [g.text for g in bundle.golden]
-    ids = bundle.vocabulary.encode(texts)
-    return [
-        f"message {i} ({texts[i][:40]!r}...): ids differ from the export machine's"
-        for i in np.flatnonzero((ids != _golden_ids(bundle)).any(axis=1))
-    ]
-
-
-def _references(entry: BundleFile, golden: tuple[GoldenVector, ...]) -> list[tuple[str, float, np.ndarray]]:
+def _references(entry: BundleFile, golden: tuple[GoldenVector, ...], usable: np.ndarray) -> list[tuple[str, float, np.ndarray]]:
     """What a model's outputs may equal: Keras for a float model; for a quantized one its own outputs on
     the export machine, or, for TFLite, those of LiteRT's builtin kernels (a runtime that runs the
     model without XNNPACK, such as tflite-runtime 2.14 with the full-integer model, rounds like them)."""
+    golden = tuple(g for g, use in zip(golden, usable, strict=True) if use)
     if entry.is_float:
         return [("keras", entry.atol, np.array([g.keras_probability for g in golden]))]
     references = [("export", entry.atol, np.array([g.probabilities[entry.name] for g in golden]))]
@@ -157,6 +190,8 @@ def _compare(model: str, backend: str, reference: str, tolerance: float, expecte
     result = VerifyResult(model, backend, reference, tolerance)
     for how, got in (("in one batch", batch), ("one at a time", single)):
         diff = np.abs(got.astype(np.float64) - expected)
+        if not len(diff):
+            continue
         result.max_abs_diff = max(result.max_abs_diff, float(diff.max()))
         bad = np.flatnonzero(diff > tolerance)
         if len(bad):

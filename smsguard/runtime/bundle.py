@@ -20,6 +20,7 @@ from smsguard.runtime._manifest import (
     LEGACY_TOLERANCE,
     MANIFEST_NAME,
     NGRAM_FORMAT,
+    NPZ_COMPACT_FORMAT,
     NPZ_FORMAT,
     OUTPUT_MEANING,
     PARITY_NAME,
@@ -27,14 +28,18 @@ from smsguard.runtime._manifest import (
     VOCAB_NAME,
     BundleFile,
     FileKind,
+    Form,
     GoldenVector,
+    LeftOut,
     Manifest,
     ModelFormat,
+    PackInfo,
     Quantization,
     Source,
     TensorSpec,
     Variant,
     check_format_version,
+    ids_sha256,
     model_file_name,
 )
 from smsguard.runtime._vocabulary import Vocabulary
@@ -49,6 +54,7 @@ __all__ = [
     "MANIFEST_NAME",
     "NGRAM_FORMAT",
     "NGRAM_LENGTH_KEY",
+    "NPZ_COMPACT_FORMAT",
     "NPZ_FORMAT",
     "OUTPUT_MEANING",
     "OUTPUT_NAME",
@@ -59,15 +65,19 @@ __all__ = [
     "BundleFile",
     "Decision",
     "FileKind",
+    "Form",
     "GoldenVector",
     "InputLayout",
+    "LeftOut",
     "Manifest",
     "ModelFormat",
+    "PackInfo",
     "Quantization",
     "Source",
     "TensorSpec",
     "Variant",
     "check_format_version",
+    "ids_sha256",
     "manifest_file",
     "model_file_name",
     "verified_path",
@@ -166,8 +176,23 @@ class Bundle:
         try:
             return self.models[name]
         except KeyError:
-            msg = f"bundle '{self.path}' has no model '{name}'; it has: {', '.join(self.models)}"
+            pack = self.manifest.pack
+            left_out = pack.left_out_file(name) if pack else None
+            if pack and left_out and left_out.kind is FileKind.MODEL:
+                msg = f"bundle '{self.path}' is packed for {pack.target} and does not hold model '{name}' of its full bundle; {left_out.where()}"
+            else:
+                msg = f"bundle '{self.path}' has no model '{name}'; it has: {', '.join(self.models)}"
             raise BundleError(msg) from None
+
+    def lacks(self, fmt: ModelFormat, also: str = "", target: str | None = None) -> str:
+        """For a pack without a model of `fmt`: its target, `also`, and the pack that holds its full bundle's model of
+        `fmt` (the pack for `target` when one does; "" for a full bundle). What a refusal of a pack appends to its message."""
+        pack = self.manifest.pack
+        if pack is None:
+            return ""
+        found = sorted(pack.left_out_models(fmt), key=lambda e: target not in e.targets)
+        where = f"; its full bundle's {found[0].name} is left out, and {found[0].where(target)}" if found else ""
+        return f"; it is packed for {pack.target} ({pack.runs_in}){also}{where}"
 
     def threshold_of(self, entry: BundleFile) -> float:
         """The threshold a model is used at: its own when the manifest gives one, else the bundle's."""
