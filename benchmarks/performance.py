@@ -174,14 +174,19 @@ def process_kinds(backends: list[str], npz_backends: list[str]) -> list[str]:
 
 
 def run_processes(kinds: list[str], paths: dict[str, tuple[Path, Path]], texts_file: Path, repeats: int, messages: int) -> dict:
+    """Every kind `repeats` times, interleaved (each round runs every kind once, so that a load that comes and goes weighs
+    on all alike); each figure the median of its runs."""
+    runs: dict[str, list[dict]] = {kind: [] for kind in kinds}
+    for round_number in range(repeats):
+        for kind in kinds:
+            print(f"* {kind} (round {round_number + 1} of {repeats})", file=sys.stderr, flush=True)
+            runs[kind].append(in_fresh_process(kind, paths, str(texts_file) if SEPARATOR + "bulk" in kind else ""))
     processes = {}
-    for kind in kinds:
-        print(f"* {kind} x {repeats}", file=sys.stderr, flush=True)
-        runs = [in_fresh_process(kind, paths, str(texts_file) if SEPARATOR + "bulk" in kind else "") for _ in range(repeats)]
-        merged = dict(runs[0])
+    for kind, done in runs.items():
+        merged = dict(done[0])
         for key in ("wall_seconds", "seconds", "peak_rss_mb"):
             if key in merged:
-                merged[key] = float(np.median([r[key] for r in runs]))
+                merged[key] = float(np.median([r[key] for r in done]))
         if "seconds" in merged:
             merged["messages_per_second"] = messages / merged["seconds"]
         processes[kind.removeprefix("fused" + SEPARATOR)] = merged  # the default's kinds keep their names (headline.py reads them)

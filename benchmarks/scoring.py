@@ -1,7 +1,7 @@
 """Scoring a data set on one machine, with Spark and with Dask (docs/how-to/scoring.md), on the default (fused) bundle
 with the word model as a second row.
 
-    python benchmarks/scoring.py [--bundle DIR] [--word-bundle DIR] [--rows 1000000] [--files 8] [--backend auto] [--only plain-1,spark,...]
+    python benchmarks/scoring.py [--bundle DIR] [--word-bundle DIR] [--rows 1000000] [--files 8] [--rounds 1] [--backend auto] [--only plain-1,spark,...]
 
 The data: the UCI messages replicated to `--rows` rows (with an `id`), written as `--files` Parquet
 files to a temporary folder. Each case runs in a fresh process; the parent samples the resident memory
@@ -32,6 +32,7 @@ import json
 import os
 import platform
 import pstats
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -139,6 +140,7 @@ def dask_case(case: str, bundle: str, files: list[str], out: Path, backend: str)
         if case == "dask-cores":
             ddf = ddf.repartition(npartitions=2)
         scored = score(ddf, bundle, backend=backend)
+        shutil.rmtree(out, ignore_errors=True)  # a round before this one's parts
         ready = time.time()
         scored.to_parquet(str(out), write_index=False)
         seconds = time.time() - ready
@@ -309,17 +311,25 @@ def prepare(args: argparse.Namespace, work: Path) -> dict[str, Path]:
     return bundles
 
 
+def _median_run(runs: list[dict]) -> dict:
+    """A case's runs as one: the run of the median rows/s (its start-up and memory with it), and every round's rows/s."""
+    ordered = sorted(runs, key=lambda run: run["rows_per_second"])
+    return ordered[(len(ordered) - 1) // 2] | {"rounds_rows_per_second": [run["rows_per_second"] for run in runs]}
+
+
 def run_cases(args: argparse.Namespace, bundles: dict[str, Path], data: Path, work: Path) -> dict[str, dict]:
     """Every case asked for (plain-1 first: the reference of "equal"), the fused model's then the word model's."""
     wanted = [name for name in args.only.split(",") if name]
     wanted = ["plain-1", *(name for name in wanted if name != "plain-1")]
     kinds = wanted + ([WORD + name for name in wanted if name in WORD_CASES] if args.word else [])
-    cases: dict[str, dict] = {}
-    for kind in kinds:
-        print(f"* {kind}", file=sys.stderr, flush=True)
-        cases[kind] = in_fresh_process(kind, bundles["word" if kind.startswith(WORD) else "fused"], data, work, args.backend)
-        print(f"  {cases[kind]['rows_per_second']:,.0f} rows/s, start-up {cases[kind]['startup_seconds']:.1f} s, "
-              f"peak {cases[kind]['peak_rss_mb']:,.0f} MB", file=sys.stderr, flush=True)
+    runs: dict[str, list[dict]] = {kind: [] for kind in kinds}
+    for round_number in range(args.rounds):  # every case once a round: a load that comes and goes weighs on all alike
+        for kind in kinds:
+            print(f"* {kind} (round {round_number + 1} of {args.rounds})", file=sys.stderr, flush=True)
+            run = in_fresh_process(kind, bundles["word" if kind.startswith(WORD) else "fused"], data, work, args.backend)
+            runs[kind].append(run)
+            print(f"  {run['rows_per_second']:,.0f} rows/s, start-up {run['startup_seconds']:.1f} s, peak {run['peak_rss_mb']:,.0f} MB", file=sys.stderr, flush=True)
+    cases = {kind: _median_run(done) for kind, done in runs.items()}
     for kind, case in cases.items():
         prefix = WORD if kind.startswith(WORD) else ""
         reference, path = np.load(work / f"out-{prefix.replace(':', '-')}plain-1.npy"), work / f"out-{kind.replace(':', '-')}.npy"
@@ -342,6 +352,7 @@ def main() -> int:
     parser.add_argument("--files", type=int, default=8)
     parser.add_argument("--backend", default="auto")
     parser.add_argument("--only", default=",".join(CASES), help="cases to run, comma-separated (default: all): " + ", ".join(CASES))
+    parser.add_argument("--rounds", type=int, default=1, help="rounds of every case, interleaved; a case's figure is its median round")
     parser.add_argument("--no-word", dest="word", action="store_false", help="the default model's rows alone (no word model trained or scored)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--work", help=argparse.SUPPRESS)
