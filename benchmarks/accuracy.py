@@ -20,14 +20,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
-from _results import write_results  # benchmarks/, beside this script
+from _baselines import SVM, baseline_threshold, baselines, default_threshold  # benchmarks/, beside this script
+from _results import write_results
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SEEDS = (42, 43, 44)
 METRICS = ("accuracy", "spam_precision", "spam_recall", "spam_f1", "ham_false_positive_rate", "roc_auc", "pr_auc", "recall_at_ham_rate")
 HAM_RATE = 0.002  # recall_at_ham_rate: the spam caught at the test threshold that flags at most this share of ham
-SVM = "TF-IDF words + chars, LinearSVC"
-NB = "TF-IDF words, multinomial NB"
 TUTORIAL = "Keras, tutorial preset (reference)"
 TUNED = "Keras, tuned preset (the word LSTM alone)"
 # The targets of the fused-model issue, for the recommended quantized model (mean over the seeds, test part).
@@ -125,7 +124,7 @@ def run_seed(preset: str, seed: int, data: str | None) -> dict[str, dict]:
             tuned = train(TrainConfig.from_preset("tuned", seed=seed, data=data), Path(work) / "tuned")
             systems[TUNED] = _entry(tuned.test, (Path(work) / "tuned" / "model.keras").stat().st_size, test_labels, _keras_scores(Path(work) / "tuned", test_texts))
 
-        for name, pipeline, score in _baselines():
+        for name, pipeline, score in baselines():
             pipeline.fit(texts[split.train], dataset.labels[split.train])
             threshold = baseline_threshold(name, config, pipeline, score, texts, dataset.labels, split)
             scores = score(pipeline, texts[split.test])
@@ -152,55 +151,6 @@ def _keras_scores(run_dir: Path, texts: list[str]) -> np.ndarray:
 
     vocabulary = Vocabulary.from_dict(read_json(run_dir / "vocab.json", "vocabulary"))
     return load_model(run_dir / "model.keras").predict(vocabulary.encode(texts), batch_size=1024, verbose=0).reshape(-1)
-
-
-def _baselines():
-    """The classic filters, with common settings (not tuned here): (name, unfitted pipeline, score function)."""
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.naive_bayes import MultinomialNB
-    from sklearn.pipeline import make_pipeline, make_union
-    from sklearn.svm import LinearSVC
-
-    svm = make_pipeline(
-        make_union(
-            TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True),
-            TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True),
-        ),
-        LinearSVC(C=1.0),
-    )
-    nb = make_pipeline(TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True), MultinomialNB(alpha=0.1))
-    return [
-        (SVM, svm, lambda p, x: p.decision_function(x)),
-        (NB, nb, lambda p, x: p.predict_proba(x)[:, 1]),
-    ]
-
-
-def baseline_threshold(name: str, config, pipeline, score, texts, labels, split) -> float:
-    """A baseline's threshold, chosen the way the preset chooses the LSTM's: decision 0 for the SVM and 0.5 for
-    naive Bayes without a target ham false-positive rate; with one, the lowest threshold meeting it on the
-    validation part (`pipeline` fitted on the training part), or, with `threshold_folds`, on out-of-fold
-    scores over train + validation (a fresh copy of `pipeline` fitted per fold)."""
-    from smsguard.train import threshold_for_ham_fpr
-
-    target = config.target_ham_fpr
-    if target is None:
-        return default_threshold(name)
-    if not config.threshold_folds:
-        return threshold_for_ham_fpr(labels[split.validation], score(pipeline, texts[split.validation]), target)
-    from sklearn.base import clone
-    from sklearn.model_selection import StratifiedKFold
-
-    pool = np.concatenate([split.train, split.validation])
-    oof = np.zeros(len(pool))
-    for seen, held in StratifiedKFold(config.threshold_folds, shuffle=True, random_state=config.seed).split(pool, labels[pool]):
-        fitted = clone(pipeline).fit(texts[pool[seen]], labels[pool[seen]])
-        oof[held] = score(fitted, texts[pool[held]])
-    return threshold_for_ham_fpr(labels[pool], oof, target)
-
-
-def default_threshold(name: str) -> float:
-    """A baseline's own decision threshold: 0 for the SVM's margin, 0.5 for naive Bayes' probability."""
-    return 0.0 if name == SVM else 0.5
 
 
 def _joblib_size(pipeline, folder: Path) -> int:

@@ -29,8 +29,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
-from _results import write_results  # benchmarks/, beside this script
-from accuracy import NB, SEEDS, SVM, _baselines, baseline_threshold
+from _baselines import NB, SVM, baseline_threshold, baselines  # benchmarks/, beside this script
+from _results import write_results
+from accuracy import SEEDS
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
@@ -148,7 +149,7 @@ def run_seed(preset: str, seed: int, data: str | None, ood: OodSet) -> dict[str,
                 "model": entry.name
             }
 
-        for name, pipeline, score in _baselines():
+        for name, pipeline, score in baselines():
             pipeline.fit(texts[split.train], dataset.labels[split.train])
             threshold = baseline_threshold(name, config, pipeline, score, texts, dataset.labels, split)
             in_domain = evaluate(test_labels, score(pipeline, texts[split.test]), threshold)

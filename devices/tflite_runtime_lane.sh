@@ -4,26 +4,50 @@
 # smsguard's base install (numpy only). The environment is kept in the cache folder for reruns.
 #
 #   devices/tflite_runtime_lane.sh BUNDLE_DIR
+#   devices/tflite_runtime_lane.sh --find-python     (prints the Python the lane would build its environment with)
 #
-# Exit status: verify's (0: every model tflite-runtime can load matches the export machine; the others
-# are listed with the op version they need), 2 for a bad argument, 77 when this machine cannot run the
-# lane (the reason is the last line, starting with SKIP).
+# tflite-runtime 2.14 was built for CPython 3.8-3.11 only: the lane takes the first of python3.11 ...
+# python3.8, python3, /usr/bin/python3 that is one of those and can make a virtual environment (or
+# PYTHON=..., alone, when set), whatever the first python3 on PATH is.
+#
+# Exit status: verify's (0: every model of the bundle runs in tflite-runtime and matches the export
+# machine), 2 for a bad argument, 77 when this machine cannot run the lane (the reason is the last line,
+# starting with SKIP).
 set -euo pipefail
 
 bundle=${1:?usage: devices/tflite_runtime_lane.sh BUNDLE_DIR}
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cache=${SMSGUARD_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/smsguard}
 venv=$cache/tflite-runtime-2.14
-python=${PYTHON:-python3}
+candidates=(${PYTHON:-python3.11 python3.10 python3.9 python3.8 python3 /usr/bin/python3})
 requirements=("tflite-runtime==2.14.*" "numpy<2")
 
+unset PYTHONPATH PYTHONHOME  # the lane's environment must import the smsguard it installs, never a checkout
 skip() { echo "SKIP: $*" >&2; exit 77; }
+
+find_python() {  # the first candidate that is CPython 3.8-3.11 and can make a virtual environment with pip
+    local candidate probe
+    probe=$(mktemp -d)
+    for candidate in "${candidates[@]}"; do
+        if "$candidate" -c 'import sys; sys.exit(not (3, 8) <= sys.version_info[:2] <= (3, 11))' >/dev/null 2>&1 &&
+            "$candidate" -m venv "$probe/venv" >/dev/null 2>&1; then
+            rm -rf "$probe"
+            "$candidate" -c 'import sys; print(sys.executable)'
+            return 0
+        fi
+        rm -rf "$probe/venv"
+    done
+    rm -rf "$probe"
+    return 1
+}
+no_python="tflite-runtime 2.14 needs CPython 3.8 to 3.11 with venv; none of ${candidates[*]} is one (Debian: apt-get install python3-venv on bookworm; or set PYTHON=)"
+if [ "$bundle" = --find-python ]; then
+    find_python || skip "$no_python"
+    exit 0
+fi
 [ -f "$bundle/manifest.json" ] || { echo "ERROR bundle '$bundle' has no manifest.json" >&2; exit 2; }
 bundle=$(cd "$bundle" && pwd)
 
-# tflite-runtime 2.14 was built for CPython 3.8-3.11 on Linux x86_64 and aarch64 only.
-"$python" -c 'import sys; sys.exit(not (3, 8) <= sys.version_info[:2] <= (3, 11))' 2>/dev/null ||
-    skip "tflite-runtime 2.14 needs CPython 3.8 to 3.11; $python is $("$python" -V 2>&1) (set PYTHON=python3.11)"
 case "$(uname -s)-$(uname -m)" in
     Linux-x86_64 | Linux-aarch64) ;;
     *) skip "tflite-runtime 2.14 has no wheel for $(uname -s) $(uname -m)" ;;
@@ -31,7 +55,8 @@ esac
 
 stamp="$venv/.installed-$(printf '%s ' "${requirements[@]}" | cksum | cut -d' ' -f1)"
 if [ ! -f "$stamp" ]; then
-    echo "* Creating $venv with ${requirements[*]}" >&2
+    python=$(find_python) || skip "$no_python"
+    echo "* Creating $venv with $python ($("$python" -V 2>&1)) and ${requirements[*]}" >&2
     rm -rf "$venv"
     "$python" -m venv "$venv"
     "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "${requirements[@]}" "setuptools>=77" ||

@@ -4,7 +4,11 @@ tier's tiny bundle (NumPy alone, `tiny.py`).
 Tiers: a test is slow when it is marked so, or when it uses a fixture that trains, exports, starts an engine
 or imports TensorFlow (`SLOW_FIXTURES`, followed through every fixture it depends on): its tier follows from
 what it uses, not from remembering a marker. `make check` runs the rest (`-m "not slow"`), and a fast test
-that imports TensorFlow fails, naming itself."""
+that imports TensorFlow fails, naming itself.
+
+A test that needs a real component this machine lacks (a lane, Java, Chromium, the C kernel, the data set)
+calls `cannot_run(reason)` or carries `needs(problem)`: outside CI it is skipped, saying why; under CI
+(`CI=true`) it fails. The run ends with one line per skip reason, and under CI any skip fails the run."""
 
 from __future__ import annotations
 
@@ -15,7 +19,7 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 
@@ -76,6 +80,69 @@ SLOW_FIXTURES = {
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
+def assert_same_bits(got: Any, expected: Any, what: object = "") -> None:
+    """A bit-identical claim, held in bytes: same dtype, same shape, same bytes. (np.testing.assert_array_equal
+    takes -0.0 for 0.0, and a tolerance is no claim of identity at all.)"""
+    import numpy as np
+
+    got, expected = np.ascontiguousarray(got), np.ascontiguousarray(expected)
+    assert (got.dtype, got.shape) == (expected.dtype, expected.shape), (what, got.dtype, got.shape, expected.dtype, expected.shape)
+    if got.tobytes() != expected.tobytes():
+        rows = (got.reshape(got.size, -1).view(np.uint8) != expected.reshape(expected.size, -1).view(np.uint8)).any(axis=1)
+        diff = float(np.abs(got.astype(np.float64) - expected.astype(np.float64)).max()) if got.dtype.kind == "f" else None
+        raise AssertionError(f"{what}: not the same bits: {int(rows.sum())} of {got.size} values differ" + (f" (max {diff:.3g})" if diff is not None else ""))
+
+
+def cannot_run(reason: str) -> NoReturn:
+    """What a test does when a real component it needs cannot run here: skip, saying why; under CI, fail."""
+    if IN_CI:
+        pytest.fail(f"cannot run under CI=true: {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+def needs(problem: str) -> pytest.MarkDecorator:
+    """Mark a test (or a module, as `pytestmark`) that needs a real component: `problem` says what is
+    missing, or is empty when nothing is. Checked at the test's setup, through `cannot_run`."""
+    return pytest.mark.needs(problem)
+
+
+def missing_module(name: str, install: str) -> str:
+    """'' when `name` can be imported, else why not and how to install it."""
+    import importlib.util
+
+    return "" if importlib.util.find_spec(name) else f"{name} is not installed: {install}"
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    for mark in item.iter_markers("needs"):
+        if mark.args[0]:
+            cannot_run(mark.args[0])
+
+
+_SKIPPED: dict[str, list[str]] = {}  # reason -> the tests skipped for it
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.skipped and not hasattr(report, "wasxfail"):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        _SKIPPED.setdefault(reason.removeprefix("Skipped: "), []).append(report.nodeid)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Under CI a skipped test fails the run: every real lane and component must have run."""
+    if IN_CI and _SKIPPED and session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """One line per reason a test was skipped, with how many; under CI, that the list must be empty."""
+    count = sum(len(tests) for tests in _SKIPPED.values())
+    terminalreporter.section(f"skipped: {count}" + (" (CI=true: the run fails)" if IN_CI and count else ""), sep="-")
+    for reason, tests in sorted(_SKIPPED.items(), key=lambda kv: -len(kv[1])):
+        terminalreporter.write_line(f"{len(tests):4d} x {reason} (first: {tests[0]})")
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark every test slow that uses a slow fixture; then fast tests first, slow ones last."""
     for item in items:
@@ -96,10 +163,7 @@ def pytest_runtest_call(item: pytest.Item):
 @pytest.fixture(scope="session")
 def data_path() -> Path:
     if not DATA.is_file():
-        where = f"the SMS Spam Collection is expected at {DATA} (see ../shared/data/README.md)"
-        if IN_CI:
-            pytest.fail(where)
-        pytest.skip(where)
+        cannot_run(f"the SMS Spam Collection is expected at {DATA} (see ../shared/data/README.md)")
     return DATA
 
 

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from bundle_edits import edit_manifest, replace_file
 from client_ports import compare_with_python, require_tools, run_client
+from conftest import cannot_run, missing_module
 from unicode_texts import megabyte_texts, unicode_texts
 
 from smsguard.export import MIN_LABEL_AGREEMENT, Conformance, python_problems, write_conformance
@@ -180,7 +181,8 @@ def test_java_ids_in_litert_meet_the_bundles_gates(jar, fused_bundle, uci_texts)
     """The Android-with-LiteRT path: the Java encoding fed to each .tflite model in LiteRT. On the golden messages
     each model meets its manifest tolerance against the export machine's outputs; on every UCI message the float32
     model is within the float gate of the float32 .npz, and a quantized one keeps the parity gate's label agreement."""
-    pytest.importorskip("ai_edge_litert", reason="LiteRT is not installed: pip install 'smsguard[litert]'")
+    if missing_module("ai_edge_litert", "pip install 'smsguard[litert]'"):
+        cannot_run(missing_module("ai_edge_litert", "pip install 'smsguard[litert]'"))
     bundle = Bundle.load(fused_bundle)
     golden = [g.text for g in bundle.golden]
     ids = np.array([row["ids"] for row in run_client(client(jar, fused_bundle, "--ids"), golden + uci_texts)], dtype=np.int32)

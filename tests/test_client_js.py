@@ -10,7 +10,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import os
 import shutil
 import subprocess
 import zipfile
@@ -20,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from bundle_edits import edit_manifest, replace_file
+from conftest import cannot_run
 from unicode_texts import megabyte_texts, unicode_texts
 
 from smsguard.export import FLOAT_ATOL
@@ -29,7 +29,6 @@ ROOT = Path(__file__).resolve().parents[1]
 MODULE = ROOT / "clients" / "js" / "smsguard.mjs"
 CLI = ROOT / "clients" / "js" / "bin" / "smsguard-client.mjs"
 MODULE_BUDGET = 50 * 1024  # the size target for the module, unminified
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")  # as conftest.py reads it
 KERNELS = ("auto", "js")  # WebAssembly SIMD where there is one (Node has it), and the plain-JS fallback
 
 
@@ -39,10 +38,7 @@ def _require(*tools: str) -> None:
     if "puppeteer" in tools and not (ROOT / "web" / "node_modules" / "puppeteer-core").is_dir():
         missing.append("web/node_modules (run `make web`)")
     if missing:
-        reason = f"{', '.join(missing)} not found (.ci/run installs Debian's chromium as root; `make web` the npm packages)"
-        if IN_CI:
-            pytest.fail(f"under CI the JavaScript runtime must run: {reason}")
-        pytest.skip(reason)
+        cannot_run(f"{', '.join(missing)} not found (.ci/run installs Debian's chromium as root; `make web` the npm packages)")
 
 
 @pytest.fixture(scope="session")

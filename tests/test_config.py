@@ -36,6 +36,7 @@ TUTORIAL_BEFORE_PRESETS = {
 # What the tutorial did before these settings existed: no dropout, no class weight, no early stopping.
 ADDED_SINCE = {"dropout": 0.0, "recurrent_dropout": 0.0, "spam_weight": 1.0, "early_stopping_patience": 0, "lower": True, "threshold_folds": 0}
 ADDED_SINCE |= {"ngram_buckets": 0, "ngram_min_n": 2, "ngram_max_n": 5, "ngram_length": 512, "ngram_lower": True, "ngram_dim": 32, "ngram_scale": 30.0}
+ADDED_SINCE |= {"augment_copies": 0, "augment_rate": 0.33, "augment_families": "all"}
 ADDED_SINCE |= {"normalise": False}
 
 

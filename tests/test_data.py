@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import cannot_run, needs
 
 from smsguard.train._data import (
     UPSTREAM_SHA256,
@@ -24,9 +25,8 @@ from smsguard.train._data import (
 )
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared/data/SMSSpamCollection"
-needs_shared = pytest.mark.skipif(
-    not SHARED.is_file(), reason=f"the SMS Spam Collection is not at {SHARED} (see ../shared/data/README.md)"
-)
+MISSING = f"the SMS Spam Collection is not at {SHARED} (see ../shared/data/README.md)"
+needs_shared = needs("" if SHARED.is_file() else MISSING)
 
 MESSAGES, HAM, SPAM, DUPLICATES = 5574, 4827, 747, 403
 SHARE_TOLERANCE = 0.01  # spam share of each part within 1 point of the whole: stratified, not exact
@@ -36,7 +36,7 @@ SEED = 1234
 @pytest.fixture(scope="module")
 def uci() -> Dataset:
     if not SHARED.is_file():
-        pytest.skip(f"the SMS Spam Collection is not at {SHARED} (see ../shared/data/README.md)")
+        cannot_run(MISSING)
     return load_messages(SHARED)
 
 

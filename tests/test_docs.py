@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import cannot_run, missing_module
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
@@ -130,7 +131,8 @@ def test_every_signature_and_parity_field_is_in_the_bundle_format(tmp_path):
     import dataclasses
     import json
 
-    pytest.importorskip("cryptography")
+    if missing_module("cryptography", "pip install 'smsguard[sign]'"):
+        cannot_run(missing_module("cryptography", "pip install 'smsguard[sign]'"))
     from smsguard.export._parity import ModelParity
     from smsguard.runtime.signing import generate_keys, sign_manifest
 
@@ -174,7 +176,8 @@ def test_the_headline_table_reads_its_figures_from_the_results(tmp_path, monkeyp
 
 
 def test_the_site_builds_strictly_and_loads_nothing_from_the_network(tmp_path):
-    pytest.importorskip("mkdocs")
+    if missing_module("mkdocs", "pip install 'smsguard[docs]'"):
+        cannot_run(missing_module("mkdocs", "pip install 'smsguard[docs]'"))
     site = tmp_path / "site"
     built = subprocess.run(
         [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(site)],  # not --quiet: it hides the warnings --strict counts

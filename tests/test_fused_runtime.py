@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import cannot_run, needs
+from cpu import expected_isa
 
 from smsguard.export._primed import write_npz
 from smsguard.runtime import BackendError, NgramConfig, NgramHasher, Vocabulary
@@ -21,7 +23,7 @@ from smsguard.runtime._lstm_native import proba as native_proba
 from smsguard.runtime._native import NOT_BUILT, available, best_isa
 from smsguard.runtime.bundle import BundleFile
 
-pytestmark = pytest.mark.skipif(not available(), reason=NOT_BUILT)
+pytestmark = needs("" if available() else NOT_BUILT)
 
 MAXLEN = 12
 ATOL = 1e-6  # the kernel's float32 n-gram branch against NumPy's (expf and NumPy's exp may differ by an ulp)
@@ -96,7 +98,9 @@ def test_the_kernel_fuses_as_numpy_does(model_files: dict, name: str, isa: str) 
     weights = LstmWeights.load(path)
     assert weights.ngrams is not None and weights.ngrams.length == model_files["length"]
     expected = proba(ids, weights)
-    got = native_proba(native_model(path, isa), ids)
+    model = native_model(path, isa)
+    assert model.isa == expected_isa(isa)  # the path asked for, not the kernel's own choice
+    got = native_proba(model, ids)
     assert got.dtype == np.float32 and got.shape == (len(ids),)
     np.testing.assert_allclose(got, expected, atol=ATOL, rtol=0)
     # The n-gram branch alone: the kernel's word probability, fused by NumPy, is the kernel's fused one.
@@ -106,11 +110,25 @@ def test_the_kernel_fuses_as_numpy_does(model_files: dict, name: str, isa: str) 
     assert np.abs(got - word_probability).max() > 0.01  # the n-gram branch counts
 
 
+@pytest.mark.parametrize("isa", ["auto", "baseline"])
+def test_a_native_session_runs_the_instruction_set_asked_for(tiny_bundle: Path, isa: str) -> None:
+    from smsguard.runtime import Bundle
+    from smsguard.runtime._backends import NativeSession
+
+    bundle = Bundle.load(tiny_bundle)
+    entry = bundle.model("model.int8.npz")
+    session = NativeSession(backend_info("native"), bundle.model_path(entry), entry, isa=isa)
+    assert session.isa == expected_isa(isa)
+    ids = bundle.vocabulary.encode([g.text for g in bundle.golden])
+    numpy = open_session(backend_info("numpy"), bundle.model_path(entry), entry).run(ids)
+    np.testing.assert_allclose(session.run(ids), numpy, atol=ATOL, rtol=0)
+
+
 @pytest.mark.parametrize("backend", ["native", "numba", "numpy"])
 def test_every_npz_backend_gives_the_fused_probability(model_files: dict, backend: str) -> None:
     info = backend_info(backend)
     if not info.installed:
-        pytest.skip(f"backend '{backend}' is not installed here")
+        cannot_run(f"backend '{backend}' is not installed here")
     path, ids = model_files["paths"]["fused.int8.npz"], model_files["ids"]
     entry = BundleFile(name=path.name, kind="model", size=path.stat().st_size, sha256="", format="npz", quantization="int8")
     session = open_session(info, path, entry)

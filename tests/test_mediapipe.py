@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import needs
 
 from smsguard.export import FLOAT_ATOL, QUANTIZED_ATOL
 from smsguard.runtime._mediapipe import LABELS_FILE, VOCAB_FILE, client_ids, client_text, delimiter_pattern, vocab_file
@@ -155,6 +156,14 @@ def test_a_run_the_client_cannot_reproduce_gets_no_client_model(bundle_dir: Path
     assert config["models"] == [] and config["probe"] is None and config["npz"] and served["vendor"] is None
 
 
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _browser_missing() -> str:
     if not shutil.which("chromium"):
         return "Debian's chromium is not installed (.ci/run installs it as root: apt-get install chromium)"
@@ -165,7 +174,7 @@ def _browser_missing() -> str:
     return ""
 
 
-@pytest.mark.skipif(bool(_browser_missing()), reason=_browser_missing() or "ready")
+@needs(_browser_missing())
 def test_the_web_demo_classifies_like_smsguard_in_headless_chromium(mediapipe_bundle: Path, tmp_path: Path) -> None:
     """The page, served by `serve-web`, in Debian's chromium with every non-local request blocked: the
     probe's ids are the golden ids, the scores the golden ones; it types a message and is screenshotted."""
@@ -193,12 +202,16 @@ def test_the_web_demo_classifies_like_smsguard_in_headless_chromium(mediapipe_bu
     print(f"screenshot: {screenshot}; {result['version']}; blocked: {result['blocked']}")
     assert not result["errors"]
     assert all("127.0.0.1" not in request and "localhost" not in request for request in result["blocked"])
-    ids = np.array([r["scores"] for r in result["models"][PROBE]]).astype(np.int32)
-    assert (ids == np.array([g["ids"] for g in golden])).all()
-    float_scores = np.array([r["scores"][0] for r in result["models"][FLOAT]])
-    assert np.abs(float_scores - np.array([g["keras_probability"] for g in golden])).max() <= FLOAT_ATOL
-    int8_scores = np.array([r["scores"][0] for r in result["models"][INT8]])
-    assert np.abs(int8_scores - np.array(section["golden_probabilities"][INT8])).max() <= QUANTIZED_ATOL
+    # The golden messages MediaPipe reads whole: not those a NUL ends for it, nor those with a lone surrogate
+    # (no UTF-8 form), which the golden set holds since it carries edge cases (verify leaves them out likewise).
+    whole = [i for i, g in enumerate(golden) if "\0" not in g["text"] and _utf8(g["text"])]
+    assert len(whole) >= len(golden) - 4
+    ids = np.array([r["scores"] for r in result["models"][PROBE]]).astype(np.int32)[whole]
+    assert (ids == np.array([golden[i]["ids"] for i in whole])).all()
+    float_scores = np.array([r["scores"][0] for r in result["models"][FLOAT]])[whole]
+    assert np.abs(float_scores - np.array([golden[i]["keras_probability"] for i in whole])).max() <= FLOAT_ATOL
+    int8_scores = np.array([r["scores"][0] for r in result["models"][INT8]])[whole]
+    assert np.abs(int8_scores - np.array(section["golden_probabilities"][INT8])[whole]).max() <= QUANTIZED_ATOL
     assert result["shown"]["label"] == "spam" and float(result["shown"]["probability"]) >= bundle.threshold  # the full model, smsguard.mjs
     assert result["shown"]["mediapipe"]["label"] == "spam" and float(result["shown"]["mediapipe"]["probability"]) >= section["models"][0]["threshold"]
     assert screenshot.stat().st_size > 10_000

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import assert_same_bits, cannot_run, needs
+from cpu import expected_isa
 
 from smsguard.runtime import BackendError, Bundle, Classifier
 from smsguard.runtime._backends import backend_info
@@ -29,7 +31,7 @@ INVARIANT_BACKENDS = ("native", "numba")  # one kernel per message: bit-identica
 BATCH_SIZES = (1, 3, 2000)
 
 slow = pytest.mark.slow
-needs_native = pytest.mark.skipif(not available(), reason=NOT_BUILT)
+needs_native = needs("" if available() else NOT_BUILT)
 
 
 def isas() -> list[str]:
@@ -80,7 +82,7 @@ def _native_one(model, row: np.ndarray) -> np.float32:
 def test_the_native_kernel_is_built_where_a_c_compiler_is():
     compiler = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
     if not compiler:
-        pytest.skip("no C compiler on this machine: the NumPy backend runs the .npz models")
+        cannot_run("no C compiler on this machine: the NumPy backend runs the .npz models")
     assert available(), f"a C compiler ({compiler}) is here, yet {NOT_BUILT}"
     assert best_isa() in ("avx512", "avx2+fma", "sse2", "neon", "generic")
     assert backend_info("native").installed
@@ -103,7 +105,7 @@ def test_the_native_kernel_matches_keras_at_every_length(bundle_dir: Path, run_d
     keras_proba = load_model(run_dir / "model.keras").predict(ids, batch_size=1024, verbose=0).reshape(-1)
     entry = bundle.model("model.float32.npz")
     session = open_session_with_isa(bundle, entry.name, isa)
-    assert session.isa == (best_isa() if isa == "auto" else session.isa)
+    assert session.isa == expected_isa(isa)
     np.testing.assert_allclose(session.run(ids), keras_proba, atol=FLOAT_ATOL, rtol=0)
     single = np.concatenate([session.run(ids[i : i + 1]) for i in range(len(ids) - len(by_length), len(ids))])
     np.testing.assert_allclose(single, keras_proba[-len(by_length) :], atol=FLOAT_ATOL, rtol=0)
@@ -136,7 +138,7 @@ def open_session_with_isa(bundle: Bundle, model: str, isa: str):
 @pytest.mark.parametrize("model", NPZ_MODELS)
 def test_a_message_gets_the_same_bits_alone_or_in_any_batch(bundle_dir: Path, uci_texts: list[str], model: str, backend: str) -> None:
     if not backend_info(backend).installed:
-        pytest.skip(f"backend '{backend}' is not installed here")
+        cannot_run(f"backend '{backend}' is not installed here")
     classifier = Classifier.load(bundle_dir, backend=backend, model=model)
     texts = uci_texts[:2000]
     watched = list(range(0, 2000, 97))  # messages of every length, each checked in every batch
@@ -147,7 +149,7 @@ def test_a_message_gets_the_same_bits_alone_or_in_any_batch(bundle_dir: Path, uc
             batch = classifier.predict_proba(texts[start : start + size])
             assert batch[i - start].tobytes() == alone[position].tobytes(), (model, backend, size, i)
     everything = classifier.predict_proba(texts)
-    np.testing.assert_array_equal(everything[watched], alone)
+    assert_same_bits(everything[watched], alone, (model, backend))
 
 
 @slow
@@ -179,7 +181,7 @@ def test_an_install_without_a_c_compiler_succeeds_and_says_so(bundle_dir: Path, 
     """pip builds smsguard with a compiler that always fails (a machine without one): the wheel has
     no kernel, installs, and verify passes with the NumPy backend, saying once why it is used."""
     if importlib.util.find_spec("setuptools") is None:
-        pytest.skip("setuptools is not installed in this environment")
+        cannot_run("setuptools is not installed in this environment")
     source = tmp_path / "source"
     source.mkdir()
     for name in ("pyproject.toml", "setup.py", "README.md", "LICENSE"):
@@ -230,12 +232,12 @@ def test_a_file_that_is_not_an_npz_model_is_refused_by_the_native_backend(bundle
 def test_chunks_scored_while_the_next_is_tokenized_give_the_serial_results(bundle_dir: Path, uci_texts: list[str], backend: str) -> None:
     """predict_proba overlaps tokenizing with a kernel that releases the GIL: same bits, same order."""
     if not backend_info(backend).installed:
-        pytest.skip(f"backend '{backend}' is not installed here")
+        cannot_run(f"backend '{backend}' is not installed here")
     classifier = Classifier.load(bundle_dir, backend=backend, model="model.int8.npz")
     assert classifier.session.releases_gil
     texts = uci_texts[:5000] + uci_texts[:1234]  # four chunks, the last one short
     serial = np.concatenate([classifier.session.run(classifier.encode(texts[i : i + 2048])) for i in range(0, len(texts), 2048)])
-    np.testing.assert_array_equal(classifier.predict_proba(texts), serial)
-    np.testing.assert_array_equal(classifier.predict_proba(iter(texts)), serial)
+    assert_same_bits(classifier.predict_proba(texts), serial, backend)
+    assert_same_bits(classifier.predict_proba(iter(texts)), serial, (backend, "streamed"))
     with pytest.raises(TypeError, match=r"^text at index 4500 must be str or UTF-8 bytes, found int$"):
         classifier.predict_proba([*texts[:4500], 7])

@@ -14,12 +14,13 @@ from dataclasses import asdict
 
 import numpy as np
 import pytest
+from conftest import needs
 
 from smsguard.runtime import BackendError, BundleError, ConfigError, NgramConfig, NgramHasher, _native
 from smsguard.runtime._native import NOT_BUILT, available
 from smsguard.runtime._ngrams import WHITESPACE
 
-needs_native = pytest.mark.skipif(not available(), reason=NOT_BUILT)
+needs_native = needs("" if available() else NOT_BUILT)
 
 FUZZ_TEXTS = 2000  # random texts for the default config; each other config gets a quarter as many
 POOLS = {
@@ -209,12 +210,8 @@ def test_c_equals_the_reference_one_message_at_a_time() -> None:
 
 
 @needs_native
-def test_c_matches_on_the_messages_of_the_data_set_in_one_batch() -> None:
-    from tests.conftest import DATA
-
-    if not DATA.exists():
-        pytest.skip(f"the data set is not at {DATA}")
-    texts = [line.split("\t", 1)[1] for line in DATA.read_text(encoding="utf-8").splitlines()][::5]
+def test_c_matches_on_the_messages_of_the_data_set_in_one_batch(data_path) -> None:
+    texts = [line.split("\t", 1)[1] for line in data_path.read_text(encoding="utf-8").splitlines()][::5]
     got = NgramHasher(native=True).encode_checked(texts)  # over 16 KB of text: runs without the GIL
     assert np.array_equal(got, reference_rows(NgramHasher(native=False), texts))
 

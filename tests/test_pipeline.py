@@ -15,17 +15,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import assert_same_bits
 
 from smsguard._files import sha256_of
 from smsguard._staging import check_target, staged_folder
 from smsguard.export._targets import TARGETS
-from smsguard.runtime import Bundle, Classifier, SmsguardError
+from smsguard.runtime import Bundle, Classifier, SmsguardError, installed_backends
 from smsguard.runtime.bundle import FORMAT_VERSION, Form, ModelFormat
 from smsguard.train import evaluate, threshold_for_ham_fpr
 
 TFLITE_MODELS = {t.file_name for t in TARGETS if t.format is ModelFormat.TFLITE}  # the names are pinned in test_targets.py
 ONNX_MODELS = {t.file_name for t in TARGETS if t.format is ModelFormat.ONNX}
 NPZ_MODELS = {t.file_name for t in TARGETS if t.format is ModelFormat.NPZ}
+ROOT = Path(__file__).resolve().parents[1]  # the checkout
 
 
 # ---- metrics and thresholds --------------------------------------------------------------------
@@ -270,6 +272,30 @@ def test_bundle_holds_every_model_pinned_by_the_manifest(bundle_dir: Path) -> No
 
 
 @pytest.mark.slow
+def test_no_json_file_of_the_run_folder_holds_a_path_of_the_machine(run_dir: Path, data_path: Path) -> None:
+    """docs/reference/run-folder.md: split.json holds the data file's name and SHA-256, 'never its path'; nor
+    does any other JSON file of the run (the folder is what export reads on another machine)."""
+    split = json.loads((run_dir / "split.json").read_text())
+    assert split["source"]["name"] == data_path.name
+    paths = {str(p) for p in (run_dir.resolve(), data_path.resolve().parent, Path.home(), ROOT)}
+    for file in run_dir.glob("*.json"):
+        content = file.read_text(encoding="utf-8")
+        assert [p for p in paths if p in content] == [], file.name
+
+
+@pytest.mark.slow
+def test_no_file_of_the_bundle_holds_a_path_of_the_export_machine(bundle_dir: Path, run_dir: Path, data_path: Path) -> None:
+    """docs/reference/bundle-format.md: the source is the run folder's name, 'never a path of the export machine';
+    no model file, vocabulary or report carries one either (they travel to devices)."""
+    manifest = json.loads((bundle_dir / "manifest.json").read_text())
+    assert manifest["source"]["run"] == run_dir.name and "/" not in manifest["source"]["run"]
+    paths = {str(p) for p in (run_dir.resolve(), bundle_dir.resolve(), data_path.resolve().parent, Path.home(), ROOT)}
+    for file in bundle_dir.iterdir():
+        content = file.read_bytes()
+        assert [p for p in paths if p.encode() in content] == [], file.name
+
+
+@pytest.mark.slow
 def test_the_recommended_model_follows_the_rule_on_the_validation_part(bundle_dir: Path) -> None:
     """Per format: the smallest within 0.1 point of the float model's validation accuracy, no more ham
     flagged; within 2% of that size, a pad-primed model first."""
@@ -410,6 +436,37 @@ def test_export_refuses_data_that_differs_from_the_run(run_dir: Path, tmp_path: 
 
 
 @pytest.mark.slow
+def test_an_export_with_a_drifting_model_fails_naming_it_and_writes_no_bundle(run_dir: Path, tmp_path: Path) -> None:
+    """export() with converters that drift (the float32 .npz written with its output bias moved by 1e-3; the int8
+    table's by 3, which flips labels): it fails after checking every model, names both with their figures, and
+    leaves nothing where the bundle was to be."""
+    import dataclasses
+
+    from smsguard.export import ParityError, export
+    from smsguard.export._primed import write_npz
+    from smsguard.runtime import Quantization
+
+    def drifting(target, shift: float):
+        def convert(context, folder: Path, path: Path) -> None:
+            weights = dict(context.weights) | {"dense_bias": context.weights["dense_bias"] + np.float32(shift)}
+            write_npz(weights, context.model_config.maxlen, path, target.quantization is Quantization.INT8)
+
+        return dataclasses.replace(target, convert=convert)
+
+    float32, int8 = (next(t for t in TARGETS if t.file_name == name) for name in ("model.float32.npz", "model.int8.npz"))
+    out = tmp_path / "bundle"
+    with pytest.raises(ParityError) as error:
+        export(run_dir, out, targets=(drifting(float32, 1e-3), drifting(int8, 3.0)))
+    assert re.fullmatch(
+        r"2 of 2 exported models failed parity with the Keras model: "
+        r"model\.float32\.npz: max abs difference [0-9.e-]+ exceeds 1e-05; "
+        r"model\.int8\.npz: label agreement \d+\.\d\d% is below 99\.5%(, accuracy drops \d+\.\d\d points, more than 0\.5)?",
+        str(error.value),
+    ), str(error.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # no bundle, and no staging folder left beside it
+
+
+@pytest.mark.slow
 def test_demo_runs_the_whole_pipeline(demo_dir: tuple[Path, subprocess.CompletedProcess]) -> None:
     """The README's main command, as a user runs it (the default preset, fused)."""
     out, result = demo_dir
@@ -417,7 +474,10 @@ def test_demo_runs_the_whole_pipeline(demo_dir: tuple[Path, subprocess.Completed
     predictions = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
     assert [p["label"] for p in predictions] == ["spam", "ham"]
     assert (out / "bench.md").read_text().count("|") > 20
-    assert re.search(r"All \d+ model/backend pairs match", result.stderr)
+    bundle = Bundle.load(out / "bundle")
+    pairs = [(name, b.name) for name, entry in bundle.models.items() for b in installed_backends() if b.format == entry.format]
+    assert f"\n* All {len(pairs)} model/backend pairs match\n" in result.stderr  # printed only when every pair ran and matched
+    assert "not run:" not in result.stderr and "-[x]" not in result.stderr
     assert "(preset fused)" in result.stderr and "5 folds" in result.stderr
     assert "Traceback" not in result.stderr
 
@@ -471,6 +531,33 @@ def test_an_export_killed_midway_leaves_the_earlier_bundle_whole(run_dir: Path, 
         assert again.stderr == f"ERROR bundle '{target}' already exists; pass --force to replace it, or choose another --out\n"
         assert sorted(p.name for p in tmp_path.iterdir()) == ["bundle", "export.log"]
         assert _hashes(target) == earlier
+
+
+@pytest.mark.slow
+def test_a_train_killed_while_writing_leaves_no_run_folder(data_path: Path, tmp_path: Path) -> None:
+    """docs/reference/run-folder.md: the run folder 'appears whole or not at all'. A real `smsguard train` (600
+    messages, one epoch) killed by SIGKILL once it writes its files leaves no run folder; the next train to that
+    path removes what it left and writes the folder whole."""
+    data = tmp_path / "SMSSpamCollection"
+    data.write_bytes(b"".join(data_path.read_bytes().splitlines(keepends=True)[:600]))
+    target = tmp_path / "run"
+    command = [sys.executable, "-m", "smsguard", "train", "--data", str(data), "--out", str(target), "--preset", "tuned", "--epochs", "1"]
+    with open(tmp_path / "train.out", "wb") as log:
+        train = subprocess.Popen(command, stdout=log, stderr=log)
+        partial = tmp_path / f".run.partial-{train.pid}"
+        deadline = time.monotonic() + 600
+        while not (partial.is_dir() and any(partial.iterdir())):  # midway: some files written, not all
+            assert train.poll() is None, (tmp_path / "train.out").read_text()
+            assert time.monotonic() < deadline, "the train never started writing its folder"
+            time.sleep(0.005)
+        train.kill()
+        assert train.wait(timeout=120) == -signal.SIGKILL
+    assert not target.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([partial.name, data.name, "train.out"])
+    again = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["run", data.name, "train.out"])
+    assert {"model.keras", "vocab.json", "split.json", "config.json", "history.json", "metrics.json"} <= {p.name for p in target.iterdir()}
 
 
 # ---- nothing is loaded with pickle ---------------------------------------------------------------------
@@ -552,8 +639,8 @@ def test_bulk_scoring_streams_and_gives_the_same_result_in_processes(bundle_dir:
     classifier = Classifier.load(bundle_dir, backend="numpy", model="model.int8.npz")
     texts = uci_texts[:2500] * 2  # more than one batch
     expected = classifier.predict_proba(texts)
-    np.testing.assert_array_equal(classifier.predict_proba(iter(texts)), expected)
-    np.testing.assert_array_equal(classifier.predict_proba(texts, workers=2), expected)
+    assert_same_bits(classifier.predict_proba(iter(texts)), expected, "streamed")
+    assert_same_bits(classifier.predict_proba(texts, workers=2), expected, "in 2 processes")
     with pytest.raises(TypeError, match=r"^text at index 4321 must be str or UTF-8 bytes, found NoneType$"):
         classifier.predict_proba([*texts[:4321], None])
 

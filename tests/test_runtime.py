@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from bundle_edits import edit_manifest, replace_with_non_model
+from conftest import assert_same_bits, cannot_run
 
 from smsguard import __version__
 from smsguard.runtime import (
@@ -41,7 +42,7 @@ HEAVY = ("tensorflow", "keras", "tf_keras", "tf2onnx", "pandas", "sklearn", "cry
 
 FLOAT_ATOL = 1e-5  # a float32 model computes the Keras function; only summation order differs
 QUANTIZED_ATOL = 0.01  # a quantized model against its own output on the export machine (same CPU here)
-BATCH_ATOL = 1e-6  # each row is computed by the same kernels whatever its neighbours; 0 is measured
+NUMPY_BATCH_ATOL = 1e-6  # the NumPy backend alone is not bit-identical across batch shapes (BLAS rounds by the matrix's shape)
 
 SPAM = "URGENT! You have WON a guaranteed £1000 cash prize. To claim call 09061701461 now. T&C apply. Valid 12hrs only"
 HAM = "Are we still on for dinner tonight? I will be there around 7."
@@ -201,12 +202,15 @@ def test_a_text_gets_the_same_probability_whatever_its_batch(classifier, bundle_
     together = clf.predict_proba(texts)
     reversed_ = clf.predict_proba(texts[::-1])[::-1]
     large = clf.predict_proba((texts * 10)[:600])
-    np.testing.assert_allclose(together, alone, rtol=0, atol=BATCH_ATOL)
-    np.testing.assert_allclose(reversed_, alone, rtol=0, atol=BATCH_ATOL)
-    for start in range(0, 600 - len(texts), len(texts)):
-        np.testing.assert_allclose(large[start : start + len(texts)], alone, rtol=0, atol=BATCH_ATOL)
     # and a batch of 1 after a batch of 600 (the TFLite input was resized) still gives the same
-    np.testing.assert_allclose(clf.predict_proba(texts[:1]), alone[:1], rtol=0, atol=BATCH_ATOL)
+    after_large = clf.predict_proba(texts[:1])
+    pairs = [(together, alone), (reversed_, alone), (after_large, alone[:1])]
+    pairs += [(large[start : start + len(texts)], alone) for start in range(0, 600 - len(texts), len(texts))]
+    for got, expected in pairs:
+        if clf.backend == "numpy":
+            np.testing.assert_allclose(got, expected, rtol=0, atol=NUMPY_BATCH_ATOL)
+        else:  # LiteRT, ONNX Runtime, and the native and numba kernels: the same bits whatever the batch
+            assert_same_bits(got, expected, (model, clf.backend))
 
 
 @slow
@@ -279,13 +283,14 @@ def test_input_that_is_not_a_list_of_texts_is_refused(classifier, texts, error, 
         getattr(classifier(), method)(texts)
 
 
-ODD_TEXTS = {  # each: a text, and a text the tokenizer must read the same way
-    "whitespace only": (" \t\n\r\u00a0 ", ""),  # '\r' and the no-break space are not filters: one unknown word
-    "NUL and control characters": ("\x00 win \x07 cash \x1b[31m now now\x7f", "win cash now"),  # DEL is no filter: 'now\x7f' is unknown
-    "lone surrogates": ("\ud800 win \udfff cash \udbff\udc00", "win cash"),
-    "right to left": ("مبروك لقد ربحت win cash \u202eprize\u202c now", "win cash now"),  # RLO glued to a word: unknown
-    "emoji": ("😀 win 🎉 cash 👍🏽 now 🇺🇸", "win cash now"),
-    "CJK": ("恭喜 你 赢了 win cash 現金 now", "win cash now"),
+U = "qzxv"  # a word the vocabulary does not hold: it stands for each unknown piece of an odd text
+ODD_TEXTS = {  # each: a text, and the plain text the tokenizer must read the same way (U: one unknown word)
+    "whitespace only": (" \t\n\r\u00a0 ", U),  # '\r' and the no-break space are not filters: one unknown word
+    "NUL and control characters": ("\x00 win \x07 cash \x1b[31m now now\x7f", f"{U} win {U} cash {U} {U} now {U}"),  # DEL is no filter: 'now\x7f' is unknown
+    "lone surrogates": ("\ud800 win \udfff cash \udbff\udc00", f"{U} win {U} cash {U}"),
+    "right to left": ("مبروك لقد ربحت win cash \u202eprize\u202c now", f"{U} {U} {U} win cash {U} now"),  # RLO glued to a word: unknown (no normaliser)
+    "emoji": ("😀 win 🎉 cash 👍🏽 now 🇺🇸", f"{U} win {U} cash {U} now {U}"),
+    "CJK": ("恭喜 你 赢了 win cash 現金 now", f"{U} {U} {U} win cash {U} now"),
     "HTML": ("<p><b>WIN</b> <a href='http://x.co'>cash</a> now&nbsp;</p>", "p b win b a href 'http x co' cash a now nbsp p"),
 }
 
@@ -293,24 +298,16 @@ ODD_TEXTS = {  # each: a text, and a text the tokenizer must read the same way
 @slow
 @pytest.mark.parametrize("model", ["model.dynamic_int8.tflite", "model.dynamic_int8.onnx"])
 def test_odd_texts_are_read_like_their_plain_equivalents(classifier, model):
-    """Unknown scripts and symbols are read like any unknown word (dropped, or the OOV id when the
-    vocabulary has one); the known words around them count."""
+    """Unknown scripts and symbols are read like any unknown word (the OOV id: this vocabulary has one; a
+    vocabulary without one drops them, test_fast_texts.py); the known words around them count: the same ids
+    and the same probability bits as a plain text."""
     clf = classifier(model)
-    config = clf.vocabulary.config
-    oov = clf.vocabulary.word_index[config.oov_token] if config.oov_token is not None else None
-
-    def known(ids: np.ndarray) -> np.ndarray:  # the known words' ids, front-padded again
-        kept = [row[(row != 0) & (row != oov)] for row in ids]
-        return np.array([np.pad(k, (config.maxlen - len(k), 0)) for k in kept])
-
-    texts, plain = zip(*ODD_TEXTS.values(), strict=False)
-    np.testing.assert_array_equal(known(clf.encode(texts)), known(clf.encode(plain)))
-    assert np.count_nonzero(known(clf.encode(texts))[1:]) >= 2 * (len(texts) - 1)  # the known words were found
-    probabilities = clf.predict_proba(texts)
-    assert probabilities.dtype == np.float32 and probabilities.shape == (len(texts),)
-    if oov is None:  # unknown words leave no trace: the same input, the same output
-        assert clf.predict(texts) == clf.predict(plain)
-        np.testing.assert_allclose(probabilities, clf.predict_proba(plain), rtol=0, atol=BATCH_ATOL)
+    texts, plain = (list(column) for column in zip(*ODD_TEXTS.values(), strict=True))
+    assert clf.vocabulary.config.oov_token is not None and U not in clf.vocabulary.word_index
+    np.testing.assert_array_equal(clf.encode(texts), clf.encode(plain))
+    assert np.count_nonzero(clf.encode(texts) > 1) >= 2 * (len(texts) - 1)  # the known words were found
+    assert clf.predict_proba(texts).tobytes() == clf.predict_proba(plain).tobytes()
+    assert clf.predict(texts) == clf.predict(plain)
 
 
 @slow
@@ -329,7 +326,7 @@ def test_any_iterable_of_texts_is_accepted(classifier):
     texts = [SPAM, HAM] * 1500  # past several streaming chunks
     expected = clf.predict_proba(texts)
     for kind in (tuple, iter, lambda t: (x for x in t), lambda t: np.array(t, dtype=object), lambda t: np.array(t)):
-        np.testing.assert_array_equal(clf.predict_proba(kind(texts)), expected)
+        assert_same_bits(clf.predict_proba(kind(texts)), expected, kind)
     assert clf.predict_proba(x for x in ()).shape == (0,)
     assert clf.predict(iter([])) == []
 
@@ -371,7 +368,7 @@ from smsguard.runtime import Classifier
 
 classifier = Classifier.load(sys.argv[1])
 texts = [f"message {i}: WINNER!! call 0800 now, or are we still on for dinner?" for i in range(64)]
-expected = classifier.predict_proba(texts * 20)[:64]  # warm up at the streaming chunk size
+expected = classifier.predict_proba(texts * 100)[:64]  # warm up past the streaming chunk size: a chunk's working memory is in the peak
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 probabilities = classifier.predict_proba(texts[i % 64] for i in range(1_000_000))
 grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
@@ -381,7 +378,7 @@ print(json.dumps({
     "same": bool((probabilities.reshape(-1, 64) == expected).all()),
 }))
 """
-MILLION_GROWTH_KB = 64_000  # the million probabilities are 4 MB; running them as one batch would take GBs
+MILLION_GROWTH_KB = 8 * 1024  # the README's figure: the million float32 probabilities (4 MB), held twice while they are joined
 
 
 @slow
@@ -566,7 +563,7 @@ def test_a_format_1_0_manifest_without_model_thresholds_still_loads(bundle_copy)
 @slow
 def test_the_legacy_tflite_runtime_when_not_installed_says_how_to_install_it(bundle_dir):
     if next(b for b in BACKENDS if b.name == "tflite-runtime").installed:
-        pytest.skip("tflite-runtime is installed here")
+        cannot_run("tflite-runtime is installed here: this test checks the error without it")
     expected = "backend 'tflite-runtime' is not installed; install it with: pip install 'smsguard[tflite]'"
     with pytest.raises(BackendError, match=f"^{re.escape(expected)}$"):
         Classifier.load(bundle_dir, backend="tflite-runtime")
@@ -675,7 +672,7 @@ def test_one_classifier_shared_by_8_threads_gives_the_serial_results(bundle_dir,
     assert [len(results) for results in threaded] == [CALLS] * THREADS
     for expected, got in zip(serial, threaded, strict=False):
         for e, g in zip(expected, got, strict=False):
-            np.testing.assert_array_equal(g, e)
+            assert_same_bits(g, e, model)
 
 
 _PROCESSES = """

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pytest
+from conftest import cannot_run, missing_module
 from score_cases import EXACT_BACKENDS, bad_rows_table, check_bad_rows, read_output, reference, same_bits, write_parts
 
 from smsguard.cli import main
@@ -32,12 +33,13 @@ def by_id(table: pa.Table) -> pa.Table:
 
 @pytest.fixture(scope="module")
 def spark():
-    pytest.importorskip("pyspark", reason="pyspark is not installed: pip install 'smsguard[spark]'")
+    if missing_module("pyspark", "pip install 'smsguard[spark]'"):
+        cannot_run(missing_module("pyspark", "pip install 'smsguard[spark]'"))
     from smsguard.spark import java_problem, local_session
 
     problem = java_problem()
     if problem:
-        pytest.skip(f"Spark tests need Java: {problem}")
+        cannot_run(f"Spark tests need Java: {problem}")
     session = local_session(SPARK_MASTER, "smsguard-tests")
     yield session
     session.stop()
@@ -136,7 +138,8 @@ def test_score_engine_spark_writes_what_the_local_engine_writes(capsys, spark, b
 
 @pytest.fixture(scope="module")
 def dask_client():
-    pytest.importorskip("distributed", reason="dask is not installed: pip install 'smsguard[dask]'")
+    if missing_module("distributed", "pip install 'smsguard[dask]'"):
+        cannot_run(missing_module("distributed", "pip install 'smsguard[dask]'"))
     from smsguard.dask import local_client
 
     with local_client(workers=2, threads=False) as client:  # worker processes: each loads the bundle itself

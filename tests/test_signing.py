@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from bundle_edits import edit_manifest
+from conftest import missing_module, needs
 
 from smsguard.cli import main
 from smsguard.runtime import Bundle, BundleError, Classifier, ReloadError, verify_bundle
@@ -25,7 +26,7 @@ from smsguard.runtime.signing import (
     sign_manifest,
 )
 
-pytest.importorskip("cryptography", reason="signing needs smsguard[sign]")
+pytestmark = needs(missing_module("cryptography", "signing needs smsguard[sign]"))
 slow = pytest.mark.slow
 TEXTS = ["WINNER!! You have won a £1000 prize, call 09061701461 now", "see you at 6", "ok", "Free entry in 2 a wkly comp"] * 8
 

@@ -69,22 +69,23 @@ def weights(vocabulary: Vocabulary, seed: int) -> dict[str, Any]:
     }
 
 
-def vocabulary(normalise: bool = True) -> Vocabulary:
-    config = TokenizerConfig(num_words=60, lower=False, oov_token="<UNKNOWN>", maxlen=MAXLEN)
+def vocabulary(normalise: bool = True, ngrams: bool = True, oov_token: str | None = "<UNKNOWN>") -> Vocabulary:
+    config = TokenizerConfig(num_words=60, lower=False, oov_token=oov_token, maxlen=MAXLEN)
     fitted = Vocabulary.fit(TEXTS, config, TextSpec.of_this_python(normalise))
-    return fitted.with_ngrams(NgramHasher(NgramConfig(buckets=BUCKETS, length=NGRAM_LENGTH)))
+    return fitted.with_ngrams(NgramHasher(NgramConfig(buckets=BUCKETS, length=NGRAM_LENGTH)) if ngrams else None)
 
 
 def make_bundle(folder: Path, *, seed: int = 0, threshold: float = 0.5, serial: int = 1, normalise: bool = True,
-                edit: Callable[[Vocabulary], Vocabulary] | None = None) -> Path:
+                edit: Callable[[Vocabulary], Vocabulary] | None = None, ngrams: bool = True, oov_token: str | None = "<UNKNOWN>") -> Path:
     """A bundle at `folder` (created): vocab.json, model.float32.npz, model.int8.npz and model.int8.compact.npz (the
-    compact form, for packs), manifest.json."""
+    compact form, for packs), manifest.json. Fused unless `ngrams` is False (the word LSTM alone); `oov_token=None`
+    drops unknown words instead of giving them an id."""
     folder = Path(folder)
     folder.mkdir(parents=True)
-    vocab = vocabulary(normalise)
+    vocab = vocabulary(normalise, ngrams, oov_token)
     vocab = edit(vocab) if edit else vocab
     write_json(folder / VOCAB_NAME, vocab.to_dict(), compact=True)
-    fold = weights(vocab, seed)
+    fold = weights(vocab, seed) if ngrams else {k: v for k, v in weights(vocab, seed).items() if not k.startswith("ngram")}
     entries = [BundleFile.describe(folder / VOCAB_NAME, FileKind.VOCABULARY)]
     for quantization, form in ((Quantization.FLOAT32, Form.FOLDED), (Quantization.INT8, Form.FOLDED), (Quantization.INT8, Form.COMPACT)):
         name = model_file_name(ModelFormat.NPZ, quantization, Variant.PRIMED, form)

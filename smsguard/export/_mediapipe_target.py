@@ -35,7 +35,6 @@ from smsguard.runtime.mediapipe import (
     mediapipe_version,
     pre_padded,
 )
-from smsguard.train import word_branch
 
 
 @dataclass(frozen=True, eq=False)
@@ -63,6 +62,8 @@ class MediaPipeTarget:
 
     def export(self, context: ExportContext, folder: Path, data: ClientData) -> tuple[list[BundleFile], dict[str, Any]]:
         """Write and check the client models; (their manifest entries, the manifest's `clients` section)."""
+        from smsguard.train import word_branch  # here: importing it imports Keras, which an export that fails early never needs
+
         words, vocabulary = word_branch(context.model), context.vocabulary.with_ngrams(None)
         console.step(f"Exporting {self.title} ...")
         names = [model_name(q) for q in ClientQuantization]

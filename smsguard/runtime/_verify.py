@@ -45,8 +45,9 @@ class VerifyReport(NamedTuple):
 
     @property
     def passed(self) -> bool:
-        """Every pair that ran matches, at least one ran, and the tokenizer gives the golden ids."""
-        return bool(self.ran) and all(r.passed for r in self.ran) and not self.tokenizer_problems
+        """Every (model, backend) pair ran and matches, there is at least one, and the tokenizer gives the golden ids:
+        a pair a backend could not load is not a pass (the model cannot be trusted on this device until it runs)."""
+        return bool(self.results) and all(r.passed for r in self.results) and not self.tokenizer_problems
 
     def print_checklist(self, summary: bool = True) -> None:
         """One line per check on stderr, then (with `summary`) the summary line: an error line when it did not pass."""
@@ -71,20 +72,23 @@ class VerifyReport(NamedTuple):
             self.print_summary()
 
     def print_summary(self) -> None:
-        problems = self.tokenizer_problems
+        """The closing line: every pair ran and matches, or an error line counting what did not run or match."""
         ran = self.ran
         failed = [r for r in ran if not r.passed]
-        skipped = len(self.results) - len(ran)
+        not_run = len(self.results) - len(ran)
         pack = self.bundle.manifest.pack
         if not ran and pack is not None:
             console.error(f"no model could be run: this pack for {pack.target} holds {', '.join(self.bundle.models) or 'no model'}, and no chosen backend ran it")
         elif not ran:
             console.error("no model could be run: install a backend (pip install 'smsguard[litert]' or 'smsguard[onnx]')")
-        elif failed or problems:
-            tokenizer = ", and the tokenizer differs" if problems else ""
-            console.error(f"{len(failed)} of {len(ran)} model/backend pairs do not match the export machine{tokenizer}")
+        elif self.passed:
+            console.step(f"All {len(ran)} model/backend pairs match")
         else:
-            console.step(f"All {len(ran)} model/backend pairs match" + (f" ({skipped} could not be loaded by this backend, listed above)" if skipped else ""))
+            findings = [f"{len(failed)} {'does' if len(failed) == 1 else 'do'} not"] if failed else []
+            findings += [f"{not_run} could not be run (listed above: use another model of the bundle, or install what it needs)"] if not_run else []
+            findings += ["the tokenizer differs"] if self.tokenizer_problems else []
+            matched = len(self.results) - len(failed) - not_run
+            console.error(f"{matched} of {len(self.results)} model/backend pairs match the export machine; " + "; ".join(findings))
 
 
 @dataclass(frozen=True, eq=False)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from smsguard.runtime import DEFAULT_MAXLEN, ConfigError, InputLayout, NgramConfig, Side, TokenizerConfig
+from smsguard.train._evasion import Family, parse_families
 
 DEFAULT_PRESET = "fused"
 # The Keras tutorial as published: every field a preset sets, so `--preset tutorial` stays the tutorial
@@ -38,6 +39,9 @@ TUTORIAL: dict[str, Any] = {
     "ngram_dim": 32,
     "ngram_scale": 30.0,
     "normalise": False,
+    "augment_copies": 0,
+    "augment_rate": 0.33,
+    "augment_families": "all",
 }
 # "fused", the default (the field defaults below), is two models in one, trained separately and their
 # probabilities averaged: the "mediapipe" word LSTM (which the bundle's client model runs alone) and a bag of
@@ -49,9 +53,12 @@ TUTORIAL: dict[str, Any] = {
 # threshold of 0.5 (a validation part holds about 450 ham: too few to place a 0.2% threshold).
 # "mediapipe" is "tuned" with the tokenizer MediaPipe's TextClassifier reproduces from a model's metadata
 # (Android, iOS, web, Python): cased words, unknown words as `<UNKNOWN>`. Its export adds the client models.
-TUNED: dict[str, Any] = {"lower": True, "oov_token": "<OOV>", "ngram_buckets": 0, "target_ham_fpr": None, "threshold_folds": 0, "normalise": False}
+TUNED: dict[str, Any] = {"lower": True, "oov_token": "<OOV>", "ngram_buckets": 0, "target_ham_fpr": None, "threshold_folds": 0, "normalise": False, "augment_copies": 0}
 MEDIAPIPE: dict[str, Any] = TUNED | {"lower": False, "oov_token": "<UNKNOWN>"}
 PRESETS: dict[str, dict[str, Any]] = {"fused": {}, "tuned": TUNED, "tutorial": TUTORIAL, "mediapipe": MEDIAPIPE}
+# What a run recorded before a field existed trained with: read back, a missing field takes this value, not
+# today's default.
+BEFORE_IT_EXISTED: dict[str, Any] = {"normalise": False, "augment_copies": 0}
 
 
 @dataclass(frozen=True)
@@ -92,6 +99,9 @@ class TrainConfig:
     ngram_dim: int = 32  # the n-gram embedding's width while training (export folds it to one score per bucket)
     ngram_scale: float = 30.0  # the mean n-gram embedding is multiplied by this while training, so Adam moves the table fast enough
     normalise: bool = True  # before both branches: drop invisible characters, fold compatibility forms and look-alike letters, join spaced-out letters (vocab.json `text`)
+    augment_copies: int = 0  # obfuscated copies of each training message added to the training part, labels kept (docs/explanation/evasion.md); 0: none
+    augment_rate: float = 0.33  # share of the eligible words an obfuscated copy changes (one letter each for a character family)
+    augment_families: str = "all"  # the obfuscations copies are drawn from, one family per copy: all, or names separated by commas (lookalikes, spaced, ...)
 
     def __post_init__(self) -> None:
         if self.preset not in PRESETS:
@@ -124,10 +134,29 @@ class TrainConfig:
         if self.ngram_dim < 1 or self.ngram_scale <= 0:
             msg = f"ngram_dim must be at least 1 and ngram_scale positive, found {self.ngram_dim} and {self.ngram_scale}"
             raise ConfigError(msg)
+        self._check_augmentation()
         _ = self.ngrams  # validates the n-gram settings
         tokenizer = self.tokenizer  # validates padding, truncating, num_words
         object.__setattr__(self, "padding", tokenizer.padding)  # as Side, whether given as one or as text
         object.__setattr__(self, "truncating", tokenizer.truncating)
+
+    def _check_augmentation(self) -> None:
+        if self.augment_copies < 0:
+            msg = f"augment_copies must be 0 (no obfuscated copies) or more, found {self.augment_copies}"
+            raise ConfigError(msg)
+        if not 0 < self.augment_rate <= 1:
+            msg = f"augment_rate must be in (0, 1], found {self.augment_rate}"
+            raise ConfigError(msg)
+        _ = self.families  # validates the names
+
+    @property
+    def families(self) -> tuple[Family, ...]:
+        """The obfuscation families of `augment_families`."""
+        try:
+            return parse_families(self.augment_families)
+        except ValueError as error:
+            msg = f"augment_families: {error}"
+            raise ConfigError(msg) from None
 
     @property
     def tokenizer(self) -> TokenizerConfig:
@@ -174,8 +203,7 @@ class TrainConfig:
     def from_dict(cls, data: dict) -> TrainConfig:
         """A run's recorded config. A run from before presets has no "preset": it was the tutorial."""
         known = {f.name for f in fields(cls)}
-        recorded = {k: v for k, v in data.items() if k in known}
-        recorded.setdefault("normalise", False)  # a run from before the normaliser trained without one
+        recorded = BEFORE_IT_EXISTED | {k: v for k, v in data.items() if k in known}
         return cls.from_preset(recorded.pop("preset", "tutorial"), **recorded)
 
 

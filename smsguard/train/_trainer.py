@@ -17,10 +17,11 @@ from smsguard._files import read_json
 from smsguard._staging import check_target, staged_folder, write_json
 from smsguard.runtime import NgramHasher, TextSpec, Vocabulary
 from smsguard.runtime.bundle import VOCAB_NAME
+from smsguard.train._augment import Copies, obfuscated_copies
 from smsguard.train._config import ModelConfig, TrainConfig
 from smsguard.train._data import deduplicate, load_messages, locate_data, split_dataset
 from smsguard.train._metrics import Metrics, evaluate, threshold_for_ham_fpr
-from smsguard.train._run_folder import HISTORY_NAME, METRICS_NAME, RUN_CONFIG_NAME, RUN_MODEL_NAME, SPLIT_NAME
+from smsguard.train._run_folder import HISTORY_NAME, METRICS_NAME, OUT_OF_FOLD_NAME, RUN_CONFIG_NAME, RUN_MODEL_NAME, SPLIT_NAME
 
 
 @dataclass(frozen=True)
@@ -45,13 +46,13 @@ def train(config: TrainConfig, out: Path, force: bool = False) -> TrainResult:
     split = split_dataset(dataset, config.seed, config.test_size, config.validation_size)
     texts = np.asarray(dataset.texts, dtype=object)
     parts = {name: getattr(split, name) for name in ("train", "validation", "test")}
-    console.step(
-        f"Split (stratified, seed {config.seed}): " + ", ".join(f"{name} {len(p):,}" for name, p in parts.items())
-    )
+    console.step(f"Split (stratified, seed {config.seed}): " + ", ".join(f"{name} {len(p):,}" for name, p in parts.items()))
 
     vocabulary = fit_vocabulary(config, texts[split.train].tolist())
     x = {name: vocabulary.encode(texts[p].tolist()) for name, p in parts.items()}
     y = {name: dataset.labels[p].astype(np.float32) for name, p in parts.items()}
+    pool = np.concatenate([split.train, split.validation])  # the out-of-fold thresholds' messages, in this order
+    copies = obfuscated_copies(config, vocabulary, texts[pool].tolist(), dataset.labels[pool])
 
     import keras  # here, so that `smsguard --help` and the runtime never pay for TensorFlow
 
@@ -59,10 +60,10 @@ def train(config: TrainConfig, out: Path, force: bool = False) -> TrainResult:
 
     keras.utils.set_random_seed(config.seed)
     model_config = config.model_config(vocabulary.size)
-    model, history, kept, seconds = _fit_model(model_config, config, x, y)
+    model, history, kept, seconds = _fit_model(model_config, config, *_with_copies(x, y, copies))
 
     proba = {name: model.predict(x[name], batch_size=1024, verbose=0).reshape(-1) for name in ("validation", "test")}
-    threshold, rule, word_threshold = _threshold(config, model_config, x, y, proba, kept)
+    threshold, rule, word_threshold, out_of_fold = _threshold(config, model_config, x, y, proba, kept, copies)
     metrics = {name: evaluate(y[name], proba[name], threshold) for name in ("validation", "test")}
 
     with staged_folder(out, force, "run folder") as folder:
@@ -73,17 +74,10 @@ def train(config: TrainConfig, out: Path, force: bool = False) -> TrainResult:
         recorded = asdict(config) | {"data": None, "data_file": {"name": data_path.name, "sha256": dataset.sha256}}
         write_json(folder / RUN_CONFIG_NAME, {"train": recorded, "model": asdict(model_config)})
         write_json(folder / HISTORY_NAME, history | {"kept_epoch": kept[0], "seconds": seconds})
-        write_json(
-            folder / METRICS_NAME,
-            {
-                "threshold": threshold,
-                "threshold_rule": rule,
-                **({"word_threshold": word_threshold} if word_threshold is not None else {}),
-                "positive_label": "spam",
-                "validation": metrics["validation"].to_dict(),
-                "test": metrics["test"].to_dict(),
-            },
-        )
+        threshold_fields = {"threshold": threshold, "threshold_rule": rule} | ({"word_threshold": word_threshold} if word_threshold is not None else {})
+        write_json(folder / METRICS_NAME, threshold_fields | {"positive_label": "spam"} | {name: m.to_dict() for name, m in metrics.items()})
+        if out_of_fold is not None:
+            write_json(folder / OUT_OF_FOLD_NAME, out_of_fold)
         write_plots(folder / "plots", y["test"], proba["test"], metrics["test"], history)
 
     console.info("\n" + metrics_table({"validation": metrics["validation"], "test": metrics["test"]}))
@@ -129,20 +123,30 @@ def _fit_model(model_config: ModelConfig, config: TrainConfig, x: dict[str, np.n
     return fused, history, (kept_words, kept_ngrams), seconds + ngram_seconds
 
 
+def _with_copies(x: dict[str, np.ndarray], y: dict[str, np.ndarray], copies: Copies | None) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """The parts a model trains on: the training part followed by its obfuscated copies, when there are any."""
+    if copies is None:
+        return x, y
+    train_x, train_y = copies.added(x["train"], y["train"], np.arange(len(y["train"])))
+    return x | {"train": train_x}, y | {"train": train_y}
+
+
 def _threshold(
-    config: TrainConfig, model_config: ModelConfig, x: dict[str, np.ndarray], y: dict[str, np.ndarray], proba: dict[str, np.ndarray], kept: tuple[int, ...]
-) -> tuple[float, str, float | None]:
+    config: TrainConfig, model_config: ModelConfig, x: dict[str, np.ndarray], y: dict[str, np.ndarray], proba: dict[str, np.ndarray], kept: tuple[int, ...],
+    copies: Copies | None,
+) -> tuple[float, str, float | None, dict | None]:
     """The decision threshold and how it was chosen: 0.5; or the lowest meeting `target_ham_fpr`, on the
     validation part, or on out-of-fold predictions over training + validation (`threshold_folds`). Third, for
-    a fused model chosen out of fold: its word branch's own threshold, for the client model that runs it alone."""
+    a fused model chosen out of fold: its word branch's own threshold, for the client model that runs it alone;
+    fourth, then, the out-of-fold scores themselves (`OUT_OF_FOLD_NAME`)."""
     target = config.target_ham_fpr
     if target is None:
-        return 0.5, "0.5", None
+        return 0.5, "0.5", None, None
     if not config.threshold_folds:
         threshold = threshold_for_ham_fpr(y["validation"], proba["validation"], target)
         console.step(f"Threshold {threshold:.6g} meets a ham false-positive rate of {target:g} on the validation part")
-        return threshold, f"ham FPR <= {target:g} on validation", None
-    labels, scores, word_scores = _out_of_fold(config, model_config, x, y, kept)
+        return threshold, f"ham FPR <= {target:g} on validation", None, None
+    labels, scores, word_scores, ngram_scores = _out_of_fold(config, model_config, x, y, kept, copies)
     threshold = threshold_for_ham_fpr(labels, scores, target)
     word_threshold = threshold_for_ham_fpr(labels, word_scores, target) if model_config.fused else None
     ham = int((labels == 0).sum())
@@ -150,14 +154,22 @@ def _threshold(
         f"Threshold {threshold:.6g} meets a ham false-positive rate of {target:g} on out-of-fold predictions for the "
         f"{len(labels):,} training and validation messages ({ham:,} ham, {config.threshold_folds} folds)"
     )
-    return threshold, f"ham FPR <= {target:g} on out-of-fold predictions, {config.threshold_folds} folds over train + validation", word_threshold
+    rule = f"ham FPR <= {target:g} on out-of-fold predictions, {config.threshold_folds} folds over train + validation"
+    if not model_config.fused:
+        return threshold, rule, word_threshold, None
+    out_of_fold = {"folds": config.threshold_folds, "messages": "the training part, then the validation part, in split.json's order"}
+    out_of_fold |= {"labels": labels.astype(int).tolist(), "fused": scores.tolist(), "words": word_scores.tolist(), "ngrams": ngram_scores.tolist()}
+    return threshold, rule, word_threshold, out_of_fold
 
 
-def _out_of_fold(config: TrainConfig, model_config: ModelConfig, x: dict[str, np.ndarray], y: dict[str, np.ndarray], kept: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _out_of_fold(
+    config: TrainConfig, model_config: ModelConfig, x: dict[str, np.ndarray], y: dict[str, np.ndarray], kept: tuple[int, ...], copies: Copies | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Each training and validation message scored by a model that did not see it: `threshold_folds`
     stratified folds, each model trained like the run's for the epochs the run kept (no early stopping:
-    the held-out fold must not choose anything). The validation part alone holds about 450 ham, too few to
-    place a 0.2% threshold (one message is 0.22%); these are about 3,150."""
+    the held-out fold must not choose anything), on its seen folds and their obfuscated copies; the held-out
+    fold is scored clean. The validation part alone holds about 450 ham, too few to place a 0.2% threshold
+    (one message is 0.22%); these are about 3,150. (labels, fused, word branch, n-gram branch scores)."""
     import keras
     from sklearn.model_selection import StratifiedKFold
 
@@ -167,6 +179,7 @@ def _out_of_fold(config: TrainConfig, model_config: ModelConfig, x: dict[str, np
     pool_y = np.concatenate([y["train"], y["validation"]])
     scores = np.zeros(len(pool_y), dtype=np.float32)
     word_scores = np.zeros(len(pool_y), dtype=np.float32)  # the word branch alone
+    ngram_scores = np.zeros(len(pool_y), dtype=np.float32)
     maxlen = model_config.maxlen
     folds = StratifiedKFold(config.threshold_folds, shuffle=True, random_state=config.seed)
     weights = {0: 1.0, 1: config.spam_weight} if config.spam_weight != 1.0 else None
@@ -174,16 +187,18 @@ def _out_of_fold(config: TrainConfig, model_config: ModelConfig, x: dict[str, np
         console.step(f"Out-of-fold scores for the threshold: fold {fold + 1} of {config.threshold_folds}")
         keras.utils.set_random_seed(config.seed + 1 + fold)
         fit = {"batch_size": config.batch_size, "shuffle": True, "class_weight": weights, "verbose": 0}
+        seen_x, seen_y = copies.added(pool_x[seen], pool_y[seen], seen) if copies is not None else (pool_x[seen], pool_y[seen])
         words = build_word_model(model_config)
-        words.fit(pool_x[seen, :maxlen], pool_y[seen], epochs=kept[0], **fit)
+        words.fit(seen_x[:, :maxlen], seen_y, epochs=kept[0], **fit)
         model = words
         if model_config.fused:
             ngrams = build_ngram_model(model_config)
-            ngrams.fit(pool_x[seen, maxlen:], pool_y[seen], epochs=kept[1], **fit)
+            ngrams.fit(seen_x[:, maxlen:], seen_y, epochs=kept[1], **fit)
             model = fuse(words, ngrams, model_config)
+            ngram_scores[held] = ngrams.predict(pool_x[held, maxlen:], batch_size=1024, verbose=0).reshape(-1)
         scores[held] = model.predict(pool_x[held], batch_size=1024, verbose=0).reshape(-1)
         word_scores[held] = words.predict(pool_x[held, :maxlen], batch_size=1024, verbose=0).reshape(-1)
-    return pool_y, scores, word_scores
+    return pool_y, scores, word_scores, ngram_scores
 
 
 def _described(model_config: ModelConfig, config: TrainConfig) -> str:
