@@ -76,7 +76,7 @@ $(JAR): $(JAVA_SOURCES)
 	javac --release 8 -encoding UTF-8 -Xlint:all,-options -Werror -d clients/java/build/classes $(JAVA_SOURCES)
 	jar cfe $@ dev.smsguard.Main -C clients/java/build/classes .
 
-$(STAMP): pyproject.toml setup.py smsguard/runtime/_lstm_c.c smsguard/runtime/_lstm_c_kernel.h  # the C kernel is built by pip install
+$(STAMP): pyproject.toml setup.py smsguard/runtime/_lstm_c.c smsguard/runtime/_lstm_c_kernel.h smsguard/runtime/_lstm_c_text.h  # the C kernel is built by pip install
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --upgrade pip
 	$(VENV)/bin/python -m pip install --quiet -e '.[train,litert,onnx,fast,sign,mediapipe,score,spark,dask,dev,docs]'

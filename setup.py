@@ -32,7 +32,7 @@ setup(
         Extension(
             "smsguard.runtime._lstm_c",
             sources=[os.path.join("smsguard", "runtime", "_lstm_c.c")],
-            depends=[os.path.join("smsguard", "runtime", "_lstm_c_kernel.h")],
+            depends=[os.path.join("smsguard", "runtime", name) for name in ("_lstm_c_kernel.h", "_lstm_c_text.h")],
             extra_compile_args=flags,
             extra_link_args=[] if sys.platform in ("win32", "darwin") else ["-s"],  # no debug symbols: a third of the size
             define_macros=[("Py_LIMITED_API", LIMITED_API_VERSION)] if STABLE_ABI else [],

@@ -9,14 +9,13 @@ throughput, and where a fused message's time goes.
   onnxruntime (`model.dynamic_int8.primed.onnx`), litert (`model.dynamic_int8.tflite`). The fused and
   the word call of a message are timed one after the other (in alternating order), so that a load that
   comes and goes weighs on both alike; each figure is the median over the rounds;
-- bulk: messages a second of `predict_proba(all messages)` (defaults: chunks of 2048, the native and
-  numba kernels on a second thread while the next chunk is tokenized), the median of the rounds;
-- profile (native, and numba for comparison): word tokenize, n-gram featurise, the LSTM, the n-gram
-  gather-mean with the fusion, and the Python around them (end to end minus those), each timed back to
-  back for a message after an untimed run of it (warm caches), each message's best of the rounds, the
-  median over messages. The native kernel
-  times its own parts (`Model.profile`); in numba the LSTM is the numba kernel and the gather-mean is
-  `NgramBranch.fuse` in NumPy.
+- bulk: messages a second of `predict_proba(all messages)` (defaults: chunks of 2048 in pieces of 256, each
+  piece scored by one of as many threads as the cores), the median of the rounds;
+- profile (native, and numba for comparison): featurising (C), the LSTM, the n-gram gather-mean with the
+  fusion, and the rest (end to end minus those), each timed back to back for a message after an untimed run
+  of it (warm caches), each message's best of the rounds, the median over messages. The native kernel
+  times its own parts (`Model.profile`); in numba the LSTM and the gather-mean are its kernels, the fusion
+  `NgramBranch.fuse_means` in NumPy.
 
 The issue's targets: featurising a typical SMS (word tokenizer + n-grams, `Vocabulary.encode_checked` with
 the C n-gram hasher) at most 20 µs; the fused model end to end no slower than 2x the word model's p50 with
@@ -110,25 +109,22 @@ def profile(classifier, texts: list[str], rounds: int) -> dict:
     Every part of a message is timed back to back, after one untimed run of the message, so that all see
     the same load and the same caches (the single-message figures include a message's first touch)."""
     session, vocabulary = classifier.session, classifier.vocabulary
-    hasher = vocabulary.ngrams
-    assert hasher is not None, "the fused bundle has no n-gram spec"
+    assert vocabulary.ngrams is not None, "the fused bundle has no n-gram spec"
     maxlen = vocabulary.config.maxlen
     ids = [vocabulary.encode_checked([t]) for t in texts]
     steps = [int(np.count_nonzero(row[0, :maxlen])) for row in ids]
     calls = {
         "end_to_end": lambda i: classifier.predict_proba([texts[i]]),
         "featurise": lambda i: vocabulary.encode_checked([texts[i]]),
-        "word_tokenize": lambda i: vocabulary.encode_words([texts[i]]),
-        "ngram_featurise": lambda i: hasher.encode_checked([texts[i]]),
         "session_run": lambda i: session.run(ids[i]),
     }
     native = classifier.backend == "native"
-    if not native:  # numba: its LSTM kernel on the word ids, then NumPy's gather-mean and fusion, as NumbaSession.run
-        kernel, arguments, branch = session._kernel, session._args, session.weights.ngrams
+    if not native:  # numba: its LSTM kernel on the word ids, then its gather-mean kernel and NumPy's fusion, as NumbaSession.run
+        kernel, arguments, means, branch = session._kernel, session._args, session._means, session.weights.ngrams
         words = [np.ascontiguousarray(row[:, :maxlen]) for row in ids]
         word_probability = [kernel(w, *arguments) for w in words]
         calls["lstm"] = lambda i: kernel(words[i], *arguments)
-        calls["ngram_gather_mean"] = lambda i: branch.fuse(word_probability[i], ids[i][:, maxlen:])
+        calls["ngram_gather_mean"] = lambda i: branch.fuse_means(word_probability[i], means(ids[i][:, maxlen:], branch.scores)[0])
     best = {name: np.full(len(texts), np.inf) for name in (*calls, "lstm", "ngram_gather_mean")}
     for i in range(min(WARM_UP, len(texts))):
         for call in calls.values():
@@ -147,7 +143,7 @@ def profile(classifier, texts: list[str], rounds: int) -> dict:
                 lstm_ns = p["lookup_ns"] + p["recurrence_ns"] + p["activations_ns"] + p["output_ns"] - timer * (3 * steps[i] + 1)
                 best["lstm"][i] = min(best["lstm"][i], max(lstm_ns, 0.0) / 1e3)
                 best["ngram_gather_mean"][i] = min(best["ngram_gather_mean"][i], max(p["ngram_ns"] - timer, 0.0) / 1e3)
-    best["glue"] = best["end_to_end"] - best["word_tokenize"] - best["ngram_featurise"] - best["lstm"] - best["ngram_gather_mean"]
+    best["glue"] = best["end_to_end"] - best["featurise"] - best["lstm"] - best["ngram_gather_mean"]
     out: dict = {"backend": classifier.backend, "model": classifier.model.name} | ({"isa": session.isa} if native else {})
     out |= {f"{name}_us": float(np.median(values)) for name, values in best.items()}
     out["median_word_tokens"] = float(np.median(steps))
@@ -208,7 +204,7 @@ def targets(result: dict) -> list[dict]:
     native = next((b for b in result["backends"] if b["backend"] == "native"), None)
     if native:
         featurise = native["profile"]["featurise_us"]
-        out.append({"figure": "featurise a message (word tokenizer + n-grams, C hasher), median µs", "measured": featurise, "target": f"<= {FEATURISE_TARGET_US:g}", "met": featurise <= FEATURISE_TARGET_US})
+        out.append({"figure": "featurise a message (word ids + n-gram ids, in C), median µs", "measured": featurise, "target": f"<= {FEATURISE_TARGET_US:g}", "met": featurise <= FEATURISE_TARGET_US})
     for b in result["backends"]:
         ratio = b["single_message"]["ratio_p50"]
         out.append({"figure": f"fused / word-only p50, {b['backend']} ({b['model']})", "measured": ratio, "target": f"<= {RATIO_TARGET:g}", "met": ratio <= RATIO_TARGET})
@@ -264,13 +260,11 @@ def markdown(result: dict) -> str:
             "|---|" + "---:|" * len(profiles),
         ]
         rows = [
-            ("word tokenize (`Vocabulary.encode_words`)", "word_tokenize_us"),
-            ("n-gram featurise (`NgramHasher.encode_checked`, C)", "ngram_featurise_us"),
-            ("featurise, both into one row (`Vocabulary.encode_checked`)", "featurise_us"),
+            ("featurise: word ids and n-gram ids into one row (`Vocabulary.encode_checked`, C)", "featurise_us"),
             ("LSTM kernel", "lstm_us"),
             ("n-gram gather-mean and fusion", "ngram_gather_mean_us"),
             ("session.run (the kernel call from Python)", "session_run_us"),
-            ("Python glue (end to end minus tokenize, featurise, LSTM, gather-mean)", "glue_us"),
+            ("the rest (end to end minus featurise, LSTM, gather-mean: Python, and the calls' own cost)", "glue_us"),
             ("**end to end**", "end_to_end_us"),
         ]
         lines += [f"| {label} | " + " | ".join(f"{p[key]:.1f}" for p in profiles) + " |" for label, key in rows]
@@ -279,7 +273,7 @@ def markdown(result: dict) -> str:
             "",
             f"Median message: {p['median_word_tokens']:.0f} word tokens, {p['median_ngram_ids']:.0f} distinct n-gram ids. "
             "Native: the LSTM and the n-gram branch are timed inside the one C call (`Model.profile`, clock readings taken out); "
-            "numba: its LSTM kernel, then `NgramBranch.fuse` in NumPy.",
+            "numba: its LSTM kernel, then its gather-mean kernel and the fusion in NumPy (`NgramBranch.fuse_means`).",
         ]
     if result["skipped"]:
         lines += ["", f"Not installed here, skipped: {', '.join(result['skipped'])}."]

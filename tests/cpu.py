@@ -15,10 +15,20 @@ def cpu_flags() -> set[str]:
     return {flag for line in text.splitlines() if line.startswith(("flags", "Features")) for flag in line.split(":", 1)[1].split()}
 
 
+AVX512 = {"avx512f", "avx512dq", "avx512bw", "avx512vl"}  # what the AVX-512 kernel is compiled for, beside AVX2 and FMA
+
+
 def expected_isa(isa: str) -> str:
-    """'baseline': the architecture's baseline; 'auto': AVX2+FMA on an x86-64 CPU that has both, else the baseline."""
+    """'baseline': the architecture's baseline; 'avx2': AVX2+FMA; 'avx512': AVX-512; 'auto': the widest of AVX-512
+    (F, DQ, BW, VL with AVX2 and FMA), AVX2+FMA and the baseline this x86-64 CPU has; the baseline elsewhere."""
     machine = platform.machine().lower()
     baseline = BASELINES.get(machine, "generic")
-    if isa == "auto" and baseline == "sse2" and {"avx2", "fma"} <= cpu_flags():
+    if baseline != "sse2" or isa == "baseline":
+        return baseline
+    flags = cpu_flags()
+    wide = {"avx2", "fma"} <= flags
+    if isa == "avx512" or (isa == "auto" and wide and flags >= AVX512):
+        return "avx512"
+    if isa == "avx2" or (isa == "auto" and wide):
         return "avx2+fma"
     return baseline

@@ -41,7 +41,7 @@ TEXTS = [
 
 
 def isas() -> list[str]:
-    return ["auto", "baseline"] if best_isa() not in ("sse2", "neon", "generic") else ["auto"]
+    return ["auto", *(["avx2"] if best_isa() == "avx512" else []), "baseline"] if best_isa() not in ("sse2", "neon", "generic") else ["auto"]
 
 
 def random_weights(rng: np.random.Generator, words: int, units: int, buckets: int, length: int | None) -> dict[str, np.ndarray]:
@@ -229,3 +229,27 @@ def test_a_fused_vocabulary_feeds_the_kernel_one_array(model_files: dict) -> Non
     assert ids.shape == (len(TEXTS), MAXLEN + length) and ids.flags.c_contiguous
     path = model_files["paths"]["fused.float32.npz"]
     np.testing.assert_allclose(native_proba(native_model(path), ids), proba(ids, LstmWeights.load(path)), atol=ATOL, rtol=0)
+
+
+@pytest.mark.parametrize("length", [1, 7, 8, 9, 127, 128, 129, 136, 300, 512, 2049])
+def test_numbas_gather_mean_gives_the_bits_of_numpys(length: int) -> None:
+    """The numba backend's gather-mean is compiled (`_lstm_numba.ngram_means`, NumPy's pairwise order written out, without
+    recursion); its fusion equals `NgramBranch.fuse` bit for bit, at lengths on every side of the pairwise sum's splits."""
+    if not backend_info("numba").installed:
+        pytest.skip("numba is not installed (pip install 'smsguard[fast]')")
+    from smsguard.runtime import _lstm_numba
+    from smsguard.runtime._lstm import NgramBranch
+
+    rng = np.random.default_rng(length)
+    scores = rng.normal(0, 2.0, 8193).astype(np.float32)
+    scores[0] = 0.0
+    branch = NgramBranch(scores, np.float32(-0.7), length)
+    ids = rng.integers(0, len(scores), (200, length), dtype=np.int32)
+    for row in ids:
+        row[rng.integers(0, length + 1) :] = 0  # from no n-gram at all to a full row
+    words = rng.uniform(0, 1, len(ids)).astype(np.float32)
+    means, bad = _lstm_numba.ngram_means(ids, scores)
+    assert bad == -1
+    assert branch.fuse_means(words, means).tobytes() == branch.fuse(words, ids).tobytes()
+    ids[150, length // 2] = len(scores)
+    assert _lstm_numba.ngram_means(ids, scores)[1] == 150

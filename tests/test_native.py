@@ -35,8 +35,48 @@ needs_native = needs("" if available() else NOT_BUILT)
 
 
 def isas() -> list[str]:
-    """Both code paths this CPU can run: the dispatched one and the baseline (SSE2 / NEON)."""
-    return ["auto", "baseline"] if best_isa() not in ("sse2", "neon", "generic") else ["auto"]
+    """Every code path this CPU can run: the dispatched one, AVX2 beside AVX-512, and the baseline (SSE2 / NEON)."""
+    return ["auto", *(["avx2"] if best_isa() == "avx512" else []), "baseline"] if best_isa() not in ("sse2", "neon", "generic") else ["auto"]
+
+
+def wide_isas() -> list[str]:
+    """The vector instruction sets with fused multiply-add this CPU has: the kernel gives the same bits with each."""
+    return {"avx512": ["avx512", "avx2"], "avx2+fma": ["avx2"]}.get(best_isa(), [])
+
+
+@needs_native
+@pytest.mark.parametrize("units", [1, 3, 8, 16, 17, 33, 64])
+def test_avx512_and_avx2_give_the_same_bits(units: int) -> None:
+    """Same arithmetic in every lane, whatever the width (a column past the last full block included): a CPU with AVX-512
+    scores as one with AVX2 alone. On random weights, every length, one message at a time and in pairs."""
+    if len(wide_isas()) < 2:
+        pytest.skip(f"this CPU has {best_isa()}: no second vector width to hold it against")
+    from smsguard.runtime import _native
+
+    rng = np.random.default_rng(units)
+    maxlen, rows, gates = 12, 50, 4 * units
+    arrays = [rng.normal(0, 0.5, (rows, gates)).astype(np.float32), None, rng.normal(0, 0.3, (units, gates)).astype(np.float32),
+              rng.normal(0, 1, units).astype(np.float32), 0.1, rng.normal(0, 0.5, (maxlen + 1, units)).astype(np.float32),
+              rng.normal(0, 0.5, (maxlen + 1, units)).astype(np.float32)]
+    quantized = [rng.integers(-127, 128, (rows, gates), dtype=np.int8), rng.uniform(0.001, 0.02, rows).astype(np.float32), *arrays[2:]]
+    ids = np.zeros((301, maxlen), dtype=np.int32)
+    for i, row in enumerate(ids):
+        row[maxlen - i % (maxlen + 1) :] = rng.integers(1, rows, i % (maxlen + 1))
+    for weights in (arrays, quantized):
+        runs = []
+        for isa in wide_isas():
+            model, out = _native.lstm_model(*weights, isa=isa), np.empty(len(ids), dtype=np.float32)
+            model.run(ids, out)
+            alone = np.array([_native_one(model, row) for row in ids])
+            assert model.isa == {"avx2": "avx2+fma"}.get(isa, isa) and alone.tobytes() == out.tobytes()
+            runs.append(out)
+        assert runs[0].tobytes() == runs[1].tobytes()
+
+
+def _native_one(model, row: np.ndarray) -> np.float32:
+    out = np.empty(1, dtype=np.float32)
+    model.run(row[None], out)
+    return out[0]
 
 
 def test_the_native_kernel_is_built_where_a_c_compiler_is():
@@ -44,7 +84,7 @@ def test_the_native_kernel_is_built_where_a_c_compiler_is():
     if not compiler:
         cannot_run("no C compiler on this machine: the NumPy backend runs the .npz models")
     assert available(), f"a C compiler ({compiler}) is here, yet {NOT_BUILT}"
-    assert best_isa() in ("avx2+fma", "sse2", "neon", "generic")
+    assert best_isa() in ("avx512", "avx2+fma", "sse2", "neon", "generic")
     assert backend_info("native").installed
 
 

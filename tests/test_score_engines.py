@@ -142,7 +142,7 @@ def dask_client():
         cannot_run(missing_module("distributed", "pip install 'smsguard[dask]'"))
     from smsguard.dask import local_client
 
-    with local_client(workers=2) as client:
+    with local_client(workers=2, threads=False) as client:  # worker processes: each loads the bundle itself
         yield client
 
 
@@ -160,6 +160,22 @@ def test_dask_scores_equal_plain_scoring_bit_for_bit(dask_client, bundle_dir, uc
     expected = reference(bundle_dir, backend, table.column("text").to_pylist())
     got = out["spam_probability"].to_numpy(dtype=np.float32)
     assert same_bits(got, expected), f"max diff {np.max(np.abs(got - expected)):.2g}"
+
+
+def test_a_cluster_of_threads_scores_as_plain_scoring(bundle_dir, uci_parquet):
+    """`local_client()` where the native kernel is built: one worker of two threads in this process (scoring releases the
+    GIL), same bits."""
+    pytest.importorskip("distributed", reason="dask is not installed: pip install 'smsguard[dask]'")
+    import dask.dataframe as dd
+
+    from smsguard.dask import local_client, score
+
+    folder, table = uci_parquet
+    with local_client(workers=2) as client:
+        assert client.scheduler.address.startswith("inproc://") and client.nthreads() == {next(iter(client.nthreads())): 2}
+        out = score(dd.read_parquet(str(folder)).repartition(npartitions=3), bundle_dir, backend="native").compute()
+    expected = reference(bundle_dir, "native", table.column("text").to_pylist())
+    assert same_bits(out["spam_probability"].to_numpy(dtype=np.float32), expected)
 
 
 def test_dask_keeps_bad_rows_and_their_ids_and_loads_once_per_worker(dask_client, bundle_dir, uci_texts, tmp_path):

@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -20,6 +20,9 @@ from smsguard._errors import BackendError
 from smsguard.runtime import _flatbuffer, _lstm, _lstm_native, _native
 from smsguard.runtime._contract import INPUT_NAME, LAYOUT_METADATA, NGRAM_LENGTH_KEY, OUTPUT_NAME, InputLayout
 from smsguard.runtime._manifest import BundleFile, ModelFormat, TensorSpec, Variant
+
+if TYPE_CHECKING:
+    from smsguard.runtime._vocabulary import Vocabulary
 
 
 def distribution_version(distribution: str) -> str:
@@ -87,6 +90,10 @@ class Session:
 
     def run(self, ids: np.ndarray) -> np.ndarray:
         raise NotImplementedError
+
+    def run_texts(self, vocabulary: Vocabulary, texts: list[str]) -> np.ndarray:
+        """The probabilities of texts (checked by `as_texts`), featurised by `vocabulary`."""
+        return self.run(vocabulary.encode_checked(texts))
 
     def signature(self) -> tuple[tuple[TensorSpec, ...], tuple[TensorSpec, ...]]:
         """The model's inputs and outputs as the interpreter reports them."""
@@ -261,14 +268,20 @@ class NumbaSession(NumpySession):
 
         w = self.weights
         self._args = (w.table, w.recurrent, w.dense_kernel, np.float32(w.dense_bias), w.primed_h, w.primed_c)
-        self._kernel = _lstm_numba.proba_serial
+        self._kernel, self._means = _lstm_numba.proba_serial, _lstm_numba.ngram_means
 
     def run(self, ids: np.ndarray) -> np.ndarray:
         ngrams = self.weights.ngrams
         try:
             words, ngram_ids = self.weights.layout.split(np.ascontiguousarray(ids, dtype=np.int32))
             out = self._kernel(words, *self._args)
-            return out if ngrams is None or ngram_ids is None else ngrams.fuse(out, ngram_ids)
+            if ngrams is None or ngram_ids is None:
+                return out
+            means, bad = self._means(ngram_ids, ngrams.scores)  # the gather-mean compiled; the sigmoid and mean as NgramBranch.fuse
+            if bad >= 0:
+                msg = f"n-gram ids must be in 0..{len(ngrams.scores) - 1}"
+                raise ValueError(msg)
+            return ngrams.fuse_means(out, means)
         except ValueError as error:
             msg = f"{self.backend.name} backend: {error}"
             raise BackendError(msg) from None
@@ -294,6 +307,18 @@ class NativeSession(Session):
     @property
     def isa(self) -> str:
         return str(self._model.isa)
+
+    def run_texts(self, vocabulary: Vocabulary, texts: list[str]) -> np.ndarray:
+        """Text to probability in one C call (`Model.run_texts`) when the vocabulary has its C featuriser, whose rows it
+        checks against the model's layout."""
+        featuriser = vocabulary.featuriser
+        if featuriser is None:
+            return self.run(vocabulary.encode_checked(texts))
+        try:
+            return self._native.proba_texts(self._model, featuriser, vocabulary.featuriser_input(texts))
+        except ValueError as error:
+            msg = f"native backend: {error}"
+            raise BackendError(msg) from None
 
     def run(self, ids: np.ndarray) -> np.ndarray:
         try:

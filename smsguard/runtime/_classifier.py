@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from concurrent.futures import Future
 
 STREAM_CHUNK = 2048  # texts tokenized and run at a time: memory stays flat however many texts there are
+THREAD_PIECE = 256  # texts a thread scores in one call in bulk: a chunk shared by every core, each call's own cost lost in it
 
 
 @dataclass(frozen=True)
@@ -49,11 +50,13 @@ class _Loaded:
     personal: PersonalModel | None = None  # the user's corrections, when a personal state folder was given and fits
     personal_note: str = ""  # why a personal state folder's state is not applied ("" when it is, or there is none)
 
-    def score(self, texts: list[str], ids: np.ndarray | None = None, probabilities: np.ndarray | None = None) -> np.ndarray:
-        """The probabilities of a chunk of checked texts: the model's, and the personal layer's adjustment."""
-        ids = self.bundle.vocabulary.encode_checked(texts) if ids is None else ids
-        probabilities = self.session.run(ids) if probabilities is None else probabilities
-        return probabilities if self.personal is None else self.adjust(probabilities, ids, texts)
+    def score(self, texts: list[str]) -> np.ndarray:
+        """The probabilities of a chunk of texts `as_texts` has checked: text to probability in one call of the
+        session (one native call with the native backend); with corrections, the ids too, for the personal layer."""
+        if self.personal is None:
+            return self.session.run_texts(self.bundle.vocabulary, texts)
+        ids = self.bundle.vocabulary.encode_checked(texts)
+        return self.adjust(self.session.run(ids), ids, texts)
 
     def adjust(self, probabilities: np.ndarray, ids: np.ndarray, texts: Sequence[str]) -> np.ndarray:
         assert self.personal is not None
@@ -172,9 +175,11 @@ class Classifier:
         many processes (0: one per core), with the same result as one. A call runs one model from start
         to end, whatever `reload` does meanwhile.
         """
-        return self._snapshot()._predict_proba(texts, workers)
+        return self._predict_proba(texts, workers)
 
     def _predict_proba(self, texts: Iterable[str | bytes], workers: int) -> np.ndarray:
+        if type(texts) is list and 0 < len(texts) <= THREAD_PIECE and (type(texts[0]) is str if len(texts) == 1 else all(type(text) is str for text in texts)):
+            return self._loaded.score(texts)  # a few messages (a server's, one at a time): one model, one call on this thread
         probabilities = [p for _, p in self.iter_chunks(texts, workers)]
         if len(probabilities) == 1:
             return probabilities[0]
@@ -187,7 +192,7 @@ class Classifier:
         chunks = _chunks(as_texts(texts), STREAM_CHUNK)
         workers = workers or _cores()
         if workers == 1 and getattr(snapshot._loaded.session, "releases_gil", False) and _cores() > 1:
-            return _score_overlapped(snapshot, chunks)
+            return _score_in_threads(snapshot, chunks, _cores())
         if workers == 1:
             return ((chunk, snapshot._score(chunk)) for chunk in chunks)
         return _score_in_processes(snapshot, chunks, workers)
@@ -350,8 +355,11 @@ def _decision(bundle: Bundle, session: Session) -> Decision:
 
 @functools.cache
 def _cores() -> int:
-    """os.cpu_count(), once: it reads /sys on every call (30 µs measured here, half a message's time)."""
-    return os.cpu_count() or 1
+    """The cores this process may run on (`taskset` and cpusets count), once: reading it costs a system call each time."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # no affinity on this platform (macOS, Windows)
+        return os.cpu_count() or 1
 
 
 def _chunks(texts: Iterator[str], size: int) -> Iterator[list[str]]:
@@ -394,29 +402,34 @@ def _score_in_processes(classifier: Classifier, chunks: Iterator[list[str]], wor
             yield done, future.result()
 
 
-def _score_overlapped(classifier: Classifier, chunks: Iterator[list[str]]) -> Iterator[tuple[list[str], np.ndarray]]:
-    """Tokenize the next chunk (Python, holding the GIL) while one other thread runs the kernel on the
-    last (which releases the GIL): two cores, no process pool, the same results in the same order.
-    One chunk (a single message included) is scored directly, with no thread."""
+def _score_in_threads(classifier: Classifier, chunks: Iterator[list[str]], threads: int) -> Iterator[tuple[list[str], np.ndarray]]:
+    """Score chunks in `threads` threads of this process, each piece of `THREAD_PIECE` texts from text to probability in one
+    loop that releases the GIL (the native kernel featurises too), while this thread reads the next chunk: every core the
+    process may use, no process pool, no thread that waits on another (beside a busy process, each gets its share of the
+    cores). The same results in the same order; at most two chunks in flight. A single short chunk (a single message
+    included) is scored on the calling thread."""
     first = next(chunks, None)
     if first is None:
         return
     second = next(chunks, None)
-    if second is None:
+    if second is None and len(first) <= THREAD_PIECE:
         yield first, classifier._score(first)
         return
     from concurrent.futures import ThreadPoolExecutor
 
-    loaded = classifier._loaded
-    run, encode = loaded.session.run, loaded.bundle.vocabulary.encode_checked
-    with ThreadPoolExecutor(1, thread_name_prefix="smsguard-kernel") as kernel:
-        previous_ids = encode(first)
-        previous, pending = first, kernel.submit(run, previous_ids)
-        for chunk in itertools.chain([second], chunks):
-            ids = encode(chunk)  # while the kernel runs the previous chunk
-            yield previous, loaded.score(previous, previous_ids, pending.result())
-            previous, previous_ids, pending = chunk, ids, kernel.submit(run, ids)
-        yield previous, loaded.score(previous, previous_ids, pending.result())
+    pending: collections.deque[tuple[list[str], list[Future[np.ndarray]]]] = collections.deque()
+    with ThreadPoolExecutor(threads, thread_name_prefix="smsguard-score") as pool:
+        for chunk in itertools.chain([first], [second] if second else [], chunks):
+            pending.append((chunk, [pool.submit(classifier._score, chunk[i : i + THREAD_PIECE]) for i in range(0, len(chunk), THREAD_PIECE)]))
+            if len(pending) > 1:
+                done, pieces = pending.popleft()
+                yield done, _concatenated(pieces)
+        for done, pieces in pending:
+            yield done, _concatenated(pieces)
+
+
+def _concatenated(pieces: list[Future[np.ndarray]]) -> np.ndarray:
+    return pieces[0].result() if len(pieces) == 1 else np.concatenate([piece.result() for piece in pieces])
 
 
 def _choose(bundle: Bundle, backend: str, model: str | None) -> tuple[BackendInfo, BundleFile]:

@@ -67,7 +67,11 @@ class NgramBranch:
             raise ValueError(msg)
         total = self.scores[ngram_ids].sum(axis=1, dtype=np.float32)
         count = np.maximum(np.count_nonzero(ngram_ids, axis=1), 1).astype(np.float32)
-        ngram = np.float32(1.0) / (np.float32(1.0) + np.exp(-(self.bias + total / count)))
+        return self.fuse_means(word_probability, total / count)
+
+    def fuse_means(self, word_probability: np.ndarray, means: np.ndarray) -> np.ndarray:
+        """`fuse` from each row's mean n-gram score (float32; the numba backend computes them in its kernel)."""
+        ngram = np.float32(1.0) / (np.float32(1.0) + np.exp(-(self.bias + means)))
         return ((word_probability + ngram) * np.float32(0.5)).astype(np.float32)
 
 

@@ -16,9 +16,20 @@
  *
  * CPython's limited API (the stable ABI, `abi3`) as of 3.11, and the buffer protocol: no NumPy headers, no
  * BLAS, no threads of its own. The GIL is released while messages run, so threads sharing a Model run in
- * parallel. Built by setuptools
- * as an optional extension with portable flags; vectorized with what the baseline ISA guarantees
- * (SSE2 on x86-64, NEON/ASIMD on aarch64) plus an AVX2+FMA variant chosen at run time on x86-64.
+ * parallel. Built by setuptools as an optional extension with portable flags; vectorized with what the
+ * baseline ISA guarantees (SSE2 on x86-64, NEON/ASIMD on aarch64) plus AVX2+FMA and AVX-512 variants
+ * chosen at run time on x86-64 (the same bits as AVX2's: each lane does the same fused multiply-adds).
+ *
+ * From text to probability in one call: a vocabulary's rules for ASCII text (the normaliser's join rule,
+ * the Keras word tokenizer over the frozen word index, the bag below; _lstm_c_text.h) in a Featuriser,
+ * which Vocabulary.featuriser makes, and
+ *
+ *   model.run_texts(featuriser, texts, out)  # texts: a list of ASCII str, or of (words, bag) UTF-8 bytes
+ *                                            # that Python prepared for a text that is not ASCII
+ *   featuriser.encode(texts, out)            # the same texts' rows of model input, int32 (n, width)
+ *
+ * run_texts featurises and scores with the GIL released throughout; a call allocates nothing for a short
+ * text (its scratch is on the stack).
  *
  * The same extension computes the hashed character n-grams ("the bag", spec and reference in _ngrams.py):
  *
@@ -110,6 +121,15 @@ static double now_ns(void) {
 #undef FN
 #undef VEC_BYTES
 #undef KERNEL_TARGET
+/* Twice the lanes of AVX2 with the same arithmetic in each lane (every product a fused multiply-add, in the same order),
+ * so the same bits (tests/test_native.py holds the two against each other); a quarter less time a token here. */
+#define FN(name) name##_avx512
+#define VEC_BYTES 64
+#define KERNEL_TARGET __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl,avx2,fma")))
+#include "_lstm_c_kernel.h"
+#undef FN
+#undef VEC_BYTES
+#undef KERNEL_TARGET
 #else
 #define HAVE_AVX2 0
 #endif
@@ -131,6 +151,21 @@ static int avx2_available(void) {
 #else
     return 0;
 #endif
+}
+
+static int avx512_available(void) {
+#if HAVE_AVX2
+    __builtin_cpu_init();
+    return avx2_available() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512vl");
+#else
+    return 0;
+#endif
+}
+
+/* The instruction set "auto" picks on this CPU. */
+static const char *best_name(void) {
+    return avx512_available() ? "avx512" : avx2_available() ? "avx2+fma" : baseline_name();
 }
 
 /* ---- a fused model's n-gram branch ----------------------------------------------------------------- */
@@ -232,27 +267,13 @@ static int take(Model *self, int slot, PyObject *obj, const char *name, char for
     return 0;
 }
 
-static int Model_init(Model *self, PyObject *args, PyObject *kwargs) {
-    static char *keywords[] = {"table", "table_scale", "recurrent", "dense_kernel", "dense_bias", "primed_h", "primed_c", "isa",
-                               "ngram_scores", "ngram_bias", "ngram_length", NULL};
-    PyObject *table, *scale, *recurrent, *dense, *primed_h, *primed_c, *ngram_scores = Py_None;
-    float bias, ngram_bias = 0.0f;
-    Py_ssize_t ngram_length = 0;
-    const char *isa = "auto";
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOOOfOO|s$Ofn", keywords, &table, &scale, &recurrent, &dense, &bias, &primed_h, &primed_c, &isa,
-                                     &ngram_scores, &ngram_bias, &ngram_length))
-        return -1;
-    if (self->kernel) {
-        PyErr_SetString(PyExc_RuntimeError, "Model is already initialized");
-        return -1;
-    }
+/* The LSTM's arrays as buffers this Model holds, their shapes checked; 0 or an exception. */
+static int take_lstm(Model *self, PyObject *table, PyObject *scale, PyObject *recurrent, PyObject *dense, PyObject *primed_h, PyObject *primed_c) {
     if (take(self, RECURRENT, recurrent, "recurrent", 'f', 2) || take(self, DENSE, dense, "dense_kernel", 'f', 1) ||
         take(self, PRIMED_H, primed_h, "primed_h", 'f', 2) || take(self, PRIMED_C, primed_c, "primed_c", 'f', 2))
         return -1;
     const int quantized = scale != Py_None;
-    if (take(self, TABLE, table, "table", quantized ? 'b' : 'f', 2))
-        return -1;
-    if (quantized && take(self, SCALE, scale, "table_scale", 'f', 1))
+    if (take(self, TABLE, table, "table", quantized ? 'b' : 'f', 2) || (quantized && take(self, SCALE, scale, "table_scale", 'f', 1)))
         return -1;
     const Py_ssize_t *rs = self->views[RECURRENT].shape, *ts = self->views[TABLE].shape, *ps = self->views[PRIMED_H].shape;
     const Py_ssize_t units = rs[0];
@@ -264,6 +285,11 @@ static int Model_init(Model *self, PyObject *args, PyObject *kwargs) {
         PyErr_SetString(PyExc_ValueError, "inconsistent LSTM array shapes");
         return -1;
     }
+    return 0;
+}
+
+/* A fused model's n-gram scores (None for a word model) as a buffer this Model holds, checked; 0 or an exception. */
+static int take_ngram_branch(Model *self, PyObject *ngram_scores, Py_ssize_t ngram_length) {
     const int fused = ngram_scores != Py_None;
     if (fused && take(self, NGRAM_SCORES, ngram_scores, "ngram_scores", 'f', 1))
         return -1;
@@ -279,14 +305,21 @@ static int Model_init(Model *self, PyObject *args, PyObject *kwargs) {
         PyErr_SetString(PyExc_ValueError, "ngram_scores must be a vector whose first (padding) score is 0");
         return -1;
     }
+    return 0;
+}
+
+/* The kernel's view of the held buffers; 0, or -1 with MemoryError. */
+static int set_weights(Model *self, float dense_bias, float ngram_bias, Py_ssize_t ngram_length) {
     Weights *w = &self->w;
+    const int fused = self->held[NGRAM_SCORES], quantized = self->held[SCALE];
+    const Py_ssize_t units = self->views[RECURRENT].shape[0];
     w->ngram_scores = fused ? (const float *)self->views[NGRAM_SCORES].buf : NULL;
     w->ngram_ids = fused ? self->views[NGRAM_SCORES].shape[0] : 0;
     w->ngram_length = fused ? ngram_length : 0;
     w->ngram_bias = ngram_bias;
     w->units = (int)units;
-    w->maxlen = (int)(ps[0] - 1);
-    w->rows = ts[0];
+    w->maxlen = (int)(self->views[PRIMED_H].shape[0] - 1);
+    w->rows = self->views[TABLE].shape[0];
     w->table = quantized ? NULL : (const float *)self->views[TABLE].buf;
     w->table_q = quantized ? (const int8_t *)self->views[TABLE].buf : NULL;
     w->table_scale = quantized ? (const float *)self->views[SCALE].buf : NULL;
@@ -294,7 +327,7 @@ static int Model_init(Model *self, PyObject *args, PyObject *kwargs) {
     w->dense_kernel = (const float *)self->views[DENSE].buf;
     w->primed_h = (const float *)self->views[PRIMED_H].buf;
     w->primed_c = (const float *)self->views[PRIMED_C].buf;
-    w->dense_bias = bias;
+    w->dense_bias = dense_bias;
     w->half = malloc(4 * units * sizeof(float));
     if (!w->half) {
         PyErr_NoMemory();
@@ -302,32 +335,66 @@ static int Model_init(Model *self, PyObject *args, PyObject *kwargs) {
     }
     for (Py_ssize_t j = 0; j < 4 * units; j++)
         w->half[j] = (j >= 2 * units && j < 3 * units) ? 1.0f : 0.5f;
-    if (strcmp(isa, "auto") == 0 || strcmp(isa, "avx2") == 0) {
-        if (avx2_available()) {
-#if HAVE_AVX2
-            self->kernel = one_avx2;
-            self->pair = two_avx2;
-            self->profiler = profile_avx2;
-            self->isa = "avx2+fma";
-#endif
-        } else if (strcmp(isa, "avx2") == 0) {
-            PyErr_SetString(PyExc_ValueError, "this CPU (or build) has no AVX2+FMA");
-            return -1;
-        }
-    } else if (strcmp(isa, "baseline") != 0) {
-        PyErr_Format(PyExc_ValueError, "isa must be 'auto', 'avx2' or 'baseline', found '%s'", isa);
+    return 0;
+}
+
+/* The kernels for `isa`: "avx512", "avx2" (refused where the CPU lacks it), "baseline", or "auto": the widest this
+ * CPU has. 0 or an exception. */
+static int choose_isa(Model *self, const char *isa) {
+    const int automatic = strcmp(isa, "auto") == 0, avx512 = strcmp(isa, "avx512") == 0, avx2 = strcmp(isa, "avx2") == 0;
+    if (!automatic && !avx512 && !avx2 && strcmp(isa, "baseline") != 0) {
+        PyErr_Format(PyExc_ValueError, "isa must be 'auto', 'avx512', 'avx2' or 'baseline', found '%s'", isa);
         return -1;
     }
-    if (!self->kernel) {
-        self->kernel = one_baseline;
-        self->pair = two_baseline;
-        self->profiler = profile_baseline;
-        self->isa = baseline_name();
+    if ((avx512 && !avx512_available()) || (avx2 && !avx2_available())) {
+        PyErr_Format(PyExc_ValueError, "this CPU (or build) has no %s", avx512 ? "AVX-512" : "AVX2+FMA");
+        return -1;
     }
+#if HAVE_AVX2
+    if (avx512 || (automatic && avx512_available())) {
+        self->kernel = one_avx512;
+        self->pair = two_avx512;
+        self->profiler = profile_avx512;
+        self->isa = "avx512";
+        return 0;
+    }
+    if (avx2 || (automatic && avx2_available())) {
+        self->kernel = one_avx2;
+        self->pair = two_avx2;
+        self->profiler = profile_avx2;
+        self->isa = "avx2+fma";
+        return 0;
+    }
+#endif
+    self->kernel = one_baseline;
+    self->pair = two_baseline;
+    self->profiler = profile_baseline;
+    self->isa = baseline_name();
+    return 0;
+}
+
+static int Model_init(Model *self, PyObject *args, PyObject *kwargs) {
+    static char *keywords[] = {"table", "table_scale", "recurrent", "dense_kernel", "dense_bias", "primed_h", "primed_c", "isa",
+                               "ngram_scores", "ngram_bias", "ngram_length", NULL};
+    PyObject *table, *scale, *recurrent, *dense, *primed_h, *primed_c, *ngram_scores = Py_None;
+    float bias, ngram_bias = 0.0f;
+    Py_ssize_t ngram_length = 0;
+    const char *isa = "auto";
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOOOfOO|s$Ofn", keywords, &table, &scale, &recurrent, &dense, &bias, &primed_h, &primed_c, &isa,
+                                     &ngram_scores, &ngram_bias, &ngram_length))
+        return -1;
+    if (self->kernel) {
+        PyErr_SetString(PyExc_RuntimeError, "Model is already initialized");
+        return -1;
+    }
+    if (take_lstm(self, table, scale, recurrent, dense, primed_h, primed_c) || take_ngram_branch(self, ngram_scores, ngram_length) ||
+        set_weights(self, bias, ngram_bias, ngram_length) || choose_isa(self, isa))
+        return -1;
     return 0;
 }
 
 static PyObject *score(Model *self, PyObject *ids_obj, PyObject *out_obj, double *times);
+static PyObject *Model_run_texts(Model *self, PyObject *const *args, Py_ssize_t nargs);
 
 static PyObject *Model_run(Model *self, PyObject *args) {
     PyObject *ids_obj, *out_obj;
@@ -359,89 +426,116 @@ static PyObject *Model_profile(Model *self, PyObject *args) {
     return parts;
 }
 
+/* One id of a row outside the model's ranges, as an index into the rows (row * width + column), or -1. */
+static Py_ssize_t first_bad_id(const Weights *w, const int32_t *rows, Py_ssize_t n) {
+    const Py_ssize_t width = w->maxlen + w->ngram_length;
+    for (Py_ssize_t m = 0; m < n; m++) {
+        const int32_t *row = rows + m * width;
+        Py_ssize_t j = first_bad(row, w->maxlen, w->rows);
+        if (j < 0 && w->ngram_scores && (j = first_bad(row + w->maxlen, w->ngram_length, w->ngram_ids)) >= 0)
+            j += w->maxlen;
+        if (j >= 0)
+            return m * width + j;
+    }
+    return -1;
+}
+
+/* The ValueError for an id outside the model's ranges: `value`, at `column` of the row of message `message`. */
+static void bad_id_error(const Weights *w, int32_t value, Py_ssize_t message, Py_ssize_t column) {
+    if (column < w->maxlen)
+        PyErr_Format(PyExc_ValueError, "token id %d at row %zd is outside the model's vocabulary of %zd ids", value, message, w->rows);
+    else
+        PyErr_Format(PyExc_ValueError, "n-gram id %d at row %zd is outside the model's n-gram ids 0..%zd", value, message, w->ngram_ids - 1);
+}
+
+/* The probabilities of n checked rows: two messages at a time, each with the arithmetic of one alone, then a
+ * fused model's n-gram branch, each message's own whatever the batch. */
+static void run_rows(const Model *self, const int32_t *rows, Py_ssize_t n, float *out, float *scratch) {
+    const Weights *w = &self->w;
+    const Py_ssize_t width = w->maxlen + w->ngram_length;
+    Py_ssize_t m = 0;
+    for (; m + 1 < n; m += 2)
+        self->pair(rows + m * width, rows + (m + 1) * width, w, scratch, out + m, out + m + 1);
+    if (m < n)
+        out[m] = self->kernel(rows + m * width, w, scratch);
+    if (w->ngram_scores)
+        for (m = 0; m < n; m++)
+            out[m] = fuse(w, rows + m * width + w->maxlen, out[m]);
+}
+
+/* run_rows one message at a time through the profiler, adding each part's nanoseconds to times[0..4]. */
+static void profile_rows(const Model *self, const int32_t *rows, Py_ssize_t n, float *out, float *scratch, double *times) {
+    const Weights *w = &self->w;
+    const Py_ssize_t width = w->maxlen + w->ngram_length;
+    for (Py_ssize_t m = 0; m < n; m++) {
+        out[m] = self->profiler(rows + m * width, w, scratch, times);
+        if (w->ngram_scores) {
+            const double begin = now_ns();
+            out[m] = fuse(w, rows + m * width + w->maxlen, out[m]);
+            times[4] += now_ns() - begin;
+        }
+    }
+}
+
+/* ids: int32 (n, maxlen + ngram_length) and out: float32 (n,), C-contiguous; 0, or an exception with both released. */
+static int take_rows(const Weights *w, PyObject *ids_obj, PyObject *out_obj, Py_buffer *ids, Py_buffer *out) {
+    if (PyObject_GetBuffer(ids_obj, ids, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0)
+        return -1;
+    if (PyObject_GetBuffer(out_obj, out, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | PyBUF_WRITABLE) < 0) {
+        PyBuffer_Release(ids);
+        return -1;
+    }
+    const Py_ssize_t width = w->maxlen + w->ngram_length;  /* a row: the word ids, then a fused model's n-gram ids */
+    const char *fi = ids->format ? ids->format : "B", *fo = out->format ? out->format : "B";
+    fi += (fi[0] == '<' || fi[0] == '=' || fi[0] == '@');
+    fo += (fo[0] == '<' || fo[0] == '=' || fo[0] == '@');
+    if (strcmp(fi, "i") != 0 || ids->itemsize != 4 || ids->ndim != 2 || ids->shape[1] != width) {
+        if (w->ngram_scores)
+            PyErr_Format(PyExc_ValueError, "ids must be a C-contiguous int32 array of shape (n, %zd): %d word ids, then %zd n-gram ids", width, w->maxlen, w->ngram_length);
+        else
+            PyErr_Format(PyExc_ValueError, "ids must be a C-contiguous int32 array of shape (n, %d)", w->maxlen);
+    } else if (strcmp(fo, "f") != 0 || out->ndim != 1 || out->shape[0] != ids->shape[0]) {
+        PyErr_SetString(PyExc_ValueError, "out must be a C-contiguous float32 array with one element per row of ids");
+    } else {
+        return 0;
+    }
+    PyBuffer_Release(out);
+    PyBuffer_Release(ids);
+    return -1;
+}
+
+#define STACK_UNITS 128  /* the kernel's scratch (12 x units floats) is on the stack up to this many units */
+
 static PyObject *score(Model *self, PyObject *ids_obj, PyObject *out_obj, double *times) {
     if (!self->kernel) {
         PyErr_SetString(PyExc_RuntimeError, "Model is not initialized");
         return NULL;
     }
     Py_buffer ids, out;
-    if (PyObject_GetBuffer(ids_obj, &ids, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0)
+    if (take_rows(&self->w, ids_obj, out_obj, &ids, &out) < 0)
         return NULL;
-    if (PyObject_GetBuffer(out_obj, &out, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | PyBUF_WRITABLE) < 0) {
-        PyBuffer_Release(&ids);
-        return NULL;
-    }
-    PyObject *result = NULL;
-    const Weights *w = &self->w;
-    const int maxlen = w->maxlen;
-    const Py_ssize_t width = maxlen + w->ngram_length;  /* a row: the word ids, then a fused model's n-gram ids */
-    const char *fi = ids.format ? ids.format : "B", *fo = out.format ? out.format : "B";
-    fi += (fi[0] == '<' || fi[0] == '=' || fi[0] == '@');
-    fo += (fo[0] == '<' || fo[0] == '=' || fo[0] == '@');
-    if (strcmp(fi, "i") != 0 || ids.itemsize != 4 || ids.ndim != 2 || ids.shape[1] != width) {
-        if (w->ngram_scores)
-            PyErr_Format(PyExc_ValueError, "ids must be a C-contiguous int32 array of shape (n, %zd): %d word ids, then %zd n-gram ids", width, maxlen, w->ngram_length);
-        else
-            PyErr_Format(PyExc_ValueError, "ids must be a C-contiguous int32 array of shape (n, %d)", maxlen);
-        goto done;
-    }
-    if (strcmp(fo, "f") != 0 || out.ndim != 1 || out.shape[0] != ids.shape[0]) {
-        PyErr_SetString(PyExc_ValueError, "out must be a C-contiguous float32 array with one element per row of ids");
-        goto done;
-    }
-    const Py_ssize_t n = ids.shape[0];
     const int32_t *rows = (const int32_t *)ids.buf;
-    float *probabilities = (float *)out.buf;
-    Py_ssize_t bad = -1;  /* the first id out of range, as an index into rows */
-    float *scratch = malloc(12 * (size_t)w->units * sizeof(float));
-    if (!scratch) {
+    const Py_ssize_t n = ids.shape[0];
+    float stack[12 * STACK_UNITS] __attribute__((aligned(64)));
+    float *scratch = self->w.units <= STACK_UNITS ? stack : malloc(12 * (size_t)self->w.units * sizeof(float));
+    Py_ssize_t bad = -1;
+    if (scratch) {
+        Py_BEGIN_ALLOW_THREADS
+        if ((bad = first_bad_id(&self->w, rows, n)) < 0 && times)
+            profile_rows(self, rows, n, (float *)out.buf, scratch, times);
+        else if (bad < 0)
+            run_rows(self, rows, n, (float *)out.buf, scratch);
+        Py_END_ALLOW_THREADS
+    }
+    if (!scratch)
         PyErr_NoMemory();
-        goto done;
-    }
-    Py_BEGIN_ALLOW_THREADS
-    for (Py_ssize_t m = 0; m < n && bad < 0; m++) {
-        const int32_t *row = rows + m * width;
-        Py_ssize_t j = first_bad(row, maxlen, w->rows);
-        if (j < 0 && w->ngram_scores && (j = first_bad(row + maxlen, w->ngram_length, w->ngram_ids)) >= 0)
-            j += maxlen;
-        if (j >= 0)
-            bad = m * width + j;
-    }
-    if (bad >= 0) {
-    } else if (times) {
-        for (Py_ssize_t m = 0; m < n; m++) {
-            const int32_t *row = rows + m * width;
-            probabilities[m] = self->profiler(row, w, scratch, times);
-            if (w->ngram_scores) {
-                const double begin = now_ns();
-                probabilities[m] = fuse(w, row + maxlen, probabilities[m]);
-                times[4] += now_ns() - begin;
-            }
-        }
-    } else {
-        Py_ssize_t m = 0;
-        for (; m + 1 < n; m += 2)  /* two at a time, each with the arithmetic of one alone */
-            self->pair(rows + m * width, rows + (m + 1) * width, w, scratch, probabilities + m, probabilities + m + 1);
-        if (m < n)
-            probabilities[m] = self->kernel(rows + m * width, w, scratch);
-        if (w->ngram_scores)  /* each message's own, whatever the batch */
-            for (m = 0; m < n; m++)
-                probabilities[m] = fuse(w, rows + m * width + maxlen, probabilities[m]);
-    }
-    Py_END_ALLOW_THREADS
-    free(scratch);
-    if (bad >= 0) {
-        if (bad % width < maxlen)
-            PyErr_Format(PyExc_ValueError, "token id %d at row %zd is outside the model's vocabulary of %zd ids", rows[bad], bad / width, w->rows);
-        else
-            PyErr_Format(PyExc_ValueError, "n-gram id %d at row %zd is outside the model's n-gram ids 0..%zd", rows[bad], bad / width, w->ngram_ids - 1);
-        goto done;
-    }
-    result = Py_NewRef(Py_None);
-done:
+    else if (bad >= 0)
+        bad_id_error(&self->w, rows[bad], bad / (self->w.maxlen + self->w.ngram_length), bad % (self->w.maxlen + self->w.ngram_length));
+    if (scratch != stack)
+        free(scratch);
     PyBuffer_Release(&out);
     PyBuffer_Release(&ids);
-    return result;
+    return scratch && bad < 0 ? Py_NewRef(Py_None) : NULL;
 }
 
 static PyObject *Model_get_isa(Model *self, void *closure) {
@@ -452,6 +546,9 @@ static PyObject *Model_get_isa(Model *self, void *closure) {
 static PyMethodDef Model_methods[] = {
     {"run", (PyCFunction)Model_run, METH_VARARGS,
      "run(ids, out): the spam probability of each row of int32 ids (n, maxlen + ngram_length) into float32 out (n,)"},
+    {"run_texts", (PyCFunction)(void (*)(void))Model_run_texts, METH_FASTCALL,
+     "run_texts(featuriser, texts, out): the spam probability of each text (an ASCII str, or a pair of bytes prepared by "
+     "Vocabulary.split_ascii) into float32 out (n,), featurised here; the GIL released throughout"},
     {"profile", (PyCFunction)Model_profile, METH_VARARGS, "profile(ids, out): run(), timed by part (for the benchmark): a dict of nanoseconds (a fused model's n-gram branch as ngram_ns), and one clock reading's cost"},
     {NULL, NULL, 0, NULL},
 };
@@ -762,14 +859,18 @@ static Py_ssize_t row_step(const Py_buffer *view) {
 }
 
 typedef struct {
-    const unsigned char *data;
+    const unsigned char *data;  /* the text (a featuriser's: the input of its word ids) */
     Py_ssize_t size;
+    const unsigned char *bag;   /* a featuriser's text prepared in Python: the input of its n-gram ids; NULL for any other */
+    Py_ssize_t bag_size;
 } Text;
 
 /* A text's bytes: a bytes object's, or an ASCII str's characters (its UTF-8, read in place: an ASCII
  * str's UTF-8 is its own data, so the common SMS needs no encoding). Any other str must be encoded by the
  * caller, split on Python's whitespace: C knows only the ASCII one. */
 static int text_of(PyObject *item, Py_ssize_t index, Text *text) {
+    text->bag = NULL;
+    text->bag_size = 0;
     if (PyBytes_Check(item)) {
         char *data;
         if (PyBytes_AsStringAndSize(item, &data, &text->size) < 0)
@@ -830,6 +931,71 @@ static PyObject *ngram_ids(PyObject *module, PyObject *const *args, Py_ssize_t n
     return result;
 }
 
+/* The texts of a call, read once while the GIL is held: each one's bytes, kept alive by a tuple of our own
+ * (without the GIL another thread could empty the caller's list and free its texts). */
+typedef struct {
+    PyObject *held;
+    Text *each, few[16];
+    Py_ssize_t n, longest, total;
+} Texts;
+
+typedef int (*TextReader)(PyObject *item, Py_ssize_t index, Text *text);
+
+static void texts_free(Texts *texts) {
+    if (texts->each != texts->few)
+        PyMem_Free(texts->each);
+    Py_XDECREF(texts->held);
+}
+
+/* `sequence` read item by item with `read`; 0, or an exception with nothing held. */
+static int texts_read(Texts *texts, PyObject *sequence, TextReader read, const char *expected) {
+    memset(texts, 0, sizeof *texts);
+    texts->each = texts->few;
+    if (!(texts->held = PySequence_Tuple(sequence))) {
+        if (PyErr_ExceptionMatches(PyExc_TypeError)) {
+            PyErr_Clear();
+            PyErr_Format(PyExc_TypeError, "texts must be a list of %s", expected);
+        }
+        return -1;
+    }
+    texts->n = PyTuple_Size(texts->held);
+    if (texts->n > 16 && !(texts->each = PyMem_Malloc((size_t)texts->n * sizeof(Text)))) {
+        texts->each = texts->few;
+        texts_free(texts);
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (Py_ssize_t m = 0; m < texts->n; m++) {
+        if (read(PyTuple_GetItem(texts->held, m), m, &texts->each[m]) < 0) {
+            texts_free(texts);
+            return -1;
+        }
+        const Text *text = &texts->each[m];
+        const Py_ssize_t longer = text->size > text->bag_size ? text->size : text->bag_size;
+        texts->longest = longer > texts->longest ? longer : texts->longest;
+        texts->total += text->size + text->bag_size;
+    }
+    return 0;
+}
+
+/* The bag of each text into a row of out, without the GIL over more than NGRAM_GIL_BYTES of text. */
+static int bag_rows(const Bag *bag, const Texts *texts, const Py_buffer *out) {
+    Work work;
+    if (work_init(&work, bag, texts->longest, bag->buckets.d) < 0) {
+        work_free(&work);
+        PyErr_NoMemory();
+        return -1;
+    }
+    const Py_ssize_t step = row_step(out);
+    PyThreadState *saved = texts->total > NGRAM_GIL_BYTES ? PyEval_SaveThread() : NULL;
+    for (Py_ssize_t m = 0; m < texts->n; m++)
+        bag_row(texts->each[m].data, texts->each[m].size, bag, &work.seen, work.scratch, (int32_t *)out->buf + m * step);
+    if (saved)
+        PyEval_RestoreThread(saved);
+    work_free(&work);
+    return 0;
+}
+
 static PyObject *ngram_rows(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
     (void)module;
     if (nargs != 6) {
@@ -837,69 +1003,433 @@ static PyObject *ngram_rows(PyObject *module, PyObject *const *args, Py_ssize_t 
         return NULL;
     }
     Bag bag;
-    if (bag_of(&bag, args + 1) < 0)
-        return NULL;
-    /* A tuple of our own holds the texts: with the GIL released, another thread could empty the caller's
-     * list and free them (for a tuple this is the same object). */
-    PyObject *texts = PySequence_Tuple(args[0]);
-    if (!texts) {
-        if (PyErr_ExceptionMatches(PyExc_TypeError)) {
-            PyErr_Clear();
-            PyErr_SetString(PyExc_TypeError, "texts must be a list of bytes and ASCII str");
-        }
-        return NULL;
-    }
+    Texts texts;
     Py_buffer out;
+    if (bag_of(&bag, args + 1) < 0 || texts_read(&texts, args[0], text_of, "bytes and ASCII str") < 0)
+        return NULL;
     if (int32_out(args[5], &out, 2, "(len(texts), limit)") < 0) {
-        Py_DECREF(texts);
+        texts_free(&texts);
         return NULL;
     }
-    PyObject *result = NULL;
-    const Py_ssize_t n = PyTuple_Size(texts);
-    Text few[16], *each = n <= 16 ? few : PyMem_Malloc((size_t)n * sizeof(Text));
-    Py_ssize_t longest = 0, total = 0;
-    Work work;
-    work.heap_scratch = work.heap_seen = NULL;
-    if (!each) {
-        PyErr_NoMemory();
-        goto done;
+    int done = -1;
+    if (out.shape[0] != texts.n) {
+        PyErr_Format(PyExc_ValueError, "out has %zd rows for %zd texts", out.shape[0], texts.n);
+    } else {
+        bag.limit = out.shape[1];
+        done = bag_rows(&bag, &texts, &out);
     }
-    if (out.shape[0] != n) {
-        PyErr_Format(PyExc_ValueError, "out has %zd rows for %zd texts", out.shape[0], n);
-        goto done;
-    }
-    for (Py_ssize_t m = 0; m < n; m++) {
-        if (text_of(PyTuple_GetItem(texts, m), m, &each[m]) < 0)
-            goto done;
-        longest = each[m].size > longest ? each[m].size : longest;
-        total += each[m].size;
-    }
-    const int unlocked = total > NGRAM_GIL_BYTES;
-    bag.limit = out.shape[1];
-    if (work_init(&work, &bag, longest, bag.buckets.d) < 0) {
-        PyErr_NoMemory();
-        goto done;
-    }
-    const Py_ssize_t step = row_step(&out);
-    PyThreadState *saved = unlocked ? PyEval_SaveThread() : NULL;
-    for (Py_ssize_t m = 0; m < n; m++)
-        bag_row(each[m].data, each[m].size, &bag, &work.seen, work.scratch, (int32_t *)out.buf + m * step);
-    if (saved)
-        PyEval_RestoreThread(saved);
-    result = Py_NewRef(Py_None);
-done:
-    work_free(&work);
-    if (each != few)
-        PyMem_Free(each);
     PyBuffer_Release(&out);
-    Py_DECREF(texts);
-    return result;
+    texts_free(&texts);
+    return done < 0 ? NULL : Py_NewRef(Py_None);
+}
+
+/* ---- the featuriser: ASCII text to a row of model input, without leaving C ------------------------------ */
+
+#include "_lstm_c_text.h"
+
+#define TEXT_STACK_BYTES 8192  /* a call's text scratch (a joined text, a word, the ids kept) on the stack up to this */
+
+typedef struct {
+    PyObject_HEAD
+    Words words;
+    Join join;
+    int joins;  /* the vocabulary normalises: on ASCII text its normaliser is the join rule alone */
+    Bag bag;    /* a fused model's n-gram bag (bag.limit ids a row); limit 0: a word model */
+} Featuriser;
+
+static PyObject *FeaturiserType;  /* the type, made at import */
+
+static void Featuriser_dealloc(Featuriser *self) {
+    free(self->words.slots);
+    free(self->words.keys);
+    PyTypeObject *type = Py_TYPE((PyObject *)self);  /* a heap type: its instances hold a reference to it */
+    freefunc free_object = (freefunc)PyType_GetSlot(type, Py_tp_free);
+    free_object(self);
+    Py_DECREF(type);
+}
+
+/* The word index {ASCII word bytes: id >= 1} into words->slots and words->keys; 0 or an exception. */
+static int words_of(Words *words, PyObject *index) {
+    PyObject *key, *value;
+    Py_ssize_t position = 0, bytes = 1;
+    const char *expected = "words must be a dict of word bytes to int ids, under 2**28 words and 4 GB of them";
+    if (!PyDict_Check(index) || PyDict_Size(index) > (1 << 28)) {
+        PyErr_SetString(PyExc_TypeError, expected);
+        return -1;
+    }
+    while (PyDict_Next(index, &position, &key, &value)) {
+        if (!PyBytes_Check(key) || !PyLong_Check(value) || (bytes += PyBytes_Size(key)) > UINT32_MAX) {
+            PyErr_SetString(PyExc_TypeError, expected);
+            return -1;
+        }
+    }
+    uint32_t slots = 16;
+    while (slots < 2 * (uint32_t)PyDict_Size(index))
+        slots *= 2;
+    words->mask = slots - 1;
+    if (!(words->slots = calloc(slots, sizeof(Slot))) || !(words->keys = malloc((size_t)bytes))) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    uint32_t offset = 0;
+    for (position = 0; PyDict_Next(index, &position, &key, &value);) {
+        char *data;
+        Py_ssize_t length;
+        const long id = PyLong_AsLong(value);
+        if (id < 1 || id > INT32_MAX) {
+            PyErr_Clear();  /* an OverflowError, if any, says less than this */
+            PyErr_SetString(PyExc_ValueError, "word ids must be from 1 to 2**31 - 1");
+            return -1;
+        }
+        if (PyBytes_AsStringAndSize(key, &data, &length) < 0)
+            return -1;
+        if (!length)
+            continue;  /* the tokenizer drops empty words: never looked up */
+        memcpy(words->keys + offset, data, (size_t)length);
+        words_add(words, offset, (uint32_t)length, (int32_t)id);
+        offset += (uint32_t)length;
+    }
+    return 0;
+}
+
+/* join: None, or (separators: bytes, min_letters, max_run) with ASCII separators that are not letters. */
+static int join_of(Featuriser *self, PyObject *join) {
+    const char *separators;
+    Py_ssize_t count;
+    if (join == Py_None)
+        return 0;
+    if (!PyTuple_Check(join) || !PyArg_ParseTuple(join, "y#ii", &separators, &count, &self->join.min_letters, &self->join.max_run)) {
+        PyErr_Clear();
+        PyErr_SetString(PyExc_TypeError, "join must be None or (separators: bytes, min_letters: int, max_run: int)");
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < count; i++) {
+        const unsigned char c = (unsigned char)separators[i];
+        if (c >= 128 || is_alnum(c)) {
+            PyErr_Format(PyExc_ValueError, "join separators must be ASCII characters other than letters and digits, found byte 0x%02x", c);
+            return -1;
+        }
+        self->join.separator[c] = 1;
+    }
+    if (self->join.min_letters < 2 || self->join.max_run < 1) {
+        PyErr_Format(PyExc_ValueError, "join needs min_letters >= 2 and max_run >= 1, found %d and %d", self->join.min_letters, self->join.max_run);
+        return -1;
+    }
+    self->joins = 1;
+    return 0;
+}
+
+/* bag: None, or (buckets, min_n, max_n, lower, length) of the n-gram bag (see bag_of). */
+static int bag_from(Featuriser *self, PyObject *bag) {
+    if (bag == Py_None)
+        return 0;
+    if (!PyTuple_Check(bag) || PyTuple_Size(bag) != 5) {
+        PyErr_SetString(PyExc_TypeError, "bag must be None or (buckets, min_n, max_n, lower, length)");
+        return -1;
+    }
+    PyObject *items[4] = {PyTuple_GetItem(bag, 0), PyTuple_GetItem(bag, 1), PyTuple_GetItem(bag, 2), PyTuple_GetItem(bag, 3)};
+    const Py_ssize_t length = PyLong_AsSsize_t(PyTuple_GetItem(bag, 4));
+    if (bag_of(&self->bag, items) < 0 || (length == -1 && PyErr_Occurred()))
+        return -1;
+    if (length < 1 || length > INT32_MAX) {
+        PyErr_Format(PyExc_ValueError, "the bag's length must be from 1 to %d, found %zd", INT32_MAX, length);
+        return -1;
+    }
+    self->bag.limit = length;
+    return 0;
+}
+
+static int Featuriser_init(Featuriser *self, PyObject *args, PyObject *kwargs) {
+    static char *keywords[] = {"table", "split", "words", "oov", "maxlen", "pad_front", "keep_first", "join", "bag", NULL};
+    const char *table;
+    Py_ssize_t table_size;
+    int split, oov, maxlen, pad_front, keep_first;
+    PyObject *index, *join, *bag;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "y#iOiippOO", keywords, &table, &table_size, &split, &index, &oov, &maxlen, &pad_front,
+                                     &keep_first, &join, &bag))
+        return -1;
+    if (self->words.slots) {
+        PyErr_SetString(PyExc_RuntimeError, "Featuriser is already initialized");
+        return -1;
+    }
+    if (table_size != 256 || split < 0 || split > 127 || oov < 0 || maxlen < 1 || maxlen > 100000) {
+        PyErr_SetString(PyExc_ValueError, "a Featuriser needs a 256-byte table, an ASCII split, an OOV id >= 0 (0: none) and maxlen from 1 to 100000");
+        return -1;
+    }
+    memcpy(self->words.table, table, 256);
+    self->words.split = (unsigned char)split;
+    self->words.oov = oov;
+    self->words.maxlen = maxlen;
+    self->words.pad_front = pad_front;
+    self->words.keep_first = keep_first;
+    return words_of(&self->words, index) < 0 || join_of(self, join) < 0 || bag_from(self, bag) < 0 ? -1 : 0;
+}
+
+/* A text for the featuriser: an ASCII str (its characters, read in place), or a non-ASCII text prepared in Python
+ * (Vocabulary.split_ascii): a pair of bytes, the UTF-8 of the text its word ids are made of, then its bag's input. */
+static int ascii_or_prepared(PyObject *item, Py_ssize_t index, Text *text) {
+    char *words, *bag;
+    text->bag = NULL;
+    text->bag_size = 0;
+    if (PyUnicode_Check(item)) {
+        const char *utf8 = PyUnicode_AsUTF8AndSize(item, &text->size);  /* an ASCII str's own characters: no copy */
+        if (utf8 && text->size == PyUnicode_GetLength(item)) {
+            text->data = (const unsigned char *)utf8;
+            return 0;
+        }
+        PyErr_Clear();  /* a lone surrogate has no UTF-8 */
+    } else if (PyTuple_Check(item) && PyTuple_Size(item) == 2 && PyBytes_Check(PyTuple_GetItem(item, 0)) && PyBytes_Check(PyTuple_GetItem(item, 1))) {
+        if (PyBytes_AsStringAndSize(PyTuple_GetItem(item, 0), &words, &text->size) < 0 ||
+            PyBytes_AsStringAndSize(PyTuple_GetItem(item, 1), &bag, &text->bag_size) < 0)
+            return -1;
+        text->data = (const unsigned char *)words;
+        text->bag = (const unsigned char *)bag;
+        return 0;
+    }
+    PyErr_Format(PyExc_TypeError, "texts[%zd] must be an ASCII str or a pair of bytes (words, bag)", index);
+    return -1;
+}
+
+/* What featurising a call's texts needs: the bag's scratch, room for the longest text joined and for one of its
+ * words, and the ring of word ids; on the stack when it fits. */
+typedef struct {
+    Work bag;
+    unsigned char *joined, *word;
+    int32_t *ring;
+    void *heap;
+    unsigned char stack[TEXT_STACK_BYTES] __attribute__((aligned(64)));
+} TextWork;
+
+static void text_work_free(TextWork *work) {
+    free(work->heap);
+    work_free(&work->bag);
+}
+
+static int text_work_init(TextWork *work, const Featuriser *f, Py_ssize_t longest) {
+    const size_t ring = (size_t)f->words.maxlen * sizeof(int32_t), room = ring + 2 * (size_t)longest;
+    unsigned char *base = work->stack;
+    work->heap = work->bag.heap_scratch = work->bag.heap_seen = NULL;
+    if (room > sizeof work->stack && !(base = work->heap = malloc(room)))
+        return -1;
+    work->ring = (int32_t *)base;
+    work->joined = base + ring;
+    work->word = work->joined + longest;
+    return f->bag.limit ? work_init(&work->bag, &f->bag, longest, f->bag.buckets.d) : 0;
+}
+
+/* A text's row of model input: its word ids, then a fused model's n-gram ids, of the text as encode sees it (an
+ * ASCII text normalised here: by the join rule; a prepared one as it is). */
+static void featurise(const Featuriser *f, const Text *text, TextWork *work, int32_t *row) {
+    Py_ssize_t size = text->size, bag_size;
+    const unsigned char *data = f->joins && !text->bag ? join_text(&f->join, text->data, text->size, work->joined, &size) : text->data;
+    const unsigned char *bag = text->bag ? text->bag : data;
+    bag_size = text->bag ? text->bag_size : size;
+    word_row(&f->words, data, size, work->word, work->ring, row);
+    if (f->bag.limit)
+        bag_row(bag, bag_size, &f->bag, &work->bag.seen, work->bag.scratch, row + f->words.maxlen);
+}
+
+/* encode(texts, out): each text's row into out (int32 (len(texts), width), rows contiguous). Without the GIL over
+ * more than NGRAM_GIL_BYTES of text. */
+static PyObject *Featuriser_encode(Featuriser *self, PyObject *const *args, Py_ssize_t nargs) {
+    const Py_ssize_t width = self->words.maxlen + self->bag.limit;
+    if (nargs != 2) {
+        PyErr_Format(PyExc_TypeError, "encode takes 2 arguments (texts, out), found %zd", nargs);
+        return NULL;
+    }
+    Texts texts;
+    Py_buffer out;
+    if (texts_read(&texts, args[0], ascii_or_prepared, "ASCII str and pairs of bytes") < 0)
+        return NULL;
+    if (int32_out(args[1], &out, 2, "(len(texts), width)") < 0) {
+        texts_free(&texts);
+        return NULL;
+    }
+    TextWork work;
+    int done = -1;
+    if (out.shape[0] != texts.n || out.shape[1] != width) {
+        PyErr_Format(PyExc_ValueError, "out must have %zd rows of %zd ids, found shape (%zd, %zd)", texts.n, width, out.shape[0], out.shape[1]);
+    } else if (text_work_init(&work, self, texts.longest) < 0) {
+        text_work_free(&work);
+        PyErr_NoMemory();
+    } else {
+        const Py_ssize_t step = row_step(&out);
+        PyThreadState *saved = texts.total > NGRAM_GIL_BYTES ? PyEval_SaveThread() : NULL;
+        for (Py_ssize_t m = 0; m < texts.n; m++)
+            featurise(self, &texts.each[m], &work, (int32_t *)out.buf + m * step);
+        if (saved)
+            PyEval_RestoreThread(saved);
+        text_work_free(&work);
+        done = 0;
+    }
+    PyBuffer_Release(&out);
+    texts_free(&texts);
+    return done < 0 ? NULL : Py_NewRef(Py_None);
+}
+
+/* join(text): an ASCII text (bytes) after the join rule, as the normaliser leaves it (the text itself without one). */
+static PyObject *Featuriser_join(Featuriser *self, PyObject *text) {
+    char *data;
+    Py_ssize_t size;
+    if (PyBytes_AsStringAndSize(text, &data, &size) < 0)
+        return NULL;
+    if (!self->joins)
+        return Py_NewRef(text);
+    unsigned char *out = malloc(size ? (size_t)size : 1);
+    if (!out)
+        return PyErr_NoMemory();
+    Py_ssize_t joined;
+    const unsigned char *result = join_text(&self->join, (const unsigned char *)data, size, out, &joined);
+    PyObject *done = PyBytes_FromStringAndSize((const char *)result, joined);
+    free(out);
+    return done;
+}
+
+static PyObject *Featuriser_get_width(Featuriser *self, void *closure) {
+    (void)closure;
+    return PyLong_FromSsize_t(self->words.maxlen + self->bag.limit);
+}
+
+static PyMethodDef Featuriser_methods[] = {
+    {"encode", (PyCFunction)(void (*)(void))Featuriser_encode, METH_FASTCALL,
+     "encode(texts, out): the model input of each text (an ASCII str, or a prepared pair of bytes) into its row of int32 out (n, width)"},
+    {"join", (PyCFunction)Featuriser_join, METH_O, "join(text): ASCII bytes after the normaliser's join rule"},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef Featuriser_getset[] = {
+    {"width", (getter)Featuriser_get_width, NULL, "ids in a row: maxlen word ids, then the bag's", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyType_Slot Featuriser_slots[] = {
+    {Py_tp_doc, (void *)"Featuriser(table, split, words, oov, maxlen, pad_front, keep_first, join, bag): a vocabulary's "
+                        "rules for ASCII text in C (see _vocabulary.py, which makes it)"},
+    {Py_tp_new, (void *)PyType_GenericNew},
+    {Py_tp_init, (void *)Featuriser_init},
+    {Py_tp_dealloc, (void *)Featuriser_dealloc},
+    {Py_tp_methods, Featuriser_methods},
+    {Py_tp_getset, Featuriser_getset},
+    {0, NULL},
+};
+
+static PyType_Spec Featuriser_spec = {"smsguard.runtime._lstm_c.Featuriser", sizeof(Featuriser), 0, Py_TPFLAGS_DEFAULT, Featuriser_slots};
+
+/* ---- text to probability: Model.run_texts ---------------------------------------------------------------- */
+
+/* The probability of a message from its row and the LSTM's probability: a fused model's branches averaged. */
+static inline float finished(const Weights *w, const int32_t *row, float word) {
+    return w->ngram_scores ? fuse(w, row + w->maxlen, word) : word;
+}
+
+/* Every message's probability into out, two at a time through the kernel (each with the arithmetic of one
+ * alone); -1, or the message * width + column of the first id outside the model's ranges (its value: *bad). */
+static Py_ssize_t score_texts(const Model *self, const Featuriser *f, const Texts *texts, TextWork *work, int32_t *rows, float *scratch,
+                              float *out, int32_t *bad) {
+    const Weights *w = &self->w;
+    const Py_ssize_t width = w->maxlen + w->ngram_length;
+    const int32_t *pair[2];
+    Py_ssize_t which[2];
+    int waiting = 0;
+    for (Py_ssize_t m = 0; m < texts->n; m++) {
+        int32_t *row = rows + waiting * width;
+        featurise(f, &texts->each[m], work, row);
+        const Py_ssize_t column = first_bad_id(w, row, 1);
+        if (column >= 0) {
+            *bad = row[column];
+            return m * width + column;
+        }
+        pair[waiting] = row;
+        which[waiting++] = m;
+        if (waiting == 2) {
+            self->pair(pair[0], pair[1], w, scratch, out + which[0], out + which[1]);
+            out[which[0]] = finished(w, pair[0], out[which[0]]);
+            out[which[1]] = finished(w, pair[1], out[which[1]]);
+            waiting = 0;
+        }
+    }
+    if (waiting)
+        out[which[0]] = finished(w, pair[0], self->kernel(pair[0], w, scratch));
+    return -1;
+}
+
+/* out: float32 (n,), C-contiguous and writable; 0 or an exception. */
+static int take_probabilities(PyObject *obj, Py_ssize_t n, Py_buffer *view) {
+    if (PyObject_GetBuffer(obj, view, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | PyBUF_WRITABLE) < 0)
+        return -1;
+    const char *format = view->format ? view->format : "B";
+    format += (format[0] == '<' || format[0] == '=' || format[0] == '@');
+    if (strcmp(format, "f") == 0 && view->ndim == 1 && view->shape[0] == n)
+        return 0;
+    PyBuffer_Release(view);
+    PyErr_SetString(PyExc_ValueError, "out must be a C-contiguous float32 array with one element per text");
+    return -1;
+}
+
+#define STACK_WIDTH 1024  /* two rows of model input on the stack up to this width (1,024 ids) */
+
+/* score_texts on a call's texts, without the GIL; 0 or an exception. */
+static int score_call(const Model *self, const Featuriser *f, const Texts *texts, float *out) {
+    const Weights *w = &self->w;
+    const Py_ssize_t width = w->maxlen + w->ngram_length;
+    float stack_scratch[12 * STACK_UNITS] __attribute__((aligned(64)));
+    int32_t stack_rows[2 * STACK_WIDTH] __attribute__((aligned(64)));
+    float *scratch = w->units <= STACK_UNITS ? stack_scratch : malloc(12 * (size_t)w->units * sizeof(float));
+    int32_t *rows = width <= STACK_WIDTH ? stack_rows : malloc(2 * (size_t)width * sizeof(int32_t));
+    TextWork work;
+    const int ready = text_work_init(&work, f, texts->longest) == 0 && scratch && rows;
+    Py_ssize_t bad = -1;
+    int32_t value = 0;
+    if (ready) {
+        Py_BEGIN_ALLOW_THREADS
+        bad = score_texts(self, f, texts, &work, rows, scratch, out, &value);
+        Py_END_ALLOW_THREADS
+    }
+    text_work_free(&work);
+    if (scratch != stack_scratch)
+        free(scratch);
+    if (rows != stack_rows)
+        free(rows);
+    if (!ready)
+        PyErr_NoMemory();
+    else if (bad >= 0)
+        bad_id_error(w, value, bad / width, bad % width);
+    return ready && bad < 0 ? 0 : -1;
+}
+
+/* run_texts(featuriser, texts, ids, out): see the top of this file. */
+static PyObject *Model_run_texts(Model *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 3) {
+        PyErr_Format(PyExc_TypeError, "run_texts takes 3 arguments (featuriser, texts, out), found %zd", nargs);
+        return NULL;
+    }
+    if (!self->kernel || !PyObject_TypeCheck(args[0], (PyTypeObject *)FeaturiserType)) {
+        PyErr_SetString(self->kernel ? PyExc_TypeError : PyExc_RuntimeError, self->kernel ? "featuriser must be a Featuriser" : "Model is not initialized");
+        return NULL;
+    }
+    const Featuriser *f = (const Featuriser *)args[0];
+    if (f->words.maxlen != self->w.maxlen || f->bag.limit != self->w.ngram_length) {
+        PyErr_Format(PyExc_ValueError, "the featuriser makes rows of %d word ids and %zd n-gram ids, the model takes %d and %zd", f->words.maxlen,
+                     f->bag.limit, self->w.maxlen, self->w.ngram_length);
+        return NULL;
+    }
+    Texts texts;
+    Py_buffer out;
+    if (texts_read(&texts, args[1], ascii_or_prepared, "ASCII str and pairs of bytes") < 0)
+        return NULL;
+    int done = -1;
+    if (take_probabilities(args[2], texts.n, &out) == 0) {
+        done = score_call(self, f, &texts, out.buf);
+        PyBuffer_Release(&out);
+    }
+    texts_free(&texts);
+    return done < 0 ? NULL : Py_NewRef(Py_None);
 }
 
 static PyObject *best_isa(PyObject *module, PyObject *unused) {
     (void)module;
     (void)unused;
-    return PyUnicode_FromString(avx2_available() ? "avx2+fma" : baseline_name());
+    return PyUnicode_FromString(best_name());
 }
 
 static PyMethodDef module_methods[] = {
@@ -923,6 +1453,14 @@ PyMODINIT_FUNC PyInit__lstm_c(void) {
     PyObject *model_type = PyType_FromSpec(&Model_spec);
     if (!model_type || PyModule_AddObject(module, "Model", model_type) < 0) {
         Py_XDECREF(model_type);
+        Py_DECREF(module);
+        return NULL;
+    }
+    if (!FeaturiserType && !(FeaturiserType = PyType_FromSpec(&Featuriser_spec))) {  /* held for the process: run_texts checks against it */
+        Py_DECREF(module);
+        return NULL;
+    }
+    if (PyModule_AddObjectRef(module, "Featuriser", FeaturiserType) < 0) {
         Py_DECREF(module);
         return NULL;
     }

@@ -35,10 +35,34 @@ KERNEL_TARGET static void FN(recurrent_columns)(float *restrict z, const float *
     }
 }
 
+#if VEC_BYTES == 64
+/* Sixteen vectors of columns (all 256 of 64 units) in registers over all units: R read once, row after row, in one
+ * sequential stream (a tenth faster than two passes of eight here). AVX-512 alone has the 32 registers for it. */
+KERNEL_TARGET static void FN(block16)(float *restrict z, const float *restrict h, const float *restrict recurrent, int units, int j0) {
+    const int gates = 4 * units;
+    FN(vec) a[16];
+    for (int i = 0; i < 16; i++)
+        a[i] = FN(load)(z + j0 + i * KERNEL_W);
+    const float *r = recurrent + j0;
+    for (int k = 0; k < units; k++, r += gates) {
+        const FN(vec) hk = (FN(vec)){0} + h[k];
+#pragma GCC unroll 16
+        for (int i = 0; i < 16; i++)
+            a[i] += hk * FN(load)(r + i * KERNEL_W);
+    }
+    for (int i = 0; i < 16; i++)
+        __builtin_memcpy(z + j0 + i * KERNEL_W, &a[i], sizeof a[i]);
+}
+#endif
+
 KERNEL_TARGET static void FN(recurrent)(float *restrict z, const float *restrict h, const float *restrict recurrent, int units) {
     const int gates = 4 * units;
     const int block = 8 * KERNEL_W;
     int j0 = 0;
+#if VEC_BYTES == 64
+    for (; j0 + 16 * KERNEL_W <= gates; j0 += 16 * KERNEL_W)
+        FN(block16)(z, h, recurrent, units, j0);
+#endif
     for (; j0 + block <= gates; j0 += block) {
         FN(vec) a0 = FN(load)(z + j0), a1 = FN(load)(z + j0 + KERNEL_W), a2 = FN(load)(z + j0 + 2 * KERNEL_W),
                    a3 = FN(load)(z + j0 + 3 * KERNEL_W), a4 = FN(load)(z + j0 + 4 * KERNEL_W), a5 = FN(load)(z + j0 + 5 * KERNEL_W),

@@ -6,7 +6,8 @@ GIL while it runs. An int8 table stays int8 in memory: each row is dequantized a
 as `LstmWeights.load` dequantizes the whole table for the NumPy backend. A compact model's table is folded at
 load (`_lstm.compact_table`) and runs as a float32 table. A fused model's n-gram branch
 (`NgramBranch`) runs in the same call: the kernel gathers the scores of a row's n-gram ids, takes their
-mean and averages the two branches as `NgramBranch.fuse` does, so a fused message is one C call too.
+mean and averages the two branches as `NgramBranch.fuse` does, so a fused message is one C call too. With the
+vocabulary's C featuriser (`Vocabulary.featuriser`) the call starts from the texts themselves (`proba_texts`).
 
 Where the extension was not built (no C compiler at install time, `_native.available()` is False) the
 runtime falls back to the NumPy backend, and `verify`/`bench` say so once.
@@ -78,6 +79,13 @@ class NativeArrays:
         ngrams = self.ngrams
         branch = {} if ngrams is None else {"ngram_scores": ngrams.scores, "ngram_bias": float(ngrams.bias), "ngram_length": ngrams.length}
         return _native.lstm_model(self.table, self.table_scale, self.recurrent, self.dense_kernel, self.dense_bias, self.primed_h, self.primed_c, isa=isa, **branch)
+
+
+def proba_texts(model: Any, featuriser: Any, texts: list[str | tuple[bytes, bytes]]) -> np.ndarray:
+    """The kernel's probabilities for texts as `Vocabulary.featuriser_input` gives them: featurised and run in one C call."""
+    out = np.empty(len(texts), dtype=np.float32)
+    model.run_texts(featuriser, texts, out)
+    return out
 
 
 def proba(model: Any, ids: np.ndarray) -> np.ndarray:

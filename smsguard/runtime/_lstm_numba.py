@@ -79,3 +79,71 @@ def proba_serial(ids, table, recurrent, dense_kernel, dense_bias, primed_h, prim
     for m in range(ids.shape[0]):
         out[m] = _one(ids[m], table, recurrent, dense_kernel, dense_bias, primed_h, primed_c, z, h, c)
     return out
+
+
+@numba.njit(nogil=True)
+def _block(scores, ids, start, n):  # pragma: no cover - compiled
+    """NumPy's `pairwise_sum` of up to 128 terms, scores[ids[start:start + n]]: up to 8 in a row; else eight interleaved
+    partial sums, combined in pairs, then the rest in a row."""
+    if n < 8:
+        total = np.float32(0.0)
+        for i in range(start, start + n):
+            total += scores[ids[i]]
+        return total
+    r = np.empty(8, dtype=np.float32)
+    for j in range(8):
+        r[j] = scores[ids[start + j]]
+    i = 8
+    while i < n - n % 8:
+        for j in range(8):
+            r[j] += scores[ids[start + i + j]]
+        i += 8
+    total = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]))
+    while i < n:
+        total += scores[ids[start + i]]
+        i += 1
+    return total
+
+
+@numba.njit(nogil=True)
+def _pairwise(scores, ids, n):  # pragma: no cover - compiled
+    """The float32 sum of scores[ids[:n]] in NumPy's pairwise order (`_lstm_c.c`'s gathered_sum): past 128 terms, the sum
+    of two halves split at a multiple of 8, each summed the same way. Without recursion (numba's disk cache cannot load a
+    recursive function): a stack of halves, each waiting for its first half (stage 0), its second (1), or their sum (2)."""
+    starts, sizes, stages = np.empty(64, np.int64), np.empty(64, np.int64), np.zeros(64, np.int8)
+    sums = np.empty(64, dtype=np.float32)
+    starts[0], sizes[0], top, done = 0, n, 0, 0
+    while top >= 0:
+        size = sizes[top]
+        if size <= 128 or stages[top] == 2:
+            if size <= 128:
+                sums[done] = _block(scores, ids, starts[top], size)
+            else:
+                sums[done - 2] = sums[done - 2] + sums[done - 1]
+                done -= 1
+            done += size <= 128
+            top -= 1
+            continue
+        half = size // 2 - (size // 2) % 8
+        starts[top + 1] = starts[top] + (0 if stages[top] == 0 else half)
+        sizes[top + 1] = half if stages[top] == 0 else size - half
+        stages[top + 1] = 0
+        stages[top] += 1
+        top += 1
+    return sums[0]
+
+
+@numba.njit(cache=True, nogil=True)
+def ngram_means(ngram_ids, scores):  # pragma: no cover - compiled
+    """Each row's mean score over its non-zero n-gram ids (0 for none), float32 with the bits of `NgramBranch.fuse`'s
+    `scores[ids].sum(axis=1, dtype=float32) / max(count, 1)`; and -1, or the first row holding an id outside `scores`."""
+    rows, length = ngram_ids.shape
+    means = np.empty(rows, dtype=np.float32)
+    for m in range(rows):
+        count = 0
+        for j in range(length):
+            if ngram_ids[m, j] < 0 or ngram_ids[m, j] >= scores.shape[0]:
+                return means, m
+            count += ngram_ids[m, j] != 0
+        means[m] = (np.float32(0.0) + _pairwise(scores, ngram_ids[m], length)) / np.float32(max(count, 1))
+    return means, -1

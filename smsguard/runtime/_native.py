@@ -3,7 +3,8 @@
 pip builds the extension at install time when a C compiler is there (setup.py); without one the install
 still succeeds, `available()` is False, the `.npz` models run in the NumPy backend and the n-gram bag in its
 Python reference, and `verify`/`bench` say so once (`status()`). The extension holds the LSTM kernel (`Model`,
-one message at a time, the GIL released) and the n-gram hasher (`ngram_rows`)."""
+one message at a time, the GIL released), the n-gram hasher (`ngram_rows`) and the featuriser (`Featuriser`: a
+vocabulary's rules for ASCII text, so that `Model.run_texts` goes from text to probability in one call)."""
 
 from __future__ import annotations
 
@@ -43,13 +44,19 @@ def extension() -> Any:
 
 
 def best_isa() -> str:
-    """The instruction set the kernel uses on this CPU ("avx2+fma", "sse2", "neon"), or "" unbuilt."""
+    """The instruction set the kernel uses on this CPU ("avx512", "avx2+fma", "sse2", "neon"), or "" unbuilt."""
     return str(extension().best_isa()) if available() else ""
 
 
 def lstm_model(*arrays: Any, isa: str = "auto", **ngram_branch: Any) -> Any:
     """The kernel's `Model` over the folded LSTM's arrays (it keeps them alive through their buffers)."""
     return extension().Model(*arrays, isa, **ngram_branch)
+
+
+def featuriser(table: bytes, split: int, words: dict[bytes, int], oov: int, maxlen: int, pad_front: bool, keep_first: bool,
+               join: tuple[bytes, int, int] | None, bag: tuple[int, int, int, bool, int] | None) -> Any:
+    """The C featuriser of a vocabulary's rules for ASCII text (`Vocabulary.featuriser` says what each argument is)."""
+    return extension().Featuriser(table, split, words, oov, maxlen, pad_front, keep_first, join, bag)
 
 
 def ngram_rows(texts: list[str | bytes], buckets: int, min_n: int, max_n: int, lower: bool, out: Any) -> None:

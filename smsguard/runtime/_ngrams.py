@@ -125,7 +125,7 @@ class NgramHasher:
         # and joined by spaces, since C knows no Unicode.
         lower = config.lower
         self._rows(
-            [text if text.isascii() else _joined(self.lowercase(text) if lower else text) for text in texts],
+            [text if text.isascii() else joined_words(self.lowercase(text) if lower else text) for text in texts],
             config.buckets,
             config.min_n,
             config.max_n,
@@ -134,9 +134,9 @@ class NgramHasher:
         )
         return out
 
-    def with_lowercase(self, lowercase: Callable[[str], str]) -> NgramHasher:
-        """The same hasher lowering with `lowercase` (a vocabulary's pinned table)."""
-        return NgramHasher(self.config, native=self.native, lowercase=lowercase)
+    def with_lowercase(self, lowercase: Callable[[str], str], native: bool | None = None) -> NgramHasher:
+        """The same hasher lowering with `lowercase` (a vocabulary's pinned table); `native`: as it is by default."""
+        return NgramHasher(self.config, native=self.native if native is None else native, lowercase=lowercase)
 
     def to_dict(self) -> dict[str, Any]:
         """The frozen spec: the config and every constant a port needs to compute the same ids."""
@@ -177,5 +177,6 @@ class NgramHasher:
         return f"NgramHasher({self.config}, {'native' if self.native else 'python'})"
 
 
-def _joined(text: str) -> bytes:
+def joined_words(text: str) -> bytes:
+    """What C reads of a text that is not ASCII: its words (split on Python's whitespace) joined by single spaces, in UTF-8."""
     return " ".join(text.split()).encode(ENCODING, ENCODING_ERRORS)

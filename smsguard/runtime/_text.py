@@ -42,6 +42,7 @@ VISIBLE_FORMAT = ((0x0600, 0x0605), (0x06DD, 0x06DD), (0x070F, 0x070F), (0x0890,
 # Blocks whose compatibility forms fold only to scripts an English SMS model has no words for; left out of the
 # fold table to keep it small (CJK compatibility ideographs, Hangul compatibility jamo, Arabic presentation forms).
 FOLD_SKIPPED = ((0x3131, 0x318E), (0xF900, 0xFAFF), (0xFB50, 0xFDFF), (0xFE70, 0xFEFF), (0xFFA0, 0xFFDC), (0x2F800, 0x2FA1F))
+AGREES_KEPT = 65536  # characters whose lowering a Lowercase remembers having checked against this Python's str.lower()
 JOIN_SEPARATORS = " .-_*+~|/·•"  # what spammers put between letters (not the apostrophe or comma of "K..k..i'm, ok")
 JOIN_MIN_LETTERS = 4  # "u r a" (SMS shorthand, 21 ham messages of the UCI data) stays; "F R E E" joins
 JOIN_MAX_SEPARATOR_RUN = 2  # "F. R. E. E" joins; wider gaps are words of their own
@@ -88,15 +89,21 @@ class Lowercase:
     _ascii: bool = field(init=False, repr=False)
     _cased_starts: list[int] = field(init=False, repr=False)
     _ignorable_starts: list[int] = field(init=False, repr=False)
+    _agrees: dict[str, bool] = field(init=False, repr=False)  # character -> whether this Python's str.lower() lowers it as the table
 
     def __post_init__(self) -> None:
         ascii_ok = all(self.mapping.get(c) == chr(c + 32) for c in range(65, 91)) and not any(c < 128 and not 65 <= c <= 90 for c in self.mapping)
-        _set(self, table=dict(self.mapping), _ascii=ascii_ok, _cased_starts=[r[0] for r in self.cased], _ignorable_starts=[r[0] for r in self.case_ignorable])
+        _set(self, table=dict(self.mapping), _ascii=ascii_ok, _cased_starts=[r[0] for r in self.cased], _ignorable_starts=[r[0] for r in self.case_ignorable],
+             _agrees={})
 
     def __call__(self, text: str) -> str:
         if self._ascii and text.isascii():
             return text.lower()  # the table's ASCII part is A-Z -> a-z, checked above
         if "Σ" not in text:
+            # Without a capital sigma, lowering is character by character, in str.lower() (fast) as in the table (str.translate,
+            # slow): where this Python lowers every character of the text as the table does, they give the same text.
+            if self._ascii and all(map(self._python_agrees, set(NON_ASCII.findall(text)))):
+                return text.lower()
             return text.translate(self.table)
         return "".join(self._final_sigma(text, i) if ch == "Σ" else self.table.get(ord(ch), ch) for i, ch in enumerate(text))
 
@@ -119,6 +126,16 @@ class Lowercase:
         while after < len(text) and self._ignorable(text[after]):
             after += 1
         return FINAL_SIGMA if after == len(text) or not self._cased(text[after]) else SMALL_SIGMA
+
+    def _python_agrees(self, char: str) -> bool:
+        """Whether this Python's str.lower() lowers `char` as the table does (never for Σ, whose rule reads its neighbours);
+        remembered for the first AGREES_KEPT characters asked about (an SMS uses few; a text of every code point, many)."""
+        agrees = self._agrees.get(char)
+        if agrees is None:
+            agrees = char != "Σ" and char.lower() == self.table.get(ord(char), char)
+            if len(self._agrees) < AGREES_KEPT:
+                self._agrees[char] = agrees
+        return agrees
 
     def _cased(self, char: str) -> bool:
         return _in(self.cased, self._cased_starts, ord(char))
@@ -206,6 +223,8 @@ class Normaliser:
     join: JoinRule = JoinRule()
     _removing: dict[int, str | None] = field(init=False, repr=False)
     _lookalike_table: dict[int, str] = field(init=False, repr=False)
+    _removing_chars: frozenset[str] = field(init=False, repr=False)  # the keys of the two tables, as characters: a text
+    _lookalike_chars: frozenset[str] = field(init=False, repr=False)  # with none of them skips str.translate (slow)
     _join: re.Pattern[str] = field(init=False, repr=False)
     _prefilter: tuple[bytes, re.Pattern[bytes]] = field(init=False, repr=False)
     _words: re.Pattern[str] = field(init=False, repr=False)
@@ -218,11 +237,21 @@ class Normaliser:
             self,
             _removing=dict(self.fold) | {code: None for code in codes_of(self.remove)},
             _lookalike_table=dict(self.lookalikes),
+            _removing_chars=frozenset(map(chr, [*self.fold, *codes_of(self.remove)])),
+            _lookalike_chars=frozenset(map(chr, self.lookalikes)),
             _join=re.compile(self.join.pattern()),
             _prefilter=self.join.prefilter(),
             _words=re.compile(f"[^{re.escape(WHITESPACE)}]+"),
             _ascii_fast=all(code >= 128 for code in (*codes_of(self.remove), *self.fold, *self.lookalikes)),
         )
+
+    @property
+    def ascii_join(self) -> JoinRule | None:
+        """The rule this normaliser is on ASCII text when it is its join rule alone (no table holds an ASCII code point and
+        no separator is a letter or digit, as the C featuriser needs), else None."""
+        if not self._ascii_fast or any(char.isascii() and char.isalnum() for char in self.join.separators):
+            return None
+        return self.join
 
     def __call__(self, text: str) -> str:
         if self._ascii_fast and text.isascii():
@@ -231,8 +260,9 @@ class Normaliser:
             if b"sas" not in mapped or not inner_letters.search(mapped):
                 return text  # nothing to join: most SMS, in well under a microsecond
             return self._join.sub(_letters_only, text)
-        text = text.translate(self._removing)
-        if text.translate(self._lookalike_table) != text:  # only then look for words to map
+        if not self._removing_chars.isdisjoint(self._others(text)):
+            text = text.translate(self._removing)
+        if not self._lookalike_chars.isdisjoint(self._others(text)):  # only then look for words to map
             text = self._words.sub(self._map_lookalikes, text)
         return self._join.sub(_letters_only, text)
 
@@ -262,6 +292,10 @@ class Normaliser:
         out.append(chars[end:])
         kept.extend(sources[end:])
         return "".join(out), kept
+
+    def _others(self, text: str) -> Iterable[str]:
+        """The characters of `text` that a table may hold: its non-ASCII ones, unless a table holds an ASCII one."""
+        return set(NON_ASCII.findall(text)) if self._ascii_fast else text
 
     def _map_lookalikes(self, word: re.Match[str]) -> str:
         text = word.group()
@@ -310,6 +344,7 @@ class Normaliser:
 
 
 _ASCII_LETTER = re.compile("[A-Za-z]")
+NON_ASCII = re.compile("[^\x00-\x7f]")
 
 
 def _mapped(text: str, sources: list[int], table: Mapping[int, str | None], where: list[bool] | None = None) -> tuple[str, list[int]]:

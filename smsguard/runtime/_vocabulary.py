@@ -3,6 +3,7 @@ the device. One implementation, so the ids a device computes are the ids the mod
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -12,11 +13,12 @@ from typing import Any, TypeVar
 import numpy as np
 
 from smsguard._enum import TextEnum
-from smsguard._errors import BundleError, ConfigError
+from smsguard._errors import BackendError, BundleError, ConfigError
+from smsguard.runtime import _native
 from smsguard.runtime._contract import DEFAULT_MAXLEN, InputLayout
 from smsguard.runtime._inputs import as_texts, is_int
 from smsguard.runtime._manifest import VOCAB_FORMAT
-from smsguard.runtime._ngrams import NgramHasher
+from smsguard.runtime._ngrams import ENCODING, ENCODING_ERRORS, NgramHasher, joined_words
 from smsguard.runtime._text import TextSpec
 
 DEFAULT_FILTERS = '!"#$%&()*+,-./:;<=>?@[\\]^_`{|}~\t\n'  # Keras' default: ASCII punctuation, tab, newline
@@ -107,14 +109,21 @@ class Vocabulary:
     part of words; text is lowered before it is filtered and split, so 'İ' becomes two characters
     ('i' and a combining dot) and a final 'Σ' becomes 'ς' by what follows it, even across filters;
     lone surrogates and unassigned code points are characters like any other.
+
+    `encode` computes an ASCII text's row in C (`featuriser`) and any other text's here, in Python, the
+    reference; `native=False` computes every row here (the n-gram bag too), `native=True` requires the C one.
     """
 
-    def __init__(self, config: TokenizerConfig, word_index: Mapping[str, int], ngrams: NgramHasher | None = None, text: TextSpec | None = None) -> None:
+    def __init__(self, config: TokenizerConfig, word_index: Mapping[str, int], ngrams: NgramHasher | None = None, text: TextSpec | None = None,
+                 *, native: bool | None = None) -> None:
+        if native and not _native.available():
+            raise BackendError(_native.NOT_BUILT)
+        self.native = _native.available() if native is None else native
         self.config = config
         self.text = text
         self._lower: Lower = text.lowercase if text is not None else str.lower
         self._normalise = text.normaliser if text is not None else None
-        self.ngrams = None if ngrams is None else ngrams.with_lowercase(self._lower)
+        self.ngrams = None if ngrams is None else ngrams.with_lowercase(self._lower, native=self.native and ngrams.native)
         self.word_index = dict(word_index)
         self._table = str.maketrans(dict.fromkeys(config.filters, config.split))
         self._oov_id = self.word_index.get(config.oov_token) if config.oov_token is not None else None
@@ -123,6 +132,8 @@ class Vocabulary:
         # (unknown, or past num_words with no OOV token) become the OOV id or are dropped.
         self._lookup = {}
         for word, index in self.word_index.items():
+            if not word:
+                continue  # never looked up: the tokenizer drops empty words
             if not limit or index < limit:
                 self._lookup[word] = index
             elif self._oov_id is not None:
@@ -157,7 +168,12 @@ class Vocabulary:
 
     def with_ngrams(self, ngrams: NgramHasher | None) -> Vocabulary:
         """This tokenizer with `ngrams` after the word ids (None: the word ids alone)."""
-        return Vocabulary(self.config, self.word_index, ngrams, self.text)
+        return Vocabulary(self.config, self.word_index, ngrams, self.text, native=self.native)
+
+    def reference(self) -> Vocabulary:
+        """This vocabulary computing every row in Python (the n-gram bag too): the reference the C paths are held to."""
+        return Vocabulary(self.config, self.word_index, None if self.ngrams is None else self.ngrams.with_lowercase(self._lower, native=False),
+                          self.text, native=False)
 
     @property
     def size(self) -> int:
@@ -181,7 +197,56 @@ class Vocabulary:
         return self.encode_checked(list(as_texts(texts)))
 
     def encode_checked(self, texts: list[str]) -> np.ndarray:
-        """`encode` for a list that `as_texts` has already checked (the classifier's chunks). A fused
+        """`encode` for a list that `as_texts` has already checked (the classifier's chunks): in C (`featuriser`) where
+        it was built, else in Python (`encode_reference`); the same ids."""
+        featuriser = self.featuriser
+        if featuriser is None:
+            return self.encode_reference(texts)
+        out = np.empty((len(texts), self.width), dtype=np.int32)
+        featuriser.encode(self.featuriser_input(texts), out)
+        return out
+
+    def featuriser_input(self, texts: list[str]) -> list[str | tuple[bytes, bytes]]:
+        """What the C featuriser takes for `texts`: an ASCII text as it is (C normalises it: on ASCII the normaliser is
+        its join rule), any other prepared here as `encode_reference` prepares it, as a pair of UTF-8 bytes: the text its
+        word ids are made of (normalised, lowered by the table when the tokenizer lowers), and its bag's input
+        (normalised, lowered when the bag lowers, its words joined by single spaces: C splits on ASCII spaces only)."""
+        if all(map(str.isascii, texts)):
+            return texts  # type: ignore[return-value]  # most batches of SMS: nothing to prepare (a list[str], only read)
+        return [text if text.isascii() else self._prepared(text) for text in texts]
+
+    def _prepared(self, text: str) -> tuple[bytes, bytes]:
+        if self._normalise is not None:
+            text = self._normalise(text)
+        bag = self.ngrams
+        lowered = self._lower(text) if self.config.lower or (bag is not None and bag.config.lower) else text
+        words = (lowered if self.config.lower else text).encode(ENCODING, ENCODING_ERRORS)
+        return words, b"" if bag is None else joined_words(lowered if bag.config.lower else text)
+
+    @functools.cached_property
+    def featuriser(self) -> Any | None:
+        """This vocabulary's rules in C (`_native.featuriser`): the rows `encode_reference` makes, bit for bit
+        (tests/test_featurise.py), of the texts `featuriser_input` gives. None where C cannot make them: no extension
+        (or `native=False`), a `split` or a filter that is not one ASCII character, a lowercase table that does not lower
+        ASCII as str.lower() or lowers something into an ASCII capital, a normaliser that does more to ASCII text than
+        its join rule, or a pure Python n-gram bag."""
+        config, bag = self.config, self.ngrams
+        join = None if self._normalise is None else self._normalise.ascii_join
+        words = {word.encode(ENCODING, ENCODING_ERRORS): index for word, index in self._lookup.items()}
+        ascii_lower = all(self._lower(chr(code)) == chr(code).lower() for code in range(128))
+        capitals = self.text is not None and re.search("[A-Z]", "".join(self.text.lowercase.mapping.values())) is not None
+        if (not self.native or self._ascii_table is None or not config.filters.isascii() or not ascii_lower or capitals
+                or (self._normalise is not None and join is None) or max([*words.values(), self._oov_id or 0]) >= 2**31
+                or config.maxlen > 100_000 or (bag is not None and not bag.native)):
+            return None
+        return _native.featuriser(
+            self._ascii_table, ord(config.split), words, self._oov_id or 0, config.maxlen, config.padding is Side.PRE, config.truncating is Side.POST,
+            None if join is None else ("".join(c for c in join.separators if c.isascii()).encode("ascii"), join.min_letters, join.max_separator_run),
+            None if bag is None else (bag.config.buckets, bag.config.min_n, bag.config.max_n, bag.config.lower, bag.config.length),
+        )
+
+    def encode_reference(self, texts: list[str]) -> np.ndarray:
+        """`encode_checked` in Python, every text (the n-gram bag in C when the hasher is native): the reference. A fused
         model's row is written in place: the word ids, then the n-gram ids into the same array."""
         if self._normalise is not None:
             texts = [self._normalise(text) for text in texts]

@@ -17,8 +17,8 @@ from smsguard._files import read_json
 from smsguard._staging import check_target, staged_folder, write_json
 from smsguard.runtime import NgramHasher, TextSpec, Vocabulary
 from smsguard.runtime.bundle import VOCAB_NAME
-from smsguard.train._campaigns import make_split
 from smsguard.train._augment import Copies, obfuscated_copies
+from smsguard.train._campaigns import make_split
 from smsguard.train._config import ModelConfig, TrainConfig
 from smsguard.train._data import Dataset, Split, deduplicate, load_sources, locate_data
 from smsguard.train._metrics import Metrics, evaluate, threshold_for_ham_fpr
