@@ -64,6 +64,7 @@ clients-js:  ## the JavaScript runtime (clients/js/smsguard.mjs and its command 
 	@node -e 'const v = process.versions.node; if (Number(v.split(".")[0]) < 18) { console.error(`Node $${v}: smsguard.mjs needs Node >= 18`); process.exit(1); }'
 	node --check clients/js/smsguard.mjs
 	node --check clients/js/bin/smsguard-client.mjs
+	node --check clients/js/personal.mjs
 	@size=$$(wc -c < clients/js/smsguard.mjs); test $$size -le 51200 || { echo "clients/js/smsguard.mjs is $$size bytes, over its 50 KB budget" >&2; exit 1; }
 
 JAVA_SOURCES := $(sort $(wildcard clients/java/src/dev/smsguard/*.java))

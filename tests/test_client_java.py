@@ -69,10 +69,10 @@ def test_the_jar_needs_the_java_base_module_alone(jar):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        ([], "ERROR no bundle given; usage: java -jar smsguard-client.jar BUNDLE [--model NAME] [--ids | --conformance FILE | --bench [--rounds N]]"),
-        (["b", "--idz"], "ERROR unknown option '--idz'; usage: java -jar smsguard-client.jar BUNDLE [--model NAME] [--ids | --conformance FILE | --bench [--rounds N]]"),
+        ([], "ERROR no bundle given; usage: java -jar smsguard-client.jar BUNDLE [--model NAME] [--personal DIR] [--ids | --conformance FILE | --bench [--rounds N]]"),
+        (["b", "--idz"], "ERROR unknown option '--idz'; usage: java -jar smsguard-client.jar BUNDLE [--model NAME] [--personal DIR] [--ids | --conformance FILE | --bench [--rounds N]]"),
         (["b", "--rounds", "0"], "ERROR --rounds must be a positive integer, found '0'"),
-        (["b", "--model"], "ERROR --model needs a value; usage: java -jar smsguard-client.jar BUNDLE [--model NAME] [--ids | --conformance FILE | --bench [--rounds N]]"),
+        (["b", "--model"], "ERROR --model needs a value; usage: java -jar smsguard-client.jar BUNDLE [--model NAME] [--personal DIR] [--ids | --conformance FILE | --bench [--rounds N]]"),
         (["/nonexistent/bundle"], "ERROR bundle '/nonexistent/bundle' does not exist; create one with `smsguard export RUN_DIR --out /nonexistent/bundle`"),
     ],
 )

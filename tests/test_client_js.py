@@ -266,7 +266,7 @@ def test_a_caller_may_write_one_message_and_wait_for_its_answer(node: str, tiny_
 
 def test_usage_errors_are_one_line(node: str, tiny_bundle: Path) -> None:
     done = subprocess.run(["node", str(CLI)], capture_output=True, text=True, check=False)
-    assert (done.returncode, done.stderr) == (2, "ERROR a BUNDLE folder is needed; usage: smsguard-client BUNDLE [--model NAME] [--kernel auto|wasm|js] [--ids] | --conformance FILE | --bench [--rounds N]\n")
+    assert (done.returncode, done.stderr) == (2, "ERROR a BUNDLE folder is needed; usage: smsguard-client BUNDLE [--model NAME] [--kernel auto|wasm|js] [--personal DIR] [--ids] | --conformance FILE | --bench [--rounds N]\n")
     done = cli(tiny_bundle, "--kernel", "gpu")
     assert done.returncode == 2 and done.stderr.startswith("ERROR --kernel must be auto, wasm or js, found gpu; usage: ")
     done = cli(tiny_bundle, "--bench")

@@ -85,6 +85,13 @@ class Bags:
     def row(self, k: int) -> np.ndarray:
         return self.ids[self.indptr[k] : self.indptr[k + 1]]
 
+    def ordered_sums(self, values: np.ndarray) -> np.ndarray:
+        """Per row, the sum of `values` (aligned with `ids`) added left to right in float64: the order every runtime
+        adds in (docs/reference/personal-state.md), so that a row's sum never depends on the other rows of a batch."""
+        grid = np.zeros((len(self), int(self.sizes.max(initial=0)) + 1))
+        grid[np.repeat(np.arange(len(self)), self.sizes), np.arange(len(self.ids)) - np.repeat(self.indptr[:-1], self.sizes)] = values
+        return np.cumsum(grid, axis=1)[:, -1]  # cumsum adds in order (a sum may pair terms); the zeros after a row change nothing
+
     def sums(self, values: np.ndarray) -> np.ndarray:
         """Per row, the sum of `values` over its entries (`values` aligned with `ids`)."""
         totals = np.concatenate([[0.0], np.cumsum(values, dtype=np.float64)])
@@ -111,7 +118,7 @@ class Weights:
     def shift(self, bags: Bags, config: LearnerConfig) -> np.ndarray:
         """The layer's shift of each bag's log-odds, after the dead zone [-(dead_zone + anchor_margin), dead_zone]: the
         anchors rest at -anchor_margin, and a message as ordinary as them keeps its score."""
-        raw = bags.sums(self.lookup(bags.ids)) * bags.scale
+        raw = bags.ordered_sums(self.lookup(bags.ids)) * bags.scale
         low = config.dead_zone + config.anchor_margin
         return np.where(raw > config.dead_zone, raw - config.dead_zone, np.where(raw < -low, raw + low, 0.0))
 

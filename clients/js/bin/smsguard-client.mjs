@@ -1,20 +1,23 @@
 #!/usr/bin/env node
 // smsguard-client: a bundle's model in Node, for scripts and for the checks that compare every runtime.
 //   node smsguard-client.mjs BUNDLE [--model NAME] [--ids]      one JSON string a line in, one JSON object a line out
+//   node smsguard-client.mjs BUNDLE --personal DIR [...]       the corrections in DIR/personal.json applied (smsguard report);
+//                                                                each line adds "model_probability", a note goes to stderr
 //   node smsguard-client.mjs BUNDLE --conformance FILE           run a conformance file (exit 0: all cases pass)
 //   node smsguard-client.mjs BUNDLE --bench [--rounds N]         time each message of stdin alone, after warm-up
 // --kernel picks the model's step: wasm (WebAssembly SIMD, the default where there is one) or js (plain JS).
 // Exit 2 with one line on stderr for a missing or tampered bundle, a bad argument or a bad line of input.
 import { readFile } from "node:fs/promises";
+import { withPersonal } from "../personal.mjs";
 import { Bundle, SmsguardError } from "../smsguard.mjs";
 
-const USAGE = "usage: smsguard-client BUNDLE [--model NAME] [--kernel auto|wasm|js] [--ids] | --conformance FILE | --bench [--rounds N]";
+const USAGE = "usage: smsguard-client BUNDLE [--model NAME] [--kernel auto|wasm|js] [--personal DIR] [--ids] | --conformance FILE | --bench [--rounds N]";
 const WARM_UP_MS = 2000; // the JIT settles well within this on every message set we tried
 
 class UsageError extends Error {}
 
 function parseArgs(argv) {
-  const options = { bundle: null, model: undefined, kernel: "auto", ids: false, conformance: null, bench: false, rounds: 5 };
+  const options = { bundle: null, model: undefined, kernel: "auto", ids: false, personal: null, conformance: null, bench: false, rounds: 5 };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     const value = () => {
@@ -23,6 +26,7 @@ function parseArgs(argv) {
     };
     if (arg === "--model") options.model = value();
     else if (arg === "--ids") options.ids = true;
+    else if (arg === "--personal") options.personal = value();
     else if (arg === "--kernel") options.kernel = value();
     else if (arg === "--conformance") options.conformance = value();
     else if (arg === "--bench") options.bench = true;
@@ -87,8 +91,10 @@ async function classifyStdin(classifier, withIds) {
     for await (const batch of lineBatches()) {
       for (const line of batch) {
         const text = textOf(line);
-        const { probability, label } = classifier.classify(text);
-        const out = withIds ? { probability, label, ids: Array.from(classifier.encode(text)) } : { probability, label };
+        const { probability, modelProbability } = classifier.scores ? classifier.scores(text) : { probability: classifier.probability(text) };
+        const label = classifier.labelOf(probability);
+        const out = modelProbability === undefined ? { probability, label } : { probability, label, model_probability: modelProbability };
+        if (withIds) out.ids = Array.from(classifier.encode(text));
         pending += `${JSON.stringify(out)}\n`;
       }
       const written = process.stdout.write(pending);
@@ -236,7 +242,11 @@ async function main(argv) {
   const start = performance.now();
   const bundle = await Bundle.load(options.bundle);
   if (options.conformance) return conformance(bundle, options.conformance, options.kernel);
-  const classifier = await bundle.classifier(options.model, options.kernel);
+  let classifier = await bundle.classifier(options.model, options.kernel);
+  if (options.personal !== null) {
+    classifier = await withPersonal(classifier, options.personal);
+    if (classifier.note) process.stderr.write(`note: ${classifier.note}\n`);
+  }
   return options.bench ? bench(classifier, options.rounds, performance.now() - start) : classifyStdin(classifier, options.ids);
 }
 

@@ -97,6 +97,11 @@ public final class Bundle {
         return manifest;
     }
 
+    /** The SHA-256 of the vocabulary file, as the manifest pins it (a personal state's weights are fitted for one). */
+    String vocabularySha256() throws BundleException {
+        return entry(manifest.vocabulary).sha256;
+    }
+
     boolean hasFile(String name) {
         return manifest.files.containsKey(name);
     }

@@ -18,13 +18,17 @@ public final class Classifier {
     private final String model;
     private final LstmModel lstm;
     private final float threshold;
+    private final PersonalLayer personal; // null: no personal state, or one this bundle does not take
+    private final String personalNote;
 
-    private Classifier(Bundle bundle, String model, LstmModel lstm, double threshold) {
+    private Classifier(Bundle bundle, String model, LstmModel lstm, double threshold, PersonalLayer personal, String personalNote) {
         this.bundle = bundle;
         this.model = model;
         this.lstm = lstm;
         // NumPy compares a float32 probability with a Python float in float32: so does this.
         this.threshold = (float) threshold;
+        this.personal = personal;
+        this.personalNote = personalNote;
     }
 
     /** The recommended {@code .npz} model of the bundle in {@code folder}. */
@@ -78,7 +82,24 @@ public final class Classifier {
             throw new BundleException("model '" + bundle.locate(name) + "' has " + lstm.rows + " word ids and " + lstm.ngramIds()
                     + " n-gram ids, fewer than the vocabulary gives; re-export the bundle");
         }
-        return new Classifier(bundle, name, lstm, bundle.threshold(name));
+        return new Classifier(bundle, name, lstm, bundle.threshold(name), null, "");
+    }
+
+    /**
+     * This classifier with a user's corrections applied to every probability (docs/reference/personal-state.md):
+     * {@code state} as {@link PersonalState#read} gives it, null for none. A state made for another n-gram bag is
+     * not applied, and one whose weights were not fitted for this bundle's vocabulary gets its near-duplicate step
+     * alone (this library never fits): {@link #personalNote()} then says so in one line.
+     */
+    public Classifier withPersonal(PersonalState state) throws BundleException {
+        String[] note = new String[1];
+        PersonalLayer layer = PersonalLayer.of(state, bundle, bundle.threshold(model), note);
+        return new Classifier(bundle, model, lstm, bundle.threshold(model), layer, note[0]);
+    }
+
+    /** Why the personal state is not applied, or only in part ("" when it is wholly, or there is none). */
+    public String personalNote() {
+        return personalNote;
     }
 
     /** The probability and label of {@code text}. */
@@ -86,17 +107,31 @@ public final class Classifier {
         return predictionOf(probability(text));
     }
 
-    /** The spam probability of {@code text} (the probability of the positive label). */
+    /** The spam probability of {@code text} (the probability of the positive label), the personal state applied. */
     public float probability(String text) {
-        return lstm.probability(encoder().encode(text));
+        return score(encoder().encode(text));
     }
 
     /**
-     * The probability of one row of model input, as {@link #encode} gives it.
+     * The probability of one row of model input, as {@link #encode} gives it (the personal state applied).
      *
      * @throws IllegalArgumentException when the row is not {@link Encoder#width()} ids within the model's ranges
      */
     public float probability(int[] row) {
+        if (row == null) {
+            throw new NullPointerException("row must not be null: pass the ids Encoder.encode gives");
+        }
+        checkRow(row);
+        return score(row);
+    }
+
+    private float score(int[] row) {
+        float probability = lstm.probability(row);
+        return personal == null ? probability : personal.apply(probability, row, lstm.maxlen);
+    }
+
+    /** The model's probability of {@code row} before the personal state (as {@link #probability(int[])} without it). */
+    public float modelProbability(int[] row) {
         if (row == null) {
             throw new NullPointerException("row must not be null: pass the ids Encoder.encode gives");
         }

@@ -16,11 +16,13 @@ public final class Encoder {
     private final Normaliser normaliser; // null: the bundle does not normalise
     private final WordTokenizer words;
     private final NgramBag ngrams; // null: a word model alone
+    private final String textSha256; // of the text section as Python dumps it: names the tables a personal state was made with
 
-    private Encoder(Normaliser normaliser, WordTokenizer words, NgramBag ngrams) {
+    private Encoder(Normaliser normaliser, WordTokenizer words, NgramBag ngrams, String textSha256) {
         this.normaliser = normaliser;
         this.words = words;
         this.ngrams = ngrams;
+        this.textSha256 = textSha256;
     }
 
     /** Reads {@code vocab.json}'s content; {@code where} names the file in errors. */
@@ -41,7 +43,8 @@ public final class Encoder {
         Lowercase lowercase = Lowercase.read(text.object("lowercase"));
         Normaliser normaliser = Normaliser.read(text, CodePointSet.of(NgramBag.WHITESPACE));
         NgramBag ngrams = vocab.isNull("ngrams") ? null : NgramBag.read(vocab.object("ngrams"), lowercase);
-        return new Encoder(normaliser, WordTokenizer.read(vocab, lowercase), ngrams);
+        String textSha256 = Bundle.sha256(PythonJson.dumps(text.map()).getBytes(java.nio.charset.Charset.forName("UTF-8")));
+        return new Encoder(normaliser, WordTokenizer.read(vocab, lowercase), ngrams, textSha256);
     }
 
     /** The model input of {@code text}: {@link #width()} ints (word ids, then n-gram ids). */
@@ -82,5 +85,26 @@ public final class Encoder {
     /** N-gram ids per row after the word ids; 0 for a word model alone. */
     public int ngramLength() {
         return ngrams == null ? 0 : ngrams.length;
+    }
+
+    /** The bag's buckets, n-gram sizes, lowercasing and text spec (0, false: a word model alone): what a personal state must match. */
+    long buckets() {
+        return ngrams == null ? 0 : ngrams.buckets;
+    }
+
+    int minN() {
+        return ngrams == null ? 0 : ngrams.minN;
+    }
+
+    int maxN() {
+        return ngrams == null ? 0 : ngrams.maxN;
+    }
+
+    boolean lowerNgrams() {
+        return ngrams != null && ngrams.lowercase != null;
+    }
+
+    String textSha256() {
+        return textSha256;
     }
 }

@@ -12,14 +12,16 @@ import java.io.UnsupportedEncodingException;
 /**
  * The command line: {@code java -jar smsguard-client.jar BUNDLE [--model NAME] [--ids]} reads one JSON string per
  * line on standard input and writes one JSON object per line, {@code {"probability": p, "label": "spam"|"ham"}}
- * (with {@code "ids"} after {@code --ids}), in input order. {@code --conformance FILE} runs a conformance file
+ * (with {@code "ids"} after {@code --ids}), in input order. {@code --personal DIR} applies the corrections in
+ * {@code DIR/personal.json} (smsguard's {@code report}), adds {@code "model_probability"} (the model's, before them)
+ * and prints a line {@code note: ...} on standard error when the state is not (wholly) applied. {@code --conformance FILE} runs a conformance file
  * and {@code --bench [--rounds N]} times messages read as above. Exit status 2, with one line on standard error,
  * for a missing or changed bundle, a bad line of input or a bad option; 1 when a conformance check fails.
  */
 public final class Main {
     static final int EXIT_MISMATCH = 1;
     static final int EXIT_USAGE = 2;
-    static final String USAGE = "usage: java -jar smsguard-client.jar BUNDLE [--model NAME] [--ids | --conformance FILE | --bench [--rounds N]]";
+    static final String USAGE = "usage: java -jar smsguard-client.jar BUNDLE [--model NAME] [--personal DIR] [--ids | --conformance FILE | --bench [--rounds N]]";
 
     private Main() {
     }
@@ -28,6 +30,7 @@ public final class Main {
     static final class Options {
         String bundle;
         String model;
+        String personal;
         boolean ids;
         String conformance;
         boolean bench;
@@ -58,6 +61,12 @@ public final class Main {
             long loadStart = System.nanoTime();
             Classifier classifier = Classifier.load(new File(options.bundle), options.model);
             double loadMillis = (System.nanoTime() - loadStart) / 1e6;
+            if (options.personal != null) {
+                classifier = classifier.withPersonal(PersonalState.read(new File(options.personal)));
+                if (!classifier.personalNote().isEmpty()) {
+                    err.println("note: " + classifier.personalNote());
+                }
+            }
             if (options.conformance != null) {
                 return ConformanceRun.run(classifier, new File(options.conformance), out);
             }
@@ -65,7 +74,7 @@ public final class Main {
             if (options.bench) {
                 return BenchRun.run(classifier, loadMillis, new JsonLines(in, null), options.rounds, out);
             }
-            classifyLines(classifier, new JsonLines(in, out), options.ids, out);
+            classifyLines(classifier, new JsonLines(in, out), options.ids, options.personal != null, out);
             return 0;
         } catch (UsageException | BundleException | JsonLines.BadLine error) {
             out.flush();
@@ -84,6 +93,8 @@ public final class Main {
             String arg = args[i];
             if (arg.equals("--model")) {
                 options.model = value(args, ++i, arg);
+            } else if (arg.equals("--personal")) {
+                options.personal = value(args, ++i, arg);
             } else if (arg.equals("--ids")) {
                 options.ids = true;
             } else if (arg.equals("--conformance")) {
@@ -128,13 +139,16 @@ public final class Main {
         throw new UsageException("--rounds must be a positive integer, found '" + text + "'");
     }
 
-    private static void classifyLines(Classifier classifier, JsonLines lines, boolean ids, PrintStream out) throws IOException, JsonLines.BadLine {
+    private static void classifyLines(Classifier classifier, JsonLines lines, boolean ids, boolean personal, PrintStream out) throws IOException, JsonLines.BadLine {
         StringBuilder line = new StringBuilder();
         for (String text; (text = lines.next()) != null; ) {
             int[] row = classifier.encode(text);
             Prediction prediction = classifier.predictionOf(classifier.probability(row));
             line.setLength(0);
             line.append("{\"probability\": ").append((double) prediction.probability()).append(", \"label\": ").append(Json.quote(prediction.label()));
+            if (personal) {
+                line.append(", \"model_probability\": ").append((double) classifier.modelProbability(row));
+            }
             if (ids) {
                 line.append(", \"ids\": [");
                 for (int j = 0; j < row.length; j++) {

@@ -15,11 +15,11 @@ final class NgramBag {
     private static final int FORMAT = 1;
     private static final int[] CRC_TABLE = crcTable();
 
-    private final Lowercase lowercase; // null: no lowercasing
+    final Lowercase lowercase; // null: no lowercasing
     private final CodePointSet whitespace = CodePointSet.of(WHITESPACE);
     final long buckets;
-    private final int minN;
-    private final int maxN;
+    final int minN;
+    final int maxN;
     final int length;
 
     private NgramBag(JsonObject ngrams, Lowercase table) throws BundleException {
