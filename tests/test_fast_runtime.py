@@ -228,3 +228,25 @@ def test_the_command_line_says_what_is_wrong_in_one_line(tiny_bundle: Path, tmp_
     assert [line["text"] for line in lines] == ["hello", "FREE entry"] and {line["label"] for line in lines} <= {"ham", "spam"}
     assert cli.main(["verify", str(tiny_bundle)]) == 0
     assert capsys.readouterr().err.splitlines()[-1] == f"* All {len(Bundle.load(tiny_bundle).models) * len(NPZ_BACKENDS)} model/backend pairs match"
+
+
+TRAINING_ONLY = ("pandas", "sklearn", "scipy", "tensorflow", "keras", "tf_keras", "matplotlib")
+_DEVICE_CLI = """
+import sys
+for name in sys.argv[2].split(","):
+    sys.modules[name] = None  # an import of it fails, as on a device install (numpy and a runtime extra)
+from smsguard import cli
+sys.exit(cli.main(["verify", sys.argv[1], "--backend", "numpy"]))
+"""
+
+
+def test_the_command_line_runs_verify_without_the_training_stack(tiny_bundle: Path) -> None:
+    """A device install has numpy and a runtime, not pandas, scikit-learn or Keras: building the command line
+    (every command's flags, the training ones too) and `verify` must not import them (the tflite-runtime and
+    arm64 lanes caught `train._config` importing pandas through the campaign split)."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", _DEVICE_CLI, str(tiny_bundle), ",".join(TRAINING_ONLY)], capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "pairs match" in done.stderr

@@ -14,7 +14,8 @@ import pytest
 
 from smsguard.cli import main
 from smsguard.train import TrainConfig, deduplicate, read_split, split_dataset
-from smsguard.train._campaigns import SplitKind, campaign_groups, make_split
+from smsguard.train._campaigns import campaign_groups, make_split
+from smsguard.train._config import SplitKind
 from smsguard.train._data import DataError, load_sources
 
 SPAM = ["WINNER!! You have won a £{n}00 prize, call 0906170{n}461 to claim now", "FREE entry {n} to win a holiday, text WIN to 8{n}121"]

@@ -8,19 +8,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from smsguard._enum import TextEnum
 from smsguard.runtime import NgramConfig, NgramHasher
+from smsguard.train._config import SplitKind
 from smsguard.train._data import DataError, Dataset, Split, check_sizes, frozen, stratified_split
 
 CAMPAIGN_JACCARD = 0.5  # the near-duplicate line of the personal layer's memory (runtime LearnerConfig.near)
 _BLOCK = 512  # rows compared at a time: memory stays small
-
-
-class SplitKind(TextEnum):
-    """How messages are drawn into the train, validation and test parts."""
-
-    STRATIFIED = "stratified"  # at random, the same spam share (and, with several files, the same file shares) in each
-    CAMPAIGN = "campaign"  # near-duplicates kept together (campaigns), whole groups drawn at random per label
 
 
 def campaign_groups(ds: Dataset, threshold: float = CAMPAIGN_JACCARD) -> np.ndarray:

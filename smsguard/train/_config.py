@@ -6,9 +6,17 @@ from __future__ import annotations
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
+from smsguard._enum import TextEnum
 from smsguard.runtime import DEFAULT_MAXLEN, ConfigError, InputLayout, NgramConfig, Side, TokenizerConfig
-from smsguard.train._campaigns import SplitKind
 from smsguard.train._evasion import Family, parse_families
+
+
+class SplitKind(TextEnum):
+    """How messages are drawn into the train, validation and test parts."""
+
+    STRATIFIED = "stratified"  # at random, the same spam share (and, with several files, the same file shares) in each
+    CAMPAIGN = "campaign"  # near-duplicates kept together (campaigns), whole groups drawn at random per label
+
 
 DEFAULT_PRESET = "fused"
 # The Keras tutorial as published: every field a preset sets, so `--preset tutorial` stays the tutorial

@@ -104,7 +104,7 @@ class Split:
     test: np.ndarray
     test_size: float = 0.30  # fractions of the whole deduplicated set, as asked for
     validation_size: float = 0.10
-    kind: str = "stratified"  # how it was drawn (train._sources.SplitKind)
+    kind: str = "stratified"  # how it was drawn (train._config.SplitKind)
 
     def to_json(self, ds: Dataset, duplicates_dropped: int, seed: int, path: Path) -> None:
         """Write the split to the file `path` (e.g. run/split.json) as source row numbers, atomically."""
