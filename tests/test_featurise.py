@@ -283,3 +283,18 @@ def test_a_featuriser_refuses_bad_settings() -> None:
         _native.featuriser(table, 32, {"a": 1}, 0, 5, True, True, None, None)
     with pytest.raises(ValueError, match=r"^a Featuriser needs a 256-byte table, an ASCII split, an OOV id >= 0 \(0: none\) and maxlen from 1 to 100000$"):
         _native.featuriser(table[:10], 32, {}, 0, 5, True, True, None, None)
+
+
+def test_a_long_text_is_joined_a_piece_at_a_time_as_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+    """joined_words cuts a long text into pieces at whitespace: the same bytes as splitting it whole."""
+    import random
+
+    from smsguard.runtime import _ngrams
+
+    rng = random.Random(0)
+    characters = ["a", "é", "😀", " ", "\u3000", "\t", "\n", "\u2028", "\u00a0", "x", "\ud800"]
+    for piece in (1, 2, 3, 7, 64):
+        monkeypatch.setattr(_ngrams, "_JOIN_PIECE", piece)
+        for _ in range(60):
+            text = "".join(rng.choice(characters) for _ in range(rng.randrange(0, 400)))
+            assert _ngrams.joined_words(text) == " ".join(text.split()).encode("utf-8", "surrogatepass"), (piece, text)

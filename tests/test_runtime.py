@@ -725,7 +725,9 @@ def test_processes_started_by_fork_or_spawn_give_the_serial_results(bundle_dir, 
 def test_a_classifier_sent_to_another_process_is_loaded_there_again(bundle_copy):
     classifier = Classifier.load(bundle_copy, backend="onnxruntime", model="model.float32.onnx")
     function, arguments = classifier.__reduce__()
-    assert (function, arguments) == (Classifier.load, (str(bundle_copy), "onnxruntime", "model.float32.onnx"))
+    # the bundle, backend and model; no trusted keys, no personal state folder
+    assert (function, arguments) == (Classifier.load, (str(bundle_copy), "onnxruntime", "model.float32.onnx", classifier._trusted, None, None))
+    assert not classifier._trusted
     (bundle_copy / "model.float32.onnx").write_bytes(b"changed since")
     with pytest.raises(IntegrityError, match=r"model\.float32\.onnx' does not match its manifest"):
         function(*arguments)  # what the other process does: hashes are checked again
@@ -770,3 +772,23 @@ def test_the_predict_command_imports_nothing_heavy(bundle_dir):
     imported = [m[1] for m in re.finditer(r"^import time:\s+\d+ \|\s+\d+ \|\s*(\S+)$", done.stderr, re.MULTILINE)]
     assert "smsguard.runtime._classifier" in imported  # the report was parsed
     assert [name for name in imported if name.startswith(HEAVY)] == []
+
+
+@slow
+@pytest.mark.parametrize("name", LONG_TEXTS)
+def test_a_10_mb_text_takes_bounded_memory_in_the_default_model(fused_bundle, name):
+    """The default (fused) model normalises the text and reads its n-gram bag too: a few copies of the text at most
+    (a list of its words or of its characters, as once, is 20 to 28 times its size)."""
+    import tracemalloc
+
+    clf = Classifier.load(fused_bundle)
+    text = LONG_TEXTS[name]
+    clf.predict_proba(["warm"])
+    tracemalloc.start()
+    try:
+        (probability,) = clf.predict_proba([text])
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert 0 <= probability <= 1
+    assert peak <= UNSPACED_PEAK * len(text.encode("utf-8")), peak

@@ -312,10 +312,11 @@ class NativeSession(Session):
         """Text to probability in one C call (`Model.run_texts`) when the vocabulary has its C featuriser, whose rows it
         checks against the model's layout."""
         featuriser = vocabulary.featuriser
-        if featuriser is None:
+        inputs = None if featuriser is None else vocabulary.featuriser_input(texts)
+        if inputs is None:
             return self.run(vocabulary.encode_checked(texts))
         try:
-            return self._native.proba_texts(self._model, featuriser, vocabulary.featuriser_input(texts))
+            return self._native.proba_texts(self._model, featuriser, inputs)
         except ValueError as error:
             msg = f"native backend: {error}"
             raise BackendError(msg) from None

@@ -102,7 +102,7 @@ class Lowercase:
         if "Σ" not in text:
             # Without a capital sigma, lowering is character by character, in str.lower() (fast) as in the table (str.translate,
             # slow): where this Python lowers every character of the text as the table does, they give the same text.
-            if self._ascii and all(map(self._python_agrees, set(NON_ASCII.findall(text)))):
+            if self._ascii and all(map(self._python_agrees, non_ascii(text))):
                 return text.lower()
             return text.translate(self.table)
         return "".join(self._final_sigma(text, i) if ch == "Σ" else self.table.get(ord(ch), ch) for i, ch in enumerate(text))
@@ -295,7 +295,7 @@ class Normaliser:
 
     def _others(self, text: str) -> Iterable[str]:
         """The characters of `text` that a table may hold: its non-ASCII ones, unless a table holds an ASCII one."""
-        return set(NON_ASCII.findall(text)) if self._ascii_fast else text
+        return non_ascii(text) if self._ascii_fast else text
 
     def _map_lookalikes(self, word: re.Match[str]) -> str:
         text = word.group()
@@ -345,6 +345,16 @@ class Normaliser:
 
 _ASCII_LETTER = re.compile("[A-Za-z]")
 NON_ASCII = re.compile("[^\x00-\x7f]")
+_FINDALL_UP_TO = 4096  # characters: a longer text's non-ASCII characters are collected without a list of them all
+
+
+def non_ascii(text: str) -> set[str]:
+    """The distinct non-ASCII characters of `text`. A short text's from the regular expression (fast when there are
+    few); a long one's from the set of its characters, so that a 10 MB text of CJK does not make a list of 3 million
+    one-character strings (280 MB)."""
+    if len(text) <= _FINDALL_UP_TO:
+        return set(NON_ASCII.findall(text))
+    return {char for char in set(text) if not char.isascii()}
 
 
 def _mapped(text: str, sources: list[int], table: Mapping[int, str | None], where: list[bool] | None = None) -> tuple[str, list[int]]:

@@ -24,6 +24,8 @@ from smsguard.runtime._text import TextSpec
 DEFAULT_FILTERS = '!"#$%&()*+,-./:;<=>?@[\\]^_`{|}~\t\n'  # Keras' default: ASCII punctuation, tab, newline
 _Word = TypeVar("_Word", str, bytes)  # a word as text, or as ASCII bytes on the fast path
 _CHUNK = 2048  # characters tokenized at a time in a long text, so a 1 MB text stops after `maxlen` ids
+LONG_PREPARED = 1 << 16  # characters: a longer non-ASCII text is encoded by the reference path, a chunk at a time, not
+# prepared whole for C (normalised, lowered and encoded whole, a 10 MB text took 18 to 28 times its size)
 LEGACY_VOCAB_FORMAT = 1  # no `text` section: the running Python's str.lower(), no normalisation
 Lower = Callable[[str], str]
 
@@ -200,19 +202,23 @@ class Vocabulary:
         """`encode` for a list that `as_texts` has already checked (the classifier's chunks): in C (`featuriser`) where
         it was built, else in Python (`encode_reference`); the same ids."""
         featuriser = self.featuriser
-        if featuriser is None:
+        inputs = None if featuriser is None else self.featuriser_input(texts)
+        if inputs is None:
             return self.encode_reference(texts)
         out = np.empty((len(texts), self.width), dtype=np.int32)
-        featuriser.encode(self.featuriser_input(texts), out)
+        featuriser.encode(inputs, out)
         return out
 
-    def featuriser_input(self, texts: list[str]) -> list[str | tuple[bytes, bytes]]:
+    def featuriser_input(self, texts: list[str]) -> list[str | tuple[bytes, bytes]] | None:
         """What the C featuriser takes for `texts`: an ASCII text as it is (C normalises it: on ASCII the normaliser is
         its join rule), any other prepared here as `encode_reference` prepares it, as a pair of UTF-8 bytes: the text its
         word ids are made of (normalised, lowered by the table when the tokenizer lowers), and its bag's input
-        (normalised, lowered when the bag lowers, its words joined by single spaces: C splits on ASCII spaces only)."""
+        (normalised, lowered when the bag lowers, its words joined by single spaces: C splits on ASCII spaces only).
+        None when a text is not ASCII and longer than `LONG_PREPARED`: `encode_reference` encodes it in bounded memory."""
         if all(map(str.isascii, texts)):
             return texts  # type: ignore[return-value]  # most batches of SMS: nothing to prepare (a list[str], only read)
+        if any(len(text) > LONG_PREPARED and not text.isascii() for text in texts):
+            return None
         return [text if text.isascii() else self._prepared(text) for text in texts]
 
     def _prepared(self, text: str) -> tuple[bytes, bytes]:
