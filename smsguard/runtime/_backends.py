@@ -313,7 +313,7 @@ class NativeSession(Session):
         checks against the model's layout."""
         featuriser = vocabulary.featuriser
         inputs = None if featuriser is None else vocabulary.featuriser_input(texts)
-        if inputs is None:
+        if featuriser is None or inputs is None:
             return self.run(vocabulary.encode_checked(texts))
         try:
             return self._native.proba_texts(self._model, featuriser, inputs)

@@ -203,7 +203,7 @@ class Vocabulary:
         it was built, else in Python (`encode_reference`); the same ids."""
         featuriser = self.featuriser
         inputs = None if featuriser is None else self.featuriser_input(texts)
-        if inputs is None:
+        if featuriser is None or inputs is None:
             return self.encode_reference(texts)
         out = np.empty((len(texts), self.width), dtype=np.int32)
         featuriser.encode(inputs, out)
