@@ -42,7 +42,8 @@ wheel=$(ls "$work"/repaired/smsguard-*.whl)
 cp "$sdist" "$wheel" "$out/"
 wheel=$out/$(basename "$wheel")
 step "Built in $((SECONDS - started)) s: $(basename "$sdist") $(stat -c %s "$sdist") bytes, $(basename "$wheel") $(stat -c %s "$wheel") bytes"
-unzip -l "$wheel" | grep -q 'smsguard/runtime/_lstm_c\.abi3\.so$' || fail "the wheel has no smsguard/runtime/_lstm_c.abi3.so"
+# grep reads the whole listing (no -q): under pipefail, grep -q leaving early makes unzip die of SIGPIPE, a false "no"
+unzip -l "$wheel" | grep 'smsguard/runtime/_lstm_c\.abi3\.so$' >/dev/null || fail "the wheel has no smsguard/runtime/_lstm_c.abi3.so"
 
 # -- clean environments: pip may install wheels only, and no compiler is reachable ---------------------
 nocc=(env CC=/bin/false CXX=/bin/false LDSHARED=/bin/false PIP_ONLY_BINARY=:all:)
