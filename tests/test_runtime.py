@@ -362,17 +362,23 @@ def test_a_10_mb_text_takes_bounded_memory(classifier, name):
 
 
 _MILLION = """
-import json, resource, sys
+import json, sys
+from pathlib import Path
+
+
+def peak_kb():  # this process's own high-water mark (VmHWM): ru_maxrss carries the parent's across exec, and pytest's is large
+    return next(int(line.split()[1]) for line in Path("/proc/self/status").read_text().splitlines() if line.startswith("VmHWM:"))
+
 import numpy as np
 from smsguard.runtime import Classifier
 
 classifier = Classifier.load(sys.argv[1])
 texts = [f"message {i}: WINNER!! call 0800 now, or are we still on for dinner?" for i in range(64)]
 expected = classifier.predict_proba(texts * 100)[:64]  # warm up past the streaming chunk size: a chunk's working memory is in the peak
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+before = peak_kb()
 # a new string object per message (equal to one of the 64): a reader that held them all would hold ~100 MB
 probabilities = classifier.predict_proba(texts[i % 64][:-1] + texts[i % 64][-1] for i in range(1_000_000))
-grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+grown = peak_kb() - before
 print(json.dumps({
     "count": len(probabilities),
     "grown_kb": grown,
