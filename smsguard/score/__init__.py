@@ -17,14 +17,16 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # what editors and type checkers see; at run time `__getattr__` imports on first use (pyarrow only then)
     from smsguard.score._batch import NULL_TEXT, OutputColumns, ScoreError, Scorer, is_text_type, manifest_sha256, read_texts
-    from smsguard.score._engine import SUMMARY_NAME, Engine, Job, ScoreConfig, Summary, engine_for, score_files
+    from smsguard.score._engine import engine_for, score_files
     from smsguard.score._inputs import InputFormat, input_files
+    from smsguard.score._job import SUMMARY_NAME, Engine, Job, ScoreConfig, Summary
     from smsguard.score._local import LocalEngine
     from smsguard.score._names import EngineName
 
 _WHERE = {
     **dict.fromkeys(("NULL_TEXT", "OutputColumns", "ScoreError", "Scorer", "is_text_type", "manifest_sha256", "read_texts"), "_batch"),
-    **dict.fromkeys(("SUMMARY_NAME", "Engine", "Job", "ScoreConfig", "Summary", "engine_for", "score_files"), "_engine"),
+    **dict.fromkeys(("SUMMARY_NAME", "Engine", "Job", "ScoreConfig", "Summary"), "_job"),
+    **dict.fromkeys(("engine_for", "score_files"), "_engine"),
     **dict.fromkeys(("InputFormat", "input_files"), "_inputs"),
     "LocalEngine": "_local",
     "EngineName": "_names",

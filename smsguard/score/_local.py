@@ -16,8 +16,8 @@ import pyarrow.json as pa_json
 import pyarrow.parquet as pq
 
 from smsguard.score._batch import ScoreError, Scorer
-from smsguard.score._engine import Job, ScoreConfig, Summary
 from smsguard.score._inputs import InputFormat, display_name
+from smsguard.score._job import Job, ScoreConfig, Summary
 
 
 def file_format(fmt: InputFormat, text_column: str) -> ds.FileFormat:

@@ -18,8 +18,8 @@ import pyarrow as pa
 
 from smsguard.runtime import Classifier, native_kernel
 from smsguard.score._batch import DEFAULT_OUT_COL, DEFAULT_TEXT_COLUMN, OutputColumns, Scorer, check_arrow_schema
-from smsguard.score._engine import Job, Summary
 from smsguard.score._inputs import InputFormat
+from smsguard.score._job import Job, Summary
 from smsguard.score._shipping import Ticket, pack, private_folder, scorer_for, ticket_for
 
 if TYPE_CHECKING:

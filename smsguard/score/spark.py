@@ -22,8 +22,8 @@ import pyarrow as pa
 
 from smsguard.runtime import Classifier
 from smsguard.score._batch import DEFAULT_OUT_COL, DEFAULT_TEXT_COLUMN, OutputColumns, ScoreError, check_schema
-from smsguard.score._engine import Job, Summary
 from smsguard.score._inputs import InputFormat
+from smsguard.score._job import Job, Summary
 from smsguard.score._shipping import Ticket, pack, scorer_for, ticket_for
 
 if TYPE_CHECKING:
