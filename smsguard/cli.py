@@ -53,6 +53,9 @@ def main(argv: list[str] | None = None) -> int:
         console.error(f"invalid argument: {error}")
         return EXIT_USAGE
     except SmsguardError as error:
+        if _TERMINATION:  # SIGTERM raised inside a converter's code, which turned it into its own failure
+            console.error("interrupted; nothing was left half written")
+            return 128 + signal.SIGTERM
         console.error(str(error))
         return EXIT_USAGE
     except KeyboardInterrupt as interrupt:
@@ -76,7 +79,11 @@ class _Terminated(KeyboardInterrupt):
     """SIGTERM, raised where the program is, so that its cleanup runs as for Ctrl-C."""
 
 
+_TERMINATION: list[int] = []  # the SIGTERM received, if any: a library that catches the exception cannot hide it
+
+
 def _terminate(signum, frame) -> None:
+    _TERMINATION.append(signum)
     raise _Terminated
 
 
