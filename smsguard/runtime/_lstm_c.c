@@ -84,6 +84,8 @@ typedef struct {
     const int8_t *table_q;    /* NULL for a float table */
     const float *table_scale;
     const float *recurrent, *dense_kernel, *primed_h, *primed_c;
+    const float *packed;      /* R again, in the chosen kernel's panels (its FN(pack)); the columns past the last panel only in R */
+    void *packed_memory;
     float dense_bias;
     float *half;              /* 4u: 0.5 for the i, f, o columns, 1 for c */
     const float *ngram_scores; /* a fused model's n-gram branch (NULL for a word model): buckets + 1 scores */
@@ -92,8 +94,17 @@ typedef struct {
     float ngram_bias;
 } Weights;
 
+/* A message on its way through the kernel: its word ids, its z (4u), h and c (u each), and its next token. */
+typedef struct {
+    const int32_t *ids;
+    float *z, *h, *c;
+    int t;
+} Step;
+
 typedef float (*Kernel)(const int32_t *, const Weights *, float *);
 typedef void (*Pair)(const int32_t *, const int32_t *, const Weights *, float *, float *, float *);
+typedef void (*Quad)(const int32_t *const *, const Weights *, float *, float *const *);
+typedef int (*Packer)(Weights *);
 typedef float (*Profiler)(const int32_t *, const Weights *, float *, double *);
 
 static double now_ns(void) {
@@ -201,13 +212,20 @@ static float gathered_sum(const float *scores, const int32_t *ids, Py_ssize_t n)
 
 /* The fused probability of a message from its LSTM probability and its n-gram ids (checked): the mean
  * of the two branches, the n-gram one sigmoid(bias + the mean score of the non-zero ids, 0 for none). */
-static float fuse(const Weights *w, const int32_t *ngram_ids, float word) {
+static float ngram_probability(const Weights *w, const int32_t *ngram_ids) {
     const float total = 0.0f + gathered_sum(w->ngram_scores, ngram_ids, w->ngram_length);  /* NumPy starts from 0 */
     Py_ssize_t count = 0;
     for (Py_ssize_t j = 0; j < w->ngram_length; j++)
         count += ngram_ids[j] != 0;
-    const float ngram = 1.0f / (1.0f + expf(-(w->ngram_bias + total / (float)(count > 1 ? count : 1))));
+    return 1.0f / (1.0f + expf(-(w->ngram_bias + total / (float)(count > 1 ? count : 1))));
+}
+
+static inline float fused(float word, float ngram) {
     return (word + ngram) * 0.5f;
+}
+
+static float fuse(const Weights *w, const int32_t *ngram_ids, float word) {
+    return fused(word, ngram_probability(w, ngram_ids));
 }
 
 /* The index of the first of ids[0..n-1] outside 0..limit - 1, or -1: a scan without branches first
@@ -235,6 +253,7 @@ typedef struct {
     int held[VIEWS];
     Kernel kernel;
     Pair pair;
+    Quad quad;
     Profiler profiler;
     const char *isa;
 } Model;
@@ -244,6 +263,7 @@ static void Model_dealloc(Model *self) {
         if (self->held[i])
             PyBuffer_Release(&self->views[i]);
     free(self->w.half);
+    free(self->w.packed_memory);
     PyTypeObject *type = Py_TYPE((PyObject *)self);  /* a heap type (PyType_FromSpec): its instances hold a reference to it */
     freefunc free_object = (freefunc)PyType_GetSlot(type, Py_tp_free);
     free_object(self);
@@ -338,6 +358,14 @@ static int set_weights(Model *self, float dense_bias, float ngram_bias, Py_ssize
     return 0;
 }
 
+/* R in the panels of the chosen kernel; 0, or -1 with MemoryError. */
+static int packed(Model *self, Packer pack) {
+    if (pack(&self->w) == 0)
+        return 0;
+    PyErr_NoMemory();
+    return -1;
+}
+
 /* The kernels for `isa`: "avx512", "avx2" (refused where the CPU lacks it), "baseline", or "auto": the widest this
  * CPU has. 0 or an exception. */
 static int choose_isa(Model *self, const char *isa) {
@@ -350,27 +378,34 @@ static int choose_isa(Model *self, const char *isa) {
         PyErr_Format(PyExc_ValueError, "this CPU (or build) has no %s", avx512 ? "AVX-512" : "AVX2+FMA");
         return -1;
     }
+    Packer pack;
 #if HAVE_AVX2
     if (avx512 || (automatic && avx512_available())) {
         self->kernel = one_avx512;
         self->pair = two_avx512;
+        self->quad = four_avx512;
+        pack = pack_avx512;
         self->profiler = profile_avx512;
         self->isa = "avx512";
-        return 0;
+        return packed(self, pack);
     }
     if (avx2 || (automatic && avx2_available())) {
         self->kernel = one_avx2;
         self->pair = two_avx2;
+        self->quad = four_avx2;
+        pack = pack_avx2;
         self->profiler = profile_avx2;
         self->isa = "avx2+fma";
-        return 0;
+        return packed(self, pack);
     }
 #endif
     self->kernel = one_baseline;
     self->pair = two_baseline;
+    self->quad = four_baseline;
+    pack = pack_baseline;
     self->profiler = profile_baseline;
     self->isa = baseline_name();
-    return 0;
+    return packed(self, pack);
 }
 
 static int Model_init(Model *self, PyObject *args, PyObject *kwargs) {
@@ -448,18 +483,63 @@ static void bad_id_error(const Weights *w, int32_t value, Py_ssize_t message, Py
         PyErr_Format(PyExc_ValueError, "n-gram id %d at row %zd is outside the model's n-gram ids 0..%zd", value, message, w->ngram_ids - 1);
 }
 
-/* The probabilities of n checked rows: two messages at a time, each with the arithmetic of one alone, then a
- * fused model's n-gram branch, each message's own whatever the batch. */
+#define WINDOW 64  /* messages gathered, then run in order of length: four of like length step together to their ends */
+
+/* A message waiting for the kernel: its word ids, where its probability goes, its real tokens, and (a fused model)
+ * its n-gram branch's probability. */
+typedef struct {
+    const int32_t *ids;
+    float *out;
+    int length;
+    float ngram;
+} Pending;
+
+static int real_tokens(const int32_t *ids, int maxlen) {
+    int length = 0;
+    for (int t = 0; t < maxlen; t++)
+        length += ids[t] != 0;
+    return length;
+}
+
+/* The LSTM probability of each of p[0..n-1] into its out, four at a time (two without AVX-512) in order of length, so
+ * that few steps run with fewer messages; each message with the arithmetic of one alone, whatever its company. */
+static void run_pending(const Model *self, Pending *p, int n, float *scratch) {
+    for (int i = 1; i < n; i++) {  /* insertion sort by length: a window is small */
+        const Pending x = p[i];
+        int j = i;
+        for (; j > 0 && p[j - 1].length > x.length; j--)
+            p[j] = p[j - 1];
+        p[j] = x;
+    }
+    int i = 0;
+    for (; i + 4 <= n; i += 4) {
+        const int32_t *ids[4] = {p[i].ids, p[i + 1].ids, p[i + 2].ids, p[i + 3].ids};
+        float *out[4] = {p[i].out, p[i + 1].out, p[i + 2].out, p[i + 3].out};
+        self->quad(ids, &self->w, scratch, out);
+    }
+    for (; i + 2 <= n; i += 2)
+        self->pair(p[i].ids, p[i + 1].ids, &self->w, scratch, p[i].out, p[i + 1].out);
+    if (i < n)
+        *p[i].out = self->kernel(p[i].ids, &self->w, scratch);
+}
+
+/* The probabilities of n checked rows, WINDOW at a time through run_pending, then a fused model's n-gram branch, each
+ * message's own whatever the batch. */
 static void run_rows(const Model *self, const int32_t *rows, Py_ssize_t n, float *out, float *scratch) {
     const Weights *w = &self->w;
     const Py_ssize_t width = w->maxlen + w->ngram_length;
-    Py_ssize_t m = 0;
-    for (; m + 1 < n; m += 2)
-        self->pair(rows + m * width, rows + (m + 1) * width, w, scratch, out + m, out + m + 1);
-    if (m < n)
-        out[m] = self->kernel(rows + m * width, w, scratch);
+    Pending pending[WINDOW];
+    for (Py_ssize_t m0 = 0; m0 < n; m0 += WINDOW) {
+        const int count = n - m0 < WINDOW ? (int)(n - m0) : WINDOW;
+        for (int i = 0; i < count; i++) {
+            pending[i].ids = rows + (m0 + i) * width;
+            pending[i].out = out + m0 + i;
+            pending[i].length = real_tokens(pending[i].ids, w->maxlen);
+        }
+        run_pending(self, pending, count, scratch);
+    }
     if (w->ngram_scores)
-        for (m = 0; m < n; m++)
+        for (Py_ssize_t m = 0; m < n; m++)
             out[m] = fuse(w, rows + m * width + w->maxlen, out[m]);
 }
 
@@ -504,7 +584,7 @@ static int take_rows(const Weights *w, PyObject *ids_obj, PyObject *out_obj, Py_
     return -1;
 }
 
-#define STACK_UNITS 128  /* the kernel's scratch (12 x units floats) is on the stack up to this many units */
+#define STACK_UNITS 128  /* the kernel's scratch (24 x units floats) is on the stack up to this many units */
 
 static PyObject *score(Model *self, PyObject *ids_obj, PyObject *out_obj, double *times) {
     if (!self->kernel) {
@@ -516,8 +596,8 @@ static PyObject *score(Model *self, PyObject *ids_obj, PyObject *out_obj, double
         return NULL;
     const int32_t *rows = (const int32_t *)ids.buf;
     const Py_ssize_t n = ids.shape[0];
-    float stack[12 * STACK_UNITS] __attribute__((aligned(64)));
-    float *scratch = self->w.units <= STACK_UNITS ? stack : malloc(12 * (size_t)self->w.units * sizeof(float));
+    float stack[24 * STACK_UNITS] __attribute__((aligned(64)));
+    float *scratch = self->w.units <= STACK_UNITS ? stack : malloc(24 * (size_t)self->w.units * sizeof(float));
     Py_ssize_t bad = -1;
     if (scratch) {
         Py_BEGIN_ALLOW_THREADS
@@ -1322,34 +1402,49 @@ static inline float finished(const Weights *w, const int32_t *row, float word) {
     return w->ngram_scores ? fuse(w, row + w->maxlen, word) : word;
 }
 
-/* Every message's probability into out, two at a time through the kernel (each with the arithmetic of one
- * alone); -1, or the message * width + column of the first id outside the model's ranges (its value: *bad). */
-static Py_ssize_t score_texts(const Model *self, const Featuriser *f, const Texts *texts, TextWork *work, int32_t *rows, float *scratch,
-                              float *out, int32_t *bad) {
+/* The messages of a window through the kernel, then each one's fused probability. */
+static void run_window(const Model *self, Pending *pending, int count, float *scratch) {
+    run_pending(self, pending, count, scratch);
+    if (self->w.ngram_scores)
+        for (int i = 0; i < count; i++)
+            *pending[i].out = fused(*pending[i].out, pending[i].ngram);
+}
+
+/* Every message's probability into out: featurised into `row`, checked, its word ids kept in `words` (WINDOW rows of
+ * maxlen) and its n-gram branch's probability computed, then WINDOW messages at a time through run_window (one
+ * message straight through the kernel); -1, or the message * width + column of the first id outside the model's
+ * ranges (its value: *bad). */
+static Py_ssize_t score_texts(const Model *self, const Featuriser *f, const Texts *texts, TextWork *work, int32_t *row, int32_t *words,
+                              float *scratch, float *out, int32_t *bad) {
     const Weights *w = &self->w;
     const Py_ssize_t width = w->maxlen + w->ngram_length;
-    const int32_t *pair[2];
-    Py_ssize_t which[2];
+    Pending pending[WINDOW];
     int waiting = 0;
     for (Py_ssize_t m = 0; m < texts->n; m++) {
-        int32_t *row = rows + waiting * width;
         featurise(f, &texts->each[m], work, row);
         const Py_ssize_t column = first_bad_id(w, row, 1);
         if (column >= 0) {
             *bad = row[column];
             return m * width + column;
         }
-        pair[waiting] = row;
-        which[waiting++] = m;
-        if (waiting == 2) {
-            self->pair(pair[0], pair[1], w, scratch, out + which[0], out + which[1]);
-            out[which[0]] = finished(w, pair[0], out[which[0]]);
-            out[which[1]] = finished(w, pair[1], out[which[1]]);
+        if (texts->n == 1) {
+            out[m] = finished(w, row, self->kernel(row, w, scratch));
+            return -1;
+        }
+        Pending *p = &pending[waiting];
+        int32_t *kept = words + (size_t)waiting * w->maxlen;
+        memcpy(kept, row, (size_t)w->maxlen * sizeof(int32_t));
+        p->ids = kept;
+        p->out = out + m;
+        p->length = real_tokens(kept, w->maxlen);
+        p->ngram = w->ngram_scores ? ngram_probability(w, row + w->maxlen) : 0.0f;
+        if (++waiting == WINDOW) {
+            run_window(self, pending, waiting, scratch);
             waiting = 0;
         }
     }
     if (waiting)
-        out[which[0]] = finished(w, pair[0], self->kernel(pair[0], w, scratch));
+        run_window(self, pending, waiting, scratch);
     return -1;
 }
 
@@ -1366,30 +1461,36 @@ static int take_probabilities(PyObject *obj, Py_ssize_t n, Py_buffer *view) {
     return -1;
 }
 
-#define STACK_WIDTH 1024  /* two rows of model input on the stack up to this width (1,024 ids) */
+#define STACK_WIDTH 1024  /* a row of model input on the stack up to this width (1,024 ids) */
+#define STACK_WORDS (WINDOW * 64)  /* a window's word ids on the stack up to a maxlen of 64 */
 
 /* score_texts on a call's texts, without the GIL; 0 or an exception. */
 static int score_call(const Model *self, const Featuriser *f, const Texts *texts, float *out) {
     const Weights *w = &self->w;
     const Py_ssize_t width = w->maxlen + w->ngram_length;
-    float stack_scratch[12 * STACK_UNITS] __attribute__((aligned(64)));
-    int32_t stack_rows[2 * STACK_WIDTH] __attribute__((aligned(64)));
-    float *scratch = w->units <= STACK_UNITS ? stack_scratch : malloc(12 * (size_t)w->units * sizeof(float));
-    int32_t *rows = width <= STACK_WIDTH ? stack_rows : malloc(2 * (size_t)width * sizeof(int32_t));
+    const size_t kept = texts->n > 1 ? (size_t)WINDOW * w->maxlen : 0;
+    float stack_scratch[24 * STACK_UNITS] __attribute__((aligned(64)));
+    int32_t stack_row[STACK_WIDTH] __attribute__((aligned(64)));
+    int32_t stack_words[STACK_WORDS] __attribute__((aligned(64)));
+    float *scratch = w->units <= STACK_UNITS ? stack_scratch : malloc(24 * (size_t)w->units * sizeof(float));
+    int32_t *row = width <= STACK_WIDTH ? stack_row : malloc((size_t)width * sizeof(int32_t));
+    int32_t *words = kept <= STACK_WORDS ? stack_words : malloc(kept * sizeof(int32_t));
     TextWork work;
-    const int ready = text_work_init(&work, f, texts->longest) == 0 && scratch && rows;
+    const int ready = text_work_init(&work, f, texts->longest) == 0 && scratch && row && words;
     Py_ssize_t bad = -1;
     int32_t value = 0;
     if (ready) {
         Py_BEGIN_ALLOW_THREADS
-        bad = score_texts(self, f, texts, &work, rows, scratch, out, &value);
+        bad = score_texts(self, f, texts, &work, row, words, scratch, out, &value);
         Py_END_ALLOW_THREADS
     }
     text_work_free(&work);
     if (scratch != stack_scratch)
         free(scratch);
-    if (rows != stack_rows)
-        free(rows);
+    if (row != stack_row)
+        free(row);
+    if (words != stack_words)
+        free(words);
     if (!ready)
         PyErr_NoMemory();
     else if (bad >= 0)

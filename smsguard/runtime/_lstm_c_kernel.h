@@ -35,61 +35,97 @@ KERNEL_TARGET static void FN(recurrent_columns)(float *restrict z, const float *
     }
 }
 
-#if VEC_BYTES == 64
-/* Sixteen vectors of columns (all 256 of 64 units) in registers over all units: R read once, row after row, in one
- * sequential stream (a tenth faster than two passes of eight here). AVX-512 alone has the 32 registers for it. */
-KERNEL_TARGET static void FN(block16)(float *restrict z, const float *restrict h, const float *restrict recurrent, int units, int j0) {
-    const int gates = 4 * units;
-    FN(vec) a[16];
-    for (int i = 0; i < 16; i++)
-        a[i] = FN(load)(z + j0 + i * KERNEL_W);
-    const float *r = recurrent + j0;
-    for (int k = 0; k < units; k++, r += gates) {
-        const FN(vec) hk = (FN(vec)){0} + h[k];
-#pragma GCC unroll 16
-        for (int i = 0; i < 16; i++)
-            a[i] += hk * FN(load)(r + i * KERNEL_W);
-    }
-    for (int i = 0; i < 16; i++)
-        __builtin_memcpy(z + j0 + i * KERNEL_W, &a[i], sizeof a[i]);
-}
-#endif
+/* The packed copy of R (Weights.packed, made by FN(pack)): its columns in panels of PANEL (four vectors), each
+ * panel's rows one after another (units x PANEL floats, contiguous), so that a panel fills the cache's sets evenly.
+ * R (64 KB for 64 units) is more than L1 holds (48 KB here): streamed in one order every step, each step would
+ * read all of it from L2. The columns are independent, so the panels go in alternate orders on alternate steps
+ * (forward, then backward): the panels a step used last are still in L1 when the next starts with them. Each
+ * column keeps its arithmetic: its input, then + h[k] R[k, j] for k = 0..u-1 in order. */
+#define PANEL (4 * KERNEL_W)
 
-KERNEL_TARGET static void FN(recurrent)(float *restrict z, const float *restrict h, const float *restrict recurrent, int units) {
-    const int gates = 4 * units;
-    const int block = 8 * KERNEL_W;
-    int j0 = 0;
-#if VEC_BYTES == 64
-    for (; j0 + 16 * KERNEL_W <= gates; j0 += 16 * KERNEL_W)
-        FN(block16)(z, h, recurrent, units, j0);
-#endif
-    for (; j0 + block <= gates; j0 += block) {
-        FN(vec) a0 = FN(load)(z + j0), a1 = FN(load)(z + j0 + KERNEL_W), a2 = FN(load)(z + j0 + 2 * KERNEL_W),
-                   a3 = FN(load)(z + j0 + 3 * KERNEL_W), a4 = FN(load)(z + j0 + 4 * KERNEL_W), a5 = FN(load)(z + j0 + 5 * KERNEL_W),
-                   a6 = FN(load)(z + j0 + 6 * KERNEL_W), a7 = FN(load)(z + j0 + 7 * KERNEL_W);
-        const float *r = recurrent + j0;
-        for (int k = 0; k < units; k++, r += gates) {
-            FN(vec) hk = (FN(vec)){0} + h[k];
-            a0 += hk * FN(load)(r);
-            a1 += hk * FN(load)(r + KERNEL_W);
-            a2 += hk * FN(load)(r + 2 * KERNEL_W);
-            a3 += hk * FN(load)(r + 3 * KERNEL_W);
-            a4 += hk * FN(load)(r + 4 * KERNEL_W);
-            a5 += hk * FN(load)(r + 5 * KERNEL_W);
-            a6 += hk * FN(load)(r + 6 * KERNEL_W);
-            a7 += hk * FN(load)(r + 7 * KERNEL_W);
-        }
-        __builtin_memcpy(z + j0, &a0, sizeof a0);
-        __builtin_memcpy(z + j0 + KERNEL_W, &a1, sizeof a1);
-        __builtin_memcpy(z + j0 + 2 * KERNEL_W, &a2, sizeof a2);
-        __builtin_memcpy(z + j0 + 3 * KERNEL_W, &a3, sizeof a3);
-        __builtin_memcpy(z + j0 + 4 * KERNEL_W, &a4, sizeof a4);
-        __builtin_memcpy(z + j0 + 5 * KERNEL_W, &a5, sizeof a5);
-        __builtin_memcpy(z + j0 + 6 * KERNEL_W, &a6, sizeof a6);
-        __builtin_memcpy(z + j0 + 7 * KERNEL_W, &a7, sizeof a7);
+KERNEL_TARGET static int FN(pack)(Weights *w) {
+    const int units = w->units, gates = 4 * units, panels = gates / PANEL;
+    free(w->packed_memory);
+    w->packed_memory = NULL;
+    w->packed = NULL;
+    if (panels == 0)
+        return 0;
+    const size_t floats = (size_t)panels * units * PANEL;
+    void *memory = NULL;
+    if (posix_memalign(&memory, 64, floats * sizeof(float)))
+        return -1;
+    float *packed = memory;
+    for (int p = 0; p < panels; p++)
+        for (int k = 0; k < units; k++)
+            memcpy(packed + ((size_t)p * units + k) * PANEL, w->recurrent + (size_t)k * gates + (size_t)p * PANEL, PANEL * sizeof(float));
+    w->packed_memory = memory;
+    w->packed = packed;
+    return 0;
+}
+
+/* One message, one panel (its four vectors of columns in registers over all units). */
+KERNEL_TARGET static inline void FN(panel)(float *restrict z, const float *restrict h, const float *restrict p, int units) {
+    FN(vec) a0 = FN(load)(z), a1 = FN(load)(z + KERNEL_W), a2 = FN(load)(z + 2 * KERNEL_W), a3 = FN(load)(z + 3 * KERNEL_W);
+    for (int k = 0; k < units; k++, p += PANEL) {
+        const FN(vec) hk = (FN(vec)){0} + h[k];
+        a0 += hk * FN(load)(p);
+        a1 += hk * FN(load)(p + KERNEL_W);
+        a2 += hk * FN(load)(p + 2 * KERNEL_W);
+        a3 += hk * FN(load)(p + 3 * KERNEL_W);
     }
-    if (j0 < gates)
-        FN(recurrent_columns)(z, h, recurrent, units, j0);
+    __builtin_memcpy(z, &a0, sizeof a0);
+    __builtin_memcpy(z + KERNEL_W, &a1, sizeof a1);
+    __builtin_memcpy(z + 2 * KERNEL_W, &a2, sizeof a2);
+    __builtin_memcpy(z + 3 * KERNEL_W, &a3, sizeof a3);
+}
+
+/* One message, two panels side by side: eight vector accumulators, enough independent chains to keep the
+ * multiply-add units busy. */
+KERNEL_TARGET static inline void FN(panel_pair)(float *restrict z, const float *restrict h, const float *restrict p, const float *restrict q, int units) {
+    FN(vec) a0 = FN(load)(z), a1 = FN(load)(z + KERNEL_W), a2 = FN(load)(z + 2 * KERNEL_W), a3 = FN(load)(z + 3 * KERNEL_W);
+    FN(vec) b0 = FN(load)(z + PANEL), b1 = FN(load)(z + PANEL + KERNEL_W), b2 = FN(load)(z + PANEL + 2 * KERNEL_W), b3 = FN(load)(z + PANEL + 3 * KERNEL_W);
+    for (int k = 0; k < units; k++, p += PANEL, q += PANEL) {
+        const FN(vec) hk = (FN(vec)){0} + h[k];
+        a0 += hk * FN(load)(p);
+        a1 += hk * FN(load)(p + KERNEL_W);
+        a2 += hk * FN(load)(p + 2 * KERNEL_W);
+        a3 += hk * FN(load)(p + 3 * KERNEL_W);
+        b0 += hk * FN(load)(q);
+        b1 += hk * FN(load)(q + KERNEL_W);
+        b2 += hk * FN(load)(q + 2 * KERNEL_W);
+        b3 += hk * FN(load)(q + 3 * KERNEL_W);
+    }
+    __builtin_memcpy(z, &a0, sizeof a0);
+    __builtin_memcpy(z + KERNEL_W, &a1, sizeof a1);
+    __builtin_memcpy(z + 2 * KERNEL_W, &a2, sizeof a2);
+    __builtin_memcpy(z + 3 * KERNEL_W, &a3, sizeof a3);
+    __builtin_memcpy(z + PANEL, &b0, sizeof b0);
+    __builtin_memcpy(z + PANEL + KERNEL_W, &b1, sizeof b1);
+    __builtin_memcpy(z + PANEL + 2 * KERNEL_W, &b2, sizeof b2);
+    __builtin_memcpy(z + PANEL + 3 * KERNEL_W, &b3, sizeof b3);
+}
+
+/* z += h R for one message: pairs of panels, in the order of `backward` (see PANEL), then the columns past the
+ * last full panel. */
+KERNEL_TARGET static void FN(recurrent)(float *restrict z, const float *restrict h, const Weights *w, int backward) {
+    const int units = w->units, panels = 4 * units / PANEL;
+    const size_t size = (size_t)units * PANEL;  /* floats in a panel */
+    const float *packed = w->packed;
+    if (!backward) {
+        int p = 0;
+        for (; p + 1 < panels; p += 2)
+            FN(panel_pair)(z + p * PANEL, h, packed + p * size, packed + (p + 1) * size, units);
+        if (p < panels)
+            FN(panel)(z + p * PANEL, h, packed + p * size, units);
+    } else {
+        int p = panels & ~1;
+        if (p < panels)
+            FN(panel)(z + p * PANEL, h, packed + p * size, units);
+        for (p -= 2; p >= 0; p -= 2)
+            FN(panel_pair)(z + p * PANEL, h, packed + p * size, packed + (p + 1) * size, units);
+    }
+    if (panels * PANEL < 4 * units)
+        FN(recurrent_columns)(z, h, w->recurrent, units, panels * PANEL);
 }
 
 KERNEL_TARGET static inline FN(vec) FN(tanh_vec)(FN(vec) v) {
@@ -130,18 +166,18 @@ KERNEL_TARGET static void FN(tanh)(float *restrict x, int n) {
 }
 
 /* The recurrent product of two messages at once, each exactly as FN(recurrent) computes it (every
- * column: its input, then + h[k] R[k, j] for k = 0..u-1 in order), sharing each load of R: the
- * product streams R (64 KB for 64 units) from L2, so two messages a pass cost little more than one. */
+ * column: its input, then + h[k] R[k, j] for k = 0..u-1 in order), sharing each load of R: a panel at a
+ * time, in the order of `backward`. */
 KERNEL_TARGET static void FN(recurrent2)(float *restrict za, const float *restrict ha, float *restrict zb, const float *restrict hb,
-                                         const float *restrict recurrent, int units) {
-    const int gates = 4 * units;
-    const int block = 4 * KERNEL_W;
-    int j0 = 0;
-    for (; j0 + block <= gates; j0 += block) {
-        FN(vec) a0 = FN(load)(za + j0), a1 = FN(load)(za + j0 + KERNEL_W), a2 = FN(load)(za + j0 + 2 * KERNEL_W), a3 = FN(load)(za + j0 + 3 * KERNEL_W);
-        FN(vec) b0 = FN(load)(zb + j0), b1 = FN(load)(zb + j0 + KERNEL_W), b2 = FN(load)(zb + j0 + 2 * KERNEL_W), b3 = FN(load)(zb + j0 + 3 * KERNEL_W);
-        const float *r = recurrent + j0;
-        for (int k = 0; k < units; k++, r += gates) {
+                                         const Weights *w, int backward) {
+    const int units = w->units, panels = 4 * units / PANEL;
+    for (int i = 0; i < panels; i++) {
+        const int j0 = (backward ? panels - 1 - i : i) * PANEL;
+        float *restrict xa = za + j0, *restrict xb = zb + j0;
+        FN(vec) a0 = FN(load)(xa), a1 = FN(load)(xa + KERNEL_W), a2 = FN(load)(xa + 2 * KERNEL_W), a3 = FN(load)(xa + 3 * KERNEL_W);
+        FN(vec) b0 = FN(load)(xb), b1 = FN(load)(xb + KERNEL_W), b2 = FN(load)(xb + 2 * KERNEL_W), b3 = FN(load)(xb + 3 * KERNEL_W);
+        const float *r = w->packed + (size_t)j0 * units;
+        for (int k = 0; k < units; k++, r += PANEL) {
             const FN(vec) r0 = FN(load)(r), r1 = FN(load)(r + KERNEL_W), r2 = FN(load)(r + 2 * KERNEL_W), r3 = FN(load)(r + 3 * KERNEL_W);
             const FN(vec) hak = (FN(vec)){0} + ha[k], hbk = (FN(vec)){0} + hb[k];
             a0 += hak * r0;
@@ -153,20 +189,54 @@ KERNEL_TARGET static void FN(recurrent2)(float *restrict za, const float *restri
             b2 += hbk * r2;
             b3 += hbk * r3;
         }
-        __builtin_memcpy(za + j0, &a0, sizeof a0);
-        __builtin_memcpy(za + j0 + KERNEL_W, &a1, sizeof a1);
-        __builtin_memcpy(za + j0 + 2 * KERNEL_W, &a2, sizeof a2);
-        __builtin_memcpy(za + j0 + 3 * KERNEL_W, &a3, sizeof a3);
-        __builtin_memcpy(zb + j0, &b0, sizeof b0);
-        __builtin_memcpy(zb + j0 + KERNEL_W, &b1, sizeof b1);
-        __builtin_memcpy(zb + j0 + 2 * KERNEL_W, &b2, sizeof b2);
-        __builtin_memcpy(zb + j0 + 3 * KERNEL_W, &b3, sizeof b3);
+        __builtin_memcpy(xa, &a0, sizeof a0);
+        __builtin_memcpy(xa + KERNEL_W, &a1, sizeof a1);
+        __builtin_memcpy(xa + 2 * KERNEL_W, &a2, sizeof a2);
+        __builtin_memcpy(xa + 3 * KERNEL_W, &a3, sizeof a3);
+        __builtin_memcpy(xb, &b0, sizeof b0);
+        __builtin_memcpy(xb + KERNEL_W, &b1, sizeof b1);
+        __builtin_memcpy(xb + 2 * KERNEL_W, &b2, sizeof b2);
+        __builtin_memcpy(xb + 3 * KERNEL_W, &b3, sizeof b3);
     }
-    if (j0 < gates) {  /* the columns FN(recurrent) leaves to its scalar loop, or runs in its own blocks */
-        FN(recurrent_columns)(za, ha, recurrent, units, j0);
-        FN(recurrent_columns)(zb, hb, recurrent, units, j0);
+    if (panels * PANEL < 4 * units) {  /* the columns past the last full panel, as FN(recurrent) runs them */
+        FN(recurrent_columns)(za, ha, w->recurrent, units, panels * PANEL);
+        FN(recurrent_columns)(zb, hb, w->recurrent, units, panels * PANEL);
     }
 }
+
+#if VEC_BYTES == 64
+/* Four messages at once (AVX-512 alone has the 32 registers: 16 accumulators, 4 vectors of R, a broadcast),
+ * each exactly as FN(recurrent) computes it, sharing each load of R among four. */
+KERNEL_TARGET static void FN(recurrent4)(float *const *z, const float *const *h, const Weights *w, int backward) {
+    const int units = w->units, panels = 4 * units / PANEL;
+    for (int i = 0; i < panels; i++) {
+        const int j0 = (backward ? panels - 1 - i : i) * PANEL;
+        FN(vec) a[4][4];
+        for (int m = 0; m < 4; m++)
+            for (int v = 0; v < 4; v++)
+                a[m][v] = FN(load)(z[m] + j0 + v * KERNEL_W);
+        const float *r = w->packed + (size_t)j0 * units;
+        const float *h0 = h[0], *h1 = h[1], *h2 = h[2], *h3 = h[3];
+        for (int k = 0; k < units; k++, r += PANEL) {
+            const FN(vec) r0 = FN(load)(r), r1 = FN(load)(r + KERNEL_W), r2 = FN(load)(r + 2 * KERNEL_W), r3 = FN(load)(r + 3 * KERNEL_W);
+            FN(vec) x = (FN(vec)){0} + h0[k];
+            a[0][0] += x * r0; a[0][1] += x * r1; a[0][2] += x * r2; a[0][3] += x * r3;
+            x = (FN(vec)){0} + h1[k];
+            a[1][0] += x * r0; a[1][1] += x * r1; a[1][2] += x * r2; a[1][3] += x * r3;
+            x = (FN(vec)){0} + h2[k];
+            a[2][0] += x * r0; a[2][1] += x * r1; a[2][2] += x * r2; a[2][3] += x * r3;
+            x = (FN(vec)){0} + h3[k];
+            a[3][0] += x * r0; a[3][1] += x * r1; a[3][2] += x * r2; a[3][3] += x * r3;
+        }
+        for (int m = 0; m < 4; m++)
+            for (int v = 0; v < 4; v++)
+                __builtin_memcpy(z[m] + j0 + v * KERNEL_W, &a[m][v], sizeof a[m][v]);
+    }
+    if (panels * PANEL < 4 * units)
+        for (int m = 0; m < 4; m++)
+            FN(recurrent_columns)(z[m], h[m], w->recurrent, units, panels * PANEL);
+}
+#endif
 
 /* The message's state after its pads (the primed state); returns where its real tokens start. */
 KERNEL_TARGET static int FN(start)(const int32_t *restrict ids, const Weights *w, float *restrict h, float *restrict c) {
@@ -216,65 +286,136 @@ KERNEL_TARGET static float FN(output)(const Weights *w, const float *restrict h)
     return (float)(1.0 / (1.0 + exp(-(double)logit)));
 }
 
+/* A message's state from the first of its real tokens on (scratch: 6 x units floats: z, h, c). */
+KERNEL_TARGET static void FN(begin)(Step *s, const int32_t *ids, const Weights *w, float *scratch) {
+    s->ids = ids;
+    s->z = scratch;
+    s->h = scratch + 4 * w->units;
+    s->c = s->h + w->units;
+    s->t = FN(start)(ids, w, s->h, s->c);
+}
+
+/* Asks for the table row of token t (if any) while this step's product runs: the rows of a big vocabulary are
+ * seldom in L1 or L2 when their word comes. */
+KERNEL_TARGET static inline void FN(prefetch)(const Weights *w, const Step *s, int t) {
+    if (t >= w->maxlen)
+        return;
+    const int gates = 4 * w->units;
+    const size_t row = (size_t)s->ids[t];
+    if (w->table_q) {
+        const int8_t *q = w->table_q + row * gates;
+        for (int b = 0; b < gates; b += 64)
+            __builtin_prefetch(q + b);
+        __builtin_prefetch(w->table_scale + row);
+    } else {
+        const float *f = w->table + row * gates;
+        for (int b = 0; b < gates; b += 16)
+            __builtin_prefetch(f + b);
+    }
+}
+
+/* The rest of one message's tokens, alone. */
+KERNEL_TARGET static void FN(alone)(Step *s, const Weights *w) {
+    FN(prefetch)(w, s, s->t);
+    for (; s->t < w->maxlen; s->t++) {
+        FN(lookup)(w, s->ids[s->t], s->z);
+        FN(prefetch)(w, s, s->t + 1);
+        FN(recurrent)(s->z, s->h, w, s->t & 1);
+        FN(update)(w, s->z, s->h, s->c);
+    }
+}
+
+/* Two messages stepping together while both have tokens left (sharing each load of R), then each alone. */
+KERNEL_TARGET static void FN(together)(Step *a, Step *b, const Weights *w) {
+    for (; a->t < w->maxlen && b->t < w->maxlen; a->t++, b->t++) {
+        FN(lookup)(w, a->ids[a->t], a->z);
+        FN(lookup)(w, b->ids[b->t], b->z);
+        FN(prefetch)(w, a, a->t + 1);
+        FN(prefetch)(w, b, b->t + 1);
+        FN(recurrent2)(a->z, a->h, b->z, b->h, w, a->t & 1);
+        FN(update)(w, a->z, a->h, a->c);
+        FN(update)(w, b->z, b->h, b->c);
+    }
+    FN(alone)(a, w);
+    FN(alone)(b, w);
+}
+
 /* The spam probability of one front-padded row of ids; scratch: 6 x units floats. */
 KERNEL_TARGET static float FN(one)(const int32_t *restrict ids, const Weights *w, float *restrict scratch) {
-    float *restrict z = scratch, *restrict h = scratch + 4 * w->units, *restrict c = h + w->units;
-    for (int t = FN(start)(ids, w, h, c); t < w->maxlen; t++) {
-        FN(lookup)(w, ids[t], z);
-        FN(recurrent)(z, h, w->recurrent, w->units);
-        FN(update)(w, z, h, c);
-    }
-    return FN(output)(w, h);
+    Step s;
+    FN(begin)(&s, ids, w, scratch);
+    FN(alone)(&s, w);
+    return FN(output)(w, s.h);
 }
 
 /* Two messages, each through exactly the arithmetic of FN(one) (so each gets the same bits as alone),
  * stepping together while both have tokens left; scratch: 12 x units floats. */
 KERNEL_TARGET static void FN(two)(const int32_t *restrict ids_a, const int32_t *restrict ids_b, const Weights *w, float *restrict scratch,
                                   float *out_a, float *out_b) {
-    const int units = w->units;
-    float *restrict za = scratch, *restrict ha = za + 4 * units, *restrict ca = ha + units;
-    float *restrict zb = ca + units, *restrict hb = zb + 4 * units, *restrict cb = hb + units;
-    int ta = FN(start)(ids_a, w, ha, ca), tb = FN(start)(ids_b, w, hb, cb);
-    for (; ta < w->maxlen && tb < w->maxlen; ta++, tb++) {
-        FN(lookup)(w, ids_a[ta], za);
-        FN(lookup)(w, ids_b[tb], zb);
-        FN(recurrent2)(za, ha, zb, hb, w->recurrent, units);
-        FN(update)(w, za, ha, ca);
-        FN(update)(w, zb, hb, cb);
-    }
-    for (; ta < w->maxlen; ta++) {
-        FN(lookup)(w, ids_a[ta], za);
-        FN(recurrent)(za, ha, w->recurrent, units);
-        FN(update)(w, za, ha, ca);
-    }
-    for (; tb < w->maxlen; tb++) {
-        FN(lookup)(w, ids_b[tb], zb);
-        FN(recurrent)(zb, hb, w->recurrent, units);
-        FN(update)(w, zb, hb, cb);
-    }
-    *out_a = FN(output)(w, ha);
-    *out_b = FN(output)(w, hb);
+    Step a, b;
+    FN(begin)(&a, ids_a, w, scratch);
+    FN(begin)(&b, ids_b, w, scratch + 6 * w->units);
+    FN(together)(&a, &b, w);
+    *out_a = FN(output)(w, a.h);
+    *out_b = FN(output)(w, b.h);
 }
 
-#undef KERNEL_W
+/* Four messages (best of equal length), each through exactly the arithmetic of FN(one), stepping together while
+ * all have tokens left, the rest in a pair or alone; scratch: 24 x units floats. Without AVX-512's registers: two pairs. */
+KERNEL_TARGET static void FN(four)(const int32_t *const *ids, const Weights *w, float *restrict scratch, float *const *out) {
+#if VEC_BYTES == 64
+    Step s[4];
+    for (int m = 0; m < 4; m++)
+        FN(begin)(&s[m], ids[m], w, scratch + (size_t)m * 6 * w->units);
+    float *z[4] = {s[0].z, s[1].z, s[2].z, s[3].z};
+    const float *h[4] = {s[0].h, s[1].h, s[2].h, s[3].h};
+    while (s[0].t < w->maxlen && s[1].t < w->maxlen && s[2].t < w->maxlen && s[3].t < w->maxlen) {
+        for (int m = 0; m < 4; m++)
+            FN(lookup)(w, s[m].ids[s[m].t], s[m].z);
+        for (int m = 0; m < 4; m++)
+            FN(prefetch)(w, &s[m], s[m].t + 1);
+        FN(recurrent4)(z, h, w, s[0].t & 1);
+        for (int m = 0; m < 4; m++) {
+            FN(update)(w, s[m].z, s[m].h, s[m].c);
+            s[m].t++;
+        }
+    }
+    Step *rest[4];
+    int left = 0;
+    for (int m = 0; m < 4; m++)
+        if (s[m].t < w->maxlen)
+            rest[left++] = &s[m];
+    if (left >= 2)
+        FN(together)(rest[0], rest[1], w);
+    if (left == 1 || left == 3)
+        FN(alone)(rest[left - 1], w);
+    for (int m = 0; m < 4; m++)
+        *out[m] = FN(output)(w, s[m].h);
+#else
+    FN(two)(ids[0], ids[1], w, scratch, out[0], out[1]);
+    FN(two)(ids[2], ids[3], w, scratch, out[2], out[3]);
+#endif
+}
 
 /* The same steps as FN(one), timed by part for the benchmark's profile (not used to score): adds the
  * nanoseconds of the row lookup, the recurrent product, the activations and cell update, and the
  * output layer to times[0..3]. */
 KERNEL_TARGET static float FN(profile)(const int32_t *restrict ids, const Weights *w, float *restrict scratch, double *times) {
-    float *restrict z = scratch, *restrict h = scratch + 4 * w->units, *restrict c = h + w->units;
+    Step s;
     double t0 = now_ns(), t1;
-    for (int t = FN(start)(ids, w, h, c); t < w->maxlen; t++) {
-        FN(lookup)(w, ids[t], z);
+    for (FN(begin)(&s, ids, w, scratch); s.t < w->maxlen; s.t++) {
+        FN(lookup)(w, s.ids[s.t], s.z);
+        FN(prefetch)(w, &s, s.t + 1);
         t1 = now_ns(); times[0] += t1 - t0; t0 = t1;
-        FN(recurrent)(z, h, w->recurrent, w->units);
+        FN(recurrent)(s.z, s.h, w, s.t & 1);
         t1 = now_ns(); times[1] += t1 - t0; t0 = t1;
-        FN(update)(w, z, h, c);
+        FN(update)(w, s.z, s.h, s.c);
         t1 = now_ns(); times[2] += t1 - t0; t0 = t1;
     }
-    const float p = FN(output)(w, h);
+    const float p = FN(output)(w, s.h);
     times[3] += now_ns() - t0;
     return p;
 }
 
+#undef PANEL
 #undef KERNEL_W
