@@ -312,11 +312,15 @@ class NativeSession(Session):
         """Text to probability in one C call (`Model.run_texts`) when the vocabulary has its C featuriser, whose rows it
         checks against the model's layout."""
         featuriser = vocabulary.featuriser
-        inputs = None if featuriser is None else vocabulary.featuriser_input(texts)
-        if featuriser is None or inputs is None:
+        if featuriser is None:
             return self.run(vocabulary.encode_checked(texts))
+        inputs = texts if len(texts) == 1 and texts[0].isascii() else vocabulary.featuriser_input(texts)  # one ASCII SMS: as it is
+        if inputs is None:
+            return self.run(vocabulary.encode_checked(texts))
+        out = np.empty(len(texts), dtype=np.float32)
         try:
-            return self._native.proba_texts(self._model, featuriser, inputs)
+            self._model.run_texts(featuriser, inputs, out)  # as _lstm_native.proba_texts, without its frame
+            return out
         except ValueError as error:
             msg = f"native backend: {error}"
             raise BackendError(msg) from None

@@ -175,11 +175,13 @@ class Classifier:
         many processes (0: one per core), with the same result as one. A call runs one model from start
         to end, whatever `reload` does meanwhile.
         """
+        if type(texts) is list and 0 < len(texts) <= THREAD_PIECE and (type(texts[0]) is str if len(texts) == 1 else all(type(text) is str for text in texts)):
+            return self._loaded.score(texts)  # a few messages (a server's, one at a time): one model, one call on this thread
         return self._predict_proba(texts, workers)
 
     def _predict_proba(self, texts: Iterable[str | bytes], workers: int) -> np.ndarray:
         if type(texts) is list and 0 < len(texts) <= THREAD_PIECE and (type(texts[0]) is str if len(texts) == 1 else all(type(text) is str for text in texts)):
-            return self._loaded.score(texts)  # a few messages (a server's, one at a time): one model, one call on this thread
+            return self._loaded.score(texts)  # (predict_proba takes this path before the call, one frame less a message)
         probabilities = [p for _, p in self.iter_chunks(texts, workers)]
         if len(probabilities) == 1:
             return probabilities[0]
