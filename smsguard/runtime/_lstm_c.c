@@ -1402,6 +1402,17 @@ static inline float finished(const Weights *w, const int32_t *row, float word) {
     return w->ngram_scores ? fuse(w, row + w->maxlen, word) : word;
 }
 
+/* Asks for the table rows of a checked row's words: a big vocabulary's rows are seldom in the cache when a message
+ * comes, and the first is needed at once. */
+static void prefetch_rows(const Weights *w, const int32_t *ids) {
+    const size_t bytes = (size_t)4 * w->units * (w->table_q ? 1 : sizeof(float));
+    const char *table = w->table_q ? (const char *)w->table_q : (const char *)w->table;
+    for (int t = 0; t < w->maxlen; t++)
+        if (ids[t])
+            for (size_t b = 0; b < bytes; b += 64)
+                __builtin_prefetch(table + (size_t)ids[t] * bytes + b);
+}
+
 /* The messages of a window through the kernel, then each one's fused probability. */
 static void run_window(const Model *self, Pending *pending, int count, float *scratch) {
     run_pending(self, pending, count, scratch);
@@ -1427,8 +1438,11 @@ static Py_ssize_t score_texts(const Model *self, const Featuriser *f, const Text
             *bad = row[column];
             return m * width + column;
         }
-        if (texts->n == 1) {
-            out[m] = finished(w, row, self->kernel(row, w, scratch));
+        if (texts->n == 1) {  /* the rows of its words asked for first, they come while the n-gram branch runs */
+            prefetch_rows(w, row);
+            const float ngram = w->ngram_scores ? ngram_probability(w, row + w->maxlen) : 0.0f;
+            const float word = self->kernel(row, w, scratch);
+            out[m] = w->ngram_scores ? fused(word, ngram) : word;
             return -1;
         }
         Pending *p = &pending[waiting];

@@ -286,15 +286,6 @@ KERNEL_TARGET static float FN(output)(const Weights *w, const float *restrict h)
     return (float)(1.0 / (1.0 + exp(-(double)logit)));
 }
 
-/* A message's state from the first of its real tokens on (scratch: 6 x units floats: z, h, c). */
-KERNEL_TARGET static void FN(begin)(Step *s, const int32_t *ids, const Weights *w, float *scratch) {
-    s->ids = ids;
-    s->z = scratch;
-    s->h = scratch + 4 * w->units;
-    s->c = s->h + w->units;
-    s->t = FN(start)(ids, w, s->h, s->c);
-}
-
 /* Asks for the table row of token t (if any) while this step's product runs: the rows of a big vocabulary are
  * seldom in L1 or L2 when their word comes. */
 KERNEL_TARGET static inline void FN(prefetch)(const Weights *w, const Step *s, int t) {
@@ -314,9 +305,18 @@ KERNEL_TARGET static inline void FN(prefetch)(const Weights *w, const Step *s, i
     }
 }
 
+/* A message's state from the first of its real tokens on (scratch: 6 x units floats: z, h, c). */
+KERNEL_TARGET static void FN(begin)(Step *s, const int32_t *ids, const Weights *w, float *scratch) {
+    s->ids = ids;
+    s->z = scratch;
+    s->h = scratch + 4 * w->units;
+    s->c = s->h + w->units;
+    s->t = FN(start)(ids, w, s->h, s->c);
+    FN(prefetch)(w, s, s->t);
+}
+
 /* The rest of one message's tokens, alone. */
 KERNEL_TARGET static void FN(alone)(Step *s, const Weights *w) {
-    FN(prefetch)(w, s, s->t);
     for (; s->t < w->maxlen; s->t++) {
         FN(lookup)(w, s->ids[s->t], s->z);
         FN(prefetch)(w, s, s->t + 1);
