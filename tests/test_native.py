@@ -28,7 +28,7 @@ FLOAT_ATOL = 1e-5  # a float32 model computes the Keras function; only summation
 QUANTIZED_ATOL = 0.01  # the int8 table against its own output on the export machine
 NPZ_MODELS = ("model.float32.npz", "model.int8.npz", "model.int8.compact.npz")
 INVARIANT_BACKENDS = ("native", "numba")  # one kernel per message: bit-identical whatever the batch
-BATCH_SIZES = (1, 3, 2000)
+BATCH_SIZES = (1, 3, 5, 65, 2000)  # alone, pairs, a four and one, across the kernel's window of 64, a chunk
 
 slow = pytest.mark.slow
 needs_native = needs("" if available() else NOT_BUILT)
@@ -71,6 +71,86 @@ def test_avx512_and_avx2_give_the_same_bits(units: int) -> None:
             assert model.isa == {"avx2": "avx2+fma"}.get(isa, isa) and alone.tobytes() == out.tobytes()
             runs.append(out)
         assert runs[0].tobytes() == runs[1].tobytes()
+
+
+def seeded_model(units: int, quantized: bool, isa: str, maxlen: int = 40, rows: int = 300, n: int = 200) -> tuple[object, np.ndarray]:
+    """The kernel's Model of seeded random weights (a float or an int8 table) and n rows of ids of every length, front-padded."""
+    from smsguard.runtime import _native
+
+    rng = np.random.default_rng(units)
+    gates = 4 * units
+    table = rng.normal(0, 0.5, (rows, gates)).astype(np.float32)
+    rest = [rng.normal(0, 0.3, (units, gates)).astype(np.float32), rng.normal(0, 1, units).astype(np.float32), 0.1,
+            rng.normal(0, 0.5, (maxlen + 1, units)).astype(np.float32), rng.normal(0, 0.5, (maxlen + 1, units)).astype(np.float32)]
+    int8 = [rng.integers(-127, 128, (rows, gates), dtype=np.int8), rng.uniform(0.001, 0.02, rows).astype(np.float32)]
+    ids = np.zeros((n, maxlen), dtype=np.int32)
+    for row in ids:
+        length = int(rng.integers(0, maxlen + 1))
+        row[maxlen - length :] = rng.integers(1, rows, length)
+    return _native.lstm_model(*(int8 if quantized else [table, None]), *rest, isa=isa), ids
+
+
+# sha256 (first 16 hex digits) of the probabilities of `seeded_model`'s 200 rows, as the kernel computed them before its
+# recurrent matrix was packed in panels and its batches grouped by length (main at ca6c091): the bits users had.
+PINNED = {
+    ("avx", 64, False): "2091e503810dbecd", ("avx", 64, True): "b70edfd26df63500",
+    ("avx", 17, False): "4ca5b4178486146a", ("avx", 17, True): "3e9f44da1ca7bb31",
+    ("sse2", 64, False): "534ae2fc1b3da136", ("sse2", 64, True): "c745549253ff7c6d",
+    ("sse2", 17, False): "5fab8c26843bda25", ("sse2", 17, True): "5e2b570f86e59936",
+}
+
+
+@needs_native
+@pytest.mark.parametrize("units", [64, 17])
+@pytest.mark.parametrize("quantized", [False, True], ids=["float32", "int8"])
+def test_the_kernel_keeps_the_bits_it_had(units: int, quantized: bool) -> None:
+    """64 units (the default model's: whole panels) and 17 (columns past the last panel), on every x86-64 code path:
+    the same bits as the kernel that users had, whatever the kernel does now to be faster."""
+    import hashlib
+
+    if best_isa() not in ("avx512", "avx2+fma", "sse2"):
+        pytest.skip(f"the pinned bits are x86-64's; this CPU runs {best_isa()}")
+    for isa in [*wide_isas(), "baseline"]:
+        model, ids = seeded_model(units, quantized, isa)
+        out = np.empty(len(ids), dtype=np.float32)
+        model.run(ids, out)
+        family = "sse2" if isa == "baseline" else "avx"
+        assert hashlib.sha256(out.tobytes()).hexdigest()[:16] == PINNED[family, units, quantized], (isa, units, quantized)
+
+
+@needs_native
+@pytest.mark.parametrize("units", [64, 17])
+@pytest.mark.parametrize("quantized", [False, True], ids=["float32", "int8"])
+def test_batches_of_every_size_give_each_message_its_bits_alone(units: int, quantized: bool) -> None:
+    """Batches of 1 to 9 messages of mixed lengths, and across the kernel's window of 64 (63, 64, 65, 130): sorted by length
+    inside, four or two stepping together, the rest alone; every message gets the bits it gets alone, on every code path."""
+    for isa in [*wide_isas(), "baseline"] if best_isa() in ("avx512", "avx2+fma") else ["auto"]:
+        model, ids = seeded_model(units, quantized, isa)
+        alone = np.array([_native_one(model, row) for row in ids])
+        for size in [*range(1, 10), 63, 64, 65, 130]:
+            for start in range(0, len(ids) - size + 1, max(size, 7)):
+                out = np.empty(size, dtype=np.float32)
+                model.run(ids[start : start + size], out)
+                assert_same_bits(out, alone[start : start + size], (isa, units, quantized, size, start))
+        shuffled = np.random.default_rng(0).permutation(len(ids))
+        out = np.empty(len(ids), dtype=np.float32)
+        model.run(ids[shuffled], out)
+        assert_same_bits(out, alone[shuffled], (isa, units, quantized, "shuffled"))
+
+
+@needs_native
+def test_texts_in_batches_of_every_size_get_their_bits_alone(tiny_bundle: Path) -> None:
+    """The text path (Model.run_texts: featurised in C, then windows sorted by length): batches of 1 to 9 and 65 texts of
+    mixed lengths, ASCII and not, each scored as alone."""
+    from tiny import GOLDEN, TEXTS
+
+    texts = [" ".join(TEXTS[i % len(TEXTS)] for i in range(k % 7)) + f" {k}" for k in range(70)] + list(GOLDEN)
+    for model in NPZ_MODELS[:2]:
+        classifier = Classifier.load(tiny_bundle, backend="native", model=model)
+        alone = np.concatenate([classifier.predict_proba([text]) for text in texts])
+        for size in [*range(1, 10), 65]:
+            for start in range(0, len(texts) - size + 1, size):
+                assert_same_bits(classifier.predict_proba(texts[start : start + size]), alone[start : start + size], (model, size, start))
 
 
 def _native_one(model, row: np.ndarray) -> np.float32:
