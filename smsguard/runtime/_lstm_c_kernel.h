@@ -267,16 +267,31 @@ KERNEL_TARGET static void FN(lookup)(const Weights *w, int32_t token, float *res
 /* The gates from z, then the new c and h. */
 KERNEL_TARGET static void FN(update)(const Weights *w, float *restrict z, float *restrict h, float *restrict c) {
     const int units = w->units;
-    FN(tanh)(z, 4 * units);
-    for (int j = 0; j < units; j++) {
-        const float i = 0.5f + 0.5f * z[j];
-        const float f = 0.5f + 0.5f * z[units + j];
-        c[j] = f * c[j] + i * z[2 * units + j];
+    int j0 = 0;
+    for (; j0 + KERNEL_W <= units; j0 += KERNEL_W) {  /* a vector of units at a time: its h is ready while the rest divide */
+        const FN(vec) i = (FN(vec)){0} + 0.5f + 0.5f * FN(tanh_vec)(FN(load)(z + j0));
+        const FN(vec) f = (FN(vec)){0} + 0.5f + 0.5f * FN(tanh_vec)(FN(load)(z + units + j0));
+        const FN(vec) g = FN(tanh_vec)(FN(load)(z + 2 * units + j0));
+        const FN(vec) o = FN(tanh_vec)(FN(load)(z + 3 * units + j0));
+        const FN(vec) cell = f * FN(load)(c + j0) + i * g;
+        const FN(vec) out = FN(tanh_vec)(cell) * ((FN(vec)){0} + 0.5f + 0.5f * o);
+        __builtin_memcpy(c + j0, &cell, sizeof cell);
+        __builtin_memcpy(h + j0, &out, sizeof out);
     }
-    memcpy(h, c, units * sizeof(float));
-    FN(tanh)(h, units);
-    for (int j = 0; j < units; j++)
-        h[j] *= 0.5f + 0.5f * z[3 * units + j];
+    if (j0 < units) {
+        const int n = units - j0;
+        for (int gate = 0; gate < 4; gate++)
+            FN(tanh)(z + gate * units + j0, n);
+        for (int j = j0; j < units; j++) {
+            const float i = 0.5f + 0.5f * z[j];
+            const float f = 0.5f + 0.5f * z[units + j];
+            c[j] = f * c[j] + i * z[2 * units + j];
+        }
+        memcpy(h + j0, c + j0, n * sizeof(float));
+        FN(tanh)(h + j0, n);
+        for (int j = j0; j < units; j++)
+            h[j] *= 0.5f + 0.5f * z[3 * units + j];
+    }
 }
 
 KERNEL_TARGET static float FN(output)(const Weights *w, const float *restrict h) {
