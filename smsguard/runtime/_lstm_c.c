@@ -94,12 +94,15 @@ typedef struct {
     float ngram_bias;
 } Weights;
 
-/* A message on its way through the kernel: its word ids, its z (4u), h and c (u each), and its next token. */
+/* A message on its way through the kernel: its word ids, its z (4u), h, c and hz = 0 + h (u each: what the recurrent
+ * product multiplies by), and its next token. */
 typedef struct {
     const int32_t *ids;
-    float *z, *h, *c;
+    float *z, *h, *c, *hz;
     int t;
 } Step;
+
+#define STEP_FLOATS 7  /* a Step's floats, in units */
 
 typedef float (*Kernel)(const int32_t *, const Weights *, float *);
 typedef void (*Pair)(const int32_t *, const int32_t *, const Weights *, float *, float *, float *);
@@ -584,7 +587,7 @@ static int take_rows(const Weights *w, PyObject *ids_obj, PyObject *out_obj, Py_
     return -1;
 }
 
-#define STACK_UNITS 128  /* the kernel's scratch (24 x units floats) is on the stack up to this many units */
+#define STACK_UNITS 128  /* the kernel's scratch (4 messages' Steps) is on the stack up to this many units */
 
 static PyObject *score(Model *self, PyObject *ids_obj, PyObject *out_obj, double *times) {
     if (!self->kernel) {
@@ -596,8 +599,8 @@ static PyObject *score(Model *self, PyObject *ids_obj, PyObject *out_obj, double
         return NULL;
     const int32_t *rows = (const int32_t *)ids.buf;
     const Py_ssize_t n = ids.shape[0];
-    float stack[24 * STACK_UNITS] __attribute__((aligned(64)));
-    float *scratch = self->w.units <= STACK_UNITS ? stack : malloc(24 * (size_t)self->w.units * sizeof(float));
+    float stack[4 * STEP_FLOATS * STACK_UNITS] __attribute__((aligned(64)));
+    float *scratch = self->w.units <= STACK_UNITS ? stack : malloc(4 * STEP_FLOATS * (size_t)self->w.units * sizeof(float));
     Py_ssize_t bad = -1;
     if (scratch) {
         Py_BEGIN_ALLOW_THREADS
@@ -1483,10 +1486,10 @@ static int score_call(const Model *self, const Featuriser *f, const Texts *texts
     const Weights *w = &self->w;
     const Py_ssize_t width = w->maxlen + w->ngram_length;
     const size_t kept = texts->n > 1 ? (size_t)WINDOW * w->maxlen : 0;
-    float stack_scratch[24 * STACK_UNITS] __attribute__((aligned(64)));
+    float stack_scratch[4 * STEP_FLOATS * STACK_UNITS] __attribute__((aligned(64)));
     int32_t stack_row[STACK_WIDTH] __attribute__((aligned(64)));
     int32_t stack_words[STACK_WORDS] __attribute__((aligned(64)));
-    float *scratch = w->units <= STACK_UNITS ? stack_scratch : malloc(24 * (size_t)w->units * sizeof(float));
+    float *scratch = w->units <= STACK_UNITS ? stack_scratch : malloc(4 * STEP_FLOATS * (size_t)w->units * sizeof(float));
     int32_t *row = width <= STACK_WIDTH ? stack_row : malloc((size_t)width * sizeof(int32_t));
     int32_t *words = kept <= STACK_WORDS ? stack_words : malloc(kept * sizeof(int32_t));
     TextWork work;

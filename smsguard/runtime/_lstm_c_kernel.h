@@ -17,14 +17,21 @@ KERNEL_TARGET static inline FN(vec) FN(load)(const float *p) {
     return v;
 }
 
+/* x in every lane: x - 0 is x itself (whatever its sign), so the compiler broadcasts it from memory, without the
+ * add that `(vec){0} + x` costs on the ports the multiply-adds need. The product's factors are hz = 0 + h (a
+ * message's Step.hz, made once a step), so each lane gets the same value as before. */
+KERNEL_TARGET static inline FN(vec) FN(splat)(float x) {
+    return x - (FN(vec)){0};
+}
+
 /* Columns j0.. of the recurrent product (past the last full block of 8 or 4 vectors): a vector at a
  * time, then one at a time; the same for one message or two, so leftover columns round alike. */
-KERNEL_TARGET static void FN(recurrent_columns)(float *restrict z, const float *restrict h, const float *restrict recurrent, int units, int j0) {
+KERNEL_TARGET static void FN(recurrent_columns)(float *restrict z, const float *restrict h, const float *restrict hz, const float *restrict recurrent, int units, int j0) {
     const int gates = 4 * units;
     for (; j0 + KERNEL_W <= gates; j0 += KERNEL_W) {
         FN(vec) a = FN(load)(z + j0);
         for (int k = 0; k < units; k++)
-            a += ((FN(vec)){0} + h[k]) * FN(load)(recurrent + (size_t)k * gates + j0);
+            a += FN(splat)(hz[k]) * FN(load)(recurrent + (size_t)k * gates + j0);
         __builtin_memcpy(z + j0, &a, sizeof a);
     }
     for (; j0 < gates; j0++) {
@@ -64,10 +71,10 @@ KERNEL_TARGET static int FN(pack)(Weights *w) {
 }
 
 /* One message, one panel (its four vectors of columns in registers over all units). */
-KERNEL_TARGET static inline void FN(panel)(float *restrict z, const float *restrict h, const float *restrict p, int units) {
+KERNEL_TARGET static inline void FN(panel)(float *restrict z, const float *restrict hz, const float *restrict p, int units) {
     FN(vec) a0 = FN(load)(z), a1 = FN(load)(z + KERNEL_W), a2 = FN(load)(z + 2 * KERNEL_W), a3 = FN(load)(z + 3 * KERNEL_W);
     for (int k = 0; k < units; k++, p += PANEL) {
-        const FN(vec) hk = (FN(vec)){0} + h[k];
+        const FN(vec) hk = FN(splat)(hz[k]);
         a0 += hk * FN(load)(p);
         a1 += hk * FN(load)(p + KERNEL_W);
         a2 += hk * FN(load)(p + 2 * KERNEL_W);
@@ -81,11 +88,11 @@ KERNEL_TARGET static inline void FN(panel)(float *restrict z, const float *restr
 
 /* One message, two panels side by side: eight vector accumulators, enough independent chains to keep the
  * multiply-add units busy. */
-KERNEL_TARGET static inline void FN(panel_pair)(float *restrict z, const float *restrict h, const float *restrict p, const float *restrict q, int units) {
+KERNEL_TARGET static inline void FN(panel_pair)(float *restrict z, const float *restrict hz, const float *restrict p, const float *restrict q, int units) {
     FN(vec) a0 = FN(load)(z), a1 = FN(load)(z + KERNEL_W), a2 = FN(load)(z + 2 * KERNEL_W), a3 = FN(load)(z + 3 * KERNEL_W);
     FN(vec) b0 = FN(load)(z + PANEL), b1 = FN(load)(z + PANEL + KERNEL_W), b2 = FN(load)(z + PANEL + 2 * KERNEL_W), b3 = FN(load)(z + PANEL + 3 * KERNEL_W);
     for (int k = 0; k < units; k++, p += PANEL, q += PANEL) {
-        const FN(vec) hk = (FN(vec)){0} + h[k];
+        const FN(vec) hk = FN(splat)(hz[k]);
         a0 += hk * FN(load)(p);
         a1 += hk * FN(load)(p + KERNEL_W);
         a2 += hk * FN(load)(p + 2 * KERNEL_W);
@@ -107,25 +114,25 @@ KERNEL_TARGET static inline void FN(panel_pair)(float *restrict z, const float *
 
 /* z += h R for one message: pairs of panels, in the order of `backward` (see PANEL), then the columns past the
  * last full panel. */
-KERNEL_TARGET static void FN(recurrent)(float *restrict z, const float *restrict h, const Weights *w, int backward) {
+KERNEL_TARGET static void FN(recurrent)(float *restrict z, const float *restrict h, const float *restrict hz, const Weights *w, int backward) {
     const int units = w->units, panels = 4 * units / PANEL;
     const size_t size = (size_t)units * PANEL;  /* floats in a panel */
     const float *packed = w->packed;
     if (!backward) {
         int p = 0;
         for (; p + 1 < panels; p += 2)
-            FN(panel_pair)(z + p * PANEL, h, packed + p * size, packed + (p + 1) * size, units);
+            FN(panel_pair)(z + p * PANEL, hz, packed + p * size, packed + (p + 1) * size, units);
         if (p < panels)
-            FN(panel)(z + p * PANEL, h, packed + p * size, units);
+            FN(panel)(z + p * PANEL, hz, packed + p * size, units);
     } else {
         int p = panels & ~1;
         if (p < panels)
-            FN(panel)(z + p * PANEL, h, packed + p * size, units);
+            FN(panel)(z + p * PANEL, hz, packed + p * size, units);
         for (p -= 2; p >= 0; p -= 2)
-            FN(panel_pair)(z + p * PANEL, h, packed + p * size, packed + (p + 1) * size, units);
+            FN(panel_pair)(z + p * PANEL, hz, packed + p * size, packed + (p + 1) * size, units);
     }
     if (panels * PANEL < 4 * units)
-        FN(recurrent_columns)(z, h, w->recurrent, units, panels * PANEL);
+        FN(recurrent_columns)(z, h, hz, w->recurrent, units, panels * PANEL);
 }
 
 KERNEL_TARGET static inline FN(vec) FN(tanh_vec)(FN(vec) v) {
@@ -168,8 +175,9 @@ KERNEL_TARGET static void FN(tanh)(float *restrict x, int n) {
 /* The recurrent product of two messages at once, each exactly as FN(recurrent) computes it (every
  * column: its input, then + h[k] R[k, j] for k = 0..u-1 in order), sharing each load of R: a panel at a
  * time, in the order of `backward`. */
-KERNEL_TARGET static void FN(recurrent2)(float *restrict za, const float *restrict ha, float *restrict zb, const float *restrict hb,
-                                         const Weights *w, int backward) {
+KERNEL_TARGET static void FN(recurrent2)(const Step *a, const Step *b, const Weights *w, int backward) {
+    float *restrict za = a->z, *restrict zb = b->z;
+    const float *restrict ha = a->hz, *restrict hb = b->hz;
     const int units = w->units, panels = 4 * units / PANEL;
     for (int i = 0; i < panels; i++) {
         const int j0 = (backward ? panels - 1 - i : i) * PANEL;
@@ -179,7 +187,7 @@ KERNEL_TARGET static void FN(recurrent2)(float *restrict za, const float *restri
         const float *r = w->packed + (size_t)j0 * units;
         for (int k = 0; k < units; k++, r += PANEL) {
             const FN(vec) r0 = FN(load)(r), r1 = FN(load)(r + KERNEL_W), r2 = FN(load)(r + 2 * KERNEL_W), r3 = FN(load)(r + 3 * KERNEL_W);
-            const FN(vec) hak = (FN(vec)){0} + ha[k], hbk = (FN(vec)){0} + hb[k];
+            const FN(vec) hak = FN(splat)(ha[k]), hbk = FN(splat)(hb[k]);
             a0 += hak * r0;
             a1 += hak * r1;
             a2 += hak * r2;
@@ -199,42 +207,42 @@ KERNEL_TARGET static void FN(recurrent2)(float *restrict za, const float *restri
         __builtin_memcpy(xb + 3 * KERNEL_W, &b3, sizeof b3);
     }
     if (panels * PANEL < 4 * units) {  /* the columns past the last full panel, as FN(recurrent) runs them */
-        FN(recurrent_columns)(za, ha, w->recurrent, units, panels * PANEL);
-        FN(recurrent_columns)(zb, hb, w->recurrent, units, panels * PANEL);
+        FN(recurrent_columns)(za, a->h, ha, w->recurrent, units, panels * PANEL);
+        FN(recurrent_columns)(zb, b->h, hb, w->recurrent, units, panels * PANEL);
     }
 }
 
 #if VEC_BYTES == 64
 /* Four messages at once (AVX-512 alone has the 32 registers: 16 accumulators, 4 vectors of R, a broadcast),
  * each exactly as FN(recurrent) computes it, sharing each load of R among four. */
-KERNEL_TARGET static void FN(recurrent4)(float *const *z, const float *const *h, const Weights *w, int backward) {
+KERNEL_TARGET static void FN(recurrent4)(const Step *s, const Weights *w, int backward) {
     const int units = w->units, panels = 4 * units / PANEL;
     for (int i = 0; i < panels; i++) {
         const int j0 = (backward ? panels - 1 - i : i) * PANEL;
         FN(vec) a[4][4];
         for (int m = 0; m < 4; m++)
             for (int v = 0; v < 4; v++)
-                a[m][v] = FN(load)(z[m] + j0 + v * KERNEL_W);
+                a[m][v] = FN(load)(s[m].z + j0 + v * KERNEL_W);
         const float *r = w->packed + (size_t)j0 * units;
-        const float *h0 = h[0], *h1 = h[1], *h2 = h[2], *h3 = h[3];
+        const float *h0 = s[0].hz, *h1 = s[1].hz, *h2 = s[2].hz, *h3 = s[3].hz;
         for (int k = 0; k < units; k++, r += PANEL) {
             const FN(vec) r0 = FN(load)(r), r1 = FN(load)(r + KERNEL_W), r2 = FN(load)(r + 2 * KERNEL_W), r3 = FN(load)(r + 3 * KERNEL_W);
-            FN(vec) x = (FN(vec)){0} + h0[k];
+            FN(vec) x = FN(splat)(h0[k]);
             a[0][0] += x * r0; a[0][1] += x * r1; a[0][2] += x * r2; a[0][3] += x * r3;
-            x = (FN(vec)){0} + h1[k];
+            x = FN(splat)(h1[k]);
             a[1][0] += x * r0; a[1][1] += x * r1; a[1][2] += x * r2; a[1][3] += x * r3;
-            x = (FN(vec)){0} + h2[k];
+            x = FN(splat)(h2[k]);
             a[2][0] += x * r0; a[2][1] += x * r1; a[2][2] += x * r2; a[2][3] += x * r3;
-            x = (FN(vec)){0} + h3[k];
+            x = FN(splat)(h3[k]);
             a[3][0] += x * r0; a[3][1] += x * r1; a[3][2] += x * r2; a[3][3] += x * r3;
         }
         for (int m = 0; m < 4; m++)
             for (int v = 0; v < 4; v++)
-                __builtin_memcpy(z[m] + j0 + v * KERNEL_W, &a[m][v], sizeof a[m][v]);
+                __builtin_memcpy(s[m].z + j0 + v * KERNEL_W, &a[m][v], sizeof a[m][v]);
     }
     if (panels * PANEL < 4 * units)
         for (int m = 0; m < 4; m++)
-            FN(recurrent_columns)(z[m], h[m], w->recurrent, units, panels * PANEL);
+            FN(recurrent_columns)(s[m].z, s[m].h, s[m].hz, w->recurrent, units, panels * PANEL);
 }
 #endif
 
@@ -265,7 +273,8 @@ KERNEL_TARGET static void FN(lookup)(const Weights *w, int32_t token, float *res
 }
 
 /* The gates from z, then the new c and h. */
-KERNEL_TARGET static void FN(update)(const Weights *w, float *restrict z, float *restrict h, float *restrict c) {
+KERNEL_TARGET static void FN(update)(const Weights *w, const Step *s) {
+    float *restrict z = s->z, *restrict h = s->h, *restrict c = s->c, *restrict hz = s->hz;
     const int units = w->units;
     int j0 = 0;
     for (; j0 + KERNEL_W <= units; j0 += KERNEL_W) {  /* a vector of units at a time: its h is ready while the rest divide */
@@ -276,7 +285,9 @@ KERNEL_TARGET static void FN(update)(const Weights *w, float *restrict z, float 
         const FN(vec) cell = f * FN(load)(c + j0) + i * g;
         const FN(vec) out = FN(tanh_vec)(cell) * ((FN(vec)){0} + 0.5f + 0.5f * o);
         __builtin_memcpy(c + j0, &cell, sizeof cell);
+        const FN(vec) plus_zero = (FN(vec)){0} + out;
         __builtin_memcpy(h + j0, &out, sizeof out);
+        __builtin_memcpy(hz + j0, &plus_zero, sizeof plus_zero);
     }
     if (j0 < units) {
         const int n = units - j0;
@@ -289,8 +300,10 @@ KERNEL_TARGET static void FN(update)(const Weights *w, float *restrict z, float 
         }
         memcpy(h + j0, c + j0, n * sizeof(float));
         FN(tanh)(h + j0, n);
-        for (int j = j0; j < units; j++)
+        for (int j = j0; j < units; j++) {
             h[j] *= 0.5f + 0.5f * z[3 * units + j];
+            hz[j] = 0.0f + h[j];
+        }
     }
 }
 
@@ -320,13 +333,16 @@ KERNEL_TARGET static inline void FN(prefetch)(const Weights *w, const Step *s, i
     }
 }
 
-/* A message's state from the first of its real tokens on (scratch: 6 x units floats: z, h, c). */
+/* A message's state from the first of its real tokens on (scratch: STEP_FLOATS x units floats: z, h, c, hz). */
 KERNEL_TARGET static void FN(begin)(Step *s, const int32_t *ids, const Weights *w, float *scratch) {
     s->ids = ids;
     s->z = scratch;
     s->h = scratch + 4 * w->units;
     s->c = s->h + w->units;
+    s->hz = s->c + w->units;
     s->t = FN(start)(ids, w, s->h, s->c);
+    for (int j = 0; j < w->units; j++)
+        s->hz[j] = 0.0f + s->h[j];
     FN(prefetch)(w, s, s->t);
 }
 
@@ -335,8 +351,8 @@ KERNEL_TARGET static void FN(alone)(Step *s, const Weights *w) {
     for (; s->t < w->maxlen; s->t++) {
         FN(lookup)(w, s->ids[s->t], s->z);
         FN(prefetch)(w, s, s->t + 1);
-        FN(recurrent)(s->z, s->h, w, s->t & 1);
-        FN(update)(w, s->z, s->h, s->c);
+        FN(recurrent)(s->z, s->h, s->hz, w, s->t & 1);
+        FN(update)(w, s);
     }
 }
 
@@ -347,15 +363,15 @@ KERNEL_TARGET static void FN(together)(Step *a, Step *b, const Weights *w) {
         FN(lookup)(w, b->ids[b->t], b->z);
         FN(prefetch)(w, a, a->t + 1);
         FN(prefetch)(w, b, b->t + 1);
-        FN(recurrent2)(a->z, a->h, b->z, b->h, w, a->t & 1);
-        FN(update)(w, a->z, a->h, a->c);
-        FN(update)(w, b->z, b->h, b->c);
+        FN(recurrent2)(a, b, w, a->t & 1);
+        FN(update)(w, a);
+        FN(update)(w, b);
     }
     FN(alone)(a, w);
     FN(alone)(b, w);
 }
 
-/* The spam probability of one front-padded row of ids; scratch: 6 x units floats. */
+/* The spam probability of one front-padded row of ids; scratch: STEP_FLOATS x units floats. */
 KERNEL_TARGET static float FN(one)(const int32_t *restrict ids, const Weights *w, float *restrict scratch) {
     Step s;
     FN(begin)(&s, ids, w, scratch);
@@ -364,34 +380,32 @@ KERNEL_TARGET static float FN(one)(const int32_t *restrict ids, const Weights *w
 }
 
 /* Two messages, each through exactly the arithmetic of FN(one) (so each gets the same bits as alone),
- * stepping together while both have tokens left; scratch: 12 x units floats. */
+ * stepping together while both have tokens left; scratch: 2 x STEP_FLOATS x units floats. */
 KERNEL_TARGET static void FN(two)(const int32_t *restrict ids_a, const int32_t *restrict ids_b, const Weights *w, float *restrict scratch,
                                   float *out_a, float *out_b) {
     Step a, b;
     FN(begin)(&a, ids_a, w, scratch);
-    FN(begin)(&b, ids_b, w, scratch + 6 * w->units);
+    FN(begin)(&b, ids_b, w, scratch + STEP_FLOATS * w->units);
     FN(together)(&a, &b, w);
     *out_a = FN(output)(w, a.h);
     *out_b = FN(output)(w, b.h);
 }
 
 /* Four messages (best of equal length), each through exactly the arithmetic of FN(one), stepping together while
- * all have tokens left, the rest in a pair or alone; scratch: 24 x units floats. Without AVX-512's registers: two pairs. */
+ * all have tokens left, the rest in a pair or alone; scratch: 4 x STEP_FLOATS x units floats. Without AVX-512's registers: two pairs. */
 KERNEL_TARGET static void FN(four)(const int32_t *const *ids, const Weights *w, float *restrict scratch, float *const *out) {
 #if VEC_BYTES == 64
     Step s[4];
     for (int m = 0; m < 4; m++)
-        FN(begin)(&s[m], ids[m], w, scratch + (size_t)m * 6 * w->units);
-    float *z[4] = {s[0].z, s[1].z, s[2].z, s[3].z};
-    const float *h[4] = {s[0].h, s[1].h, s[2].h, s[3].h};
+        FN(begin)(&s[m], ids[m], w, scratch + (size_t)m * STEP_FLOATS * w->units);
     while (s[0].t < w->maxlen && s[1].t < w->maxlen && s[2].t < w->maxlen && s[3].t < w->maxlen) {
         for (int m = 0; m < 4; m++)
             FN(lookup)(w, s[m].ids[s[m].t], s[m].z);
         for (int m = 0; m < 4; m++)
             FN(prefetch)(w, &s[m], s[m].t + 1);
-        FN(recurrent4)(z, h, w, s[0].t & 1);
+        FN(recurrent4)(s, w, s[0].t & 1);
         for (int m = 0; m < 4; m++) {
-            FN(update)(w, s[m].z, s[m].h, s[m].c);
+            FN(update)(w, &s[m]);
             s[m].t++;
         }
     }
@@ -422,9 +436,9 @@ KERNEL_TARGET static float FN(profile)(const int32_t *restrict ids, const Weight
         FN(lookup)(w, s.ids[s.t], s.z);
         FN(prefetch)(w, &s, s.t + 1);
         t1 = now_ns(); times[0] += t1 - t0; t0 = t1;
-        FN(recurrent)(s.z, s.h, w, s.t & 1);
+        FN(recurrent)(s.z, s.h, s.hz, w, s.t & 1);
         t1 = now_ns(); times[1] += t1 - t0; t0 = t1;
-        FN(update)(w, s.z, s.h, s.c);
+        FN(update)(w, &s);
         t1 = now_ns(); times[2] += t1 - t0; t0 = t1;
     }
     const float p = FN(output)(w, s.h);
