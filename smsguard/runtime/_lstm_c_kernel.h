@@ -2,11 +2,13 @@
  * FN(name) (the name with the ISA's suffix), VEC_BYTES (the vector width in bytes) and KERNEL_TARGET (a function
  * attribute: empty for the baseline ISA, target("avx2,fma") for the AVX2 variant). Plain C loops
  * for the elementwise parts (the compiler vectorizes them for the target); the recurrent product,
- * where the time goes, keeps eight vector accumulators in registers over all units.
+ * where the time goes, keeps eight vector accumulators in registers over all units (see PANEL).
  *
- * One function runs every message, whatever the batch: a message's probability never depends on
- * its neighbours. Same math as _lstm_numba.py: the i, f, o columns are halved at load, so one tanh
- * gives every gate (sigmoid(x) = 0.5 + 0.5 tanh(x / 2)). */
+ * A message runs alone (FN(one)), or stepping together with one or three others (FN(two), FN(four)),
+ * sharing each load of R; every column of every message gets the same chain of operations either way,
+ * so a message's probability never depends on its neighbours (tests/test_native.py pins the bits).
+ * Same math as _lstm_numba.py: the i, f, o columns are halved at load, so one tanh gives every gate
+ * (sigmoid(x) = 0.5 + 0.5 tanh(x / 2)). */
 
 typedef float FN(vec) __attribute__((vector_size(VEC_BYTES)));
 #define KERNEL_W ((int)(VEC_BYTES / sizeof(float)))
