@@ -118,6 +118,47 @@ def test_the_kernel_keeps_the_bits_it_had(units: int, quantized: bool) -> None:
         assert hashlib.sha256(out.tobytes()).hexdigest()[:16] == PINNED[family, units, quantized], (isa, units, quantized)
 
 
+# The same for a fused model's n-gram branch (the sum of its scores in NumPy's pairwise order, the mean, the sigmoid), by
+# the row's n-gram length, on every side of the pairwise sum's splits: main at ca6c091, AVX2 and AVX-512.
+PINNED_FUSED = {1: "9759071588e6adf9", 7: "db02fbef5d127dca", 8: "ec258d24d454def4", 9: "f94ec1c2625537b9", 127: "cab386a8696ff972",
+                128: "8906f338544bfdb0", 129: "d0aecf9d02bb627b", 136: "7f8ed2269d1dfc19", 300: "f8fa103cb7d94b58", 512: "0a75a3f8ccf714b1",
+                2049: "ea5a56601bf209ee"}
+
+
+@needs_native
+@pytest.mark.parametrize("length", PINNED_FUSED)
+@pytest.mark.parametrize("padding", [0.0, -0.0])
+def test_the_ngram_branch_keeps_the_bits_it_had(length: int, padding: float) -> None:
+    """Rows of n-gram ids ending in zeros (which the kernel leaves out of the sum) and with zeros inside, the padding id's
+    score +0 or -0: the fused probabilities keep their bits."""
+    import hashlib
+
+    from smsguard.runtime import _native
+
+    if best_isa() not in ("avx512", "avx2+fma"):
+        pytest.skip(f"the pinned bits are AVX2's and AVX-512's; this CPU runs {best_isa()}")
+    units, maxlen, rows, n = 8, 5, 50, 300
+    rng = np.random.default_rng(length)
+    lstm = [rng.normal(0, 0.5, (rows, 4 * units)).astype(np.float32), None, rng.normal(0, 0.3, (units, 4 * units)).astype(np.float32),
+            rng.normal(0, 1, units).astype(np.float32), 0.1, rng.normal(0, 0.5, (maxlen + 1, units)).astype(np.float32),
+            rng.normal(0, 0.5, (maxlen + 1, units)).astype(np.float32)]
+    scores = rng.normal(0, 2.0, 8193).astype(np.float32)
+    scores[0] = padding
+    words = np.zeros((n, maxlen), np.int32)
+    for row in words:
+        k = int(rng.integers(0, maxlen + 1))
+        row[maxlen - k :] = rng.integers(1, rows, k)
+    ids = rng.integers(0, len(scores), (n, length), dtype=np.int32)
+    for i, row in enumerate(ids):
+        row[rng.integers(0, length + 1) :] = 0  # from no n-gram at all to a full row
+        if i % 3 == 0:
+            row[rng.random(length) < 0.3] = 0  # and zeros inside
+    model = _native.lstm_model(*lstm, ngram_scores=scores, ngram_bias=-0.7, ngram_length=length)
+    out = np.empty(n, np.float32)
+    model.run(np.ascontiguousarray(np.concatenate([words, ids], axis=1)), out)
+    assert hashlib.sha256(out.tobytes()).hexdigest()[:16] == PINNED_FUSED[length]
+
+
 @needs_native
 @pytest.mark.parametrize("units", [64, 17])
 @pytest.mark.parametrize("quantized", [False, True], ids=["float32", "int8"])

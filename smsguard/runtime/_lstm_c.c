@@ -187,38 +187,53 @@ static const char *best_name(void) {
 /* The float32 sum of scores[ids[0..n-1]] in NumPy's pairwise order (its `pairwise_sum` in umath: up to 8
  * terms in a row; up to 128 in eight interleaved partial sums; more split in two at a multiple of 8), so
  * that it has the bits of `scores[ids].sum(axis=1, dtype=np.float32)` in NgramBranch.fuse. Plain C
- * without -ffast-math: the compiler may not reassociate it. */
-static float gathered_sum(const float *scores, const int32_t *ids, Py_ssize_t n) {
+ * without -ffast-math: the compiler may not reassociate it.
+ *
+ * ids[live..n-1] are 0 (a row's padding), whose score is a zero: their terms are left out, a partial sum they
+ * would have joined kept as 0.0f. Adding a zero changes no sum that is not zero, and a sum that is zero is zero
+ * either way, up to its sign, which the caller's 0.0f + sum then makes +0: the same bits. */
+static float gathered_sum(const float *scores, const int32_t *ids, Py_ssize_t n, Py_ssize_t live) {
+    if (live <= 0)
+        return 0.0f;
+    if (live > n)
+        live = n;
     if (n < 8) {
         float sum = 0.0f;
-        for (Py_ssize_t i = 0; i < n; i++)
+        for (Py_ssize_t i = 0; i < live; i++)
             sum += scores[ids[i]];
         return sum;
     }
     if (n <= 128) {
         float r[8];
         for (int j = 0; j < 8; j++)
-            r[j] = scores[ids[j]];
-        Py_ssize_t i = 8;
-        for (; i < n - (n % 8); i += 8)
+            r[j] = j < live ? scores[ids[j]] : 0.0f;
+        const Py_ssize_t body = n - (n % 8);
+        for (Py_ssize_t i = 8; i < body && i < live; i += 8)
             for (int j = 0; j < 8; j++)
                 r[j] += scores[ids[i + j]];
         float sum = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
-        for (; i < n; i++)
+        for (Py_ssize_t i = body; i < live; i++)
             sum += scores[ids[i]];
         return sum;
     }
     Py_ssize_t half = n / 2;
     half -= half % 8;
-    return gathered_sum(scores, ids, half) + gathered_sum(scores, ids + half, n - half);
+    return gathered_sum(scores, ids, half, live) + gathered_sum(scores, ids + half, n - half, live - half);
+}
+
+/* How many of ids[0..n-1] there are up to the last that is not 0. */
+static Py_ssize_t live_ids(const int32_t *ids, Py_ssize_t n) {
+    while (n > 0 && ids[n - 1] == 0)
+        n--;
+    return n;
 }
 
 /* The fused probability of a message from its LSTM probability and its n-gram ids (checked): the mean
  * of the two branches, the n-gram one sigmoid(bias + the mean score of the non-zero ids, 0 for none). */
-static float ngram_probability(const Weights *w, const int32_t *ngram_ids) {
-    const float total = 0.0f + gathered_sum(w->ngram_scores, ngram_ids, w->ngram_length);  /* NumPy starts from 0 */
+static float ngram_probability(const Weights *w, const int32_t *ngram_ids, Py_ssize_t live) {
+    const float total = 0.0f + gathered_sum(w->ngram_scores, ngram_ids, w->ngram_length, live);  /* NumPy starts from 0 */
     Py_ssize_t count = 0;
-    for (Py_ssize_t j = 0; j < w->ngram_length; j++)
+    for (Py_ssize_t j = 0; j < live; j++)
         count += ngram_ids[j] != 0;
     return 1.0f / (1.0f + expf(-(w->ngram_bias + total / (float)(count > 1 ? count : 1))));
 }
@@ -228,7 +243,7 @@ static inline float fused(float word, float ngram) {
 }
 
 static float fuse(const Weights *w, const int32_t *ngram_ids, float word) {
-    return fused(word, ngram_probability(w, ngram_ids));
+    return fused(word, ngram_probability(w, ngram_ids, live_ids(ngram_ids, w->ngram_length)));
 }
 
 /* The index of the first of ids[0..n-1] outside 0..limit - 1, or -1: a scan without branches first
@@ -1301,15 +1316,15 @@ static int text_work_init(TextWork *work, const Featuriser *f, Py_ssize_t longes
 }
 
 /* A text's row of model input: its word ids, then a fused model's n-gram ids, of the text as encode sees it (an
- * ASCII text normalised here: by the join rule; a prepared one as it is). */
-static void featurise(const Featuriser *f, const Text *text, TextWork *work, int32_t *row) {
+ * ASCII text normalised here: by the join rule; a prepared one as it is). Returns how many n-gram ids it has (zeros
+ * after them). */
+static Py_ssize_t featurise(const Featuriser *f, const Text *text, TextWork *work, int32_t *row) {
     Py_ssize_t size = text->size, bag_size;
     const unsigned char *data = f->joins && !text->bag ? join_text(&f->join, text->data, text->size, work->joined, &size) : text->data;
     const unsigned char *bag = text->bag ? text->bag : data;
     bag_size = text->bag ? text->bag_size : size;
     word_row(&f->words, data, size, work->word, work->ring, row);
-    if (f->bag.limit)
-        bag_row(bag, bag_size, &f->bag, &work->bag.seen, work->bag.scratch, row + f->words.maxlen);
+    return f->bag.limit ? bag_row(bag, bag_size, &f->bag, &work->bag.seen, work->bag.scratch, row + f->words.maxlen) : 0;
 }
 
 /* encode(texts, out): each text's row into out (int32 (len(texts), width), rows contiguous). Without the GIL over
@@ -1400,11 +1415,6 @@ static PyType_Spec Featuriser_spec = {"smsguard.runtime._lstm_c.Featuriser", siz
 
 /* ---- text to probability: Model.run_texts ---------------------------------------------------------------- */
 
-/* The probability of a message from its row and the LSTM's probability: a fused model's branches averaged. */
-static inline float finished(const Weights *w, const int32_t *row, float word) {
-    return w->ngram_scores ? fuse(w, row + w->maxlen, word) : word;
-}
-
 /* Asks for the table rows of a checked row's words: a big vocabulary's rows are seldom in the cache when a message
  * comes, and the first is needed at once. */
 static void prefetch_rows(const Weights *w, const int32_t *ids) {
@@ -1435,7 +1445,7 @@ static Py_ssize_t score_texts(const Model *self, const Featuriser *f, const Text
     Pending pending[WINDOW];
     int waiting = 0;
     for (Py_ssize_t m = 0; m < texts->n; m++) {
-        featurise(f, &texts->each[m], work, row);
+        const Py_ssize_t live = featurise(f, &texts->each[m], work, row);
         const Py_ssize_t column = first_bad_id(w, row, 1);
         if (column >= 0) {
             *bad = row[column];
@@ -1443,7 +1453,7 @@ static Py_ssize_t score_texts(const Model *self, const Featuriser *f, const Text
         }
         if (texts->n == 1) {  /* the rows of its words asked for first, they come while the n-gram branch runs */
             prefetch_rows(w, row);
-            const float ngram = w->ngram_scores ? ngram_probability(w, row + w->maxlen) : 0.0f;
+            const float ngram = w->ngram_scores ? ngram_probability(w, row + w->maxlen, live) : 0.0f;
             const float word = self->kernel(row, w, scratch);
             out[m] = w->ngram_scores ? fused(word, ngram) : word;
             return -1;
@@ -1454,7 +1464,7 @@ static Py_ssize_t score_texts(const Model *self, const Featuriser *f, const Text
         p->ids = kept;
         p->out = out + m;
         p->length = real_tokens(kept, w->maxlen);
-        p->ngram = w->ngram_scores ? ngram_probability(w, row + w->maxlen) : 0.0f;
+        p->ngram = w->ngram_scores ? ngram_probability(w, row + w->maxlen, live) : 0.0f;
         if (++waiting == WINDOW) {
             run_window(self, pending, waiting, scratch);
             waiting = 0;
