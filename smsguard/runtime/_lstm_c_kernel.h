@@ -60,10 +60,10 @@ KERNEL_TARGET static int FN(pack)(Weights *w) {
     if (panels == 0)
         return 0;
     const size_t floats = (size_t)panels * units * PANEL;
-    void *memory = NULL;
-    if (posix_memalign(&memory, 64, floats * sizeof(float)))
+    void *memory = malloc(floats * sizeof(float) + 63);  /* aligned to a cache line by hand: no posix_memalign everywhere */
+    if (!memory)
         return -1;
-    float *packed = memory;
+    float *packed = (float *)(((uintptr_t)memory + 63) & ~(uintptr_t)63);
     for (int p = 0; p < panels; p++)
         for (int k = 0; k < units; k++)
             memcpy(packed + ((size_t)p * units + k) * PANEL, w->recurrent + (size_t)k * gates + (size_t)p * PANEL, PANEL * sizeof(float));
