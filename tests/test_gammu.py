@@ -174,9 +174,9 @@ class SqlGateway(Gateway):
         )
         inbox = self.root / "phone" / "sms" / "1"
         for part in sorted((self.root / "staging" / "sms" / "1").iterdir(), key=lambda p: int(p.name)):
-            saved = part.read_text(encoding="utf-8")
-            assert "\nPDU = Submit\n" in saved, saved
-            part.write_text(saved.replace("\nPDU = Submit\n", "\nPDU = Deliver\n"), encoding="utf-8")
+            saved = part.read_bytes()  # gammu's backup format; its comment line may cut a UTF-8 character in two
+            assert b"\nPDU = Submit\n" in saved, saved
+            part.write_bytes(saved.replace(b"\nPDU = Submit\n", b"\nPDU = Deliver\n"))
             location = max((int(p.name) for p in inbox.iterdir() if p.name.isdigit()), default=0) + 1
             part.rename(inbox / str(location))
 
