@@ -11,7 +11,8 @@ to a file as the journal would take it):
 - single-message requests at a fixed `--rate` (500/s), open loop: a small asyncio client here, 32
   connections kept alive, each request sent on its schedule, latency from its send to its whole answer
   (target: p99 at most 5 ms);
-- batched requests: `wrk`, 4 connections, `--batch` messages each, for `--seconds` cut in 6 rounds, each
+- batched requests: `wrk`, 4 connections, `--batch` messages each (the data set's messages in turn, a
+  request after another: the messages the in-process round scores), for `--seconds` cut in 6 rounds, each
   after a round of the in-process bulk rate (`Classifier.predict_proba` of every message of the data set,
   in this process, the server idle): messages a second, and the median of the rounds' ratios (target:
   at least 0.8x; alternating keeps a load that comes and goes from favouring either side);
@@ -55,11 +56,15 @@ DATA = ROOT.parent / "shared" / "data" / "SMSSpamCollection"
 SINGLE = "WINNER!! You have been selected to receive a £900 prize reward! To claim call 09061701461. Valid 12 hours only."
 START_LIMIT = 30.0  # seconds before a server that has not answered counts as failed to start
 WRK_SCRIPT = """
-local f = assert(io.open(os.getenv("BODY_FILE"), "rb"))
+local bodies = {}
+for line in io.lines(os.getenv("BODY_FILE")) do bodies[#bodies + 1] = line end
+local sent = 0
 wrk.method = "POST"
-wrk.body = f:read("*a")
-f:close()
 wrk.headers["Content-Type"] = "application/json"
+request = function()
+  sent = sent % #bodies + 1
+  return wrk.format(nil, nil, nil, bodies[sent])
+end
 done = function(summary, latency, requests)
   local e = summary.errors
   io.write(string.format('{"requests": %d, "duration_us": %d, "socket_errors": %d, "non_2xx": %d, "p50_us": %d, "p99_us": %d, "p999_us": %d, "max_us": %d}\\n',
@@ -213,6 +218,15 @@ async def open_loop(port: int, body: bytes, rate: float, seconds: float, connect
 # ---- in process ----
 
 
+def batch_bodies(texts: list[str], batch: int) -> str:
+    """The data set's messages as requests of `batch` each, one JSON body a line, that wrk sends in turn: the
+    messages the in-process bulk rate scores (the last, shorter chunk left out, so that every request holds
+    `batch`). Sending the first `batch` again and again would compare other messages (the first 100 of the UCI
+    set are longer than its average, and more of them are not ASCII)."""
+    chunks = [texts[start : start + batch] for start in range(0, len(texts) - batch + 1, batch)]
+    return "".join(json.dumps({"messages": [{"id": n, "text": t} for n, t in enumerate(chunk)]}) + "\n" for chunk in chunks)
+
+
 def load_texts(path: Path) -> list[str]:
     return [line.split("\t", 1)[1].rstrip("\n") for line in path.read_text(encoding="utf-8").splitlines() if "\t" in line]
 
@@ -237,7 +251,7 @@ def main() -> int:
     script.write_text(WRK_SCRIPT, encoding="utf-8")
     single, batch = work / "single.json", work / "batch.json"
     single.write_text(json.dumps({"messages": [{"id": 1, "text": SINGLE}]}), encoding="utf-8")
-    batch.write_text(json.dumps({"messages": [{"id": n, "text": t} for n, t in enumerate(texts[: args.batch])]}), encoding="utf-8")
+    batch.write_text(batch_bodies(texts, args.batch), encoding="utf-8")
     env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     log = work / "server.log"
 
@@ -358,7 +372,7 @@ def markdown(r: dict, args: argparse.Namespace) -> str:
         f"| start to first answer (median of 5; all: {', '.join(f'{x:.2f}' for x in starts['seconds'])} s) | {statistics.median(starts['seconds']):.2f} s | ≤ 0.5 s | {starts['at']} ({starts['load'][0]}/{starts['load'][1]}) |",
         f"| single-message requests at {sr['rate']:g}/s (open loop, 32 connections): p50 / p99 / p99.9 | {sr['p50_ms']:.2f} / {sr['p99_ms']:.2f} / {sr['p999_ms']:.2f} ms ({sr['answered_200']:,} answered 200, {sr['errors']} errors) | p99 ≤ 5 ms | {sr['at']} ({sr['load'][0]}/{sr['load'][1]}) |",
         f"| single-message requests, closed loop (wrk, 8 connections) | {sw['requests_per_s']:,.0f} requests/s; p50 / p99 / p99.9 {sw['p50_us'] / 1000:.2f} / {sw['p99_us'] / 1000:.2f} / {sw['p999_us'] / 1000:.2f} ms ({sw['non_2xx'] + sw['socket_errors']} errors) | | {sw['at']} ({sw['load'][0]}/{sw['load'][1]}) |",
-        f"| batched requests of {bw['batch']} (wrk, 4 connections; median of {len(bw['rounds'])} rounds) | {bw['messages_per_s']:,} messages/s ({bw['requests_per_s']:,.0f} requests/s); p50 {bw['p50_us'] / 1000:.1f} ms, worst round's p99 / p99.9 {bw['p99_us'] / 1000:.1f} / {bw['p999_us'] / 1000:.1f} ms ({bw['non_2xx'] + bw['socket_errors']} errors) | | {bw['at']} ({bw['load'][0]}/{bw['load'][1]}) |",
+        f"| batched requests of {bw['batch']} (wrk, 4 connections, the data set's messages in turn; median of {len(bw['rounds'])} rounds) | {bw['messages_per_s']:,} messages/s ({bw['requests_per_s']:,.0f} requests/s); p50 {bw['p50_us'] / 1000:.1f} ms, worst round's p99 / p99.9 {bw['p99_us'] / 1000:.1f} / {bw['p999_us'] / 1000:.1f} ms ({bw['non_2xx'] + bw['socket_errors']} errors) | | {bw['at']} ({bw['load'][0]}/{bw['load'][1]}) |",
         f"| in-process bulk rate, `predict_proba` of {bw['texts']:,} messages ({bw['model']}, {bw['backend']}), a round before each batched round | {bw['bulk_messages_per_s']:,} messages/s (median) | | |",
         f"| batched over HTTP vs in-process bulk (median of the rounds' ratios: {', '.join(f'{x:.2f}' for x in bw['ratios'])}) | {bw['vs_in_process_bulk']:.2f}x | ≥ 0.8x | |",
         f"| CPU time a message (all threads; hardly depends on the load): batched over HTTP, server process / in-process bulk | {bw['server_cpu_us_per_message']:.1f} / {bw['bulk_cpu_us_per_message']:.1f} µs ({bw['bulk_cpu_us_per_message'] / bw['server_cpu_us_per_message']:.2f}x the in-process efficiency) | | |",

@@ -362,3 +362,15 @@ def test_chunks_scored_while_the_next_is_tokenized_give_the_serial_results(bundl
     assert_same_bits(classifier.predict_proba(iter(texts)), serial, (backend, "streamed"))
     with pytest.raises(TypeError, match=r"^text at index 4500 must be str or UTF-8 bytes, found int$"):
         classifier.predict_proba([*texts[:4500], 7])
+
+
+def test_every_array_the_kernel_reads_starts_on_a_cache_line(tiny_bundle: Path) -> None:
+    """NumPy aligns to 16 bytes; the kernel's 64-byte loads straddled two cache lines for whichever arrays happened to
+    land off a line, and a process's speed depended on it (benchmarks/serve.py saw a fifth between two starts)."""
+    from smsguard.runtime._lstm_native import ALIGNMENT, NativeArrays
+
+    bundle = Bundle.load(tiny_bundle)
+    arrays = NativeArrays.load(bundle.model_path(bundle.model("model.int8.npz")))
+    held = {name: getattr(arrays, name) for name in ("table", "table_scale", "recurrent", "dense_kernel", "primed_h", "primed_c")}
+    assert {name: array.ctypes.data % ALIGNMENT for name, array in held.items()} == dict.fromkeys(held, 0)
+    assert all(array.flags.c_contiguous for array in held.values())

@@ -298,3 +298,26 @@ def test_the_unix_socket_serves_and_a_stale_one_is_replaced(tiny_bundle: Path, t
         assert client.request("POST", "/v1/reload")["reloaded"] is False  # the UNIX socket is local
         assert oct(path.stat().st_mode & 0o777) == "0o660"
     assert not path.exists()  # removed on a clean stop
+
+
+@pytest.mark.parametrize(
+    "ids",
+    [
+        [0, 1, 2, 3, 4],
+        ["m0", 'q"u\\o\nte\x01', "Привет 🙂", "\u2028", ""],
+        [None, True, False, 1.5, float("nan")],
+        [-0.0, 1e300, 10**30, "x", 7],
+        [],
+    ],
+)
+def test_the_answer_is_written_byte_for_byte_as_json_dumps_writes_it(ids: list) -> None:
+    """The answer is formatted a column at a time (for speed); what a client reads must be json.dumps's output exactly,
+    whatever the ids are (any JSON scalar), and with json.dumps's own spelling of a probability that is not finite."""
+    from smsguard.serve._api import Scored, answer_body
+
+    for probabilities in ([0.5, 1e-06, 0.0, 1.0, 0.123456][: len(ids)], [float("nan"), float("inf"), 0.25, 0.5, 0.75][: len(ids)]):
+        labels = ["spam" if p >= 0.5 else "ham" for p in probabilities]
+        scored = Scored(1796411769, "model.int8.npz", probabilities, labels)
+        results = [{"id": i, "probability": p, "label": label} for i, p, label in zip(ids, probabilities, labels, strict=True)]
+        expected = json.dumps({"serial": scored.serial, "model": scored.model, "results": results}, ensure_ascii=False).encode() + b"\n"
+        assert answer_body(scored, ids) == expected

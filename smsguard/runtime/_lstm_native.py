@@ -54,13 +54,13 @@ class NativeArrays:
             else:  # a float32 table, or a compact one folded now
                 table, scale = np.ascontiguousarray(float_table(data, path) * half), None
             return cls(
-                table=table,
-                table_scale=scale,
-                recurrent=np.ascontiguousarray(recurrent * half),
-                dense_kernel=np.ascontiguousarray(data["dense_kernel"], dtype=np.float32).reshape(-1),
+                table=aligned(table),
+                table_scale=None if scale is None else aligned(scale),
+                recurrent=aligned(recurrent * half),
+                dense_kernel=aligned(data["dense_kernel"].astype(np.float32).reshape(-1)),
                 dense_bias=float(data["dense_bias"].reshape(-1)[0]),
-                primed_h=np.ascontiguousarray(data["primed_h"], dtype=np.float32),
-                primed_c=np.ascontiguousarray(data["primed_c"], dtype=np.float32),
+                primed_h=aligned(data["primed_h"].astype(np.float32)),
+                primed_c=aligned(data["primed_c"].astype(np.float32)),
                 maxlen=int(meta["maxlen"]),
                 ngrams=NgramBranch.load(data, meta, path),
             )
@@ -79,6 +79,21 @@ class NativeArrays:
         ngrams = self.ngrams
         branch = {} if ngrams is None else {"ngram_scores": ngrams.scores, "ngram_bias": float(ngrams.bias), "ngram_length": ngrams.length}
         return _native.lstm_model(self.table, self.table_scale, self.recurrent, self.dense_kernel, self.dense_bias, self.primed_h, self.primed_c, isa=isa, **branch)
+
+
+ALIGNMENT = 64  # bytes: a cache line, and an AVX-512 register
+
+
+def aligned(array: np.ndarray) -> np.ndarray:
+    """A C-contiguous copy of `array` whose data starts on a cache line. The kernel's vector loads (64 bytes with
+    AVX-512) then never straddle two lines. NumPy aligns its arrays to 16 bytes only, so which of the weights
+    straddled changed from one process to the next with whatever was allocated before: a server's CPU time a
+    message moved by up to a fifth between two starts of the same code (benchmarks/serve.py)."""
+    buffer = np.empty(array.nbytes + ALIGNMENT, dtype=np.uint8)
+    start = -buffer.ctypes.data % ALIGNMENT
+    out = buffer[start : start + array.nbytes].view(array.dtype).reshape(array.shape)
+    out[...] = array
+    return out
 
 
 def proba_texts(model: Any, featuriser: Any, texts: list[str | tuple[bytes, bytes]]) -> np.ndarray:

@@ -19,6 +19,7 @@ BUFFER = 65_536  # bytes of log lines held before a write; `flush` empties it ev
 class AccessLog:
     def __init__(self, target: str) -> None:
         """`target`: "-" for stderr, "off" for none, else a file, appended to."""
+        self._stamp = (0, "")  # (second, its time as written): formatted once a second, not once a request
         self.file: TextIO | None
         if target == "off":
             self.file = None
@@ -35,7 +36,7 @@ class AccessLog:
         if self.file is None:
             return
         line = {
-            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + "Z",
+            "time": self._time(),
             "peer": peer,
             "method": request.method if request else None,
             "path": request.path if request else None,
@@ -47,6 +48,12 @@ class AccessLog:
         }
         with contextlib.suppress(OSError, ValueError):  # a full disk or a closed stderr must not stop the service answering
             self.file.write(json.dumps(line, ensure_ascii=False) + "\n")
+
+    def _time(self) -> str:
+        second = int(time.time())
+        if second != self._stamp[0]:
+            self._stamp = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)) + "Z")
+        return self._stamp[1]
 
     def event(self, **fields: object) -> None:
         """A line that is not a request: started, reloaded, stopping."""

@@ -11,10 +11,11 @@ import asyncio
 import gc
 import hashlib
 import json
+import math
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from json.encoder import encode_basestring  # C: what json.dumps(ensure_ascii=False) writes a string with
 from typing import Any
 
 import numpy as np
@@ -26,10 +27,13 @@ from smsguard.serve._access_log import AccessLog
 from smsguard.serve._config import ServeConfig
 from smsguard.serve._http import Request, Response, error_response
 from smsguard.serve._metrics import CONTENT_TYPE, Metrics
+from smsguard.serve._pool import ScoringPool
 
 API_VERSION = 1
 INLINE_BODY = 2048  # bytes: a body this small (a few messages) is scored on the loop's thread: handing it to a worker and back costs more
 HEALTH_PROBE = "smsguard health check"
+EXPECTED = 'expected {"messages": [{"id": ..., "text": "..."}, ...]}'
+RESULT = '{"id": %s, "probability": %s, "label": %s}'  # one result of an answer, spaced as json.dumps spaces it
 
 
 class RequestError(Exception):
@@ -70,12 +74,11 @@ def parse_messages(body: bytes, max_messages: int, max_text: int) -> tuple[list[
         document = json.loads(text)
     except json.JSONDecodeError as error:
         raise RequestError(400, "invalid_json", f"the request body is not JSON: {error.msg} at line {error.lineno} column {error.colno}") from None
-    expected = 'expected {"messages": [{"id": ..., "text": "..."}, ...]}'
     if not isinstance(document, dict) or "messages" not in document:
-        raise RequestError(400, "bad_request", f"{expected}, found {_kind(document)}" + (" without \"messages\"" if isinstance(document, dict) else ""))
+        raise RequestError(400, "bad_request", f"{EXPECTED}, found {_kind(document)}" + (" without \"messages\"" if isinstance(document, dict) else ""))
     messages = document["messages"]
     if not isinstance(messages, list):
-        raise RequestError(400, "bad_request", f'"messages" must be a list, found {_kind(messages)}; {expected}')
+        raise RequestError(400, "bad_request", f'"messages" must be a list, found {_kind(messages)}; {EXPECTED}')
     if len(messages) > max_messages:
         raise RequestError(413, "too_many_messages", f"the request has {len(messages)} messages, more than the limit of {max_messages} (--max-messages); split it")
     texts, ids = [], []
@@ -102,8 +105,27 @@ def classify_body(classifier: Classifier, body: bytes, max_messages: int, max_te
     """A /v1/classify request body in, its answer's body out (with what scored it): the work of a worker thread."""
     texts, ids = parse_messages(body, max_messages, max_text)
     scored = score(classifier, texts)
-    results = [{"id": i, "probability": p, "label": label} for i, p, label in zip(ids, scored.probabilities, scored.labels, strict=True)]
-    return json.dumps({"serial": scored.serial, "model": scored.model, "results": results}, ensure_ascii=False).encode() + b"\n", scored
+    return answer_body(scored, ids), scored
+
+
+def answer_body(scored: Scored, ids: list[Any]) -> bytes:
+    """The answer's JSON, byte for byte what `json.dumps(..., ensure_ascii=False)` writes for it (tests/test_serve.py
+    holds them together), but written a column at a time: the results' ids, probabilities and labels each turned to
+    JSON by one C function over the column, then formatted into one string."""
+    probabilities = scored.probabilities
+    if not all(map(math.isfinite, probabilities)):  # NaN or infinity: json.dumps's own spelling of them
+        listed = [{"id": i, "probability": p, "label": label} for i, p, label in zip(ids, probabilities, scored.labels, strict=True)]
+        return json.dumps({"serial": scored.serial, "model": scored.model, "results": listed}, ensure_ascii=False).encode() + b"\n"
+    kinds = set(map(type, ids))
+    id_json = map(int.__repr__, ids) if kinds == {int} else map(encode_basestring, ids) if kinds == {str} else map(_json_value, ids)
+    label_json = {label: encode_basestring(label) for label in set(scored.labels)}
+    results = ", ".join(map(RESULT.__mod__, zip(id_json, map(float.__repr__, probabilities), map(label_json.__getitem__, scored.labels), strict=True)))
+    head = f'{{"serial": {_json_value(scored.serial)}, "model": {_json_value(scored.model)}, "results": ['
+    return f"{head}{results}]}}\n".encode()
+
+
+def _json_value(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)
 
 
 def _surrogate(text: str) -> int:
@@ -124,7 +146,7 @@ class Api:
 
     def __init__(self, classifier: Classifier, config: ServeConfig, metrics: Metrics, log: AccessLog, connections: Callable[[], int]) -> None:
         self.classifier, self.config, self.metrics, self.log, self.connections = classifier, config, metrics, log, connections
-        self.pool = ThreadPoolExecutor(config.workers, thread_name_prefix="smsguard-score")
+        self.pool = ScoringPool(config.workers)
         self.capacity = config.workers + config.queue
         self.pending = 0
         self._model: tuple[Bundle, dict[str, Any]] | None = None
@@ -159,7 +181,7 @@ class Api:
             raise RequestError(503, "overloaded", message)
         self.pending += 1
         try:
-            return await asyncio.get_running_loop().run_in_executor(self.pool, work)
+            return await self.pool.run(work)
         finally:
             self.pending -= 1
 
@@ -167,8 +189,8 @@ class Api:
         config = self.config
         work = lambda: classify_body(self.classifier, request.body, config.max_messages, config.max_text)  # noqa: E731
         body, scored = work() if len(request.body) <= INLINE_BODY else await self._in_pool(work)
-        for label in scored.labels:
-            self.metrics.messages[label] += 1
+        for label in set(scored.labels):  # counted in C (list.count), not one increment a message on the loop's thread
+            self.metrics.messages[label] += scored.labels.count(label)
         return Response(200, body, log={"messages": len(scored.labels), "serial": scored.serial})
 
     async def model(self, request: Request) -> Response:

@@ -34,10 +34,13 @@ def add_commands(commands: Any, backends: tuple[str, ...]) -> None:
     p.add_argument("--access-log", default="-", metavar="FILE", help="one JSON line per request: '-' stderr, a file, or 'off' (default: -)")
     p.set_defaults(run=_serve)
 
-    p = commands.add_parser("gammu", help="gammu-smsd's RunOnReceive hook: classify the message it received; move spam to a folder, keep ham")
-    p.add_argument("files", nargs="*", metavar="FILE", help="the message's files in the inbox, one per part (gammu-smsd appends them)")
-    p.add_argument("--inbox", required=True, metavar="DIR", help="gammu-smsd's inboxpath (files backend)")
-    p.add_argument("--spam-folder", required=True, metavar="DIR", help="where spam is moved; on the inbox's filesystem (nothing is ever deleted)")
+    p = commands.add_parser("gammu", help="gammu-smsd's RunOnReceive hook: classify the message it received; move or tag spam, keep ham")
+    p.add_argument("files", nargs="*", metavar="PART", help="the message's parts as gammu-smsd appends them: its files in the inbox, or its inbox row IDs (SQL)")
+    p.add_argument("--inbox", metavar="DIR", help="files backend: gammu-smsd's inboxpath")
+    p.add_argument("--spam-folder", metavar="DIR", help="files backend: where spam is moved; on the inbox's filesystem (nothing is ever deleted)")
+    p.add_argument("--sqlite", metavar="FILE", help="SQL backend: the SQLite database gammu-smsd writes ([smsd] DBDir and Database)")
+    p.add_argument("--spam-table", metavar="NAME", help="SQL backend: tag spam with a row in this table (made on first use), keyed by inbox ID")
+    p.add_argument("--spam-column", metavar="NAME", help="SQL backend: or set this column of gammu's inbox table (added by you) to the label")
     p.add_argument("--unix", metavar="PATH", help="the UNIX socket of smsguard serve, asked first")
     p.add_argument("--server", metavar="URL", help="or its URL, such as http://127.0.0.1:8000")
     p.add_argument("--bundle", metavar="DIR", help="load this bundle in-process when the server does not answer")
@@ -68,6 +71,7 @@ def _gammu(args: argparse.Namespace) -> int:
 
     config = GammuConfig(
         inbox=args.inbox, spam_folder=args.spam_folder, unix=args.unix, server=args.server, bundle=args.bundle,
-        trusted_key=tuple(args.trusted_key or ()), timeout=args.timeout, log=args.log,
+        trusted_key=tuple(args.trusted_key or ()), timeout=args.timeout, log=args.log, sqlite=args.sqlite, spam_table=args.spam_table,
+        spam_column=args.spam_column,
     )
     return run_hook(config, args.files, os.environ)

@@ -118,6 +118,7 @@ class _Connection(asyncio.Protocol):
         self.write_paused: asyncio.Future[None] | None = None
         self.transport: asyncio.Transport | None = None
         self.timer: asyncio.TimerHandle | None = None
+        self.deadline: float | None = None  # when the read timeout ends (loop time); None while a request is answered
         self.peer, self.local = "unknown", False
         self.continued = False  # "100 Continue" sent for the request being read
         self.discarding = False  # refused: what the client still sends is read and dropped until the close
@@ -182,7 +183,7 @@ class _Connection(asyncio.Protocol):
         self.busy = True
         self.server.busy += 1
         self.server.idle.clear()
-        self._cancel_timer()
+        self.deadline = None  # no read timeout while the request is answered; the timer, if it fires meanwhile, stops
         asyncio.get_running_loop().create_task(self._answer(request[0], request[1]))
 
     def _parse(self) -> tuple[Request, bool] | None:
@@ -271,16 +272,28 @@ class _Connection(asyncio.Protocol):
     # ---- timeouts ----
 
     def _start_timer(self) -> None:
-        self._cancel_timer()
-        self.timer = asyncio.get_running_loop().call_later(self.server.limits.read_timeout, self._timed_out)
+        """The read timeout runs from now. One timer a connection, moved on when it fires early: a request neither
+        cancels one nor schedules another (the loop's heap of timers would fill with cancelled ones, each push a
+        dozen comparisons in Python)."""
+        loop = asyncio.get_running_loop()
+        self.deadline = loop.time() + self.server.limits.read_timeout
+        if self.timer is None:
+            self.timer = loop.call_at(self.deadline, self._timed_out)
 
     def _cancel_timer(self) -> None:
+        self.deadline = None
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None
 
     def _timed_out(self) -> None:
         self.timer = None
+        if self.deadline is None:  # a request is being answered: its end starts the timer again
+            return
+        loop = asyncio.get_running_loop()
+        if loop.time() < self.deadline:  # the connection was used since this timer was set
+            self.timer = loop.call_at(self.deadline, self._timed_out)
+            return
         if self.busy or self.closed:
             return
         if self.buffer:  # part of a request came, not all of it in time

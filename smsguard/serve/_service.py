@@ -70,7 +70,7 @@ async def _run(config: ServeConfig, classifier: Classifier) -> None:
         _notify("STOPPING=1")
         housekeeping.cancel()
         await _stop(servers, http, config.read_timeout)
-        api.pool.shutdown(wait=False, cancel_futures=True)
+        api.pool.shutdown()
         log.event(event="stopped", serial=classifier.serial)
         log.close()
         if config.unix and not _systemd_fds():
@@ -108,7 +108,7 @@ async def _housekeeping(api: Api, log: AccessLog) -> None:
         if probe is None or probe.done():
             if probe is not None and probe.exception() is None:
                 _notify("WATCHDOG=1")
-            probe = loop.run_in_executor(api.pool, score, api.classifier, ["watchdog"])
+            probe = api.pool.run(lambda: score(api.classifier, ["watchdog"]))
             next_ping = loop.time() + watchdog
 
 
