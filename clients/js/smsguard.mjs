@@ -801,8 +801,9 @@ function tanh(x) {
 
 // ---- the WebAssembly SIMD step -------------------------------------------------------------------------------
 // The same step in float32 SIMD (f32x4: Node >= 16.4, Chrome 91, Firefox 89, Safari 16.4), assembled here, so that
-// the module stays one file with no build. z = the token's row + h R over row-major R, eight vector accumulators
-// a pass of 32 columns, each column summed in k order as in the native kernel; then the gates, same tanh.
+// the module stays one file with no build. z = the token's row + h R, R in panels of 32 columns (each panel's rows
+// contiguous), eight vector accumulators a panel, each column summed in k order as in the native kernel; the panels
+// go backward on alternate steps (the native kernel's order: those read last are still in L1); then the gates.
 
 const leb = (n, signed = false) => {
   const out = [];
@@ -816,7 +817,7 @@ const leb = (n, signed = false) => {
 const vec = (items) => [...leb(items.length), ...items.flat(Infinity)];
 const op = {
   get: (i) => [0x20, i], set: (i) => [0x21, i], tee: (i) => [0x22, i], i32: (n) => [0x41, ...leb(n, true)], call: (f) => [0x10, f],
-  add: 0x6a, shl: 0x74, ltU: 0x49, brIf: [0x0d, 0], loop: [0x03, 0x40], end: 0x0b,
+  add: 0x6a, sub: 0x6b, mul: 0x6c, select: 0x1b, shl: 0x74, ltU: 0x49, brIf: [0x0d, 0], loop: [0x03, 0x40], end: 0x0b,
   load: (offset) => [0xfd, 0x00, 4, ...leb(offset)], store: (offset) => [0xfd, 0x0b, 4, ...leb(offset)], splatLoad: [0xfd, 0x09, 2, 0],
   splat: (x) => [0x43, ...new Uint8Array(Float32Array.of(x).buffer), 0xfd, 0x13], fsplat: [0xfd, 0x13],
   load8x8: [0xfd, 0x01, 3, 0], extendLow: [0xfd, 0xa7, 1], extendHigh: [0xfd, 0xa8, 1], convert: [0xfd, 0xfa, 1],
@@ -831,23 +832,24 @@ const tanhCode = () => {
   return [get(0), op.splat(TANH_CLAMP), op.fmin, op.splat(-TANH_CLAMP), op.fmax, tee(0), get(0), fmul, set(1), poly(TANH_P), get(0), fmul, poly(TANH_Q), op.fdiv];
 };
 
-// step(z, h, c, r, u) after the row is in z; locals: 5 j, 6 row bytes (16u), 7 r pointer, 8 h pointer, 9 h end,
-// 10..12 4u, 8u, 12u (gate offsets in bytes); 13 h[k]; 14..21 accumulators, then i, f, g, o, c.
+// step(z, h, c, r, u, back) after the row is in z; locals: 6 j, 7 row bytes (16u), 8 r pointer, 9 h pointer, 10 h end,
+// 11..13 4u, 8u, 12u (gate offsets in bytes); 14 the panel (j, or 16u - 128 - j if back); 15 h[k]; 16..23 accumulators, then the gates.
 const stepCode = () => {
   const acc = [0, 1, 2, 3, 4, 5, 6, 7];
-  const gate = (offset, local, sigmoid) => [get(0), get(5), add, offset ? [get(offset), add] : [], op.load(0), op.call(0), sigmoid ? [op.splat(0.5), fmul, op.splat(0.5), fadd] : [], set(local)];
+  const gate = (offset, local, sigmoid) => [get(0), get(6), add, offset ? [get(offset), add] : [], op.load(0), op.call(0), sigmoid ? [op.splat(0.5), fmul, op.splat(0.5), fadd] : [], set(local)];
   return [
-    get(4), i32(2), op.shl, tee(10), i32(2), op.shl, set(6), get(10), get(10), add, tee(11), get(10), add, set(12), get(1), get(10), add, set(9), i32(0), set(5),
-    loopWhile(5, 128, 6, [
-      acc.map((a) => [get(0), get(5), add, op.load(16 * a), set(14 + a)]), get(3), get(5), add, set(7), get(1), set(8),
-      loopWhile(8, 4, 9, [get(8), op.splatLoad, set(13), acc.map((a) => [get(14 + a), get(7), op.load(16 * a), get(13), fmul, fadd, set(14 + a)]), get(7), get(6), add, set(7)]),
-      acc.map((a) => [get(0), get(5), add, get(14 + a), op.store(16 * a)]),
+    get(4), i32(2), op.shl, tee(11), i32(2), op.shl, set(7), get(11), get(11), add, tee(12), get(11), add, set(13), get(1), get(11), add, set(10), i32(0), set(6),
+    loopWhile(6, 128, 7, [
+      get(7), i32(128), op.sub, get(6), op.sub, get(6), get(5), op.select, set(14),
+      acc.map((a) => [get(0), get(14), add, op.load(16 * a), set(16 + a)]), get(3), get(14), get(4), op.mul, add, set(8), get(1), set(9),
+      loopWhile(9, 4, 10, [get(9), op.splatLoad, set(15), acc.map((a) => [get(16 + a), get(8), op.load(16 * a), get(15), fmul, fadd, set(16 + a)]), get(8), i32(128), add, set(8)]),
+      acc.map((a) => [get(0), get(14), add, get(16 + a), op.store(16 * a)]),
     ]),
-    i32(0), set(5),
-    loopWhile(5, 16, 10, [
-      gate(0, 14, true), gate(10, 15, true), gate(11, 16, false), gate(12, 17, true),
-      get(2), get(5), add, get(15), get(2), get(5), add, op.load(0), fmul, get(14), get(16), fmul, fadd, tee(18), op.store(0),
-      get(1), get(5), add, get(17), get(18), op.call(0), fmul, op.store(0),
+    i32(0), set(6),
+    loopWhile(6, 16, 11, [
+      gate(0, 16, true), gate(11, 17, true), gate(12, 18, false), gate(13, 19, true),
+      get(2), get(6), add, get(17), get(2), get(6), add, op.load(0), fmul, get(16), get(18), fmul, fadd, tee(20), op.store(0),
+      get(1), get(6), add, get(19), get(20), op.call(0), fmul, op.store(0),
     ]),
   ];
 };
@@ -870,14 +872,14 @@ function wasmModule() {
     const bytes = [...vec(locals), ...code.flat(Infinity), op.end];
     return [...leb(bytes.length), ...bytes];
   };
-  const types = [[0x60, 1, V128, 1, V128], [0x60, 5, I32, I32, I32, I32, I32, 0], [0x60, 5, I32, I32, F32, I32, I32, 0], [0x60, 3, I32, I32, I32, 0]];
+  const types = [[0x60, 1, V128, 1, V128], [0x60, 6, I32, I32, I32, I32, I32, I32, 0], [0x60, 5, I32, I32, F32, I32, I32, 0], [0x60, 3, I32, I32, I32, 0]];
   return Uint8Array.from([
     0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
     ...section(1, types),
     ...section(2, [[name("env"), name("memory"), 0x02, 0x00, 0x01]]),
     ...section(3, [[0], [1], [2], [3]]),
     ...section(7, [[name("step"), 0x00, 1], [name("lookupQ"), 0x00, 2], [name("copy"), 0x00, 3]]),
-    ...section(10, [body([[1, V128]], tanhCode()), body([[8, I32], [9, V128]], stepCode()), body([[1, I32], [2, V128]], lookupCode()), body([[1, I32]], copyCode())]),
+    ...section(10, [body([[1, V128]], tanhCode()), body([[9, I32], [9, V128]], stepCode()), body([[1, I32], [2, V128]], lookupCode()), body([[1, I32]], copyCode())]),
   ]);
 }
 
@@ -895,7 +897,7 @@ class WasmKernel {
     }
   }
 
-  // Memory, from byte 0: z (16u bytes), h (4u), c (4u), half (16u), R (16u^2, halved), the table (halved if float).
+  // Memory, from byte 0: z (16u bytes), h (4u), c (4u), half (16u), R (16u^2, halved, in panels), the table (halved if float).
   constructor(model, recurrent, buffer, exports) {
     const u = model.units;
     const at = { z: 0, h: 16 * u, c: 20 * u, half: 24 * u, r: 40 * u, table: 40 * u + 16 * u * u };
@@ -903,7 +905,7 @@ class WasmKernel {
     Object.assign(this, { z: new Float32Array(buffer, 0, 4 * u), h: new Float32Array(buffer, at.h, u), c: new Float32Array(buffer, at.c, u) });
     new Float32Array(buffer, at.half, 4 * u).set(model.half);
     const r = new Float32Array(buffer, at.r, 4 * u * u);
-    for (let k = 0; k < 4 * u * u; k++) r[k] = recurrent[k] * model.half[k % (4 * u)];
+    for (let k = 0; k < u; k++) for (let j = 0; j < 4 * u; j++) r[((j >> 5) * u + k) * 32 + (j & 31)] = recurrent[k * 4 * u + j] * model.half[j];
     if (model.scale) new Int8Array(buffer, at.table, model.table.length).set(model.table);
     else if (model.fold) this.fold = folder(model, new Float32Array(buffer, at.table, model.table.length), model.half);
     else new Float32Array(buffer, at.table, model.table.length).set(model.table.map((x, k) => x * model.half[k % (4 * u)]));
@@ -914,6 +916,6 @@ class WasmKernel {
     this.fold?.(id);
     if (this.scale) exports.lookupQ(at.z, at.table + id * 4 * u, this.scale[id], at.half, 4 * u);
     else exports.copy(at.z, at.table + id * 16 * u, 16 * u);
-    exports.step(at.z, at.h, at.c, at.r, u);
+    exports.step(at.z, at.h, at.c, at.r, u, (this.back ^= 1));
   }
 }
