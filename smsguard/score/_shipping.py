@@ -37,12 +37,13 @@ class Ticket:
     model: str
     text_column: str
     out_col: str
+    threads: int = 0  # predict_proba's threads in a worker: 0, one per core; 1 where the engine runs a task per core itself
 
 
-def ticket_for(classifier: Classifier, text_column: str, out_col: str) -> Ticket:
+def ticket_for(classifier: Classifier, text_column: str, out_col: str, threads: int = 0) -> Ticket:
     sha = manifest_sha256(classifier.bundle.path)
     name = f"smsguard-{sha[:SHA_CHARS]}-{classifier.model.name}.zip"
-    return Ticket(name, sha, classifier.backend, classifier.model.name, text_column, out_col)
+    return Ticket(name, sha, classifier.backend, classifier.model.name, text_column, out_col, threads)
 
 
 _PACKED: dict[str, Path] = {}  # archive name -> its path in this (driver) process, kept until exit
@@ -110,7 +111,7 @@ def scorer_for(ticket: Ticket, archive: Callable[[], Path], into: Callable[[], P
         if scorer is None:
             folder = unpack(archive(), ticket, into())
             classifier = Classifier.load(folder, backend=ticket.backend, model=ticket.model)  # checks vocabulary and model hashes
-            scorer = Scorer(classifier, ticket.text_column, ticket.out_col, ticket.manifest_sha256)
+            scorer = Scorer(classifier, ticket.text_column, ticket.out_col, ticket.manifest_sha256, ticket.threads)
             _SCORERS[ticket] = scorer
             LOADS.append(ticket)
         return scorer
