@@ -342,19 +342,24 @@ SPACED_PEAK = 1_000_000  # bytes: a spaced text is read 2 KB at a time and stops
 UNSPACED_PEAK = 8  # times the text's size: one word is lowered and filtered whole (a few copies of it)
 
 
-@slow
-@pytest.mark.parametrize("name", LONG_TEXTS)
-def test_a_10_mb_text_takes_bounded_memory(classifier, name):
+def _scored_with_peak(clf, text):
+    """`text`'s probability and the peak of Python's allocations (tracemalloc) while scoring it."""
     import tracemalloc
 
-    clf = classifier()
-    text = LONG_TEXTS[name]
     tracemalloc.start()
     try:
         (probability,) = clf.predict_proba([text])
-        peak = tracemalloc.get_traced_memory()[1]
+        return probability, tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
+
+
+@slow
+@pytest.mark.parametrize("name", LONG_TEXTS)
+def test_a_10_mb_text_takes_bounded_memory(classifier, name):
+    clf = classifier()
+    text = LONG_TEXTS[name]
+    probability, peak = _scored_with_peak(clf, text)
     assert 0 <= probability <= 1
     words = text.split()
     assert clf.encode([text]).tolist() == clf.encode([" ".join(words[:100])]).tolist()  # the same ids as its start
@@ -785,16 +790,9 @@ def test_the_predict_command_imports_nothing_heavy(bundle_dir):
 def test_a_10_mb_text_takes_bounded_memory_in_the_default_model(fused_bundle, name):
     """The default (fused) model normalises the text and reads its n-gram bag too: a few copies of the text at most
     (a list of its words or of its characters, as once, is 20 to 28 times its size)."""
-    import tracemalloc
-
     clf = Classifier.load(fused_bundle)
     text = LONG_TEXTS[name]
     clf.predict_proba(["warm"])
-    tracemalloc.start()
-    try:
-        (probability,) = clf.predict_proba([text])
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    probability, peak = _scored_with_peak(clf, text)
     assert 0 <= probability <= 1
     assert peak <= UNSPACED_PEAK * len(text.encode("utf-8")), peak
