@@ -22,7 +22,7 @@ from pathlib import Path
 from smsguard.runtime import BundleError, Classifier, IntegrityError
 from smsguard.runtime.bundle import MANIFEST_NAME
 from smsguard.runtime.signing import SIGNATURE_NAME
-from smsguard.score._batch import Scorer, manifest_sha256
+from smsguard.score._batch import ScoreError, Scorer, manifest_sha256
 
 SHA_CHARS = 16  # of the manifest's SHA-256 in an archive's name: 64 bits, no clash between bundles in practice
 
@@ -41,6 +41,9 @@ class Ticket:
 
 
 def ticket_for(classifier: Classifier, text_column: str, out_col: str, threads: int = 0) -> Ticket:
+    if not isinstance(threads, int) or isinstance(threads, bool) or threads < 0:  # on the driver, before any task
+        msg = f"threads must be 0 (one per core) or a positive number of threads, found {threads!r}"
+        raise ScoreError(msg)
     sha = manifest_sha256(classifier.bundle.path)
     name = f"smsguard-{sha[:SHA_CHARS]}-{classifier.model.name}.zip"
     return Ticket(name, sha, classifier.backend, classifier.model.name, text_column, out_col, threads)
