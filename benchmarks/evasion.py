@@ -86,6 +86,7 @@ def main() -> int:
         "seconds": round(time.perf_counter() - started, 1),
         "preset": args.preset,
         "overrides": overrides,
+        "augment_copies": _augment_copies(args.preset, overrides),
         "seeds": args.seeds,
         "rate": args.rate,
         "families": [f.value for f in families],
@@ -120,6 +121,12 @@ def scorers(bundle_dir: Path, config, texts: np.ndarray, labels: np.ndarray, spl
         normalised = lambda t: litert_scores(bundle_dir / client["name"], client_ids(words, [vocabulary.normalise(x) for x in t]))  # noqa: E731
         systems[CLIENT_NORMALISED] = (normalised, float(client["threshold"]), f"{client['name']}, litert, on normalised text")
     return systems
+
+
+def _augment_copies(preset: str, overrides: dict) -> int:
+    from smsguard.train import TrainConfig
+
+    return TrainConfig.from_preset(preset, **overrides).augment_copies
 
 
 def run_seed(preset: str, overrides: dict, seed: int, data: str | None, runs: Path, families: list, rate: float, ood) -> dict[str, dict]:

@@ -216,7 +216,7 @@ def test_copies_keep_their_labels_and_say_where_they_came_from() -> None:
     assert undone is not None and len(undone.y) == 0  # every copy normalises back to its original: none is kept
     x, y = copies.added(vocabulary.encode(texts[:2]), labels[:2].astype(np.float32), np.array([0, 1]))
     assert len(x) == len(y) == 2 + int(np.isin(origin, [0, 1]).sum())
-    assert obfuscated_copies(TrainConfig(), vocabulary, texts, labels) is None  # augment_copies 0
+    assert obfuscated_copies(TrainConfig(augment_copies=0), vocabulary, texts, labels) is None
 
 
 def test_presets_other_than_fused_never_augment_and_old_runs_read_back_without_it() -> None:

@@ -56,7 +56,8 @@ TUTORIAL: dict[str, Any] = {
 # probabilities averaged: the "mediapipe" word LSTM (which the bundle's client model runs alone) and a bag of
 # hashed character n-grams (`smsguard.runtime.NgramHasher`), which sees what the word ids cannot (numbers,
 # new spellings, words unseen in training); its threshold flags at most 0.2% of ham on 5-fold out-of-fold
-# predictions over train + validation. benchmarks/results/accuracy.md measures it beside the others.
+# predictions over train + validation; it trains on three obfuscated copies of every training message
+# (benchmarks/results/evasion.md). benchmarks/results/accuracy.md measures it beside the others.
 # "tuned" is the word LSTM alone, the best of benchmarks/search.py (benchmarks/results/search.md), judged on the
 # validation parts: an OOV token, 64 LSTM units, early stopping, a 7,000-word table, lowercased words, and a
 # threshold of 0.5 (a validation part holds about 450 ham: too few to place a 0.2% threshold).
@@ -109,7 +110,7 @@ class TrainConfig:
     ngram_dim: int = 32  # the n-gram embedding's width while training (export folds it to one score per bucket)
     ngram_scale: float = 30.0  # the mean n-gram embedding is multiplied by this while training, so Adam moves the table fast enough
     normalise: bool = True  # before both branches: drop invisible characters, fold compatibility forms and look-alike letters, join spaced-out letters (vocab.json `text`)
-    augment_copies: int = 0  # obfuscated copies of each training message added to the training part, labels kept (docs/explanation/evasion.md); 0: none
+    augment_copies: int = 3  # obfuscated copies of each training message added to the training part, labels kept (docs/explanation/evasion.md, the sweep of 0-4 copies); 0: none
     augment_rate: float = 0.33  # share of the eligible words an obfuscated copy changes (one letter each for a character family)
     augment_families: str = "all"  # the obfuscations copies are drawn from, one family per copy: all, or names separated by commas (lookalikes, spaced, ...)
 
