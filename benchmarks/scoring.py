@@ -14,9 +14,10 @@ reports the peak of the sum. Figures per case:
   for the engines read Parquet -> score -> write Parquet;
 - equal: the probabilities, ordered by id, against plain scoring in one process, bit for bit.
 
-The cases that tune what the adapters control: Spark's Arrow batch size (10,000 rows, the default, 50,000 and 100) and
-its partitions (the files' own, and as many as the cores); Dask's partitions (one per file, and one per core). Every
-process runs with nothing tuned in its environment. Without --bundle it trains and exports the default model first,
+The cases that tune what the adapters control: Spark's Arrow batch size (10,000 rows, the default, 50,000 and 100),
+its partitions (the files' own, and as many as the cores) and its JVM's compiler (C1 alone); Dask's partitions (one per
+file, and one per core) and its threads per task (one, the default, and a pool of one per core in each task, as before
+issue 22). Every process runs with nothing tuned in its environment. Without --bundle it trains and exports the default model first,
 without --word-bundle the word model (the tuned preset; a few minutes each). Writes benchmarks/results/scoring.json and
 scoring.md (scoring-BACKEND.* with --backend), with the date, the CPU and the load average. Also profiles the per-batch
 function on 100,000 rows in 10,000-row batches (where the time of a batch goes, beside the engine's own read -> Python ->
@@ -56,8 +57,10 @@ CASES = {
     "spark-100": "Spark {version} `local[2]`, same, 100-row batches",
     "spark-cores": "Spark {version} `local[2]`, 10,000-row batches, repartitioned to one partition per core",
     "spark-warm": "Spark {version} `local[2]`, 10,000-row batches, the same job a second time in the session (a warm JVM)",
+    "spark-c1": "Spark {version} `local[2]`, 10,000-row batches, the JVM compiling with C1 alone (`-XX:TieredStopAtLevel=1`: less JIT work, slower code)",
     "spark-noscore": "Spark {version} `local[2]`, read -> Python (`mapInArrow`, identity) -> write, no scoring",
     "dask": "Dask {version} `map_partitions`, `local_client()`: 1 worker x 2 threads in the client's process, a partition per file (the defaults)",
+    "dask-pool": "Dask {version} `map_partitions`, same, each task scoring in a pool of its own (`score(threads=0)`: 2 threads per task, as before)",
     "dask-cores": "Dask {version} `map_partitions`, same, repartitioned to one partition per core",
     "dask-processes": "Dask {version} `map_partitions`, `local_client(threads=False)`: 2 worker processes x 1 thread, a partition per file",
 }
@@ -108,7 +111,10 @@ def spark_case(case: str, bundle: str, files: list[str], out: Path, backend: str
     from smsguard.spark import local_session, score
 
     batch = {"spark-100": 100, "spark-50000": 50_000}.get(case, 10_000)
-    spark = local_session("local[2]", **{"spark.sql.execution.arrow.maxRecordsPerBatch": str(batch)})
+    conf = {"spark.sql.execution.arrow.maxRecordsPerBatch": str(batch)}
+    if case == "spark-c1":
+        conf["spark.driver.extraJavaOptions"] = "-XX:TieredStopAtLevel=1"  # local[N]: the executor is the driver's JVM
+    spark = local_session("local[2]", **conf)
     df = spark.read.parquet(*files)
     if case == "spark-cores":
         df = df.repartition(2)
@@ -139,7 +145,7 @@ def dask_case(case: str, bundle: str, files: list[str], out: Path, backend: str)
         ddf = dd.read_parquet(files)
         if case == "dask-cores":
             ddf = ddf.repartition(npartitions=2)
-        scored = score(ddf, bundle, backend=backend)
+        scored = score(ddf, bundle, backend=backend, threads=0 if case == "dask-pool" else 1)
         shutil.rmtree(out, ignore_errors=True)  # a round before this one's parts
         ready = time.time()
         scored.to_parquet(str(out), write_index=False)

@@ -250,3 +250,24 @@ def test_the_command_line_runs_verify_without_the_training_stack(tiny_bundle: Pa
     done = subprocess.run([sys.executable, "-c", _DEVICE_CLI, str(tiny_bundle), ",".join(TRAINING_ONLY)], capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "pairs match" in done.stderr
+
+
+def test_threads_1_scores_on_the_calling_thread_with_the_same_bits(tiny_bundle: Path) -> None:
+    """An engine that runs a task per core itself (Dask's threads) asks for no threads of the classifier's own."""
+    classifier = Classifier.load(tiny_bundle)
+    texts = (TEXTS * (3 * STREAM_CHUNK // len(TEXTS) + 1))[: 3 * STREAM_CHUNK]
+    expected = np.concatenate([classifier.predict_proba(texts[i : i + 100]) for i in range(0, len(texts), 100)])
+
+    def pool_threads() -> list[str]:
+        return [t.name for t in threading.enumerate() if t.name.startswith("smsguard-score")]
+
+    for threads, pooled in ((1, False), (2, classifier.session.releases_gil)):
+        chunks = classifier.iter_chunks(texts, threads=threads)
+        first = next(chunks)
+        assert bool(pool_threads()) is pooled, (threads, pool_threads())
+        got = np.concatenate([first[1], *(p for _, p in chunks)])
+        assert got.tobytes() == expected.tobytes(), threads
+        assert classifier.predict_proba(texts, threads=threads).tobytes() == expected.tobytes(), threads
+    for bad in (-1, 1.5, True):
+        with pytest.raises(ValueError, match=rf"^threads must be 0 \(one per core\) or a positive number of threads, found {bad!r}$"):
+            classifier.predict_proba(texts, threads=bad)  # type: ignore[arg-type]

@@ -141,6 +141,16 @@ def test_a_shipped_bundle_is_named_by_its_manifest_hash_and_loaded_once_per_proc
     assert first.classifier.model.name == classifier.model.name and first.classifier.backend == "onnxruntime"
 
 
+def test_a_ticket_carries_the_threads_a_worker_scores_with_and_refuses_a_bad_count(tiny_bundle, tmp_path):
+    classifier = Classifier.load(tiny_bundle)
+    ticket = ticket_for(classifier, "text", "spam", threads=1)
+    scorer = scorer_for(ticket, lambda: pack(classifier, ticket), lambda: tmp_path)
+    assert scorer.threads == 1 and ticket_for(classifier, "text", "spam").threads == 0
+    for bad in (-1, 2.0, None):
+        with pytest.raises(ScoreError, match=rf"^threads must be 0 \(one per core\) or a positive number of threads, found {bad!r}$"):
+            ticket_for(classifier, "text", "spam", threads=bad)
+
+
 def test_a_worker_refuses_a_shipped_bundle_whose_hashes_differ(bundle_copy, tmp_path):
     import zipfile
 

@@ -167,34 +167,41 @@ class Classifier:
         exactly as the model was trained on. Bytes are decoded as UTF-8."""
         return self.vocabulary.encode(texts)
 
-    def predict_proba(self, texts: Iterable[str | bytes], workers: int = 1) -> np.ndarray:
+    def predict_proba(self, texts: Iterable[str | bytes], workers: int = 1, threads: int = 0) -> np.ndarray:
         """float32 spam probability per text.
 
         Any iterable, a generator included, is read and run `STREAM_CHUNK` texts at a time, so a
         million messages take no more memory than a thousand. `workers` > 1 scores chunks in that
-        many processes (0: one per core), with the same result as one. A call runs one model from start
-        to end, whatever `reload` does meanwhile.
+        many processes (0: one per core), with the same result as one. With one worker and a backend that
+        releases the GIL (native, numba), the chunks are scored in `threads` threads of this process (0: one
+        per core); `threads=1` scores on the calling thread alone, for a caller that runs one thread per core
+        itself (a Dask worker's tasks). A call runs one model from start to end, whatever `reload` does meanwhile.
         """
+        if type(threads) is not int or threads < 0:
+            _check_threads(threads)
         if type(texts) is list and 0 < len(texts) <= THREAD_PIECE and (type(texts[0]) is str if len(texts) == 1 else all(type(text) is str for text in texts)):
             return self._loaded.score(texts)  # a few messages (a server's, one at a time): one model, one call on this thread
-        return self._predict_proba(texts, workers)
+        return self._predict_proba(texts, workers, threads)
 
-    def _predict_proba(self, texts: Iterable[str | bytes], workers: int) -> np.ndarray:
+    def _predict_proba(self, texts: Iterable[str | bytes], workers: int, threads: int = 0) -> np.ndarray:
         if type(texts) is list and 0 < len(texts) <= THREAD_PIECE and (type(texts[0]) is str if len(texts) == 1 else all(type(text) is str for text in texts)):
             return self._loaded.score(texts)  # (predict_proba takes this path before the call, one frame less a message)
-        probabilities = [p for _, p in self.iter_chunks(texts, workers)]
+        probabilities = [p for _, p in self.iter_chunks(texts, workers, threads)]
         if len(probabilities) == 1:
             return probabilities[0]
         return np.concatenate(probabilities) if probabilities else np.zeros(0, dtype=np.float32)
 
-    def iter_chunks(self, texts: Iterable[str | bytes], workers: int = 1) -> Iterator[tuple[list[str], np.ndarray]]:
+    def iter_chunks(self, texts: Iterable[str | bytes], workers: int = 1, threads: int = 0) -> Iterator[tuple[list[str], np.ndarray]]:
         """(texts, probabilities) for each run of up to `STREAM_CHUNK` texts, in order: for a caller
-        that writes results as they come (`smsguard predict`). All chunks come from one model."""
+        that writes results as they come (`smsguard predict`). All chunks come from one model. `workers`
+        and `threads` as for `predict_proba`."""
+        _check_threads(threads)
         snapshot = self._snapshot()
         chunks = _chunks(as_texts(texts), STREAM_CHUNK)
         workers = workers or _cores()
-        if workers == 1 and getattr(snapshot._loaded.session, "releases_gil", False) and _cores() > 1:
-            return _score_in_threads(snapshot, chunks, _cores())
+        threads = threads or _cores()
+        if workers == 1 and threads > 1 and getattr(snapshot._loaded.session, "releases_gil", False):
+            return _score_in_threads(snapshot, chunks, threads)
         if workers == 1:
             return ((chunk, snapshot._score(chunk)) for chunk in chunks)
         return _score_in_processes(snapshot, chunks, workers)
@@ -362,6 +369,12 @@ def _cores() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # no affinity on this platform (macOS, Windows)
         return os.cpu_count() or 1
+
+
+def _check_threads(threads: int) -> None:
+    if not isinstance(threads, int) or isinstance(threads, bool) or threads < 0:
+        msg = f"threads must be 0 (one per core) or a positive number of threads, found {threads!r}"
+        raise ValueError(msg)
 
 
 def _chunks(texts: Iterator[str], size: int) -> Iterator[list[str]]:

@@ -126,9 +126,10 @@ class Scorer:
     """
 
     def __init__(self, classifier: Classifier, text_column: str = DEFAULT_TEXT_COLUMN, out_col: str = DEFAULT_OUT_COL,
-                 manifest_hash: str | None = None) -> None:
+                 manifest_hash: str | None = None, threads: int = 0) -> None:
         self.classifier = classifier
         self.text_column = text_column
+        self.threads = threads  # predict_proba's threads: 0, one per core; 1 where the engine runs a task per core itself (Dask)
         self.columns = OutputColumns(out_col)
         self._hashes = {classifier.bundle.path: manifest_hash or manifest_sha256(classifier.bundle.path)}
 
@@ -154,7 +155,7 @@ class Scorer:
         good = np.fromiter((i for i, error in enumerate(errors) if error is None), dtype=np.int64)
         model = self.classifier.snapshot()  # the probabilities, labels, model and hash of one model, whatever a reload does
         probabilities = np.zeros(rows, dtype=np.float32)
-        scored = model.predict_proba([texts[i] for i in good]) if len(good) else np.zeros(0, dtype=np.float32)
+        scored = model.predict_proba([texts[i] for i in good], threads=self.threads) if len(good) else np.zeros(0, dtype=np.float32)
         probabilities[good] = scored
         missing = np.ones(rows, dtype=bool)
         missing[good] = False

@@ -22,7 +22,7 @@ from pathlib import Path
 from smsguard.runtime import BundleError, Classifier, IntegrityError
 from smsguard.runtime.bundle import MANIFEST_NAME
 from smsguard.runtime.signing import SIGNATURE_NAME
-from smsguard.score._batch import Scorer, manifest_sha256
+from smsguard.score._batch import ScoreError, Scorer, manifest_sha256
 
 SHA_CHARS = 16  # of the manifest's SHA-256 in an archive's name: 64 bits, no clash between bundles in practice
 
@@ -37,12 +37,16 @@ class Ticket:
     model: str
     text_column: str
     out_col: str
+    threads: int = 0  # predict_proba's threads in a worker: 0, one per core; 1 where the engine runs a task per core itself
 
 
-def ticket_for(classifier: Classifier, text_column: str, out_col: str) -> Ticket:
+def ticket_for(classifier: Classifier, text_column: str, out_col: str, threads: int = 0) -> Ticket:
+    if not isinstance(threads, int) or isinstance(threads, bool) or threads < 0:  # on the driver, before any task
+        msg = f"threads must be 0 (one per core) or a positive number of threads, found {threads!r}"
+        raise ScoreError(msg)
     sha = manifest_sha256(classifier.bundle.path)
     name = f"smsguard-{sha[:SHA_CHARS]}-{classifier.model.name}.zip"
-    return Ticket(name, sha, classifier.backend, classifier.model.name, text_column, out_col)
+    return Ticket(name, sha, classifier.backend, classifier.model.name, text_column, out_col, threads)
 
 
 _PACKED: dict[str, Path] = {}  # archive name -> its path in this (driver) process, kept until exit
@@ -110,7 +114,7 @@ def scorer_for(ticket: Ticket, archive: Callable[[], Path], into: Callable[[], P
         if scorer is None:
             folder = unpack(archive(), ticket, into())
             classifier = Classifier.load(folder, backend=ticket.backend, model=ticket.model)  # checks vocabulary and model hashes
-            scorer = Scorer(classifier, ticket.text_column, ticket.out_col, ticket.manifest_sha256)
+            scorer = Scorer(classifier, ticket.text_column, ticket.out_col, ticket.manifest_sha256, ticket.threads)
             _SCORERS[ticket] = scorer
             LOADS.append(ticket)
         return scorer

@@ -40,15 +40,18 @@ class Parcel:
 
 
 def score(ddf: dd.DataFrame, bundle: str | os.PathLike[str], text_col: str = DEFAULT_TEXT_COLUMN, out_col: str = DEFAULT_OUT_COL,
-          backend: str = "auto", model: str | None = None) -> dd.DataFrame:
+          backend: str = "auto", model: str | None = None, threads: int = 1) -> dd.DataFrame:
     """`ddf` with five columns added: `{out_col}_probability` (float32), `_label`, `_error`, `_model` and
-    `_manifest_sha256`. One output row per input row, every input column and the index kept. Lazy."""
+    `_manifest_sha256`. One output row per input row, every input column and the index kept. Lazy.
+    `threads`: how many threads score one partition (`Classifier.predict_proba`'s); 1, the default, because
+    Dask runs a task on each of its threads already (one per core): threads of their own in every task would
+    only take turns at the GIL with the tasks (docs/how-to/scoring.md); 0 for one per core in each task."""
     import dask
 
     classifier = Classifier.load(bundle, backend=backend, model=model)
     scorer = Scorer(classifier, text_col, out_col)
     check_frame(ddf._meta, text_col, OutputColumns(out_col))
-    ticket = ticket_for(classifier, text_col, out_col)
+    ticket = ticket_for(classifier, text_col, out_col, threads)
     parcel = dask.delayed(Parcel(ticket, pack(classifier, ticket).read_bytes()), name=ticket.file_name, traverse=False)
     return ddf.map_partitions(_score_partition, parcel, meta=score_frame(ddf._meta, scorer))
 
