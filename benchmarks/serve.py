@@ -233,7 +233,7 @@ def load_texts(path: Path) -> list[str]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("bundle", type=Path)
+    parser.add_argument("bundle", type=lambda value: Path(value).resolve())  # absolute: the servers run from the repository
     parser.add_argument("--seconds", type=int, default=60, help="each sustained run (default: 60)")
     parser.add_argument("--rate", type=float, default=500, help="single-message requests a second, open loop (default: 500)")
     parser.add_argument("--batch", type=int, default=100, help="messages per batched request (default: 100)")
