@@ -58,6 +58,10 @@ def _gammu_tools() -> tuple[str, str]:
     cannot_run("Debian's gammu and gammu-smsd are not installed (apt-get install gammu gammu-smsd; .ci/run does it as root)")
 
 
+# gammu-smsd polls the dummy phone every second, with the checks a real modem needs turned off
+SMSD_POLLING = "LoopSleep = 1\nCommTimeout = 1\nReceiveFrequency = 1\nStatusFrequency = 0\nCheckSecurity = 0\nCheckBattery = 0\nCheckSignal = 0\nCheckNetwork = 0\n"
+
+
 @dataclass
 class Gateway:
     """gammu-smsd with the files backend on a dummy phone, its hook set to `smsguard gammu`."""
@@ -78,19 +82,23 @@ class Gateway:
     def log(self) -> Path:
         return self.root / "hook.jsonl"
 
+    def write_hook(self, backend_flags: list[str], hook_flags: list[str]) -> Path:
+        """The RunOnReceive script: `smsguard gammu` with the backend's flags, the log, then the test's flags."""
+        hook = self.root / "hook.sh"
+        flags = " ".join(f"'{f}'" for f in [*backend_flags, "--log", str(self.log), *hook_flags])
+        hook.write_text(f'#!/bin/sh\ncd {ROOT}\nexec {sys.executable} -m smsguard gammu {flags} "$@"\n', encoding="utf-8")
+        hook.chmod(0o755)
+        return hook
+
     def configure(self, hook_flags: list[str]) -> None:
         for folder in ("phone", "inbox", "outbox", "sent", "error"):
             (self.root / folder).mkdir(parents=True, exist_ok=True)
-        hook = self.root / "hook.sh"
-        flags = " ".join(f"'{f}'" for f in ["--inbox", str(self.inbox), "--spam-folder", str(self.spam), "--log", str(self.log), *hook_flags])
-        hook.write_text(f'#!/bin/sh\ncd {ROOT}\nexec {sys.executable} -m smsguard gammu {flags} "$@"\n', encoding="utf-8")
-        hook.chmod(0o755)
+        hook = self.write_hook(["--inbox", str(self.inbox), "--spam-folder", str(self.spam)], hook_flags)
         (self.root / "smsdrc").write_text(
             f"[gammu]\nmodel = dummy\nconnection = none\ndevice = {self.root / 'phone'}\n\n"
             f"[smsd]\nservice = files\nlogfile = {self.root / 'smsd.log'}\ndebuglevel = 1\n"
             f"inboxpath = {self.inbox}/\noutboxpath = {self.root / 'outbox'}/\nsentsmspath = {self.root / 'sent'}/\nerrorsmspath = {self.root / 'error'}/\n"
-            f"RunOnReceive = {hook}\nLoopSleep = 1\nCommTimeout = 1\nReceiveFrequency = 1\nStatusFrequency = 0\n"
-            "CheckSecurity = 0\nCheckBattery = 0\nCheckSignal = 0\nCheckNetwork = 0\n",
+            f"RunOnReceive = {hook}\n{SMSD_POLLING}",
             encoding="utf-8",
         )
 
@@ -154,16 +162,12 @@ class SqlGateway(Gateway):
             (self.root / folder).mkdir(parents=True, exist_ok=True)
         with contextlib.closing(sqlite3.connect(self.database)) as connection:
             connection.executescript(schema)
-        hook = self.root / "hook.sh"
-        flags = " ".join(f"'{f}'" for f in ["--sqlite", str(self.database), "--log", str(self.log), *hook_flags])
-        hook.write_text(f'#!/bin/sh\ncd {ROOT}\nexec {sys.executable} -m smsguard gammu {flags} "$@"\n', encoding="utf-8")
-        hook.chmod(0o755)
+        hook = self.write_hook(["--sqlite", str(self.database)], hook_flags)
         (self.root / "staging.rc").write_text(f"[gammu]\nmodel = dummy\nconnection = none\ndevice = {self.root / 'staging'}\n", encoding="utf-8")
         (self.root / "smsdrc").write_text(
             f"[gammu]\nmodel = dummy\nconnection = none\ndevice = {self.root / 'phone'}\n\n"
             f"[smsd]\nservice = sql\ndriver = sqlite3\nsql = sqlite\ndbdir = {self.root}/\ndatabase = {self.database.name}\n"
-            f"logfile = {self.root / 'smsd.log'}\ndebuglevel = 1\nRunOnReceive = {hook}\nLoopSleep = 1\nCommTimeout = 1\nReceiveFrequency = 1\n"
-            "StatusFrequency = 0\nCheckSecurity = 0\nCheckBattery = 0\nCheckSignal = 0\nCheckNetwork = 0\n",
+            f"logfile = {self.root / 'smsd.log'}\ndebuglevel = 1\nRunOnReceive = {hook}\n{SMSD_POLLING}",
             encoding="utf-8",
         )
 
