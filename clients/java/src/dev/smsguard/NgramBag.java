@@ -21,6 +21,7 @@ final class NgramBag {
     final int minN;
     final int maxN;
     final int length;
+    private final Bucketing bucketing;
 
     private NgramBag(JsonObject ngrams, Lowercase table) throws BundleException {
         if (ngrams.integer("format") != FORMAT) {
@@ -40,6 +41,7 @@ final class NgramBag {
         maxN = ngrams.integer("max_n", minN, 16);
         length = ngrams.integer("length", 1, 1 << 20);
         lowercase = ngrams.bool("lower") ? table : null;
+        bucketing = new Bucketing(buckets);
     }
 
     static NgramBag read(JsonObject ngrams, Lowercase table) throws BundleException {
@@ -55,7 +57,7 @@ final class NgramBag {
 
     /** Writes the bag of {@code text} into {@code row[offset..offset+length)}, which holds zeros. */
     void encode(Ints text, int[] row, int offset) {
-        Sink sink = new Sink(row, offset, length);
+        Sink sink = new Sink(row, offset, length, buckets);
         Ints word = new Ints(64);
         word.add('<');
         int[] t = text.data;
@@ -95,7 +97,7 @@ final class NgramBag {
             for (int j = start; j < end; j++) {
                 crc = update(crc, w[j]);
                 if (j - start + 1 >= minN) {
-                    sink.keep((int) (((~crc) & 0xFFFFFFFFL) % buckets) + 1);
+                    sink.keep(bucketing.of(~crc) + 1);
                 }
             }
         }
@@ -133,22 +135,62 @@ final class NgramBag {
         return table;
     }
 
+    /**
+     * crc % buckets for crc read as unsigned 32 bits, without a 64-bit division per gram (it was most of the bag's
+     * time): a mask when buckets is a power of two, else the quotient from a double reciprocal (off by at most one,
+     * since crc < 2^32) corrected exactly in long arithmetic.
+     */
+    static final class Bucketing {
+        private final long buckets;
+        private final int mask; // buckets - 1 when buckets is a power of two, else -1
+        private final double reciprocal;
+
+        Bucketing(long buckets) {
+            this.buckets = buckets;
+            mask = Long.bitCount(buckets) == 1 ? (int) buckets - 1 : -1;
+            reciprocal = 1.0 / buckets;
+        }
+
+        int of(int crc) {
+            if (mask >= 0) {
+                return crc & mask;
+            }
+            long x = crc & 0xFFFFFFFFL;
+            long r = x - (long) (x * reciprocal) * buckets;
+            if (r < 0) {
+                r += buckets;
+            } else if (r >= buckets) {
+                r -= buckets;
+            }
+            return (int) r;
+        }
+    }
+
     /** The ids kept so far: each the first time it is seen, at most {@code length}. */
     private static final class Sink {
+        private static final int BITMAP_BUCKETS = 1 << 16; // up to here a bitmap of the ids seen (8 KB at most), past it a hash set
         private final int[] row;
         private final int offset;
         private final int limit;
+        private final long[] bits; // the ids seen, one bit each; null: the hash set below
         private final int[] seen; // open addressing; 0 is empty (ids are >= 1)
         private final int mask;
         private int count;
 
-        Sink(int[] row, int offset, int limit) {
+        Sink(int[] row, int offset, int limit, long buckets) {
             this.row = row;
             this.offset = offset;
             this.limit = limit;
-            int capacity = Integer.highestOneBit(Math.max(limit, 8) * 2) * 2;
-            seen = new int[capacity];
-            mask = capacity - 1;
+            if (buckets < BITMAP_BUCKETS) {
+                bits = new long[(int) (buckets + 1 + 63) >>> 6];
+                seen = null;
+                mask = 0;
+            } else {
+                bits = null;
+                int capacity = Integer.highestOneBit(Math.max(limit, 8) * 2) * 2;
+                seen = new int[capacity];
+                mask = capacity - 1;
+            }
         }
 
         boolean full() {
@@ -157,6 +199,15 @@ final class NgramBag {
 
         void keep(int id) {
             if (count == limit) {
+                return;
+            }
+            if (bits != null) {
+                long bit = 1L << id;
+                if ((bits[id >>> 6] & bit) != 0) {
+                    return;
+                }
+                bits[id >>> 6] |= bit;
+                row[offset + count++] = id;
                 return;
             }
             int slot = (id * 0x9E3779B9) >>> 7 & mask;
