@@ -35,6 +35,9 @@ final class LstmModel {
     private final CompactTable compact; // a compact model's table, its rows folded on first use; else null
     private final byte[][] tableQ; // rows x 4u int8, with tableScale per row
     private final float[] tableScale;
+    // An int8 table's rows dequantised (q x scale x half) on first use, as a compact table folds its rows: the
+    // cast from byte does not vectorise, and a message's words repeat; only the words a device sees cost memory.
+    private final java.util.concurrent.atomic.AtomicReferenceArray<float[]> dequantised;
     private final float[] half; // 4u: 0.5 for the i, f, o columns, 1 for c
     private final float[][] recurrent; // u x 4u, halved
     private final float[] denseKernel;
@@ -83,6 +86,7 @@ final class LstmModel {
             table = null;
             tableScale = Npz.floats(need(arrays, "table_scale", where), where);
         }
+        dequantised = tableQ == null ? null : new java.util.concurrent.atomic.AtomicReferenceArray<float[]>(rows);
         denseKernel = Npz.floats(need(arrays, "dense_kernel", where), where);
         denseBias = Npz.floats(need(arrays, "dense_bias", where), where)[0];
         primedH = Npz.floats(need(arrays, "primed_h", where), where);
@@ -178,8 +182,7 @@ final class LstmModel {
         System.arraycopy(primedH, start * u, h, 0, u);
         System.arraycopy(primedC, start * u, c, 0, u);
         for (int t = start; t < maxlen; t++) {
-            lookup(ids[t], z);
-            recurrent(z, h);
+            recurrent(row(ids[t]), z, h);
             update(z, h, c);
         }
         float logit = denseBias;
@@ -189,26 +192,51 @@ final class LstmModel {
         return (float) (1.0 / (1.0 + Math.exp(-(double) logit)));
     }
 
-    /** z := the token's row of the input table (an int8 row: q x scale, then the gate halving, as the C kernel). */
-    private void lookup(int token, float[] z) {
-        if (table != null || compact != null) {
-            System.arraycopy(table != null ? table[token] : compact.row(token), 0, z, 0, z.length);
-            return;
+    /** The token's row of the input table, halved (an int8 row: q x scale, then the gate halving, as the C kernel). */
+    private float[] row(int token) {
+        if (table != null) {
+            return table[token];
         }
-        final byte[] q = tableQ[token];
-        final float scale = tableScale[token];
-        for (int j = 0; j < z.length; j++) {
-            z[j] = ((float) q[j] * scale) * half[j];
+        if (compact != null) {
+            return compact.row(token);
         }
+        float[] row = dequantised.get(token);
+        if (row == null) {
+            final byte[] q = tableQ[token];
+            final float scale = tableScale[token];
+            row = new float[q.length];
+            for (int j = 0; j < row.length; j++) {
+                row[j] = ((float) q[j] * scale) * half[j];
+            }
+            dequantised.set(token, row);
+        }
+        return row;
     }
 
     /**
-     * z += h @ recurrent: each z[j] gets h[k] * R[k][j] added for k = 0..u-1 in order, as in the C kernel, four
-     * rows of R per pass over z (the same sums, a quarter of the loads and stores of z), each pass vectorised.
+     * z := x + h @ recurrent: each z[j] is x[j], then h[k] * R[k][j] added for k = 0..u-1 in order, as in the C
+     * kernel, four rows of R per pass over z (the same sums, a quarter of the loads and stores of z), each pass
+     * vectorised; the first pass reads x, so the row is never copied.
      */
-    private void recurrent(float[] z, float[] h) {
+    private void recurrent(float[] x, float[] z, float[] h) {
         final int gates = z.length;
         int k = 0;
+        if (h.length >= 4) {
+            final float h0 = h[0];
+            final float h1 = h[1];
+            final float h2 = h[2];
+            final float h3 = h[3];
+            final float[] r0 = recurrent[0];
+            final float[] r1 = recurrent[1];
+            final float[] r2 = recurrent[2];
+            final float[] r3 = recurrent[3];
+            for (int j = 0; j < gates; j++) {
+                z[j] = (((x[j] + h0 * r0[j]) + h1 * r1[j]) + h2 * r2[j]) + h3 * r3[j];
+            }
+            k = 4;
+        } else {
+            System.arraycopy(x, 0, z, 0, gates);
+        }
         for (; k + 3 < h.length; k += 4) {
             final float h0 = h[k];
             final float h1 = h[k + 1];
@@ -231,6 +259,7 @@ final class LstmModel {
         }
     }
 
+    /** The gates from z, then c := f c + i g and h := o tanh(c): three passes (each vectorised), no copy. */
     private static void update(float[] z, float[] h, float[] c) {
         final int u = h.length;
         tanh(z, z.length);
@@ -246,24 +275,29 @@ final class LstmModel {
         }
     }
 
-    /** The C kernel's tanh, in place over x[0..n): clamp, then an odd rational function of x. */
+    /** The C kernel's tanh, in place over x[0..n). */
     static void tanh(float[] x, int n) {
         for (int j = 0; j < n; j++) {
-            float v = Math.max(-TANH_CLAMP, Math.min(TANH_CLAMP, x[j]));
-            float x2 = v * v;
-            float p = N0;
-            p = p * x2 + N1;
-            p = p * x2 + N2;
-            p = p * x2 + N3;
-            p = p * x2 + N4;
-            p = p * x2 + N5;
-            p = p * x2 + N6;
-            float q = D0;
-            q = q * x2 + D1;
-            q = q * x2 + D2;
-            q = q * x2 + D3;
-            x[j] = v * p / q;
+            x[j] = tanhOf(x[j]);
         }
+    }
+
+    /** The C kernel's tanh: clamp, then an odd rational function of x. */
+    private static float tanhOf(float x) {
+        float v = Math.max(-TANH_CLAMP, Math.min(TANH_CLAMP, x));
+        float x2 = v * v;
+        float p = N0;
+        p = p * x2 + N1;
+        p = p * x2 + N2;
+        p = p * x2 + N3;
+        p = p * x2 + N4;
+        p = p * x2 + N5;
+        p = p * x2 + N6;
+        float q = D0;
+        q = q * x2 + D1;
+        q = q * x2 + D2;
+        q = q * x2 + D3;
+        return v * p / q;
     }
 
     /** The mean of the word probability and the n-gram branch's: sigmoid(bias + mean score of the non-zero ids). */
