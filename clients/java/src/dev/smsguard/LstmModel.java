@@ -259,16 +259,17 @@ final class LstmModel {
         }
     }
 
-    /** The gates from z, then c := f c + i g and h := o tanh(c): three passes (each vectorised), no copy. */
+    /** The gates from z, then c := f c + i g and h := o tanh(c). */
     private static void update(float[] z, float[] h, float[] c) {
         final int u = h.length;
         tanh(z, z.length);
         for (int j = 0; j < u; j++) {
             float i = 0.5f + 0.5f * z[j];
             float f = 0.5f + 0.5f * z[u + j];
-            c[j] = f * c[j] + i * z[2 * u + j];
+            float cell = f * c[j] + i * z[2 * u + j];
+            c[j] = cell;
+            h[j] = cell;
         }
-        System.arraycopy(c, 0, h, 0, u);
         tanh(h, u);
         for (int j = 0; j < u; j++) {
             h[j] *= 0.5f + 0.5f * z[3 * u + j];

@@ -13,7 +13,7 @@ final class WordTokenizer {
     private final Lowercase lowercase; // null: no lowercasing
     private final CodePointSet filters;
     private final int[] split;
-    private final Map<String, Integer> ids; // a word -> its id in a sequence (the OOV id past num_words)
+    private final Index ids; // a word's code points -> its id in a sequence (the OOV id past num_words)
     private final int oovId; // 0: unknown words are dropped
     final int maxlen;
     final int maxId; // the largest id a sequence can hold
@@ -45,18 +45,19 @@ final class WordTokenizer {
             oov = wordIndex.integer(oovToken, 1, Integer.MAX_VALUE);
         }
         oovId = oov == null ? 0 : oov;
-        ids = new HashMap<String, Integer>(wordIndex.map().size() * 2);
+        Map<String, Integer> byWord = new HashMap<String, Integer>(wordIndex.map().size() * 2);
         int largest = oovId;
         for (String word : wordIndex.map().keySet()) {
             int id = wordIndex.integer(word, 1, Integer.MAX_VALUE);
             if (numWords == 0 || id < numWords) {
-                ids.put(word, id);
+                byWord.put(word, id);
                 largest = Math.max(largest, id);
             } else if (oov != null) {
-                ids.put(word, oov);
+                byWord.put(word, oov);
             }
         }
         maxId = largest;
+        ids = new Index(byWord);
     }
 
     static WordTokenizer read(JsonObject vocab, Lowercase table) throws BundleException {
@@ -146,18 +147,80 @@ final class WordTokenizer {
         return true;
     }
 
-    void lookUp(String word, boolean matchable, Ints found) {
-        Integer id = matchable ? ids.get(word) : null;
-        if (id != null) {
+    void lookUp(Word word, Ints found) {
+        int id = word.matchable ? ids.get(word.cps, word.size, word.hash) : 0;
+        if (id != 0) {
             found.add(id);
         } else if (oovId != 0) {
             found.add(oovId);
         }
     }
 
-    /** The word being read, as a String to look up. */
+    /** The hash of a word's code points, as {@link Word} computes it while reading. */
+    static int hash(int h, int cp) {
+        return 31 * h + cp;
+    }
+
+    /**
+     * The word index keyed by code points (open addressing), so that reading a word allocates nothing: a key is the
+     * code points of its JSON string (a surrogate pair one, a lone surrogate itself), which is the word read from
+     * a text whenever the word is matchable.
+     */
+    private static final class Index {
+        private final int[][] keys;
+        private final int[] values;
+        private final int mask;
+
+        Index(Map<String, Integer> byWord) {
+            int capacity = Integer.highestOneBit(Math.max(byWord.size(), 4) * 2) * 2;
+            keys = new int[capacity][];
+            values = new int[capacity];
+            mask = capacity - 1;
+            for (Map.Entry<String, Integer> entry : byWord.entrySet()) {
+                Ints cps = Ints.codePoints(entry.getKey());
+                int h = 0;
+                for (int i = 0; i < cps.size; i++) {
+                    h = hash(h, cps.data[i]);
+                }
+                int slot = spread(h) & mask;
+                while (keys[slot] != null) {
+                    slot = (slot + 1) & mask;
+                }
+                keys[slot] = java.util.Arrays.copyOf(cps.data, cps.size);
+                values[slot] = entry.getValue();
+            }
+        }
+
+        private static int spread(int h) {
+            return (h ^ (h >>> 16)) * 0x9E3779B9;
+        }
+
+        /** The id of the word cps[0..n), whose hash is h; 0 when it is not in the index. */
+        int get(int[] cps, int n, int h) {
+            int slot = spread(h) & mask;
+            for (int[] key; (key = keys[slot]) != null; slot = (slot + 1) & mask) {
+                if (key.length == n && same(key, cps, n)) {
+                    return values[slot];
+                }
+            }
+            return 0;
+        }
+
+        private static boolean same(int[] key, int[] cps, int n) {
+            for (int i = 0; i < n; i++) {
+                if (key[i] != cps[i]) {
+                    return false;
+                }
+            }
+            return true;
+        }
+    }
+
+    /** The word being read: its code points and their hash. */
     private static final class Word {
-        private final StringBuilder chars = new StringBuilder();
+        private int[] cps = new int[32];
+        private int size;
+        private int hash;
         private int last = -1;
         // Two lone surrogates side by side (a high, then a low) are two code points in Python but one pair in
         // a Java String: such a word matches no key of Python's word_index (its JSON reader joins such pairs).
@@ -167,14 +230,19 @@ final class WordTokenizer {
             if (last >= 0xD800 && last <= 0xDBFF && cp >= 0xDC00 && cp <= 0xDFFF) {
                 matchable = false;
             }
-            chars.appendCodePoint(cp);
+            if (size == cps.length) {
+                cps = java.util.Arrays.copyOf(cps, size * 2);
+            }
+            cps[size++] = cp;
+            hash = hash(hash, cp);
             last = cp;
         }
 
         void end(WordTokenizer tokenizer, Ints found) {
-            if (chars.length() > 0) {
-                tokenizer.lookUp(chars.toString(), matchable, found);
-                chars.setLength(0);
+            if (size > 0) {
+                tokenizer.lookUp(this, found);
+                size = 0;
+                hash = 0;
             }
             last = -1;
             matchable = true;
