@@ -44,6 +44,16 @@ final class LstmModel {
     private final float denseBias;
     private final float[] primedH; // (maxlen + 1) x u
     private final float[] primedC;
+    // Gates that cannot reach the tanh clamp skip it (Math.min/max halve the width C2 vectorises the tanh at):
+    // |z[j]| <= |x[j]| + sum_k |R[k][j]| (reach[j]) since |h| <= 1 (tanh() never exceeds 1 in magnitude, checked
+    // over every float, and neither does an output gate; the primed h is checked at load). A token whose row keeps
+    // every column under the clamp by REACH_MARGIN (far more than the float sums' rounding) is calm.
+    private static final double REACH_MARGIN = 1e-3;
+    private final double[] reach;
+    private final boolean primedBounded;
+    private final byte[] calm; // per token: 0 not yet known, CALM, or RESTLESS (benign races: every thread computes the same)
+    private static final byte CALM = 1;
+    private static final byte RESTLESS = 2;
     private final float[] ngramScores; // buckets + 1, [0] == 0; null for a word model
     private final float ngramBias;
 
@@ -99,6 +109,18 @@ final class LstmModel {
             ngramBias = 0f;
         }
         checkShapes(where);
+        reach = new double[gates];
+        for (float[] row : recurrent) {
+            for (int j = 0; j < gates; j++) {
+                reach[j] += Math.abs((double) row[j]);
+            }
+        }
+        boolean bounded = true;
+        for (float value : primedH) {
+            bounded &= Math.abs(value) <= 1f;
+        }
+        primedBounded = bounded;
+        calm = new byte[rows];
     }
 
     private static byte[] utf8(String text) {
@@ -182,8 +204,9 @@ final class LstmModel {
         System.arraycopy(primedH, start * u, h, 0, u);
         System.arraycopy(primedC, start * u, c, 0, u);
         for (int t = start; t < maxlen; t++) {
-            recurrent(row(ids[t]), z, h);
-            update(z, h, c);
+            float[] x = row(ids[t]);
+            recurrent(x, z, h);
+            update(z, h, c, !isCalm(ids[t], x));
         }
         float logit = denseBias;
         for (int j = 0; j < u; j++) {
@@ -211,6 +234,20 @@ final class LstmModel {
             dequantised.set(token, row);
         }
         return row;
+    }
+
+    /** Whether no gate of this token can reach the tanh clamp (see reach). */
+    private boolean isCalm(int token, float[] x) {
+        byte known = calm[token];
+        if (known == 0) {
+            boolean within = primedBounded;
+            for (int j = 0; j < x.length && within; j++) {
+                within = Math.abs((double) x[j]) + reach[j] <= TANH_CLAMP - REACH_MARGIN;
+            }
+            known = within ? CALM : RESTLESS;
+            calm[token] = known;
+        }
+        return known == CALM;
     }
 
     /**
@@ -259,10 +296,14 @@ final class LstmModel {
         }
     }
 
-    /** The gates from z, then c := f c + i g and h := o tanh(c). */
-    private static void update(float[] z, float[] h, float[] c) {
+    /** The gates from z (clamped first unless no gate can reach the clamp), then c := f c + i g and h := o tanh(c). */
+    private static void update(float[] z, float[] h, float[] c, boolean clamp) {
         final int u = h.length;
-        tanh(z, z.length);
+        if (clamp) {
+            tanh(z, z.length);
+        } else {
+            tanhWithinClamp(z);
+        }
         for (int j = 0; j < u; j++) {
             float i = 0.5f + 0.5f * z[j];
             float f = 0.5f + 0.5f * z[u + j];
@@ -280,6 +321,26 @@ final class LstmModel {
     static void tanh(float[] x, int n) {
         for (int j = 0; j < n; j++) {
             x[j] = tanhOf(x[j]);
+        }
+    }
+
+    /** tanh() over x, every value of which is known to lie within the clamp (so clamping would not change it). */
+    private static void tanhWithinClamp(float[] x) {
+        for (int j = 0; j < x.length; j++) {
+            float v = x[j];
+            float x2 = v * v;
+            float p = N0;
+            p = p * x2 + N1;
+            p = p * x2 + N2;
+            p = p * x2 + N3;
+            p = p * x2 + N4;
+            p = p * x2 + N5;
+            p = p * x2 + N6;
+            float q = D0;
+            q = q * x2 + D1;
+            q = q * x2 + D2;
+            q = q * x2 + D3;
+            x[j] = v * p / q;
         }
     }
 
