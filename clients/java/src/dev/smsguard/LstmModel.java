@@ -51,6 +51,7 @@ final class LstmModel {
     private static final double REACH_MARGIN = 1e-3;
     private final double[] reach;
     private final boolean primedBounded;
+    private final double[] primedCellReach; // per start: max |primed c|; each step adds at most 1 (|f|, |i|, |g| <= 1)
     private final byte[] calm; // per token: 0 not yet known, CALM, or RESTLESS (benign races: every thread computes the same)
     private static final byte CALM = 1;
     private static final byte RESTLESS = 2;
@@ -120,6 +121,10 @@ final class LstmModel {
             bounded &= Math.abs(value) <= 1f;
         }
         primedBounded = bounded;
+        primedCellReach = new double[maxlen + 1];
+        for (int i = 0; i < primedC.length; i++) {
+            primedCellReach[i / units] = Math.max(primedCellReach[i / units], Math.abs((double) primedC[i]));
+        }
         calm = new byte[rows];
     }
 
@@ -203,10 +208,12 @@ final class LstmModel {
         int start = maxlen - length;
         System.arraycopy(primedH, start * u, h, 0, u);
         System.arraycopy(primedC, start * u, c, 0, u);
+        double cellReach = primedCellReach[start];
         for (int t = start; t < maxlen; t++) {
             float[] x = row(ids[t]);
             recurrent(x, z, h);
-            update(z, h, c, !isCalm(ids[t], x));
+            cellReach = (cellReach + 1) * (1 + 1e-6); // the slack covers the rounding of f c + i g
+            update(z, h, c, !isCalm(ids[t], x), cellReach > TANH_CLAMP - REACH_MARGIN);
         }
         float logit = denseBias;
         for (int j = 0; j < u; j++) {
@@ -296,10 +303,10 @@ final class LstmModel {
         }
     }
 
-    /** The gates from z (clamped first unless no gate can reach the clamp), then c := f c + i g and h := o tanh(c). */
-    private static void update(float[] z, float[] h, float[] c, boolean clamp) {
+    /** The gates from z, then c := f c + i g and h := o tanh(c); each tanh clamps first unless its values cannot reach the clamp. */
+    private static void update(float[] z, float[] h, float[] c, boolean clampGates, boolean clampCell) {
         final int u = h.length;
-        if (clamp) {
+        if (clampGates) {
             tanh(z, z.length);
         } else {
             tanhWithinClamp(z);
@@ -311,7 +318,11 @@ final class LstmModel {
             c[j] = cell;
             h[j] = cell;
         }
-        tanh(h, u);
+        if (clampCell) {
+            tanh(h, u);
+        } else {
+            tanhWithinClamp(h);
+        }
         for (int j = 0; j < u; j++) {
             h[j] *= 0.5f + 0.5f * z[3 * u + j];
         }
