@@ -7,7 +7,9 @@ import java.util.Map;
  * {@code _lstm.py}) and a fused model's n-gram branch. The arithmetic follows the native C kernel
  * ({@code _lstm_c_kernel.h}): one rational tanh for every gate (the i, f, o columns are halved at load, since
  * sigmoid(x) = 0.5 + 0.5 tanh(x / 2)), the recurrent product accumulated column by column in unit order, and
- * the n-gram sum in NumPy's pairwise order. Immutable; each call uses scratch arrays of its own.
+ * the n-gram sum in NumPy's pairwise order. Safe to share between threads: each call uses scratch arrays of its
+ * own, and what it caches (an int8 row dequantised, whether a token's gates can reach the tanh clamp) every thread
+ * computes alike, so a race only repeats the work.
  */
 final class LstmModel {
     private static final int NPZ_FORMAT = 1;
@@ -259,8 +261,8 @@ final class LstmModel {
 
     /**
      * z := x + h @ recurrent: each z[j] is x[j], then h[k] * R[k][j] added for k = 0..u-1 in order, as in the C
-     * kernel, four rows of R per pass over z (the same sums, a quarter of the loads and stores of z), each pass
-     * vectorised; the first pass reads x, so the row is never copied.
+     * kernel: the first pass adds four rows of R to x (so the row is never copied), the others five rows each (the
+     * same sums, a fifth of the loads and stores of z; with six or more, C2 no longer vectorises the loop).
      */
     private void recurrent(float[] x, float[] z, float[] h) {
         final int gates = z.length;
@@ -281,17 +283,19 @@ final class LstmModel {
         } else {
             System.arraycopy(x, 0, z, 0, gates);
         }
-        for (; k + 3 < h.length; k += 4) {
+        for (; k + 4 < h.length; k += 5) {
             final float h0 = h[k];
             final float h1 = h[k + 1];
             final float h2 = h[k + 2];
             final float h3 = h[k + 3];
+            final float h4 = h[k + 4];
             final float[] r0 = recurrent[k];
             final float[] r1 = recurrent[k + 1];
             final float[] r2 = recurrent[k + 2];
             final float[] r3 = recurrent[k + 3];
+            final float[] r4 = recurrent[k + 4];
             for (int j = 0; j < gates; j++) {
-                z[j] = (((z[j] + h0 * r0[j]) + h1 * r1[j]) + h2 * r2[j]) + h3 * r3[j];
+                z[j] = ((((z[j] + h0 * r0[j]) + h1 * r1[j]) + h2 * r2[j]) + h3 * r3[j]) + h4 * r4[j];
             }
         }
         for (; k < h.length; k++) {
