@@ -816,7 +816,7 @@ const leb = (n, signed = false) => {
 };
 const vec = (items) => [...leb(items.length), ...items.flat(Infinity)];
 const op = {
-  get: (i) => [0x20, i], set: (i) => [0x21, i], tee: (i) => [0x22, i], i32: (n) => [0x41, ...leb(n, true)], call: (f) => [0x10, f],
+  get: (i) => [0x20, i], set: (i) => [0x21, i], tee: (i) => [0x22, i], i32: (n) => [0x41, ...leb(n, true)],
   add: 0x6a, sub: 0x6b, mul: 0x6c, select: 0x1b, shl: 0x74, ltU: 0x49, brIf: [0x0d, 0], loop: [0x03, 0x40], end: 0x0b,
   load: (offset) => [0xfd, 0x00, 4, ...leb(offset)], store: (offset) => [0xfd, 0x0b, 4, ...leb(offset)], splatLoad: [0xfd, 0x09, 2, 0],
   splat: (x) => [0x43, ...new Uint8Array(Float32Array.of(x).buffer), 0xfd, 0x13], fsplat: [0xfd, 0x13],
@@ -826,17 +826,17 @@ const op = {
 const { get, set, tee, i32, add, fmul, fadd } = op;
 const loopWhile = (counter, step, limit, body) => [op.loop, body, get(counter), i32(step), add, tee(counter), get(limit), op.ltU, op.brIf, op.end];
 
-// tanh(x: v128): locals 0 x, 1 x^2.
+// tanh of the v128 on the stack, inline (a call spills the live vectors); locals 21 x, 22 x^2.
 const tanhCode = () => {
-  const poly = (k) => [op.splat(k[0]), k.slice(1).map((c) => [get(1), fmul, op.splat(c), fadd])];
-  return [get(0), op.splat(TANH_CLAMP), op.fmin, op.splat(-TANH_CLAMP), op.fmax, tee(0), get(0), fmul, set(1), poly(TANH_P), get(0), fmul, poly(TANH_Q), op.fdiv];
+  const poly = (k) => [op.splat(k[0]), k.slice(1).map((c) => [get(22), fmul, op.splat(c), fadd])];
+  return [op.splat(TANH_CLAMP), op.fmin, op.splat(-TANH_CLAMP), op.fmax, tee(21), get(21), fmul, set(22), poly(TANH_P), get(21), fmul, poly(TANH_Q), op.fdiv];
 };
 
 // step(z, h, c, r, u, back) after the row is in z; locals: 6 j, 7 row bytes (16u), 8 r pointer, 9 h pointer, 10 h end,
 // 11..13 4u, 8u, 12u (gate offsets in bytes); 14 the panel (j, or 16u - 128 - j if back); 15 h[k]; 16..23 accumulators, then the gates.
 const stepCode = () => {
   const acc = [0, 1, 2, 3, 4, 5, 6, 7];
-  const gate = (offset, local, sigmoid) => [get(0), get(6), add, offset ? [get(offset), add] : [], op.load(0), op.call(0), sigmoid ? [op.splat(0.5), fmul, op.splat(0.5), fadd] : [], set(local)];
+  const gate = (offset, local, sigmoid) => [get(0), get(6), add, offset ? [get(offset), add] : [], op.load(0), tanhCode(), sigmoid ? [op.splat(0.5), fmul, op.splat(0.5), fadd] : [], set(local)];
   return [
     get(4), i32(2), op.shl, tee(11), i32(2), op.shl, set(7), get(11), get(11), add, tee(12), get(11), add, set(13), get(1), get(11), add, set(10), i32(0), set(6),
     loopWhile(6, 128, 7, [
@@ -849,7 +849,7 @@ const stepCode = () => {
     loopWhile(6, 16, 11, [
       gate(0, 16, true), gate(11, 17, true), gate(12, 18, false), gate(13, 19, true),
       get(2), get(6), add, get(17), get(2), get(6), add, op.load(0), fmul, get(16), get(18), fmul, fadd, tee(20), op.store(0),
-      get(1), get(6), add, get(19), get(20), op.call(0), fmul, op.store(0),
+      get(1), get(6), add, get(19), get(20), tanhCode(), fmul, op.store(0),
     ]),
   ];
 };
@@ -872,14 +872,14 @@ function wasmModule() {
     const bytes = [...vec(locals), ...code.flat(Infinity), op.end];
     return [...leb(bytes.length), ...bytes];
   };
-  const types = [[0x60, 1, V128, 1, V128], [0x60, 6, I32, I32, I32, I32, I32, I32, 0], [0x60, 5, I32, I32, F32, I32, I32, 0], [0x60, 3, I32, I32, I32, 0]];
+  const types = [[0x60, 6, I32, I32, I32, I32, I32, I32, 0], [0x60, 5, I32, I32, F32, I32, I32, 0], [0x60, 3, I32, I32, I32, 0]];
   return Uint8Array.from([
     0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
     ...section(1, types),
     ...section(2, [[name("env"), name("memory"), 0x02, 0x00, 0x01]]),
-    ...section(3, [[0], [1], [2], [3]]),
-    ...section(7, [[name("step"), 0x00, 1], [name("lookupQ"), 0x00, 2], [name("copy"), 0x00, 3]]),
-    ...section(10, [body([[1, V128]], tanhCode()), body([[9, I32], [9, V128]], stepCode()), body([[1, I32], [2, V128]], lookupCode()), body([[1, I32]], copyCode())]),
+    ...section(3, [[0], [1], [2]]),
+    ...section(7, [[name("step"), 0x00, 0], [name("lookupQ"), 0x00, 1], [name("copy"), 0x00, 2]]),
+    ...section(10, [body([[9, I32], [9, V128]], stepCode()), body([[1, I32], [2, V128]], lookupCode()), body([[1, I32]], copyCode())]),
   ]);
 }
 
