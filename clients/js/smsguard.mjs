@@ -436,41 +436,42 @@ export class Vocabulary {
     this.whitespace = CodeSet.of(codePoints(ngrams ? String(ngrams.whitespace) : WHITESPACE));
     this.text = new TextRules(data.text, this.whitespace);
     this.width = this.maxlen + this.ngramLength;
-    Object.assign(this, { points: [], normal: [], lowered: [], ids: [], word: [] }); // reused from call to call
+    Object.assign(this, { points: [], normal: [], lowered: [], ids: [] }); // reused from call to call
   }
 
   /** The model input of `text`: an Int32Array of `width` ids (into `out` when given: it must hold zeros). */
   encode(text, out = new Int32Array(this.width)) {
     if (typeof text !== "string") throw new TypeError(`text must be a string, found ${describe(text)}`);
-    let src = codePoints(text, this.points);
-    if (this.text.normalise) src = this.text.normalise.apply(src, this.normal);
+    const n = this.text.normalise;
+    // ASCII text (most SMS) that normalise can only join: the joins as a string, and the words sliced from it.
+    let plain = /^[\0-\x7f]*$/.test(text) && (!n || n.asciiFast) ? text : null;
+    if (plain && n) plain = plain.replace(n.join, (m) => m.replace(/[^A-Za-z0-9]/g, ""));
+    let src = codePoints(plain ?? text, this.points);
+    if (n && !plain) src = n.apply(src, this.normal);
     const lowered = this.lower || this.ngrams?.lower ? this.text.lowercase(src, this.lowered) : null;
-    this.wordIds(this.lower ? lowered : src, out);
+    this.wordIds(this.lower ? lowered : src, out, this.lower ? null : plain);
     if (this.ngrams) this.ngrams.ids(this.ngrams.lower ? lowered : src, this.whitespace, out, this.maxlen);
     return out;
   }
 
   /** Keras: filters become `split`, split on `split`, drop empty words, look each up; then truncate and pad. */
-  wordIds(src, out) {
-    const { ids, word, split, maxlen } = this;
+  wordIds(src, out, str) {
+    const { ids, split, maxlen } = this;
     ids.length = 0;
-    word.length = 0;
     const keepFirst = this.truncating === "post";
-    if (split.length > 1) src = src.flatMap((c) => (this.filters.has(c) ? split : [c])); // then Python splits that
-    for (let i = 0; i <= src.length; i++) {
+    if (split.length > 1) (src = src.flatMap((c) => (this.filters.has(c) ? split : [c]))), (str = null); // then Python splits that
+    for (let i = 0, start = 0; i <= src.length; i++) {
       let cut = i === src.length ? 1 : 0;
       if (!cut && split.length === 1) cut = src[i] === split[0] || this.filters.has(src[i]) ? 1 : 0;
       else if (!cut) cut = split.every((c, k) => src[i + k] === c) ? split.length : 0;
-      if (!cut) {
-        if (word.length <= this.longest) word.push(src[i]); // past it, the word's length is all that matters
-        continue;
-      }
-      i += cut - 1;
-      if (!word.length) continue;
-      const id = word.length > this.longest ? undefined : this.words.get(wordKey(word));
+      if (!cut) continue;
+      const [from, to] = [start, i];
+      start = i + cut;
+      i = start - 1;
+      if (from === to) continue;
+      const id = to - from > this.longest ? undefined : this.words.get(str ? str.slice(from, to) : wordKey(src, from, to)); // past the longest key: unknown
       if (id !== undefined) ids.push(id);
       else if (this.oov !== null) ids.push(this.oov);
-      word.length = 0;
       if (keepFirst && ids.length >= maxlen) break;
     }
     const kept = keepFirst ? ids.slice(0, maxlen) : ids.slice(Math.max(0, ids.length - maxlen));
@@ -480,11 +481,11 @@ export class Vocabulary {
 
 /** A word as the string its vocab.json key would be, or null when no key can be it: a high surrogate then a low
  * one are two code points in Python, but JSON, in both languages, reads such a key as the character they pair into. */
-function wordKey(word) {
+function wordKey(src, from, to) {
   let key = "";
-  for (let k = 0; k < word.length; k++) {
-    const c = word[k];
-    if (c >= 0xdc00 && c <= 0xdfff && word[k - 1] >= 0xd800 && word[k - 1] <= 0xdbff) return null;
+  for (let k = from; k < to; k++) {
+    const c = src[k];
+    if (c >= 0xdc00 && c <= 0xdfff && k > from && src[k - 1] >= 0xd800 && src[k - 1] <= 0xdbff) return null;
     key += c < 0x10000 ? String.fromCharCode(c) : String.fromCodePoint(c);
   }
   return key;
@@ -504,7 +505,7 @@ class NgramRules {
     const ok = Number.isInteger(buckets) && buckets >= 1 && buckets <= 2 ** 31 - 2 && Number.isInteger(minN + maxN + length)
       && minN >= 1 && minN <= maxN && maxN <= 16 && length >= 1 && typeof lower === "boolean" && typeof spec.whitespace === "string";
     if (!ok) fail("n-gram bag is malformed: expected buckets, 1 <= min_n <= max_n <= 16, length and lower");
-    Object.assign(this, { buckets, minN, maxN, length, lower, stamp: 0, wrapped: new Int32Array(64) });
+    Object.assign(this, { buckets, minN, maxN, length, lower, stamp: 0, wrapped: new Int32Array(64), high: 2 ** 31 % buckets });
     this.stamps = buckets <= STAMPED_BUCKETS ? new Uint32Array(buckets + 1) : null;
   }
 
@@ -527,7 +528,7 @@ class NgramRules {
   wordIds(src, from, to, seen, out, at, count) {
     const size = to - from + 2;
     if (this.wrapped.length < size) this.wrapped = new Int32Array(size * 2);
-    const { wrapped: w, minN, maxN, buckets, length, stamps } = this;
+    const { wrapped: w, minN, maxN, buckets, length, stamps, high } = this;
     w[0] = 0x3c;
     for (let k = from; k < to; k++) w[k - from + 1] = src[k];
     w[size - 1] = 0x3e;
@@ -537,7 +538,9 @@ class NgramRules {
         const c = w[e];
         crc = c < 0x80 ? CRC_TABLE[(crc ^ c) & 0xff] ^ (crc >>> 8) : crcCodePoint(crc, c);
         if (e - s + 1 < minN) continue;
-        const id = (((crc ^ -1) >>> 0) % buckets) + 1;
+        let id = (~crc & 0x7fffffff) % buckets; // (~crc >>> 0) % buckets in int32 arithmetic (a double's % is slow)
+        if (crc >= 0) id -= id < buckets - high ? -high : buckets - high;
+        id++;
         if (stamps ? stamps[id] === seen : seen.has(id)) continue;
         if (stamps) stamps[id] = seen;
         else seen.add(id);
