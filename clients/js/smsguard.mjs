@@ -824,7 +824,7 @@ const op = {
   load: (offset) => [0xfd, 0x00, 4, ...leb(offset)], store: (offset) => [0xfd, 0x0b, 4, ...leb(offset)], splatLoad: [0xfd, 0x09, 2, 0],
   splat: (x) => [0x43, ...new Uint8Array(Float32Array.of(x).buffer), 0xfd, 0x13], fsplat: [0xfd, 0x13],
   load8x8: [0xfd, 0x01, 3, 0], extendLow: [0xfd, 0xa7, 1], extendHigh: [0xfd, 0xa8, 1], convert: [0xfd, 0xfa, 1],
-  fadd: [0xfd, 0xe4, 1], fmul: [0xfd, 0xe6, 1], fdiv: [0xfd, 0xe7, 1], fmin: [0xfd, 0xe8, 1], fmax: [0xfd, 0xe9, 1],
+  fadd: [0xfd, 0xe4, 1], fmul: [0xfd, 0xe6, 1], fdiv: [0xfd, 0xe7, 1], fmin: [0xfd, 0xea, 1], fmax: [0xfd, 0xeb, 1],
 };
 const { get, set, tee, i32, add, fmul, fadd } = op;
 const loopWhile = (counter, step, limit, body) => [op.loop, body, get(counter), i32(step), add, tee(counter), get(limit), op.ltU, op.brIf, op.end];
@@ -839,7 +839,8 @@ const tanhCode = () => {
 // 11..13 4u, 8u, 12u (gate offsets in bytes); 14 the panel (j, or 16u - 128 - j if back); 15 h[k]; 16..23 accumulators, then the gates.
 const stepCode = () => {
   const acc = [0, 1, 2, 3, 4, 5, 6, 7];
-  const gate = (offset, local, sigmoid) => [get(0), get(6), add, offset ? [get(offset), add] : [], op.load(0), tanhCode(), sigmoid ? [op.splat(0.5), fmul, op.splat(0.5), fadd] : [], set(local)];
+  const z = (offset) => [get(0), get(6), add, offset ? [get(offset), add] : []];
+  const act = (limit, sigmoid) => loopWhile(6, 16, limit, [z(0), z(0), op.load(0), tanhCode(), sigmoid ? [op.splat(0.5), fmul, op.splat(0.5), fadd] : [], op.store(0)]);
   return [
     get(4), i32(2), op.shl, tee(11), i32(2), op.shl, set(7), get(11), get(11), add, tee(12), get(11), add, set(13), get(1), get(11), add, set(10), i32(0), set(6),
     loopWhile(6, 128, 7, [
@@ -848,11 +849,10 @@ const stepCode = () => {
       loopWhile(9, 4, 10, [get(9), op.splatLoad, set(15), acc.map((a) => [get(16 + a), get(8), op.load(16 * a), get(15), fmul, fadd, set(16 + a)]), get(8), i32(128), add, set(8)]),
       acc.map((a) => [get(0), get(14), add, get(16 + a), op.store(16 * a)]),
     ]),
-    i32(0), set(6),
+    i32(0), set(6), act(12, true), act(13, false), act(7, true), i32(0), set(6),
     loopWhile(6, 16, 11, [
-      gate(0, 16, true), gate(11, 17, true), gate(12, 18, false), gate(13, 19, true),
-      get(2), get(6), add, get(17), get(2), get(6), add, op.load(0), fmul, get(16), get(18), fmul, fadd, tee(20), op.store(0),
-      get(1), get(6), add, get(19), get(20), tanhCode(), fmul, op.store(0),
+      get(2), get(6), add, z(11), op.load(0), get(2), get(6), add, op.load(0), fmul, z(0), op.load(0), z(12), op.load(0), fmul, fadd, tee(20), op.store(0),
+      get(1), get(6), add, z(13), op.load(0), get(20), tanhCode(), fmul, op.store(0),
     ]),
   ];
 };
