@@ -362,7 +362,6 @@ class Normaliser {
 
   /** normalise(src) into `out` (emptied first), or src itself when nothing changes it. */
   apply(src, out) {
-    if (this.asciiFast && src.every((c) => c < 128)) return this.joinLetters(src);
     const folded = this.folded;
     folded.length = 0;
     for (let i = 0; i < src.length; i++) if (!this.remove.has(src[i])) pushMapped(folded, this.fold, src[i]);
@@ -824,7 +823,7 @@ const op = {
   load: (offset) => [0xfd, 0x00, 4, ...leb(offset)], store: (offset) => [0xfd, 0x0b, 4, ...leb(offset)], splatLoad: [0xfd, 0x09, 2, 0],
   splat: (x) => [0x43, ...new Uint8Array(Float32Array.of(x).buffer), 0xfd, 0x13], fsplat: [0xfd, 0x13],
   load8x8: [0xfd, 0x01, 3, 0], extendLow: [0xfd, 0xa7, 1], extendHigh: [0xfd, 0xa8, 1], convert: [0xfd, 0xfa, 1],
-  fadd: [0xfd, 0xe4, 1], fmul: [0xfd, 0xe6, 1], fdiv: [0xfd, 0xe7, 1], fmin: [0xfd, 0xea, 1], fmax: [0xfd, 0xeb, 1],
+  fadd: [0xfd, 0xe4, 1], fmul: [0xfd, 0xe6, 1], fdiv: [0xfd, 0xe7, 1], pmin: [0xfd, 0xea, 1], pmax: [0xfd, 0xeb, 1],
 };
 const { get, set, tee, i32, add, fmul, fadd } = op;
 const loopWhile = (counter, step, limit, body) => [op.loop, body, get(counter), i32(step), add, tee(counter), get(limit), op.ltU, op.brIf, op.end];
@@ -832,7 +831,7 @@ const loopWhile = (counter, step, limit, body) => [op.loop, body, get(counter), 
 // tanh of the v128 on the stack, inline (a call spills the live vectors); locals 21 x, 22 x^2.
 const tanhCode = () => {
   const poly = (k) => [op.splat(k[0]), k.slice(1).map((c) => [get(22), fmul, op.splat(c), fadd])];
-  return [op.splat(TANH_CLAMP), op.fmin, op.splat(-TANH_CLAMP), op.fmax, tee(21), get(21), fmul, set(22), poly(TANH_P), get(21), fmul, poly(TANH_Q), op.fdiv];
+  return [op.splat(TANH_CLAMP), op.pmin, op.splat(-TANH_CLAMP), op.pmax, tee(21), get(21), fmul, set(22), poly(TANH_P), get(21), fmul, poly(TANH_Q), op.fdiv];
 };
 
 // step(z, h, c, r, u, back) after the row is in z; locals: 6 j, 7 row bytes (16u), 8 r pointer, 9 h pointer, 10 h end,
