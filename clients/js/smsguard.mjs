@@ -40,7 +40,7 @@ function describe(value) {
   return name ? `${/^[AEIOU]/.test(name) ? "an" : "a"} ${name}` : typeof value;
 }
 
-// ---- reading a bundle ------------------------------------------------------------------------------------
+// ---- reading a bundle ----
 
 const isNode = typeof process === "object" && typeof process?.versions?.node === "string";
 const nodeImport = (name) => import(/* @vite-ignore */ /* webpackIgnore: true */ name); // out of bundlers' graphs
@@ -192,7 +192,7 @@ export class Bundle {
   }
 }
 
-// ---- the classifier --------------------------------------------------------------------------------------
+// ---- the classifier ----
 
 /** One model of a bundle, with its vocabulary. It reuses its buffers from call to call: one per thread (worker). */
 export class Classifier {
@@ -233,7 +233,7 @@ export class Classifier {
   }
 }
 
-// ---- text: code points, the pinned lowercase, normalise --------------------------------------------------
+// ---- text: code points, the pinned lowercase, normalise ----
 
 /** The code points of `text` into `out` (an array); an unpaired surrogate is a code point, as in Python. A JSON
  * string reads an escaped surrogate pair as one character in Python and JS alike, so vocab.json agrees too. */
@@ -403,7 +403,7 @@ class Normaliser {
   }
 }
 
-// ---- the vocabulary: word ids (Keras Tokenizer) and the n-gram bag -----------------------------------------
+// ---- the vocabulary: word ids (Keras Tokenizer) and the n-gram bag ----
 
 // Python's str.split() whitespace; vocab.json lists it (ngrams.whitespace) when there is a bag.
 const WHITESPACE = "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000";
@@ -560,7 +560,7 @@ function crcCodePoint(crc, c) {
   return tail(tail(tail(byte(crc, 0xf0 | (c >> 18)), 12), 6), 0);
 }
 
-// ---- .npz and .npy -----------------------------------------------------------------------------------------
+// ---- .npz and .npy ----
 
 /** The arrays of an .npz (a zip of .npy files, stored or deflated), by name without ".npy". */
 export async function readNpz(bytes, where = "the .npz file") {
@@ -626,7 +626,7 @@ export function parseNpy(bytes, where = "the .npy file") {
   return { dtype: descr, shape, data: String.fromCodePoint(...data.subarray(0, end < 0 ? length : end)) };
 }
 
-// ---- the model ---------------------------------------------------------------------------------------------
+// ---- the model ----
 
 const sigmoid = (x) => 1 / (1 + Math.exp(-x));
 
@@ -801,7 +801,7 @@ function tanh(x) {
   return (v * p) / q;
 }
 
-// ---- the WebAssembly SIMD step -------------------------------------------------------------------------------
+// ---- the WebAssembly SIMD step ----
 // The same step in float32 SIMD (f32x4: Node >= 16.4, Chrome 91, Firefox 89, Safari 16.4), assembled here, so that
 // the module stays one file with no build. z = the token's row + h R, R in panels of 32 columns (each panel's rows
 // contiguous), eight vector accumulators a panel, each column summed in k order as in the native kernel; the panels
