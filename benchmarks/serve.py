@@ -1,7 +1,7 @@
 """`smsguard serve` under sustained load, on 127.0.0.1, with its defaults (nothing tuned; the access log on,
 to a file as the journal would take it):
 
-    python benchmarks/serve.py BUNDLE [--seconds 60] [--rate 500] [--batch 100] [--stack-seconds 10] [--data FILE]
+    python benchmarks/serve.py BUNDLE [--seconds 60] [--rate 500] [--batch 100] [--limit-batch 1000] [--stack-seconds 10] [--data FILE]
                                       [--aiohttp-path DIR] [--out benchmarks/results]
 
 - start to first answer: from `exec` of `smsguard serve` to its first 200 on /healthz (which scores a
@@ -15,7 +15,9 @@ to a file as the journal would take it):
   request after another: the messages the in-process round scores), for `--seconds` cut in 6 rounds, each
   after a round of the in-process bulk rate (`Classifier.predict_proba` of every message of the data set,
   in this process, the server idle): messages a second, and the median of the rounds' ratios (target:
-  at least 0.8x; alternating keeps a load that comes and goes from favouring either side);
+  at least 0.8x; alternating keeps a load that comes and goes from favouring either side); then the same
+  with `--limit-batch` messages a request, the most `--max-messages` lets a request hold by default
+  (1,000): what a client sending a backlog gets;
 - the HTTP stacks considered (benchmarks/_serve_stacks.py: the standard library's http.server, tornado,
   aiohttp) and `smsguard serve`, each serving the same work with no access log, all started at once and
   measured in turn for 3 rounds: start to first answer, single and batched throughput for
@@ -30,6 +32,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import json
 import os
 import platform
@@ -50,10 +53,12 @@ import numpy as np
 from _results import cpu_name, write_results  # benchmarks/, beside this script
 
 from smsguard.runtime import Classifier
+from smsguard.serve import ServeConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "SMSSpamCollection"
 SINGLE = "WINNER!! You have been selected to receive a £900 prize reward! To claim call 09061701461. Valid 12 hours only."
+LIMIT = next(f.default for f in dataclasses.fields(ServeConfig) if f.name == "max_messages")  # what `smsguard serve` takes in one request by default
 START_LIMIT = 30.0  # seconds before a server that has not answered counts as failed to start
 WRK_SCRIPT = """
 local bodies = {}
@@ -237,6 +242,8 @@ def main() -> int:
     parser.add_argument("--seconds", type=int, default=60, help="each sustained run (default: 60)")
     parser.add_argument("--rate", type=float, default=500, help="single-message requests a second, open loop (default: 500)")
     parser.add_argument("--batch", type=int, default=100, help="messages per batched request (default: 100)")
+    parser.add_argument("--limit-batch", type=int, default=LIMIT,
+                        help=f"messages per request of the second batched run: the most a request may hold (default: --max-messages's default, {LIMIT}; 0 skips it)")
     parser.add_argument("--stack-seconds", type=int, default=10, help="each run of the stack comparison (default: 10; 0 skips it)")
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--aiohttp-path", help="a folder with aiohttp installed (pip install --target DIR aiohttp), for the comparison")
@@ -249,9 +256,10 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="smsguard-serve-bench-"))
     script = work / "post.lua"
     script.write_text(WRK_SCRIPT, encoding="utf-8")
-    single, batch = work / "single.json", work / "batch.json"
+    single, batch, limit_batch = work / "single.json", work / "batch.json", work / "limit-batch.json"
     single.write_text(json.dumps({"messages": [{"id": 1, "text": SINGLE}]}), encoding="utf-8")
     batch.write_text(batch_bodies(texts, args.batch), encoding="utf-8")
+    limit_batch.write_text(batch_bodies(texts, args.limit_batch) if args.limit_batch else "", encoding="utf-8")
     env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     log = work / "server.log"
 
@@ -266,7 +274,10 @@ def main() -> int:
         print(f"* single-message requests at {args.rate:g}/s, open loop, {args.seconds} s", file=sys.stderr)
         sustained["single_rate"] = {**now(), "rate": args.rate, **asyncio.run(open_loop(port, single.read_bytes(), args.rate, args.seconds))}
         print(f"* batched requests of {args.batch}, wrk, {args.seconds} s in {ROUNDS} rounds, each beside an in-process bulk round", file=sys.stderr)
-        sustained["batched_wrk"] = batched_vs_bulk(port, process.pid, batch, script, args, texts)
+        sustained["batched_wrk"] = batched_vs_bulk(port, process.pid, batch, args.batch, script, args, texts)
+        if args.limit_batch:
+            print(f"* batched requests of {args.limit_batch} (the limit), wrk, {args.seconds} s in {ROUNDS} rounds, each beside an in-process bulk round", file=sys.stderr)
+            sustained["batched_wrk_limit"] = batched_vs_bulk(port, process.pid, limit_batch, args.limit_batch, script, args, texts)
         sustained["rss_mb"] = rss_mb(process.pid)
     stacks = compare_stacks(args, env, log, single, batch, script) if args.stack_seconds else {}
     result = {
@@ -284,7 +295,7 @@ BULK_SECONDS = 3.0  # each in-process round: the data set scored again and again
 ROUNDS = 6  # the batched run is cut in rounds, each next to an in-process round, so that a load that comes and goes weighs on both
 
 
-def batched_vs_bulk(port: int, pid: int, batch: Path, script: Path, args: argparse.Namespace, texts: list[str]) -> dict:
+def batched_vs_bulk(port: int, pid: int, bodies: Path, batch: int, script: Path, args: argparse.Namespace, texts: list[str]) -> dict:
     """Batched requests against the in-process bulk rate, measured in alternating rounds (the server idles
     during the in-process rounds): the ratio of each pair, and its median."""
     classifier = Classifier.load(args.bundle)
@@ -297,16 +308,16 @@ def batched_vs_bulk(port: int, pid: int, batch: Path, script: Path, args: argpar
             scored += len(texts)
         bulk, bulk_cpu = scored / (time.perf_counter() - started), (time.process_time() - cpu) / scored
         server_cpu = cpu_seconds(pid)
-        result = wrk(port, batch, 4, max(1, args.seconds // ROUNDS), script)
-        served_cpu = (cpu_seconds(pid) - server_cpu) / (result["requests"] * args.batch)
+        result = wrk(port, bodies, 4, max(1, args.seconds // ROUNDS), script)
+        served_cpu = (cpu_seconds(pid) - server_cpu) / (result["requests"] * batch)
         rounds.append({
-            **now(), "bulk_messages_per_s": round(bulk), "messages_per_s": round(result["requests_per_s"] * args.batch),
+            **now(), "bulk_messages_per_s": round(bulk), "messages_per_s": round(result["requests_per_s"] * batch),
             "bulk_cpu_us_per_message": round(bulk_cpu * 1e6, 2), "server_cpu_us_per_message": round(served_cpu * 1e6, 2), **result,
         })
     ratios = [r["messages_per_s"] / r["bulk_messages_per_s"] for r in rounds]
     worst = max(rounds, key=lambda r: r["p99_us"])
     return {
-        **rounds[0], "batch": args.batch, "rounds": rounds, "model": classifier.model.name, "backend": classifier.backend, "texts": len(texts),
+        **rounds[0], "batch": batch, "rounds": rounds, "model": classifier.model.name, "backend": classifier.backend, "texts": len(texts),
         "messages_per_s": round(statistics.median(r["messages_per_s"] for r in rounds)),
         "bulk_messages_per_s": round(statistics.median(r["bulk_messages_per_s"] for r in rounds)),
         "requests_per_s": round(statistics.median(r["requests_per_s"] for r in rounds), 1),
@@ -363,6 +374,15 @@ def _version(stack: str, env: dict) -> str | None:
     return done.stdout.strip() if done.returncode == 0 else None
 
 
+def batched_rows(bw: dict, what: str = "") -> list[str]:
+    return [
+        f"| batched requests of {bw['batch']:,}{what} (wrk, 4 connections, the data set's messages in turn; median of {len(bw['rounds'])} rounds) | {bw['messages_per_s']:,} messages/s ({bw['requests_per_s']:,.0f} requests/s); p50 {bw['p50_us'] / 1000:.1f} ms, worst round's p99 / p99.9 {bw['p99_us'] / 1000:.1f} / {bw['p999_us'] / 1000:.1f} ms ({bw['non_2xx'] + bw['socket_errors']} errors) | | {bw['at']} ({bw['load'][0]}/{bw['load'][1]}) |",
+        f"| in-process bulk rate, `predict_proba` of {bw['texts']:,} messages ({bw['model']}, {bw['backend']}), a round before each batched round | {bw['bulk_messages_per_s']:,} messages/s (median) | | |",
+        f"| batched over HTTP vs in-process bulk, {bw['batch']:,} a request (median of the rounds' ratios: {', '.join(f'{x:.2f}' for x in bw['ratios'])}) | {bw['vs_in_process_bulk']:.2f}x | ≥ 0.8x | |",
+        f"| CPU time a message (all threads; hardly depends on the load): batched over HTTP ({bw['batch']:,} a request), server process / in-process bulk | {bw['server_cpu_us_per_message']:.1f} / {bw['bulk_cpu_us_per_message']:.1f} µs ({bw['bulk_cpu_us_per_message'] / bw['server_cpu_us_per_message']:.2f}x the in-process efficiency) | | |",
+    ]
+
+
 def markdown(r: dict, args: argparse.Namespace) -> str:
     s, starts = r["sustained"], r["start_to_first_answer"]
     sw, sr, bw = s["single_wrk"], s["single_rate"], s["batched_wrk"]
@@ -372,10 +392,8 @@ def markdown(r: dict, args: argparse.Namespace) -> str:
         f"| start to first answer (median of 5; all: {', '.join(f'{x:.2f}' for x in starts['seconds'])} s) | {statistics.median(starts['seconds']):.2f} s | ≤ 0.5 s | {starts['at']} ({starts['load'][0]}/{starts['load'][1]}) |",
         f"| single-message requests at {sr['rate']:g}/s (open loop, 32 connections): p50 / p99 / p99.9 | {sr['p50_ms']:.2f} / {sr['p99_ms']:.2f} / {sr['p999_ms']:.2f} ms ({sr['answered_200']:,} answered 200, {sr['errors']} errors) | p99 ≤ 5 ms | {sr['at']} ({sr['load'][0]}/{sr['load'][1]}) |",
         f"| single-message requests, closed loop (wrk, 8 connections) | {sw['requests_per_s']:,.0f} requests/s; p50 / p99 / p99.9 {sw['p50_us'] / 1000:.2f} / {sw['p99_us'] / 1000:.2f} / {sw['p999_us'] / 1000:.2f} ms ({sw['non_2xx'] + sw['socket_errors']} errors) | | {sw['at']} ({sw['load'][0]}/{sw['load'][1]}) |",
-        f"| batched requests of {bw['batch']} (wrk, 4 connections, the data set's messages in turn; median of {len(bw['rounds'])} rounds) | {bw['messages_per_s']:,} messages/s ({bw['requests_per_s']:,.0f} requests/s); p50 {bw['p50_us'] / 1000:.1f} ms, worst round's p99 / p99.9 {bw['p99_us'] / 1000:.1f} / {bw['p999_us'] / 1000:.1f} ms ({bw['non_2xx'] + bw['socket_errors']} errors) | | {bw['at']} ({bw['load'][0]}/{bw['load'][1]}) |",
-        f"| in-process bulk rate, `predict_proba` of {bw['texts']:,} messages ({bw['model']}, {bw['backend']}), a round before each batched round | {bw['bulk_messages_per_s']:,} messages/s (median) | | |",
-        f"| batched over HTTP vs in-process bulk (median of the rounds' ratios: {', '.join(f'{x:.2f}' for x in bw['ratios'])}) | {bw['vs_in_process_bulk']:.2f}x | ≥ 0.8x | |",
-        f"| CPU time a message (all threads; hardly depends on the load): batched over HTTP, server process / in-process bulk | {bw['server_cpu_us_per_message']:.1f} / {bw['bulk_cpu_us_per_message']:.1f} µs ({bw['bulk_cpu_us_per_message'] / bw['server_cpu_us_per_message']:.2f}x the in-process efficiency) | | |",
+        *batched_rows(bw),
+        *(batched_rows(s["batched_wrk_limit"], ", the most a request may hold by default") if "batched_wrk_limit" in s else []),
         f"| CPU time a single-message request, server process (closed loop) | {sw['server_cpu_us_per_request']:.0f} µs | | |",
         f"| server memory (RSS) after the runs | {s['rss_mb']} MB | | |",
     ]

@@ -252,21 +252,51 @@ def test_the_command_line_runs_verify_without_the_training_stack(tiny_bundle: Pa
     assert "pairs match" in done.stderr
 
 
-def test_threads_1_scores_on_the_calling_thread_with_the_same_bits(tiny_bundle: Path) -> None:
+def _score_in_child(classifier: Classifier, texts: list[str], out) -> None:
+    out.put(classifier.predict_proba(texts, threads=2).tobytes())
+
+
+def test_calls_at_once_share_the_process_scoring_threads_and_a_forked_child_has_its_own(tiny_bundle: Path) -> None:
+    """Two calls at once (a server's requests, a Dask worker's tasks) take turns on one pool of scoring threads, never a
+    pool each; a child forked after the pool started (workers=2 forks) starts its own, as the parent's threads stay behind."""
+    import multiprocessing
+    from concurrent.futures import ThreadPoolExecutor
+
+    classifier = Classifier.load(tiny_bundle)
+    texts = (TEXTS * (3 * STREAM_CHUNK // len(TEXTS) + 1))[: 3 * STREAM_CHUNK]
+    expected = classifier.predict_proba(texts, threads=1).tobytes()
+    with ThreadPoolExecutor(4) as callers:
+        answers = list(callers.map(lambda _: classifier.predict_proba(texts, threads=2).tobytes(), range(8)))
+    assert answers == [expected] * 8
+    pool = [t.name for t in threading.enumerate() if t.name.startswith("smsguard-score")]
+    assert len(pool) <= 2 if classifier.session.releases_gil else not pool, pool
+    context = multiprocessing.get_context("fork")
+    out = context.Queue()
+    child = context.Process(target=_score_in_child, args=(classifier, texts, out))
+    child.start()
+    assert out.get(timeout=60) == expected
+    child.join(timeout=60)
+    assert child.exitcode == 0
+
+
+def test_threads_1_scores_on_the_calling_thread_with_the_same_bits(tiny_bundle: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """An engine that runs a task per core itself (Dask's threads) asks for no threads of the classifier's own."""
     classifier = Classifier.load(tiny_bundle)
     texts = (TEXTS * (3 * STREAM_CHUNK // len(TEXTS) + 1))[: 3 * STREAM_CHUNK]
     expected = np.concatenate([classifier.predict_proba(texts[i : i + 100]) for i in range(0, len(texts), 100)])
+    scored_on: list[str] = []
+    score = Classifier._score
 
-    def pool_threads() -> list[str]:
-        return [t.name for t in threading.enumerate() if t.name.startswith("smsguard-score")]
+    def recording(self: Classifier, chunk: list[str]) -> np.ndarray:  # the real scoring, noting the thread it runs on
+        scored_on.append(threading.current_thread().name)
+        return score(self, chunk)
 
+    monkeypatch.setattr(Classifier, "_score", recording)
     for threads, pooled in ((1, False), (2, classifier.session.releases_gil)):
-        chunks = classifier.iter_chunks(texts, threads=threads)
-        first = next(chunks)
-        assert bool(pool_threads()) is pooled, (threads, pool_threads())
-        got = np.concatenate([first[1], *(p for _, p in chunks)])
+        scored_on.clear()
+        got = np.concatenate([p for _, p in classifier.iter_chunks(texts, threads=threads)])
         assert got.tobytes() == expected.tobytes(), threads
+        assert {name.startswith("smsguard-score") for name in scored_on} == {pooled}, (threads, scored_on)
         assert classifier.predict_proba(texts, threads=threads).tobytes() == expected.tobytes(), threads
     for bad in (-1, 1.5, True):
         with pytest.raises(ValueError, match=rf"^threads must be 0 \(one per core\) or a positive number of threads, found {bad!r}$"):

@@ -125,8 +125,14 @@ REFUSALS = [
     (b'{"messages": [{"text": null}]}', 400, "bad_request", "messages[0].text must be a string, found null"),
     (b'{"messages": [{"text": "x", "id": {"a": 1}}]}', 400, "bad_request", "messages[0].id must be a string, a number or null, found an object"),
     (b'{"messages": [{"text": "\\ud800"}]}', 400, "invalid_text", "messages[0].text has a lone surrogate (\\ud800): not Unicode text"),
+    # each problem after good messages (the usual request is checked a column at a time; the first problem is still named)
+    (b'{"messages": [{"text": "caf\\u00e9"}, {"text": "x\\udc00y"}]}', 400, "invalid_text", "messages[1].text has a lone surrogate (\\udc00): not Unicode text"),
+    (b'{"messages": [{"text": "ok"}, {"text": "b", "id": [1]}]}', 400, "bad_request", "messages[1].id must be a string, a number or null, found a list"),
+    (b'{"messages": [{"text": "ok"}, {"id": 2}]}', 400, "bad_request", "messages[1].text must be a string, found null"),
+    (b'{"messages": [{"text": "ok"}, 7]}', 400, "bad_request", 'messages[1] must be an object with a "text" string, found a number'),
     (json.dumps({"messages": [{"text": "a"}] * 9}).encode(), 413, "too_many_messages", "the request has 9 messages, more than the limit of 8 (--max-messages); split it"),
     (json.dumps({"messages": [{"text": "é" * 301}]}).encode(), 413, "text_too_long", "messages[0].text has 301 characters, more than the limit of 300 (--max-text)"),
+    (json.dumps({"messages": [{"text": "ok"}, {"text": "é" * 301}]}).encode(), 413, "text_too_long", "messages[1].text has 301 characters, more than the limit of 300 (--max-text)"),
 ]
 
 

@@ -34,7 +34,7 @@ from smsguard.runtime.bundle import Bundle, BundleFile, ModelFormat
 from smsguard.runtime.signing import PublicKey, trusted_keys_from
 
 if TYPE_CHECKING:
-    from concurrent.futures import Future
+    from concurrent.futures import Future, ThreadPoolExecutor
 
 STREAM_CHUNK = 2048  # texts tokenized and run at a time: memory stays flat however many texts there are
 THREAD_PIECE = 256  # texts a thread scores in one call in bulk: a chunk shared by every core, each call's own cost lost in it
@@ -197,7 +197,11 @@ class Classifier:
         and `threads` as for `predict_proba`."""
         _check_threads(threads)
         snapshot = self._snapshot()
-        chunks = _chunks(as_texts(texts), STREAM_CHUNK)
+        chunks: Iterator[list[str]]
+        if type(texts) is list and all(type(text) is str for text in texts):  # nothing to check or decode: slices of the list
+            chunks = (texts[start : start + STREAM_CHUNK] for start in range(0, len(texts), STREAM_CHUNK))
+        else:
+            chunks = _chunks(as_texts(texts), STREAM_CHUNK)
         workers = workers or _cores()
         threads = threads or _cores()
         if workers == 1 and threads > 1 and getattr(snapshot._loaded.session, "releases_gil", False):
@@ -418,11 +422,13 @@ def _score_in_processes(classifier: Classifier, chunks: Iterator[list[str]], wor
 
 
 def _score_in_threads(classifier: Classifier, chunks: Iterator[list[str]], threads: int) -> Iterator[tuple[list[str], np.ndarray]]:
-    """Score chunks in `threads` threads of this process, each piece of `THREAD_PIECE` texts from text to probability in one
-    loop that releases the GIL (the native kernel featurises too), while this thread reads the next chunk: every core the
-    process may use, no process pool, no thread that waits on another (beside a busy process, each gets its share of the
-    cores). The same results in the same order; at most two chunks in flight. A single short chunk (a single message
-    included) is scored on the calling thread."""
+    """Score chunks in `threads` threads, each piece of `THREAD_PIECE` texts from text to probability in one loop that
+    releases the GIL (the native kernel featurises too), while this thread reads the next chunk: every core the process
+    may use, no process pool, no thread that waits on another (beside a busy process, each gets its share of the cores).
+    The threads are the process's (`_thread_pool`), shared by every call: calls made at once (a Dask worker's tasks, a
+    server's requests) take turns piece by piece on as many threads as the cores, never one pool each, and the last call
+    running has every core. The same results in the same order; at most two chunks in flight. A single short chunk (a
+    single message included) is scored on the calling thread."""
     first = next(chunks, None)
     if first is None:
         return
@@ -430,17 +436,44 @@ def _score_in_threads(classifier: Classifier, chunks: Iterator[list[str]], threa
     if second is None and len(first) <= THREAD_PIECE:
         yield first, classifier._score(first)
         return
-    from concurrent.futures import ThreadPoolExecutor
-
+    pool = _thread_pool(threads)
     pending: collections.deque[tuple[list[str], list[Future[np.ndarray]]]] = collections.deque()
-    with ThreadPoolExecutor(threads, thread_name_prefix="smsguard-score") as pool:
-        for chunk in itertools.chain([first], [second] if second else [], chunks):
-            pending.append((chunk, [pool.submit(classifier._score, chunk[i : i + THREAD_PIECE]) for i in range(0, len(chunk), THREAD_PIECE)]))
-            if len(pending) > 1:
-                done, pieces = pending.popleft()
-                yield done, _concatenated(pieces)
-        for done, pieces in pending:
+    for chunk in itertools.chain([first], [second] if second else [], chunks):
+        pending.append((chunk, [pool.submit(classifier._score, chunk[i : i + THREAD_PIECE]) for i in range(0, len(chunk), THREAD_PIECE)]))
+        if len(pending) > 1:
+            done, pieces = pending.popleft()
             yield done, _concatenated(pieces)
+    for done, pieces in pending:
+        yield done, _concatenated(pieces)
+
+
+_POOLS: dict[int, ThreadPoolExecutor] = {}  # threads -> the process's scoring threads of that many
+_POOLS_LOCK = threading.Lock()
+
+
+def _thread_pool(threads: int) -> ThreadPoolExecutor:
+    """The process's pool of `threads` scoring threads, started on first use and kept: a call neither starts nor joins
+    threads, and calls made at once share them."""
+    pool = _POOLS.get(threads)
+    if pool is None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with _POOLS_LOCK:
+            pool = _POOLS.get(threads)
+            if pool is None:
+                pool = _POOLS[threads] = ThreadPoolExecutor(threads, thread_name_prefix="smsguard-score")
+    return pool
+
+
+def _forget_pools() -> None:
+    """In a forked child: the parent's threads did not come along, so neither do its pools."""
+    global _POOLS_LOCK
+    _POOLS.clear()
+    _POOLS_LOCK = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pools)
 
 
 def _concatenated(pieces: list[Future[np.ndarray]]) -> np.ndarray:

@@ -9,6 +9,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import pyarrow as pa
@@ -152,8 +153,19 @@ class Scorer:
     def __call__(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         texts, errors = read_texts(batch.column(self.text_column))
         rows = len(texts)
-        good = np.fromiter((i for i, error in enumerate(errors) if error is None), dtype=np.int64)
         model = self.classifier.snapshot()  # the probabilities, labels, model and hash of one model, whatever a reload does
+        if errors.count(None) == rows:  # the usual batch, every row a text: scored as it is, nothing to leave out
+            probabilities = model.predict_proba(cast("list[str]", texts), threads=self.threads) if rows else np.zeros(0, dtype=np.float32)
+            scores, labels = pa.array(probabilities, type=pa.float32()), pa.array(model.decision.labels_of(probabilities), type=pa.string())
+        else:
+            scores, labels = self._some_rows(model, texts, errors)
+        added = [scores, labels, pa.array(errors, type=pa.string()), _constant(model.model.name, rows), _constant(self._hash_of(model.bundle.path), rows)]
+        return pa.RecordBatch.from_arrays([*batch.columns, *added], schema=self.output_schema(batch.schema))
+
+    def _some_rows(self, model: Classifier, texts: list[str | None], errors: list[str | None]) -> tuple[pa.Array, pa.Array]:
+        """The probability and label columns of a batch with rows that cannot be scored: null there, the others scored."""
+        rows = len(texts)
+        good = np.fromiter((i for i, error in enumerate(errors) if error is None), dtype=np.int64)
         probabilities = np.zeros(rows, dtype=np.float32)
         scored = model.predict_proba([texts[i] for i in good], threads=self.threads) if len(good) else np.zeros(0, dtype=np.float32)
         probabilities[good] = scored
@@ -162,14 +174,7 @@ class Scorer:
         labels: list[str | None] = [None] * rows
         for i, label in zip(good.tolist(), model.decision.labels_of(scored), strict=True):
             labels[i] = label
-        added = [
-            pa.array(probabilities, type=pa.float32(), mask=missing),
-            pa.array(labels, type=pa.string()),
-            pa.array(errors, type=pa.string()),
-            _constant(model.model.name, rows),
-            _constant(self._hash_of(model.bundle.path), rows),
-        ]
-        return pa.RecordBatch.from_arrays([*batch.columns, *added], schema=self.output_schema(batch.schema))
+        return pa.array(probabilities, type=pa.float32(), mask=missing), pa.array(labels, type=pa.string())
 
 
 def _constant(value: str, rows: int) -> pa.Array:
@@ -194,7 +199,7 @@ def read_texts(column: pa.Array) -> tuple[list[str | None], list[str | None]]:
         except UnicodeDecodeError:
             texts = None
         if texts is not None:
-            return texts, [NULL_TEXT if text is None else None for text in texts]
+            return texts, [None] * len(texts) if column.null_count == 0 else [NULL_TEXT if text is None else None for text in texts]
         column = column.cast(pa.large_binary())  # bytes that are not UTF-8 under a string type: decode row by row
     texts, errors = [], []
     for raw in column.to_pylist():
