@@ -473,8 +473,8 @@ export class Vocabulary {
       else if (this.oov !== null) ids.push(this.oov);
       if (keepFirst && ids.length >= maxlen) break;
     }
-    const kept = keepFirst ? ids.slice(0, maxlen) : ids.slice(Math.max(0, ids.length - maxlen));
-    out.set(kept, this.padding === "pre" ? maxlen - kept.length : 0);
+    const n = Math.min(ids.length, maxlen);
+    for (let k = 0, from = keepFirst ? 0 : ids.length - n, to = this.padding === "pre" ? maxlen - n : 0; k < n; k++) out[to + k] = ids[from + k];
   }
 }
 
@@ -505,12 +505,12 @@ class NgramRules {
       && minN >= 1 && minN <= maxN && maxN <= 16 && length >= 1 && typeof lower === "boolean" && typeof spec.whitespace === "string";
     if (!ok) fail("n-gram bag is malformed: expected buckets, 1 <= min_n <= max_n <= 16, length and lower");
     Object.assign(this, { buckets, minN, maxN, length, lower, stamp: 0, wrapped: new Int32Array(64), high: 2 ** 31 % buckets });
-    this.stamps = buckets <= STAMPED_BUCKETS ? new Uint32Array(buckets + 1) : null;
+    this.stamps = buckets <= STAMPED_BUCKETS ? new Uint16Array(buckets + 1) : null;
   }
 
   /** The n-gram ids of src into out[at..at+length) (then zeros: `out` holds zeros). */
   ids(src, whitespace, out, at) {
-    if (this.stamps && ++this.stamp === 0xffffffff) {
+    if (this.stamps && ++this.stamp === 0xffff) {
       this.stamps.fill(0);
       this.stamp = 1;
     }
