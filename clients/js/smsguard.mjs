@@ -660,7 +660,7 @@ export class LstmModel {
     this.half = Float64Array.from({ length: 4 * u }, (_, j) => (j >= 2 * u && j < 3 * u ? 1 : 0.5));
     Object.assign(this, { dense: need("dense_kernel").data, denseBias: need("dense_bias").data[0], primedH: need("primed_h").data, primedC: need("primed_c").data });
     if (this.ngramLength) {
-      Object.assign(this, { ngramScores: Float64Array.from(need("ngram_scores").data), ngramBias: need("ngram_bias").data[0] });
+      Object.assign(this, { ngramScores: need("ngram_scores").data, ngramBias: need("ngram_bias").data[0] });
       if (this.ngramScores[0] !== 0) fail(`'${where}' has malformed n-gram scores: expected a vector whose first (padding) score is 0`);
     }
     if (!["auto", "wasm", "js"].includes(kernel)) throw new TypeError(`kernel must be "auto", "wasm" or "js", found ${json(kernel)}`);
