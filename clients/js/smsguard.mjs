@@ -40,7 +40,7 @@ function describe(value) {
   return name ? `${/^[AEIOU]/.test(name) ? "an" : "a"} ${name}` : typeof value;
 }
 
-// ---- reading a bundle ------------------------------------------------------------------------------------
+// ---- reading a bundle ----
 
 const isNode = typeof process === "object" && typeof process?.versions?.node === "string";
 const nodeImport = (name) => import(/* @vite-ignore */ /* webpackIgnore: true */ name); // out of bundlers' graphs
@@ -192,7 +192,7 @@ export class Bundle {
   }
 }
 
-// ---- the classifier --------------------------------------------------------------------------------------
+// ---- the classifier ----
 
 /** One model of a bundle, with its vocabulary. It reuses its buffers from call to call: one per thread (worker). */
 export class Classifier {
@@ -233,7 +233,7 @@ export class Classifier {
   }
 }
 
-// ---- text: code points, the pinned lowercase, normalise --------------------------------------------------
+// ---- text: code points, the pinned lowercase, normalise ----
 
 /** The code points of `text` into `out` (an array); an unpaired surrogate is a code point, as in Python. A JSON
  * string reads an escaped surrogate pair as one character in Python and JS alike, so vocab.json agrees too. */
@@ -362,7 +362,6 @@ class Normaliser {
 
   /** normalise(src) into `out` (emptied first), or src itself when nothing changes it. */
   apply(src, out) {
-    if (this.asciiFast && src.every((c) => c < 128)) return this.joinLetters(src);
     const folded = this.folded;
     folded.length = 0;
     for (let i = 0; i < src.length; i++) if (!this.remove.has(src[i])) pushMapped(folded, this.fold, src[i]);
@@ -404,7 +403,7 @@ class Normaliser {
   }
 }
 
-// ---- the vocabulary: word ids (Keras Tokenizer) and the n-gram bag -----------------------------------------
+// ---- the vocabulary: word ids (Keras Tokenizer) and the n-gram bag ----
 
 // Python's str.split() whitespace; vocab.json lists it (ngrams.whitespace) when there is a bag.
 const WHITESPACE = "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000";
@@ -436,55 +435,56 @@ export class Vocabulary {
     this.whitespace = CodeSet.of(codePoints(ngrams ? String(ngrams.whitespace) : WHITESPACE));
     this.text = new TextRules(data.text, this.whitespace);
     this.width = this.maxlen + this.ngramLength;
-    Object.assign(this, { points: [], normal: [], lowered: [], ids: [], word: [] }); // reused from call to call
+    Object.assign(this, { points: [], normal: [], lowered: [], ids: [] }); // reused from call to call
   }
 
   /** The model input of `text`: an Int32Array of `width` ids (into `out` when given: it must hold zeros). */
   encode(text, out = new Int32Array(this.width)) {
     if (typeof text !== "string") throw new TypeError(`text must be a string, found ${describe(text)}`);
-    let src = codePoints(text, this.points);
-    if (this.text.normalise) src = this.text.normalise.apply(src, this.normal);
+    const n = this.text.normalise;
+    // ASCII text (most SMS) that normalise can only join: the joins as a string, and the words sliced from it.
+    let plain = /^[\0-\x7f]*$/.test(text) && (!n || n.asciiFast) ? text : null;
+    if (plain && n) plain = plain.replace(n.join, (m) => m.replace(/[^A-Za-z0-9]/g, ""));
+    let src = codePoints(plain ?? text, this.points);
+    if (n && !plain) src = n.apply(src, this.normal);
     const lowered = this.lower || this.ngrams?.lower ? this.text.lowercase(src, this.lowered) : null;
-    this.wordIds(this.lower ? lowered : src, out);
+    this.wordIds(this.lower ? lowered : src, out, this.lower ? null : plain);
     if (this.ngrams) this.ngrams.ids(this.ngrams.lower ? lowered : src, this.whitespace, out, this.maxlen);
     return out;
   }
 
   /** Keras: filters become `split`, split on `split`, drop empty words, look each up; then truncate and pad. */
-  wordIds(src, out) {
-    const { ids, word, split, maxlen } = this;
+  wordIds(src, out, str) {
+    const { ids, split, maxlen } = this;
     ids.length = 0;
-    word.length = 0;
     const keepFirst = this.truncating === "post";
-    if (split.length > 1) src = src.flatMap((c) => (this.filters.has(c) ? split : [c])); // then Python splits that
-    for (let i = 0; i <= src.length; i++) {
+    if (split.length > 1) (src = src.flatMap((c) => (this.filters.has(c) ? split : [c]))), (str = null); // then Python splits that
+    for (let i = 0, start = 0; i <= src.length; i++) {
       let cut = i === src.length ? 1 : 0;
       if (!cut && split.length === 1) cut = src[i] === split[0] || this.filters.has(src[i]) ? 1 : 0;
       else if (!cut) cut = split.every((c, k) => src[i + k] === c) ? split.length : 0;
-      if (!cut) {
-        if (word.length <= this.longest) word.push(src[i]); // past it, the word's length is all that matters
-        continue;
-      }
-      i += cut - 1;
-      if (!word.length) continue;
-      const id = word.length > this.longest ? undefined : this.words.get(wordKey(word));
+      if (!cut) continue;
+      const [from, to] = [start, i];
+      start = i + cut;
+      i = start - 1;
+      if (from === to) continue;
+      const id = to - from > this.longest ? undefined : this.words.get(str ? str.slice(from, to) : wordKey(src, from, to)); // past the longest key: unknown
       if (id !== undefined) ids.push(id);
       else if (this.oov !== null) ids.push(this.oov);
-      word.length = 0;
       if (keepFirst && ids.length >= maxlen) break;
     }
-    const kept = keepFirst ? ids.slice(0, maxlen) : ids.slice(Math.max(0, ids.length - maxlen));
-    out.set(kept, this.padding === "pre" ? maxlen - kept.length : 0);
+    const n = Math.min(ids.length, maxlen);
+    for (let k = 0, from = keepFirst ? 0 : ids.length - n, to = this.padding === "pre" ? maxlen - n : 0; k < n; k++) out[to + k] = ids[from + k];
   }
 }
 
 /** A word as the string its vocab.json key would be, or null when no key can be it: a high surrogate then a low
  * one are two code points in Python, but JSON, in both languages, reads such a key as the character they pair into. */
-function wordKey(word) {
+function wordKey(src, from, to) {
   let key = "";
-  for (let k = 0; k < word.length; k++) {
-    const c = word[k];
-    if (c >= 0xdc00 && c <= 0xdfff && word[k - 1] >= 0xd800 && word[k - 1] <= 0xdbff) return null;
+  for (let k = from; k < to; k++) {
+    const c = src[k];
+    if (c >= 0xdc00 && c <= 0xdfff && k > from && src[k - 1] >= 0xd800 && src[k - 1] <= 0xdbff) return null;
     key += c < 0x10000 ? String.fromCharCode(c) : String.fromCodePoint(c);
   }
   return key;
@@ -504,13 +504,13 @@ class NgramRules {
     const ok = Number.isInteger(buckets) && buckets >= 1 && buckets <= 2 ** 31 - 2 && Number.isInteger(minN + maxN + length)
       && minN >= 1 && minN <= maxN && maxN <= 16 && length >= 1 && typeof lower === "boolean" && typeof spec.whitespace === "string";
     if (!ok) fail("n-gram bag is malformed: expected buckets, 1 <= min_n <= max_n <= 16, length and lower");
-    Object.assign(this, { buckets, minN, maxN, length, lower, stamp: 0, wrapped: new Int32Array(64) });
-    this.stamps = buckets <= STAMPED_BUCKETS ? new Uint32Array(buckets + 1) : null;
+    Object.assign(this, { buckets, minN, maxN, length, lower, stamp: 0, wrapped: new Int32Array(64), high: 2 ** 31 % buckets });
+    this.stamps = buckets <= STAMPED_BUCKETS ? new Uint16Array(buckets + 1) : null;
   }
 
   /** The n-gram ids of src into out[at..at+length) (then zeros: `out` holds zeros). */
   ids(src, whitespace, out, at) {
-    if (this.stamps && ++this.stamp === 0xffffffff) {
+    if (this.stamps && ++this.stamp === 0xffff) {
       this.stamps.fill(0);
       this.stamp = 1;
     }
@@ -527,7 +527,7 @@ class NgramRules {
   wordIds(src, from, to, seen, out, at, count) {
     const size = to - from + 2;
     if (this.wrapped.length < size) this.wrapped = new Int32Array(size * 2);
-    const { wrapped: w, minN, maxN, buckets, length, stamps } = this;
+    const { wrapped: w, minN, maxN, buckets, length, stamps, high } = this;
     w[0] = 0x3c;
     for (let k = from; k < to; k++) w[k - from + 1] = src[k];
     w[size - 1] = 0x3e;
@@ -537,7 +537,9 @@ class NgramRules {
         const c = w[e];
         crc = c < 0x80 ? CRC_TABLE[(crc ^ c) & 0xff] ^ (crc >>> 8) : crcCodePoint(crc, c);
         if (e - s + 1 < minN) continue;
-        const id = (((crc ^ -1) >>> 0) % buckets) + 1;
+        let id = (~crc & 0x7fffffff) % buckets; // (~crc >>> 0) % buckets in int32 arithmetic (a double's % is slow)
+        if (crc >= 0) id -= id < buckets - high ? -high : buckets - high;
+        id++;
         if (stamps ? stamps[id] === seen : seen.has(id)) continue;
         if (stamps) stamps[id] = seen;
         else seen.add(id);
@@ -558,7 +560,7 @@ function crcCodePoint(crc, c) {
   return tail(tail(tail(byte(crc, 0xf0 | (c >> 18)), 12), 6), 0);
 }
 
-// ---- .npz and .npy -----------------------------------------------------------------------------------------
+// ---- .npz and .npy ----
 
 /** The arrays of an .npz (a zip of .npy files, stored or deflated), by name without ".npy". */
 export async function readNpz(bytes, where = "the .npz file") {
@@ -624,7 +626,7 @@ export function parseNpy(bytes, where = "the .npy file") {
   return { dtype: descr, shape, data: String.fromCodePoint(...data.subarray(0, end < 0 ? length : end)) };
 }
 
-// ---- the model ---------------------------------------------------------------------------------------------
+// ---- the model ----
 
 const sigmoid = (x) => 1 / (1 + Math.exp(-x));
 
@@ -658,7 +660,7 @@ export class LstmModel {
     this.half = Float64Array.from({ length: 4 * u }, (_, j) => (j >= 2 * u && j < 3 * u ? 1 : 0.5));
     Object.assign(this, { dense: need("dense_kernel").data, denseBias: need("dense_bias").data[0], primedH: need("primed_h").data, primedC: need("primed_c").data });
     if (this.ngramLength) {
-      Object.assign(this, { ngramScores: Float64Array.from(need("ngram_scores").data), ngramBias: need("ngram_bias").data[0] });
+      Object.assign(this, { ngramScores: need("ngram_scores").data, ngramBias: need("ngram_bias").data[0] });
       if (this.ngramScores[0] !== 0) fail(`'${where}' has malformed n-gram scores: expected a vector whose first (padding) score is 0`);
     }
     if (!["auto", "wasm", "js"].includes(kernel)) throw new TypeError(`kernel must be "auto", "wasm" or "js", found ${json(kernel)}`);
@@ -799,7 +801,7 @@ function tanh(x) {
   return (v * p) / q;
 }
 
-// ---- the WebAssembly SIMD step -------------------------------------------------------------------------------
+// ---- the WebAssembly SIMD step ----
 // The same step in float32 SIMD (f32x4: Node >= 16.4, Chrome 91, Firefox 89, Safari 16.4), assembled here, so that
 // the module stays one file with no build. z = the token's row + h R, R in panels of 32 columns (each panel's rows
 // contiguous), eight vector accumulators a panel, each column summed in k order as in the native kernel; the panels
@@ -816,27 +818,28 @@ const leb = (n, signed = false) => {
 };
 const vec = (items) => [...leb(items.length), ...items.flat(Infinity)];
 const op = {
-  get: (i) => [0x20, i], set: (i) => [0x21, i], tee: (i) => [0x22, i], i32: (n) => [0x41, ...leb(n, true)], call: (f) => [0x10, f],
+  get: (i) => [0x20, i], set: (i) => [0x21, i], tee: (i) => [0x22, i], i32: (n) => [0x41, ...leb(n, true)],
   add: 0x6a, sub: 0x6b, mul: 0x6c, select: 0x1b, shl: 0x74, ltU: 0x49, brIf: [0x0d, 0], loop: [0x03, 0x40], end: 0x0b,
   load: (offset) => [0xfd, 0x00, 4, ...leb(offset)], store: (offset) => [0xfd, 0x0b, 4, ...leb(offset)], splatLoad: [0xfd, 0x09, 2, 0],
   splat: (x) => [0x43, ...new Uint8Array(Float32Array.of(x).buffer), 0xfd, 0x13], fsplat: [0xfd, 0x13],
   load8x8: [0xfd, 0x01, 3, 0], extendLow: [0xfd, 0xa7, 1], extendHigh: [0xfd, 0xa8, 1], convert: [0xfd, 0xfa, 1],
-  fadd: [0xfd, 0xe4, 1], fmul: [0xfd, 0xe6, 1], fdiv: [0xfd, 0xe7, 1], fmin: [0xfd, 0xe8, 1], fmax: [0xfd, 0xe9, 1],
+  fadd: [0xfd, 0xe4, 1], fmul: [0xfd, 0xe6, 1], fdiv: [0xfd, 0xe7, 1], pmin: [0xfd, 0xea, 1], pmax: [0xfd, 0xeb, 1],
 };
 const { get, set, tee, i32, add, fmul, fadd } = op;
 const loopWhile = (counter, step, limit, body) => [op.loop, body, get(counter), i32(step), add, tee(counter), get(limit), op.ltU, op.brIf, op.end];
 
-// tanh(x: v128): locals 0 x, 1 x^2.
+// tanh of the v128 on the stack, inline (a call spills the live vectors); locals 21 x, 22 x^2.
 const tanhCode = () => {
-  const poly = (k) => [op.splat(k[0]), k.slice(1).map((c) => [get(1), fmul, op.splat(c), fadd])];
-  return [get(0), op.splat(TANH_CLAMP), op.fmin, op.splat(-TANH_CLAMP), op.fmax, tee(0), get(0), fmul, set(1), poly(TANH_P), get(0), fmul, poly(TANH_Q), op.fdiv];
+  const poly = (k) => [op.splat(k[0]), k.slice(1).map((c) => [get(22), fmul, op.splat(c), fadd])];
+  return [op.splat(TANH_CLAMP), op.pmin, op.splat(-TANH_CLAMP), op.pmax, tee(21), get(21), fmul, set(22), poly(TANH_P), get(21), fmul, poly(TANH_Q), op.fdiv];
 };
 
 // step(z, h, c, r, u, back) after the row is in z; locals: 6 j, 7 row bytes (16u), 8 r pointer, 9 h pointer, 10 h end,
 // 11..13 4u, 8u, 12u (gate offsets in bytes); 14 the panel (j, or 16u - 128 - j if back); 15 h[k]; 16..23 accumulators, then the gates.
 const stepCode = () => {
   const acc = [0, 1, 2, 3, 4, 5, 6, 7];
-  const gate = (offset, local, sigmoid) => [get(0), get(6), add, offset ? [get(offset), add] : [], op.load(0), op.call(0), sigmoid ? [op.splat(0.5), fmul, op.splat(0.5), fadd] : [], set(local)];
+  const z = (offset) => [get(0), get(6), add, offset ? [get(offset), add] : []];
+  const act = (limit, sigmoid) => loopWhile(6, 16, limit, [z(0), z(0), op.load(0), tanhCode(), sigmoid ? [op.splat(0.5), fmul, op.splat(0.5), fadd] : [], op.store(0)]);
   return [
     get(4), i32(2), op.shl, tee(11), i32(2), op.shl, set(7), get(11), get(11), add, tee(12), get(11), add, set(13), get(1), get(11), add, set(10), i32(0), set(6),
     loopWhile(6, 128, 7, [
@@ -845,11 +848,10 @@ const stepCode = () => {
       loopWhile(9, 4, 10, [get(9), op.splatLoad, set(15), acc.map((a) => [get(16 + a), get(8), op.load(16 * a), get(15), fmul, fadd, set(16 + a)]), get(8), i32(128), add, set(8)]),
       acc.map((a) => [get(0), get(14), add, get(16 + a), op.store(16 * a)]),
     ]),
-    i32(0), set(6),
+    i32(0), set(6), act(12, true), act(13, false), act(7, true), i32(0), set(6),
     loopWhile(6, 16, 11, [
-      gate(0, 16, true), gate(11, 17, true), gate(12, 18, false), gate(13, 19, true),
-      get(2), get(6), add, get(17), get(2), get(6), add, op.load(0), fmul, get(16), get(18), fmul, fadd, tee(20), op.store(0),
-      get(1), get(6), add, get(19), get(20), op.call(0), fmul, op.store(0),
+      get(2), get(6), add, z(11), op.load(0), get(2), get(6), add, op.load(0), fmul, z(0), op.load(0), z(12), op.load(0), fmul, fadd, tee(20), op.store(0),
+      get(1), get(6), add, z(13), op.load(0), get(20), tanhCode(), fmul, op.store(0),
     ]),
   ];
 };
@@ -872,14 +874,14 @@ function wasmModule() {
     const bytes = [...vec(locals), ...code.flat(Infinity), op.end];
     return [...leb(bytes.length), ...bytes];
   };
-  const types = [[0x60, 1, V128, 1, V128], [0x60, 6, I32, I32, I32, I32, I32, I32, 0], [0x60, 5, I32, I32, F32, I32, I32, 0], [0x60, 3, I32, I32, I32, 0]];
+  const types = [[0x60, 6, I32, I32, I32, I32, I32, I32, 0], [0x60, 5, I32, I32, F32, I32, I32, 0], [0x60, 3, I32, I32, I32, 0]];
   return Uint8Array.from([
     0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
     ...section(1, types),
     ...section(2, [[name("env"), name("memory"), 0x02, 0x00, 0x01]]),
-    ...section(3, [[0], [1], [2], [3]]),
-    ...section(7, [[name("step"), 0x00, 1], [name("lookupQ"), 0x00, 2], [name("copy"), 0x00, 3]]),
-    ...section(10, [body([[1, V128]], tanhCode()), body([[9, I32], [9, V128]], stepCode()), body([[1, I32], [2, V128]], lookupCode()), body([[1, I32]], copyCode())]),
+    ...section(3, [[0], [1], [2]]),
+    ...section(7, [[name("step"), 0x00, 0], [name("lookupQ"), 0x00, 1], [name("copy"), 0x00, 2]]),
+    ...section(10, [body([[9, I32], [9, V128]], stepCode()), body([[1, I32], [2, V128]], lookupCode()), body([[1, I32]], copyCode())]),
   ]);
 }
 
