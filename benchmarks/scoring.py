@@ -60,7 +60,7 @@ CASES = {
     "spark-c1": "Spark {version} `local[2]`, 10,000-row batches, the JVM compiling with C1 alone (`-XX:TieredStopAtLevel=1`: less JIT work, slower code)",
     "spark-noscore": "Spark {version} `local[2]`, read -> Python (`mapInArrow`, identity) -> write, no scoring",
     "dask": "Dask {version} `map_partitions`, `local_client()`: 1 worker x 2 threads in the client's process, a partition per file (the defaults)",
-    "dask-pool": "Dask {version} `map_partitions`, same, each task scoring in a pool of its own (`score(threads=0)`: 2 threads per task, as before)",
+    "dask-own-thread": "Dask {version} `map_partitions`, same, each task scoring on its own thread (`score(threads=1)`, the default before 2026-12-05)",
     "dask-cores": "Dask {version} `map_partitions`, same, repartitioned to one partition per core",
     "dask-processes": "Dask {version} `map_partitions`, `local_client(threads=False)`: 2 worker processes x 1 thread, a partition per file",
 }
@@ -145,7 +145,7 @@ def dask_case(case: str, bundle: str, files: list[str], out: Path, backend: str)
         ddf = dd.read_parquet(files)
         if case == "dask-cores":
             ddf = ddf.repartition(npartitions=2)
-        scored = score(ddf, bundle, backend=backend, threads=0 if case == "dask-pool" else 1)
+        scored = score(ddf, bundle, backend=backend, **({"threads": 1} if case == "dask-own-thread" else {}))
         shutil.rmtree(out, ignore_errors=True)  # a round before this one's parts
         ready = time.time()
         scored.to_parquet(str(out), write_index=False)

@@ -40,12 +40,13 @@ class Parcel:
 
 
 def score(ddf: dd.DataFrame, bundle: str | os.PathLike[str], text_col: str = DEFAULT_TEXT_COLUMN, out_col: str = DEFAULT_OUT_COL,
-          backend: str = "auto", model: str | None = None, threads: int = 1) -> dd.DataFrame:
+          backend: str = "auto", model: str | None = None, threads: int = 0) -> dd.DataFrame:
     """`ddf` with five columns added: `{out_col}_probability` (float32), `_label`, `_error`, `_model` and
     `_manifest_sha256`. One output row per input row, every input column and the index kept. Lazy.
-    `threads`: how many threads score one partition (`Classifier.predict_proba`'s); 1, the default, because
-    Dask runs a task on each of its threads already (one per core): threads of their own in every task would
-    only take turns at the GIL with the tasks (docs/how-to/scoring.md); 0 for one per core in each task."""
+    `threads`: `Classifier.predict_proba`'s for each partition; 0, the default, scores on the worker process's
+    scoring threads, one per core, which its tasks share: while one task reads or writes, the other's partition
+    has every core, and the last partition is not left to one core (docs/how-to/scoring.md); 1 scores each
+    partition on its task's own thread."""
     import dask
 
     classifier = Classifier.load(bundle, backend=backend, model=model)
