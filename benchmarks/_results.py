@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import platform
+import shlex
 import sys
 from pathlib import Path
 
@@ -26,3 +28,19 @@ def cpu_name() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+def command_line(script: str) -> str:
+    """The command that made a result as anyone would rerun it: `python benchmarks/SCRIPT ARGS`, where an argument
+    that names a path of this machine outside the repository keeps its last part only (`DIR/bundle`), so that
+    results travel without this machine's paths."""
+    root = Path(__file__).resolve().parents[1]
+
+    def public(argument: str) -> str:
+        path = Path(argument)
+        if not (path.is_absolute() or os.path.exists(argument)):
+            return argument
+        resolved = path.resolve()
+        return str(resolved.relative_to(root)) if resolved.is_relative_to(root) else f"DIR/{resolved.name}"
+
+    return shlex.join(["python", f"benchmarks/{script}", *map(public, sys.argv[1:])])

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import platform
-import shlex
 import sys
 import tempfile
 import time
@@ -21,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 from _baselines import SVM, baseline_threshold, baselines, default_threshold  # benchmarks/, beside this script
-from _results import write_results
+from _results import command_line, write_results
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SEEDS = (42, 43, 44)
@@ -52,7 +51,7 @@ def main() -> int:
     per_seed = {seed: run_seed(args.preset, seed, args.data) for seed in args.seeds}
     result = {
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "command": shlex.join(["python", "benchmarks/accuracy.py", *sys.argv[1:]]),
+        "command": command_line("accuracy.py"),
         "machine": {"python": platform.python_version(), "platform": platform.platform()},
         "seconds": round(time.perf_counter() - started, 1),
         "preset": args.preset,

@@ -12,14 +12,13 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import shlex
 import sys
 import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from _results import write_results  # benchmarks/, beside this script
+from _results import command_line, write_results  # benchmarks/, beside this script
 
 RESULTS = Path(__file__).resolve().parent / "results"
 METRICS = ("accuracy", "spam_f1", "ham_false_positive_rate", "roc_auc")
@@ -44,7 +43,7 @@ def main() -> int:
     summary = {p: {m: sum(per_seed[s][p][m] for s in per_seed) / len(per_seed) for m in METRICS} for p in args.presets}
     result = {
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "command": shlex.join(["python", "benchmarks/case.py", *sys.argv[1:]]),
+        "command": command_line("case.py"),
         "machine": {"python": platform.python_version(), "platform": platform.platform(), "load": os.getloadavg()[0]},
         "seconds": round(time.perf_counter() - started, 1),
         "part": "test",

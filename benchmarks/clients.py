@@ -12,7 +12,6 @@ import argparse
 import json
 import os
 import platform
-import shlex
 import shutil
 import subprocess
 import sys
@@ -22,7 +21,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
-from _results import write_results  # benchmarks/, beside this script
+from _results import command_line, write_results  # benchmarks/, beside this script
 
 RESULTS = Path(__file__).resolve().parent / "results"
 ROOT = Path(__file__).resolve().parents[1]
@@ -87,7 +86,7 @@ def main() -> int:
 
     result = {
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "command": shlex.join(["python", "benchmarks/clients.py", *sys.argv[1:]]),
+        "command": command_line("clients.py"),
         "machine": {"python": platform.python_version(), "platform": platform.platform(), "load": os.getloadavg()[0]},
         "seconds": round(time.perf_counter() - started, 1),
         "messages": len(texts),

@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import shlex
 import sys
 import tempfile
 import time
@@ -35,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 from _baselines import SVM, baseline_threshold, baselines  # benchmarks/, beside this script
-from _results import write_results
+from _results import command_line, write_results
 from _runs import exported_bundle, parse_field
 from accuracy import HAM_RATE, SEEDS, recall_at_ham_rate
 from out_of_domain import OOD_SET, load_ood
@@ -81,7 +80,7 @@ def main() -> int:
         per_seed = {seed: run_seed(args.preset, overrides, seed, args.data, runs, families, args.rate, ood) for seed in args.seeds}
     result = {
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "command": shlex.join(["python", "benchmarks/evasion.py", *sys.argv[1:]]),
+        "command": command_line("evasion.py"),
         "machine": {"python": platform.python_version(), "platform": platform.platform()},
         "seconds": round(time.perf_counter() - started, 1),
         "preset": args.preset,

@@ -22,14 +22,13 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import shlex
 import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
-from _results import cpu_name, write_results  # benchmarks/, beside this script
+from _results import command_line, cpu_name, write_results  # benchmarks/, beside this script
 
 from smsguard.runtime import Classifier
 from smsguard.runtime._explain import Explanation, without
@@ -202,7 +201,7 @@ def main() -> int:
     caught = [t for t, y, f in zip(texts, labels, flags, strict=True) if y == 1 and f]
     result = {
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "command": "python benchmarks/explain.py " + shlex.join(sys.argv[1:]),
+        "command": command_line("explain.py"),
         "cpu": cpu_name(), "python": platform.python_version(), "backend": clf.backend, "model": clf.model.name,
         "faithfulness": faithfulness(clf, caught, args.draws, args.seed),
         "timing": timings(clf, texts), "timed_messages": len(texts), "load_before": load_before,

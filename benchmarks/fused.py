@@ -35,7 +35,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
-from _results import cpu_name, write_results  # benchmarks/, beside this script
+from _results import command_line, cpu_name, write_results  # benchmarks/, beside this script
 
 RESULTS = Path(__file__).resolve().parent / "results"
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "SMSSpamCollection"
@@ -185,7 +185,7 @@ def main() -> int:
 
     result = {
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "command": "python benchmarks/fused.py " + " ".join(sys.argv[1:]),
+        "command": command_line("fused.py"),
         "machine": {"cpu": cpu_name(), "cores": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(), "load_before": load_before, "load_after": os.getloadavg()},
         "bundles": {"fused": str(Path(args.fused).resolve()), "words": str(Path(args.words).resolve())},
         "messages": len(timed),

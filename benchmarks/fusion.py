@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import argparse
 import platform
-import shlex
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -30,7 +28,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
-from _results import write_results  # benchmarks/, beside this script
+from _results import command_line, write_results  # benchmarks/, beside this script
 from _runs import parse_field, trained_run
 from accuracy import HAM_RATE, SEEDS, recall_at_ham_rate
 
@@ -64,7 +62,7 @@ def main() -> int:
     }
     result = {
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "command": shlex.join(["python", "benchmarks/fusion.py", *sys.argv[1:]]),
+        "command": command_line("fusion.py"),
         "machine": {"python": platform.python_version(), "platform": platform.platform()},
         "seconds": round(time.perf_counter() - started, 1),
         "preset": args.preset,

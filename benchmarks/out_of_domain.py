@@ -19,7 +19,6 @@ import argparse
 import csv
 import os
 import platform
-import shlex
 import sys
 import tempfile
 import time
@@ -30,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 from _baselines import NB, SVM, baseline_threshold, baselines  # benchmarks/, beside this script
-from _results import write_results
+from _results import command_line, write_results
 from accuracy import SEEDS
 
 HERE = Path(__file__).resolve().parent
@@ -81,7 +80,7 @@ def main() -> int:
     ham_categories = sorted({c for c, y in zip(ood.categories, ood.labels, strict=True) if y == 0})
     result = {
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "command": shlex.join(["python", "benchmarks/out_of_domain.py", *sys.argv[1:]]),
+        "command": command_line("out_of_domain.py"),
         "machine": {"python": platform.python_version(), "platform": platform.platform()},
         "load_average": {"start": [round(x, 2) for x in load_at_start], "end": [round(x, 2) for x in _load_average()]},
         "seconds": round(time.perf_counter() - started, 1),

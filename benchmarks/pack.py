@@ -17,7 +17,6 @@ import argparse
 import hashlib
 import json
 import os
-import shlex
 import shutil
 import subprocess
 import sys
@@ -28,7 +27,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
-from _results import cpu_name, write_results  # benchmarks/, beside this script
+from _results import command_line, cpu_name, write_results  # benchmarks/, beside this script
 
 RESULTS = Path(__file__).resolve().parent / "results"
 ROOT = Path(__file__).resolve().parents[1]
@@ -49,7 +48,7 @@ def main() -> int:
     load_before = os.getloadavg()[0]
     result = {
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "command": shlex.join(["python", "benchmarks/pack.py", *(bundle.name if arg == args.bundle else arg for arg in sys.argv[1:])]),
+        "command": command_line("pack.py"),
         "cpu": cpu_name(),
         "cores": os.cpu_count(),
         "bundle": {"name": bundle.name, "serial": json.loads(manifest)["serial"], "manifest_sha256": hashlib.sha256(manifest).hexdigest()},

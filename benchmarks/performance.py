@@ -37,7 +37,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
-from _results import cpu_name, write_results  # benchmarks/, beside this script
+from _results import command_line, cpu_name, write_results  # benchmarks/, beside this script
 
 RESULTS = Path(__file__).resolve().parent / "results"
 BUCKETS = ((0, 5), (6, 10), (11, 20), (21, 30), (31, 40))  # real tokens per message
@@ -428,7 +428,7 @@ def main() -> int:
         result = measure(args, paths, work)
     result |= {
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "command": "python benchmarks/performance.py " + " ".join(_public(a) for a in sys.argv[1:]),
+        "command": command_line("performance.py"),
         "machine": {"cpu": cpu_name(), "cores": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(), "load_before": load_before, "load_after": os.getloadavg()},
         "repeats": args.repeats,
     }
@@ -436,11 +436,6 @@ def main() -> int:
     plot(result, RESULTS / "performance.png")
     write_results(RESULTS, "performance", result, markdown(result), f"{time.perf_counter() - started:.0f} s, and performance.png")
     return 0
-
-
-def _public(argument: str) -> str:
-    """A command-line argument as the results file shows it: a folder of this machine by its name alone."""
-    return Path(argument).name if os.sep in argument else argument
 
 
 def measure(args: argparse.Namespace, paths: dict[str, tuple[Path, Path]], work: Path) -> dict:

@@ -28,7 +28,6 @@ import math
 import os
 import platform
 import re
-import shlex
 import statistics
 import sys
 import tempfile
@@ -37,7 +36,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
-from _results import cpu_name, write_results  # benchmarks/, beside this script
+from _results import command_line, cpu_name, write_results  # benchmarks/, beside this script
 from out_of_domain import OOD_SET, load_ood
 
 from smsguard.runtime import Classifier
@@ -302,7 +301,7 @@ def main() -> int:
     train_texts = [ds.texts[i] for i in split.train]
     train_labels = ["spam" if ds.labels[i] else "ham" for i in split.train]
     result = {
-        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "command": "python benchmarks/personal.py " + shlex.join(sys.argv[1:]),
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "command": command_line("personal.py"),
         "cpu": cpu_name(), "python": platform.python_version(), "backend": args.backend, "load_before": load_before,
         "streams": streams, "summary": {name: summary(s) for name, s in streams.items()},
         "near_duplicates": near_duplicates(args.bundle, args.backend, ood_texts, ood_labels),

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from _results import cpu_name, write_results  # benchmarks/, beside this script
+from _results import command_line, cpu_name, write_results  # benchmarks/, beside this script
 
 RESULTS = Path(__file__).resolve().parent / "results"
 ROOT = Path(__file__).resolve().parents[1]
@@ -229,7 +229,7 @@ def main() -> int:
     records = measure(bundle_dir, models, messages, args.rounds, args.repeats)
     result = {
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "command": "python benchmarks/ports.py " + " ".join(sys.argv[1:]),
+        "command": command_line("ports.py"),
         "bundle": {"name": bundle_dir.name, "serial": bundle.manifest.serial, "manifest_sha256": hashlib.sha256((bundle_dir / "manifest.json").read_bytes()).hexdigest()},
         "machine": {"cpu": cpu_name(), "cores": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
                     "load_before": load_before, "load_after": os.getloadavg(), "shared": "other agents run on this machine"},

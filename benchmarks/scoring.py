@@ -43,7 +43,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
-from _results import cpu_name, write_results  # benchmarks/, beside this script
+from _results import command_line, cpu_name, write_results  # benchmarks/, beside this script
 
 RESULTS = Path(__file__).resolve().parent / "results"
 STARTED = time.time()  # a child's start-up is measured from here (close to the interpreter's start)
@@ -386,7 +386,7 @@ def main() -> int:
     load_after = os.getloadavg()
     result = {
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "command": "python benchmarks/scoring.py " + " ".join("BUNDLE" if a in (args.bundle, args.word_bundle) else a for a in sys.argv[1:]),  # no machine paths
+        "command": command_line("scoring.py"),
         "machine": {"cpu": cpu_name(), "cores": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
         "load_before": " ".join(f"{x:.2f}" for x in load_before),
         "load_after": " ".join(f"{x:.2f}" for x in load_after),

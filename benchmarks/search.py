@@ -26,7 +26,6 @@ import argparse
 import contextlib
 import io
 import json
-import shlex
 import sys
 import tempfile
 import time
@@ -34,7 +33,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
-from _results import write_results  # benchmarks/, beside this script
+from _results import command_line, write_results  # benchmarks/, beside this script
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SEEDS = (42, 43, 44)
@@ -102,7 +101,7 @@ def main() -> int:
 
     result = {
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "command": shlex.join(["python", "benchmarks/search.py", *sys.argv[1:]]),
+        "command": command_line("search.py"),
         "seconds": round(time.perf_counter() - started, 1),
         "seeds": args.seeds,
         "score": "the lower mean validation loss over the seeds (then the higher ROC-AUC); threshold 0.5 for the other figures",

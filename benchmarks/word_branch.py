@@ -21,14 +21,13 @@ import argparse
 import os
 import platform
 import re
-import shlex
 import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
-from _results import write_results  # benchmarks/, beside this script
+from _results import command_line, write_results  # benchmarks/, beside this script
 
 RESULTS = Path(__file__).resolve().parent / "results"
 METRICS = ("accuracy", "spam_f1", "ham_false_positive_rate", "roc_auc", "pr_auc")
@@ -59,7 +58,7 @@ def main() -> int:
     summary = {name: {m: float(np.mean([per_seed[s][name][m] for s in per_seed])) for m in METRICS} for name in names}
     result = {
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "command": shlex.join(["python", "benchmarks/word_branch.py", *sys.argv[1:]]),
+        "command": command_line("word_branch.py"),
         "machine": {"python": platform.python_version(), "platform": platform.platform(), "load": os.getloadavg()[0]},
         "seconds": round(time.perf_counter() - started, 1),
         "part": "test",

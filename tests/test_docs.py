@@ -204,3 +204,23 @@ def test_every_link_of_the_readme_leads_to_a_file_of_the_repository():
     targets = [t for t in re.findall(r"\]\(([^)#]+)(?:#[^)]*)?\)", readme) if "://" not in t]
     assert "docs/tutorial/index.md" in targets
     assert [t for t in targets if not (ROOT / t).exists()] == []
+
+
+MACHINE_PATH = re.compile(r"(?<![\w.])/(?:work|tmp|root|home|Users|var/folders)/[^\s`'\"|)]*")
+
+
+def test_no_results_file_names_a_path_of_the_machine_that_wrote_it():
+    """Results travel with the repository: a command in them names a folder by its last part (DIR/bundle), never where it was."""
+    found = {path.name: MACHINE_PATH.findall(path.read_text(encoding="utf-8")) for path in sorted((ROOT / "benchmarks" / "results").glob("*.*")) if path.suffix in (".md", ".json")}
+    assert {name: paths for name, paths in found.items() if paths} == {}
+
+
+def test_a_benchmark_command_names_outside_paths_by_their_last_part(monkeypatch, tmp_path):
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        from _results import command_line
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    (tmp_path / "bundle").mkdir()
+    monkeypatch.setattr(sys, "argv", ["ports.py", str(tmp_path / "bundle"), "--rounds", "3", str(ROOT / "benchmarks" / "results"), "--out=x"])
+    assert command_line("ports.py") == "python benchmarks/ports.py DIR/bundle --rounds 3 benchmarks/results --out=x"
