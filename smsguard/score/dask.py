@@ -45,8 +45,8 @@ def score(ddf: dd.DataFrame, bundle: str | os.PathLike[str], text_col: str = DEF
     `_manifest_sha256`. One output row per input row, every input column and the index kept. Lazy.
     `threads`: `Classifier.predict_proba`'s for each partition; 0, the default, scores on the worker process's
     scoring threads, one per core, which its tasks share: while one task reads or writes, the other's partition
-    has every core, and the last partition is not left to one core (docs/how-to/scoring.md); 1 scores each
-    partition on its task's own thread."""
+    has every core, and the last partition is not left to one core; 1 scores each partition on its task's own
+    thread (on two cores the two are within noise of each other: docs/how-to/scoring.md)."""
     import dask
 
     classifier = Classifier.load(bundle, backend=backend, model=model)
