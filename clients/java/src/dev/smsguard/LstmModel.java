@@ -342,26 +342,17 @@ final class LstmModel {
     /** tanh() over x, every value of which is known to lie within the clamp (so clamping would not change it). */
     private static void tanhWithinClamp(float[] x) {
         for (int j = 0; j < x.length; j++) {
-            float v = x[j];
-            float x2 = v * v;
-            float p = N0;
-            p = p * x2 + N1;
-            p = p * x2 + N2;
-            p = p * x2 + N3;
-            p = p * x2 + N4;
-            p = p * x2 + N5;
-            p = p * x2 + N6;
-            float q = D0;
-            q = q * x2 + D1;
-            q = q * x2 + D2;
-            q = q * x2 + D3;
-            x[j] = v * p / q;
+            x[j] = rational(x[j]);
         }
     }
 
     /** The C kernel's tanh: clamp, then an odd rational function of x. */
     private static float tanhOf(float x) {
-        float v = Math.max(-TANH_CLAMP, Math.min(TANH_CLAMP, x));
+        return rational(Math.max(-TANH_CLAMP, Math.min(TANH_CLAMP, x)));
+    }
+
+    /** The C kernel's odd rational function, for v within the clamp (C2 inlines it into each loop above). */
+    private static float rational(float v) {
         float x2 = v * v;
         float p = N0;
         p = p * x2 + N1;
